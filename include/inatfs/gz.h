@@ -1,0 +1,146 @@
+/*
+ * gz.h - seekable gzip: one streaming pass that records checkpoints, then
+ * random reads that inflate only from the nearest checkpoint.
+ *
+ * A checkpoint is a deflate block boundary: the bit offset of the block's
+ * first bit in the compressed file, the uncompressed offset there, and a
+ * "sparse window": the 32 KiB of output before the boundary with every byte
+ * the following output does not reference zeroed, then zlib-compressed
+ * (~100 bytes on JPEG data instead of 32 KiB).
+ *
+ * Uncompressed offsets count across all members of a multi-member
+ * (concatenated) gzip file, as `gzip -dc` would output them.
+ *
+ * Threading: an ifs_gz_scan runs on the calling thread (it may use one helper
+ * thread internally); its callbacks are called on the calling thread, in
+ * order. A cursor is used by one thread at a time; any number of cursors may
+ * read the same file descriptor at once (pread only).
+ *
+ * Errors: every function returns 0 (or a byte count) on success and a
+ * negative errno on failure (-EIO for corrupt or truncated data, with the
+ * compressed offset in the message). Bytes are never handed out unchecked
+ * against an error the decoder detected.
+ */
+#ifndef INATFS_GZ_H
+#define INATFS_GZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "inatfs/err.h"
+
+/* ---- checkpoints ------------------------------------------------------- */
+
+typedef struct ifs_gz_checkpoint {
+	uint64_t out;       /* uncompressed offset of the block boundary */
+	uint64_t in_bit;    /* bit offset, in the compressed file, of the block's first bit */
+	uint32_t window_len;/* bytes in window (0: empty window, e.g. start of a gzip member) */
+	uint8_t *window;    /* zlib-compressed sparse window; owned by whoever holds the struct */
+} ifs_gz_checkpoint;
+
+/* Frees cp->window and zeroes the struct. */
+void ifs_gz_checkpoint_clear(ifs_gz_checkpoint *cp);
+
+/*
+ * An in-memory, sorted list of checkpoints (for tests, tools and `verify`;
+ * the index stores them in SQLite instead). Not thread-safe for writes.
+ */
+typedef struct ifs_gz_cplist {
+	ifs_gz_checkpoint *cp;
+	size_t n, cap;
+} ifs_gz_cplist;
+
+/* Appends a deep copy of *cp (window copied). cp->out must not decrease. */
+int ifs_gz_cplist_add(ifs_gz_cplist *l, const ifs_gz_checkpoint *cp);
+/* The last checkpoint with out <= off, or NULL if none. */
+const ifs_gz_checkpoint *ifs_gz_cplist_find(const ifs_gz_cplist *l, uint64_t off);
+void ifs_gz_cplist_free(ifs_gz_cplist *l);
+
+/* ---- the scan pass ----------------------------------------------------- */
+
+typedef struct ifs_gz_scan ifs_gz_scan;
+
+/*
+ * Called with every uncompressed byte, in order: `off` is the uncompressed
+ * offset of buf[0]. Return 0 to go on; a negative errno stops the scan and is
+ * returned by ifs_gz_scan_file (fill the ifs_err yourself).
+ */
+typedef int (*ifs_gz_data_fn)(void *ctx, ifs_gz_scan *s, const uint8_t *buf,
+			      size_t len, uint64_t off);
+
+/*
+ * Called once per checkpoint, in increasing `out` order (possibly some time
+ * after the data passed, since sparse windows are computed beside the main
+ * inflate). cp and its window are valid only during the call: copy what you
+ * keep. Return 0 or a negative errno to stop.
+ */
+typedef int (*ifs_gz_checkpoint_fn)(void *ctx, const ifs_gz_checkpoint *cp);
+
+/* Called now and then (about every 16 MiB of input). */
+typedef void (*ifs_gz_progress_fn)(void *ctx, uint64_t in_done, uint64_t in_total,
+				   uint64_t out_done);
+
+typedef struct ifs_gz_scan_opts {
+	/* A checkpoint at least every max_spacing uncompressed bytes even when
+	 * nobody asks (long members); 0 = default 4 MiB. */
+	uint64_t max_spacing;
+	ifs_gz_data_fn on_data;
+	ifs_gz_checkpoint_fn on_checkpoint;
+	ifs_gz_progress_fn on_progress;   /* may be NULL */
+	void *ctx;                         /* passed to all callbacks */
+} ifs_gz_scan_opts;
+
+typedef struct ifs_gz_scan_result {
+	uint64_t in_size;      /* compressed bytes consumed (the file size) */
+	uint64_t out_size;     /* total uncompressed size */
+	uint32_t members;      /* gzip members seen */
+	uint64_t checkpoints;  /* checkpoints emitted */
+	uint64_t window_bytes; /* sum of compressed sparse window sizes */
+} ifs_gz_scan_result;
+
+/*
+ * One pass over the gzip file open on fd (read from offset 0 with pread;
+ * `name` is used in messages). Checks the gzip header of every member, CRC32
+ * and ISIZE of every member, and that nothing but gzip members (or trailing
+ * zero bytes) follows. res may be NULL.
+ */
+int ifs_gz_scan_file(int fd, const char *name, const ifs_gz_scan_opts *opts,
+		     ifs_gz_scan_result *res, ifs_err *err);
+
+/*
+ * From inside on_data: ask for a checkpoint at the last block boundary at or
+ * before uncompressed offset `off` (the start of a tar member's data). off
+ * must be >= the offset of the data currently being delivered. Requests for
+ * the same boundary yield one checkpoint.
+ */
+void ifs_gz_want(ifs_gz_scan *s, uint64_t off);
+
+/* ---- random reads ------------------------------------------------------ */
+
+typedef struct ifs_gz_cursor ifs_gz_cursor;
+
+/* A cursor over the gzip file on fd (not owned; must outlive the cursor). */
+int ifs_gz_cursor_new(int fd, const char *name, ifs_gz_cursor **out, ifs_err *err);
+void ifs_gz_cursor_free(ifs_gz_cursor *c);
+
+/*
+ * Reads up to len uncompressed bytes at offset off into buf. `cp` is a
+ * checkpoint with cp->out <= off (the caller looks it up). If the cursor's
+ * current position is already in [cp->out, off] it goes on from there
+ * (sequential reads never restart); otherwise it restarts at cp.
+ * Returns the number of bytes read (short only at the end of the stream),
+ * or a negative errno.
+ */
+ssize_t ifs_gz_cursor_read(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp,
+			   uint64_t off, uint8_t *buf, size_t len, ifs_err *err);
+
+/* The uncompressed offset the cursor would continue from (UINT64_MAX if none). */
+uint64_t ifs_gz_cursor_pos(const ifs_gz_cursor *c);
+
+/* ---- checksums --------------------------------------------------------- */
+
+/* CRC-32 (the gzip/zlib one), fast: crc = ifs_crc32(crc, buf, len), start at 0. */
+uint32_t ifs_crc32(uint32_t crc, const uint8_t *buf, size_t len);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * err.c - the core's error type (see include/inatfs/err.h).
+ */
+#include "inatfs/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void ifs_err_clear(ifs_err *e)
+{
+	if (!e)
+		return;
+	e->code = 0;
+	e->msg[0] = '\0';
+}
+
+static int vset(ifs_err *e, int code, int errno_value, const char *fmt, va_list ap)
+{
+	if (code <= 0)
+		code = 1;
+	if (!e || e->code)
+		return -code;
+	e->code = code;
+	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	if (errno_value) {
+		size_t n = strlen(e->msg);
+		snprintf(e->msg + n, sizeof e->msg - n, ": %s", strerror(errno_value));
+	}
+	return -code;
+}
+
+int ifs_err_set(ifs_err *e, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vset(e, code, 0, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int ifs_err_sys(ifs_err *e, int errno_value, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vset(e, errno_value, errno_value, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+void ifs_err_prefix(ifs_err *e, const char *fmt, ...)
+{
+	if (!e || !e->code)
+		return;
+	char pre[IFS_ERR_MSG_MAX], old[IFS_ERR_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(pre, sizeof pre, fmt, ap);
+	va_end(ap);
+	memcpy(old, e->msg, sizeof old);
+	snprintf(e->msg, sizeof e->msg, "%s: %s", pre, old);
+}
