@@ -92,6 +92,7 @@ typedef struct ifs_catalog {
 	ifs_location *locs;  size_t nlocs;
 	ifs_annfile *files;  size_t nfiles;
 	char *info[3];       /* each split's "info" object as compact JSON, or NULL */
+	size_t nlocs_skipped; /* locations whose id is no image of their split */
 } ifs_catalog;
 
 typedef void (*ifs_catalog_progress_fn)(void *ctx, const char *what);
@@ -99,14 +100,34 @@ typedef void (*ifs_catalog_progress_fn)(void *ctx, const char *what);
 /*
  * Loads every annotation file present in data_dir. progress (may be NULL) is
  * told the name of each file as it starts. On failure *out is NULL.
+ *
+ * If train_val2017.zip is absent the catalog is empty (0, nothing else is
+ * read: boxes and locations cannot be joined without the images). Returns
+ * -EIO for corrupt zips and bad JSON, -ENOENT when a present zip lacks the
+ * JSON it should hold, -ENOMEM, or the errno of a failed stat/open. Every
+ * message starts "ZIP: ENTRY: " (ENTRY when known) and names the problem,
+ * with a JSON path where one applies ("images[17].width: ...").
+ *
+ * Checks beyond the types: ids are integers within +-2^53 (cJSON keeps
+ * numbers as doubles, so larger ones cannot be told apart); width/height > 0;
+ * image ids unique within train+val and within test; category, license,
+ * annotation, box (per file) and location (per file) ids unique; train, val
+ * and test (when test lists any) carry the same categories; a license id in
+ * several files means the same license; one category per image; bbox is 4
+ * finite numbers; lat/lon numbers or null; the text is UTF-8 and no string
+ * holds a NUL. Not thread-safe with other cJSON users that change cJSON's
+ * hooks; otherwise reentrant (no global state of its own).
  */
 int ifs_catalog_load(const char *data_dir, ifs_catalog **out,
 		     ifs_catalog_progress_fn progress, void *pctx, ifs_err *err);
 void ifs_catalog_free(ifs_catalog *c);
 
 /*
- * Reads a whole zip entry into memory (malloc'd, *len bytes). Used by the
- * daemon to serve annotation files and by tests. Returns 0 or -errno.
+ * Reads a whole zip entry (exact path inside the zip) into memory: *buf is
+ * malloc'd, *len bytes, followed by a NUL byte not counted in *len. Used by
+ * the daemon to serve annotation files and by tests. Returns 0, -ENOENT (no
+ * such zip or entry), -EIO (corrupt zip, bad CRC, entry over 2 GiB) or
+ * -ENOMEM; the message names the zip and the entry. On failure *buf is NULL.
  */
 int ifs_zip_read_entry(const char *zip_path, const char *entry, uint8_t **buf,
 		       size_t *len, ifs_err *err);

@@ -138,6 +138,9 @@ ssize_t ifs_gz_cursor_read(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp,
 /* The uncompressed offset the cursor would continue from (UINT64_MAX if none). */
 uint64_t ifs_gz_cursor_pos(const ifs_gz_cursor *c);
 
+/* Test aid: how many times the cursor (re)started at a checkpoint. */
+uint64_t ifs_gz_cursor_restarts(const ifs_gz_cursor *c);
+
 /* ---- checksums --------------------------------------------------------- */
 
 /* CRC-32 (the gzip/zlib one), fast: crc = ifs_crc32(crc, buf, len), start at 0. */

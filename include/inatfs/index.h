@@ -1,0 +1,118 @@
+/*
+ * index.h - the SQLite index: tar members, checkpoints and annotations, built
+ * once from the original downloads and reused by every later mount.
+ *
+ * Life cycle:
+ *   ifs_index_locate()  where the index file lives (-o index=PATH, else
+ *                       DATA_DIR/.inatfs-index.sqlite if DATA_DIR is writable,
+ *                       else $XDG_CACHE_HOME/inatfs/<hash of DATA_DIR>.sqlite)
+ *   ifs_index_check()   is an existing file usable? (schema version, and the
+ *                       archives are the same files: size, mtime, hash of the
+ *                       first and last MiB). Says why not.
+ *   ifs_index_build()   builds into PATH.tmp-<pid>, fsyncs and renames it into
+ *                       place: a build killed at any moment leaves the old
+ *                       index or none, never a corrupt one.
+ *   ifs_index_open()    opens a checked index read-only for serving.
+ *
+ * Threading: an ifs_index may be used from many threads at once; each thread
+ * gets its own SQLite connection (ifs_index_db).
+ *
+ * The schema is written down in docs/design.md and in schema.c.
+ */
+#ifndef INATFS_INDEX_H
+#define INATFS_INDEX_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "inatfs/err.h"
+#include "inatfs/gz.h"
+
+struct sqlite3;
+
+#define IFS_SCHEMA_VERSION 1
+
+/* The archives inatfs knows, by their download names. */
+enum ifs_archive_id { IFS_ARCHIVE_TRAINVAL = 1, IFS_ARCHIVE_TEST = 2 };
+#define IFS_ARCHIVE_MAX 2
+/* "train_val_images.tar.gz" / "test2017.tar.gz" */
+const char *ifs_archive_file(int archive);
+
+/*
+ * Chooses the index path: explicit (may be NULL) wins; else a file inside
+ * data_dir if writable; else under $XDG_CACHE_HOME (or ~/.cache)/inatfs/.
+ * *out is malloc'd.
+ */
+int ifs_index_locate(const char *data_dir, const char *explicit_path, char **out,
+		     ifs_err *err);
+
+/*
+ * 0 if the index at path exists, has this schema version and matches the
+ * archives now in data_dir; -ENOENT if there is no index; -ESTALE if it must
+ * be rebuilt (err says why: "train_val_images.tar.gz changed (size)", "schema
+ * version 0, expected 1", "not an inatfs index", ...).
+ */
+int ifs_index_check(const char *path, const char *data_dir, ifs_err *err);
+
+/* Build progress, for the CLI's progress bar. */
+typedef struct ifs_build_progress {
+	const char *phase;      /* "annotations", "scan", "join", "write" */
+	const char *file;       /* file being processed */
+	uint64_t done, total;   /* bytes of the current archive */
+	uint64_t out_done;      /* uncompressed bytes */
+} ifs_build_progress;
+typedef void (*ifs_build_progress_fn)(void *ctx, const ifs_build_progress *p);
+
+typedef struct ifs_build_opts {
+	ifs_build_progress_fn progress;   /* may be NULL */
+	void *ctx;
+	FILE *report;                     /* summary lines (counts, mismatches); may be NULL */
+} ifs_build_opts;
+
+/* Builds the index for data_dir at path (atomically, see above). */
+int ifs_index_build(const char *data_dir, const char *path, const ifs_build_opts *opts,
+		    ifs_err *err);
+
+typedef struct ifs_index ifs_index;
+
+/* Opens a (checked) index read-only. data_dir is where the archives are. */
+int ifs_index_open(const char *path, const char *data_dir, ifs_index **out, ifs_err *err);
+void ifs_index_close(ifs_index *idx);
+
+/* This thread's connection (created on first use, closed with the index). */
+struct sqlite3 *ifs_index_db(ifs_index *idx, ifs_err *err);
+
+struct sqlite3_stmt;
+/*
+ * This thread's prepared statement for `sql`, reset and with bindings
+ * cleared. `sql` must be a string literal (statements are cached by its
+ * address). Returns NULL on error (err set).
+ */
+struct sqlite3_stmt *ifs_index_stmt(ifs_index *idx, const char *sql, ifs_err *err);
+
+const char *ifs_index_data_dir(const ifs_index *idx);
+const char *ifs_index_path(const ifs_index *idx);
+
+/* The file descriptor of an archive (opened read-only at ifs_index_open), or -1. */
+int ifs_index_archive_fd(const ifs_index *idx, int archive);
+
+/*
+ * The checkpoint at or before uncompressed offset off in archive; the window
+ * is malloc'd into cp (free with ifs_gz_checkpoint_clear).
+ */
+int ifs_index_checkpoint(ifs_index *idx, int archive, uint64_t off, ifs_gz_checkpoint *cp,
+			 ifs_err *err);
+
+/* The input files an index depends on (NULL-terminated list of base names). */
+extern const char *const ifs_source_files[];
+
+/* meta table lookups (counts, build facts); returns a malloc'd string or NULL. */
+char *ifs_index_meta(ifs_index *idx, const char *key);
+
+/*
+ * Archive fingerprint: "size:mtime:hash" where hash covers the first and last
+ * MiB. *out is malloc'd.
+ */
+int ifs_archive_fingerprint(const char *path, char **out, ifs_err *err);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * views.h - the mounted tree, path by path, without FUSE: what each path is
+ * (directory or file, size, mtime, a stable inode number) and where a file's
+ * bytes come from. All answers come from the index.
+ *
+ *   /train_val_images/...  /test2017/...   the tarballs' own trees
+ *   /<name>.json                            annotation files from the zips
+ *   /train/<class>/  /val/<class>/          <hash>.jpg + <hash>.json sidecar
+ *   /by-supercategory/<Super>/{train,val}/<class>/...
+ *   /with-bbox/{train,val}/<class>/...  /with-bbox/{train,val}.json
+ *   /test/<hash>.jpg + .json                /submission_template.csv
+ * where <class> is "<category id, zero-padded> <name>" (names.h).
+ *
+ * Threading: any number of threads may call these functions at once (each
+ * uses its own SQLite connection through the index).
+ */
+#ifndef INATFS_VIEWS_H
+#define INATFS_VIEWS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "inatfs/err.h"
+#include "inatfs/index.h"
+
+enum ifs_src {
+	IFS_SRC_DIR = 0,     /* a directory */
+	IFS_SRC_MEMBER,      /* a tar member: archive, off, size, crc */
+	IFS_SRC_SIDECAR,     /* generated JSON for image `rid` */
+	IFS_SRC_BLOB,        /* a file generated at build time: `key` names it */
+	IFS_SRC_ANNFILE,     /* a JSON file inside a zip: `key` names it */
+};
+
+typedef struct ifs_entry {
+	uint64_t ino;        /* stable across mounts of the same index */
+	int src;             /* enum ifs_src */
+	uint64_t size;       /* files: exact size */
+	uint32_t nlink;
+	int64_t mtime;
+	uint32_t mode;       /* permission bits only */
+	int archive;         /* IFS_SRC_MEMBER */
+	uint64_t off;        /* IFS_SRC_MEMBER: data offset in the uncompressed tar */
+	uint32_t crc;        /* IFS_SRC_MEMBER: CRC-32 of the data */
+	int64_t rid;         /* IFS_SRC_SIDECAR: images.rid */
+	char key[64];        /* IFS_SRC_BLOB / IFS_SRC_ANNFILE */
+} ifs_entry;
+
+typedef struct ifs_views_opts {
+	int sidecars;        /* show <hash>.json beside every image in the split views */
+} ifs_views_opts;
+
+typedef struct ifs_views ifs_views;
+
+int ifs_views_new(ifs_index *idx, const ifs_views_opts *opts, ifs_views **out, ifs_err *err);
+void ifs_views_free(ifs_views *v);
+
+/* What `path` ("/" or "/a/b", no trailing slash) is. -ENOENT if nothing. */
+int ifs_views_lookup(ifs_views *v, const char *path, ifs_entry *out, ifs_err *err);
+
+/*
+ * Lists a directory (without "." and ".."), in a stable order. fill returns
+ * 0 to go on, non-zero to stop early (its value is returned).
+ * -ENOTDIR / -ENOENT as appropriate.
+ */
+typedef int (*ifs_views_fill_fn)(void *ctx, const char *name, const ifs_entry *e);
+int ifs_views_readdir(ifs_views *v, const char *path, ifs_views_fill_fn fill, void *ctx,
+		      ifs_err *err);
+
+/*
+ * The whole content of a generated or annotation file (SIDECAR, BLOB,
+ * ANNFILE), malloc'd into *data. -EIO if it cannot be produced.
+ */
+int ifs_views_content(ifs_views *v, const ifs_entry *e, uint8_t **data, size_t *len,
+		      ifs_err *err);
+
+#endif

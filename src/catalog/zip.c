@@ -1,0 +1,210 @@
+/*
+ * zip.c - reading annotation JSON out of the downloaded zips (libarchive).
+ *
+ * Only libarchive's seekable zip reader is enabled: it works from the central
+ * directory, so a zip cut short (central directory gone) is reported as
+ * corrupt instead of being half read by the streaming reader. Entries are
+ * read whole into memory, at most IFS_ZIP_ENTRY_MAX bytes; libarchive checks
+ * each entry's CRC as it is read. Encrypted entries fail to read (-EIO).
+ */
+#include "catalog_int.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* First allocation for an entry, whatever size its header claims. */
+#define FIRST_CHUNK ((size_t)64 << 20)
+
+static const char *aerr(struct archive *a)
+{
+	const char *s = archive_error_string(a);
+	return s ? s : "unknown libarchive error";
+}
+
+/* what: the entry looked for, named in messages (may be NULL). */
+static int zopen(const char *zip_path, const char *what, struct archive **out, ifs_err *err)
+{
+	*out = NULL;
+	struct archive *a = archive_read_new();
+	if (!a)
+		return ifs_err_set(err, ENOMEM, "%s: out of memory", zip_path);
+	if (archive_read_support_format_zip_seekable(a) != ARCHIVE_OK ||
+	    archive_read_open_filename(a, zip_path, 1 << 16) != ARCHIVE_OK) {
+		int e = archive_errno(a);
+		int r;
+		/* A real errno from open(2) says more than "corrupt". */
+		if (e == ENOENT || e == EACCES || e == EPERM || e == ENOTDIR || e == EISDIR)
+			r = ifs_err_sys(err, e, "%s", zip_path);
+		else
+			r = ifs_err_set(err, EIO, "%s: %s%snot a readable zip: %s", zip_path,
+					what ? what : "", what ? ": " : "", aerr(a));
+		archive_read_free(a);
+		return r;
+	}
+	*out = a;
+	return 0;
+}
+
+/* Reads the current entry's data into a malloc'd, NUL-terminated buffer. */
+static int read_data(struct archive *a, struct archive_entry *ae, const char *zip_path,
+		     const char *entry, uint8_t **bufp, size_t *lenp, ifs_err *err)
+{
+	size_t cap = 1 << 16, n = 0;
+	uint8_t *buf = NULL;
+	int r = 0;
+
+	*bufp = NULL;
+	*lenp = 0;
+	if (archive_entry_size_is_set(ae)) {
+		int64_t sz = archive_entry_size(ae);
+		if (sz < 0 || (uint64_t)sz > IFS_ZIP_ENTRY_MAX)
+			return ifs_err_set(err, EIO, "%s: %s: entry size %lld is out of range",
+					   zip_path, entry, (long long)sz);
+		/* Trust the claim only so far: a hostile header could say 2 GiB. */
+		cap = (size_t)sz + 1 < FIRST_CHUNK ? (size_t)sz + 1 : FIRST_CHUNK;
+	}
+	buf = malloc(cap);
+	if (!buf)
+		return ifs_err_set(err, ENOMEM, "%s: %s: out of memory", zip_path, entry);
+	for (;;) {
+		if (cap - n < 2) {
+			if (cap > IFS_ZIP_ENTRY_MAX) {
+				r = ifs_err_set(err, EIO, "%s: %s: entry larger than %zu bytes",
+						zip_path, entry, IFS_ZIP_ENTRY_MAX);
+				goto out;
+			}
+			uint8_t *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				r = ifs_err_set(err, ENOMEM, "%s: %s: out of memory", zip_path, entry);
+				goto out;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		/* Keep one byte free for the terminating NUL. */
+		la_ssize_t got = archive_read_data(a, buf + n, cap - n - 1);
+		if (got < 0) {
+			r = ifs_err_set(err, EIO, "%s: %s: %s", zip_path, entry, aerr(a));
+			goto out;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+		if (n > IFS_ZIP_ENTRY_MAX) {
+			r = ifs_err_set(err, EIO, "%s: %s: entry larger than %zu bytes", zip_path,
+					entry, IFS_ZIP_ENTRY_MAX);
+			goto out;
+		}
+	}
+	buf[n] = 0;
+	*bufp = buf;
+	*lenp = n;
+	buf = NULL;
+out:
+	free(buf);
+	return r;
+}
+
+/* path is `base` or `DIR/base` with DIR one non-empty component. */
+static int base_matches(const char *path, const char *base)
+{
+	size_t pl = strlen(path), bl = strlen(base);
+	if (pl == bl)
+		return strcmp(path, base) == 0;
+	if (pl < bl + 2 || strcmp(path + pl - bl, base) != 0 || path[pl - bl - 1] != '/')
+		return 0;
+	return memchr(path, '/', pl - bl - 1) == NULL;
+}
+
+int ifs_zip_find(const char *zip_path, const char *name, ifs_zblob *out, ifs_err *err)
+{
+	struct archive *a = NULL;
+	struct archive_entry *ae;
+	ifs_zblob b = { 0 };
+	int r = zopen(zip_path, name, &a, err);
+
+	memset(out, 0, sizeof *out);
+	if (r < 0)
+		return r;
+	for (;;) {
+		int h = archive_read_next_header(a, &ae);
+		if (h == ARCHIVE_EOF)
+			break;
+		if (h != ARCHIVE_OK && h != ARCHIVE_WARN) {
+			r = ifs_err_set(err, EIO, "%s: %s: corrupt zip: %s", zip_path, name, aerr(a));
+			goto out;
+		}
+		const char *p = archive_entry_pathname(ae);
+		if (!p || archive_entry_filetype(ae) != AE_IFREG || !base_matches(p, name))
+			continue;
+		if (b.entry) {
+			r = ifs_err_set(err, EIO, "%s: two entries named %s: %s and %s", zip_path,
+					name, b.entry, p);
+			goto out;
+		}
+		b.entry = strdup(p);
+		if (!b.entry) {
+			r = ifs_err_set(err, ENOMEM, "%s: out of memory", zip_path);
+			goto out;
+		}
+		b.mtime = archive_entry_mtime(ae);
+		r = read_data(a, ae, zip_path, b.entry, &b.buf, &b.len, err);
+		if (r < 0)
+			goto out;
+	}
+	if (!b.entry) {
+		r = ifs_err_set(err, ENOENT,
+				"%s: %s: not in this zip (looked at the root and one folder deep)",
+				zip_path, name);
+		goto out;
+	}
+	*out = b;
+	memset(&b, 0, sizeof b);
+out:
+	ifs_zblob_free(&b);
+	archive_read_free(a);
+	return r;
+}
+
+void ifs_zblob_free(ifs_zblob *b)
+{
+	if (!b)
+		return;
+	free(b->entry);
+	free(b->buf);
+	memset(b, 0, sizeof *b);
+}
+
+int ifs_zip_read_entry(const char *zip_path, const char *entry, uint8_t **buf, size_t *len,
+		       ifs_err *err)
+{
+	struct archive *a = NULL;
+	struct archive_entry *ae;
+	int r = zopen(zip_path, entry, &a, err);
+
+	*buf = NULL;
+	*len = 0;
+	if (r < 0)
+		return r;
+	for (;;) {
+		int h = archive_read_next_header(a, &ae);
+		if (h == ARCHIVE_EOF)
+			break;
+		if (h != ARCHIVE_OK && h != ARCHIVE_WARN) {
+			r = ifs_err_set(err, EIO, "%s: %s: corrupt zip: %s", zip_path, entry, aerr(a));
+			goto out;
+		}
+		const char *p = archive_entry_pathname(ae);
+		if (p && strcmp(p, entry) == 0 && archive_entry_filetype(ae) == AE_IFREG) {
+			r = read_data(a, ae, zip_path, entry, buf, len, err);
+			goto out;
+		}
+	}
+	r = ifs_err_set(err, ENOENT, "%s: %s: no such entry", zip_path, entry);
+out:
+	archive_read_free(a);
+	return r;
+}

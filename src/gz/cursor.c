@@ -1,0 +1,226 @@
+/*
+ * cursor.c - random reads: start ISA-L's inflate at a checkpoint (bit
+ * offset + sparse window as dictionary), skip forward to the wanted offset,
+ * and keep the decoder state so the next read at or after the current
+ * position goes on without restarting. Member boundaries are crossed as
+ * `gzip -dc` would: skip the trailer, parse the next header, go on.
+ *
+ * Checks: ISA-L reports invalid codes and distances; when a cursor has
+ * decoded a member from its first byte (a checkpoint with an empty window)
+ * it also checks the member's CRC-32 and ISIZE at its end. Data read from
+ * the middle of a member cannot be CRC-checked (the scan did that once).
+ */
+#include "gz_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <isa-l/igzip_lib.h>
+#include <zlib.h>
+
+#define IN_CAP (256u * 1024)
+#define SCRATCH (128u * 1024)
+
+struct ifs_gz_cursor {
+	int fd;
+	const char *name;
+	gzi_in r;
+	struct inflate_state st;
+	int valid;      /* st continues from pos */
+	int at_end;     /* the stream ended at pos */
+	uint64_t pos;
+	int crc_valid;  /* decoding since the start of the current member */
+	uint32_t crc;
+	uint64_t msize;
+	uint64_t restarts;
+	uint8_t *scratch;
+	uint8_t dict[GZI_WSIZE];
+};
+
+int ifs_gz_cursor_new(int fd, const char *name, ifs_gz_cursor **out, ifs_err *err)
+{
+	name = name ? name : "(gzip)";
+	ifs_gz_cursor *c = calloc(1, sizeof *c);
+	if (!c)
+		return ifs_err_set(err, ENOMEM, "%s: out of memory", name);
+	c->fd = fd;
+	c->name = name;
+	c->scratch = malloc(SCRATCH);
+	int rc = c->scratch ? gzi_in_init(&c->r, fd, name, IN_CAP, err)
+			    : ifs_err_set(err, ENOMEM, "%s: out of memory", name);
+	if (rc < 0) {
+		free(c->scratch);
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void ifs_gz_cursor_free(ifs_gz_cursor *c)
+{
+	if (!c)
+		return;
+	gzi_in_free(&c->r);
+	free(c->scratch);
+	free(c);
+}
+
+uint64_t ifs_gz_cursor_pos(const ifs_gz_cursor *c)
+{
+	return c->valid ? c->pos : UINT64_MAX;
+}
+
+uint64_t ifs_gz_cursor_restarts(const ifs_gz_cursor *c)
+{
+	return c->restarts;
+}
+
+static int restart(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp, ifs_err *err)
+{
+	uLongf dlen = 0;
+	c->valid = 0;
+	if (cp->window_len) {
+		dlen = sizeof c->dict;
+		if (!cp->window || uncompress(c->dict, &dlen, cp->window, cp->window_len) != Z_OK)
+			return ifs_err_set(err, EIO, "%s: bad checkpoint window at offset %llu "
+					   "(index corrupt?)", c->name, (unsigned long long)cp->out);
+	}
+	isal_inflate_init(&c->st);
+	c->st.crc_flag = ISAL_DEFLATE;
+	if (dlen && isal_inflate_set_dict(&c->st, c->dict, (uint32_t)dlen) != COMP_OK)
+		return ifs_err_set(err, EIO, "%s: cannot set inflate dictionary", c->name);
+	gzi_in_seek(&c->r, cp->in_bit >> 3);
+	unsigned bits = (unsigned)(cp->in_bit & 7);
+	if (bits) {
+		/* Leftover high bits of the first byte go into ISA-L's bit buffer. */
+		uint8_t b;
+		int rc = gzi_in_byte(&c->r, &b, err);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			return ifs_err_set(err, EIO, "%s: checkpoint at compressed offset %llu "
+					   "is past the end of the file", c->name,
+					   (unsigned long long)(cp->in_bit >> 3));
+		c->st.read_in = (uint64_t)(b >> bits);
+		c->st.read_in_length = (int32_t)(8 - bits);
+	}
+	c->pos = cp->out;
+	c->at_end = 0;
+	c->crc_valid = cp->window_len == 0;
+	c->crc = 0;
+	c->msize = 0;
+	c->restarts++;
+	c->valid = 1;
+	return 0;
+}
+
+/* The current member's deflate data ended: trailer, then the next header. */
+static int member_end(ifs_gz_cursor *c, ifs_err *err)
+{
+	/* Whole bytes still in ISA-L's bit buffer belong to the trailer. */
+	size_t back = (size_t)(c->st.read_in_length > 0 ? c->st.read_in_length / 8 : 0);
+	if (back > c->r.pos)
+		return ifs_err_set(err, EIO, "%s: internal error at member end", c->name);
+	c->r.pos -= back;
+	uint64_t tpos = gzi_in_tell(&c->r);
+	uint32_t tcrc, tsize;
+	int rc = gzi_read_trailer(&c->r, &tcrc, &tsize, err);
+	if (rc < 0)
+		return rc;
+	if (c->crc_valid && (tcrc != c->crc || tsize != (uint32_t)c->msize))
+		return ifs_err_set(err, EIO, "%s: CRC-32 or size mismatch in the gzip trailer "
+				   "at offset %llu", c->name, (unsigned long long)tpos);
+	rc = gzi_read_header(&c->r, 0, err);
+	if (rc < 0)
+		return rc;
+	if (rc == 1) {
+		c->at_end = 1;
+		return 0;
+	}
+	isal_inflate_init(&c->st);
+	c->st.crc_flag = ISAL_DEFLATE;
+	c->crc_valid = 1;
+	c->crc = 0;
+	c->msize = 0;
+	return 0;
+}
+
+/* Decodes up to n bytes into dst; returns the count (short only at the end
+ * of the stream) or a negative errno. */
+static ssize_t produce(ifs_gz_cursor *c, uint8_t *dst, size_t n, ifs_err *err)
+{
+	size_t done = 0;
+	while (done < n && !c->at_end) {
+		if (c->r.pos == c->r.len) {
+			ssize_t got = gzi_in_fill(&c->r, err);
+			if (got < 0)
+				return got;
+			if (got == 0)
+				return ifs_err_set(err, EIO, "%s: truncated: unexpected end of file "
+						   "at offset %llu inside deflate data", c->name,
+						   (unsigned long long)gzi_in_tell(&c->r));
+		}
+		size_t want = n - done;
+		if (want > UINT32_MAX)
+			want = UINT32_MAX;
+		c->st.next_in = c->r.buf + c->r.pos;
+		c->st.avail_in = (uint32_t)(c->r.len - c->r.pos);
+		c->st.next_out = dst + done;
+		c->st.avail_out = (uint32_t)want;
+		int ret = isal_inflate(&c->st);
+		c->r.pos = (size_t)(c->st.next_in - c->r.buf);
+		size_t got = want - c->st.avail_out;
+		if (ret != ISAL_DECOMP_OK)
+			return ifs_err_set(err, EIO, "%s: corrupt deflate data near compressed "
+					   "offset %llu (ISA-L error %d)", c->name,
+					   (unsigned long long)gzi_in_tell(&c->r), ret);
+		if (c->crc_valid)
+			c->crc = ifs_crc32(c->crc, dst + done, got);
+		c->msize += got;
+		done += got;
+		c->pos += got;
+		if (c->st.block_state == ISAL_BLOCK_FINISH) {
+			int rc = member_end(c, err);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return (ssize_t)done;
+}
+
+ssize_t ifs_gz_cursor_read(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp,
+			   uint64_t off, uint8_t *buf, size_t len, ifs_err *err)
+{
+	int rc;
+	if (!cp || cp->out > off)
+		return ifs_err_set(err, EINVAL, "%s: no checkpoint at or before offset %llu",
+				   c->name, (unsigned long long)off);
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	if (!c->valid || c->pos > off || c->pos < cp->out) {
+		if ((rc = restart(c, cp, err)) < 0)
+			return rc;
+	}
+	while (c->pos < off) {
+		uint64_t gap = off - c->pos;
+		size_t n = gap < SCRATCH ? (size_t)gap : SCRATCH;
+		ssize_t got = produce(c, c->scratch, n, err);
+		if (got < 0) {
+			rc = (int)got;
+			goto fail;
+		}
+		if ((size_t)got < n)
+			return 0; /* off is past the end */
+	}
+	ssize_t got = produce(c, buf, len, err);
+	if (got < 0) {
+		rc = (int)got;
+		goto fail;
+	}
+	return got;
+fail:
+	c->valid = 0; /* never continue from a state that saw an error */
+	return rc;
+}

@@ -1,0 +1,76 @@
+/*
+ * gz_internal.h - pieces shared by the gz module's files (not a public API):
+ * a pread-based input buffer, gzip member header/trailer parsing, and the
+ * sparse-window builder. Everything here is single-threaded per object.
+ */
+#ifndef INATFS_GZ_INTERNAL_H
+#define INATFS_GZ_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "inatfs/err.h"
+#include "inatfs/gz.h"
+
+#define GZI_WSIZE 32768u /* deflate's maximum back-reference distance */
+
+/*
+ * A window onto the file: buf[pos..len) holds the bytes at file offsets
+ * off+pos .. off+len. Reads are pread()s of up to `cap` bytes.
+ */
+typedef struct gzi_in {
+	int fd;
+	const char *name;
+	uint8_t *buf;
+	size_t cap, pos, len;
+	uint64_t off;
+	int eof; /* a pread returned 0: nothing after off+len */
+} gzi_in;
+
+/* Allocates the buffer. Returns 0 or -ENOMEM. */
+int gzi_in_init(gzi_in *r, int fd, const char *name, size_t cap, ifs_err *err);
+void gzi_in_free(gzi_in *r);
+/* Drops the buffer; the next fill reads from file offset `off`. */
+void gzi_in_seek(gzi_in *r, uint64_t off);
+/* Moves the unread bytes to the front and reads more. Returns the number of
+ * bytes added (0 at end of file) or a negative errno. */
+ssize_t gzi_in_fill(gzi_in *r, ifs_err *err);
+/* One byte: returns 1 (got it), 0 (end of file) or a negative errno. */
+int gzi_in_byte(gzi_in *r, uint8_t *b, ifs_err *err);
+
+static inline uint64_t gzi_in_tell(const gzi_in *r)
+{
+	return r->off + r->pos;
+}
+
+/*
+ * Parses the gzip header at the current position (first: the file's first
+ * member). Returns 0 (positioned at the first deflate block), 1 (no further
+ * member: end of file, or only zero bytes up to it; never for first), or a
+ * negative errno (-EIO with the offset in the message).
+ */
+int gzi_read_header(gzi_in *r, int first, ifs_err *err);
+
+/* Reads the 8-byte member trailer. Returns 0 or a negative errno. */
+int gzi_read_trailer(gzi_in *r, uint32_t *crc, uint32_t *isize, ifs_err *err);
+
+/*
+ * Sparse windows. Decodes raw deflate from bit `first_bit` of in[] with
+ * window win[0..wlen) until 32 KiB of output are produced or the final block
+ * ends, and sets used[i] = 1 for every window byte a back-reference reads.
+ * Returns 0, 1 (in[] ended too early: give more input), or -EIO (invalid
+ * deflate data; *why says what).
+ */
+int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit,
+		    const uint8_t *win, size_t wlen, uint8_t *used, const char **why);
+
+/*
+ * Builds cp->window from the full window win[0..wlen): reads the compressed
+ * bytes at cp->in_bit from fd, marks the referenced bytes, zeroes the others
+ * and zlib-compresses the result (malloc'd into cp->window, its size into
+ * cp->window_len). wlen 0 gives an empty window. Returns 0 or a negative errno.
+ */
+int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
+		     const uint8_t *win, size_t wlen, ifs_err *err);
+
+#endif

@@ -1,0 +1,448 @@
+/*
+ * sparse.c - sparse windows: which bytes of the 32 KiB before a checkpoint
+ * does the data after it actually read?
+ *
+ * A small raw-deflate decoder in the spirit of zlib's contrib/puff (stored,
+ * fixed and dynamic blocks, canonical Huffman codes with a 9-bit lookup
+ * table in front of puff's bit-by-bit decode) that starts at a block
+ * boundary with a known window and records every window byte a
+ * length/distance copy reads. It stops once 32 KiB of output exist: no
+ * distance can reach the window after that. Speed is secondary (it decodes
+ * 32 KiB per checkpoint, on the scan's helper thread); correctness is
+ * checked by the tests, which decode from every sparse window with ISA-L and
+ * compare with the real output.
+ */
+#include "gz_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#define MAXBITS 15
+#define FASTBITS 9
+#define OUTMAX (GZI_WSIZE + 258) /* the last copy may run past 32 KiB */
+
+typedef struct huff {
+	uint16_t count[MAXBITS + 1];
+	uint16_t symbol[320];
+	uint16_t fast[1 << FASTBITS]; /* (len << 9 | sym), 0: use the slow path */
+} huff;
+
+typedef struct dstate {
+	const uint8_t *in;
+	size_t in_len;
+	uint64_t bit, bit_end; /* position, and in_len * 8 */
+	uint8_t *hist;         /* window then output */
+	size_t wlen, hpos;     /* hpos: bytes in hist */
+	uint8_t *used;
+	const char *why;
+	int need_more;
+	huff lencode, distcode;
+} dstate;
+
+/* Up to 32 bits at the current position (zeros past the end: the caller
+ * checks for overrun after consuming). */
+static uint32_t peek(const dstate *s)
+{
+	uint64_t byte = s->bit >> 3;
+	uint64_t v = 0;
+	for (int i = 0; i < 5; i++)
+		if (byte + (uint64_t)i < s->in_len)
+			v |= (uint64_t)s->in[byte + (uint64_t)i] << (8 * i);
+	return (uint32_t)(v >> (s->bit & 7));
+}
+
+static int take(dstate *s, unsigned n, uint32_t *v)
+{
+	*v = n ? peek(s) & ((1u << n) - 1) : 0;
+	s->bit += n;
+	if (s->bit > s->bit_end) {
+		s->need_more = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* puff's construct(): returns 0 complete, >0 incomplete, <0 oversubscribed. */
+static int construct(huff *h, const uint16_t *length, int n)
+{
+	int left = 1;
+	uint16_t offs[MAXBITS + 1];
+
+	memset(h->count, 0, sizeof h->count);
+	memset(h->fast, 0, sizeof h->fast);
+	for (int sym = 0; sym < n; sym++)
+		h->count[length[sym]]++;
+	if (h->count[0] == n)
+		return 0;
+	for (int len = 1; len <= MAXBITS; len++) {
+		left <<= 1;
+		left -= h->count[len];
+		if (left < 0)
+			return left;
+	}
+	offs[1] = 0;
+	for (int len = 1; len < MAXBITS; len++)
+		offs[len + 1] = (uint16_t)(offs[len] + h->count[len]);
+	for (int sym = 0; sym < n; sym++)
+		if (length[sym] != 0)
+			h->symbol[offs[length[sym]]++] = (uint16_t)sym;
+
+	/* Fast table: walk codes in canonical order, index by the bit-reversed
+	 * code (deflate sends Huffman codes MSB first). */
+	unsigned code = 0, idx = 0;
+	for (int len = 1; len <= FASTBITS; len++) {
+		for (int k = 0; k < h->count[len]; k++, idx++, code++) {
+			unsigned rev = 0;
+			for (int b = 0; b < len; b++)
+				rev |= ((code >> b) & 1u) << (len - 1 - b);
+			for (unsigned f = rev; f < (1u << FASTBITS); f += 1u << len)
+				h->fast[f] = (uint16_t)(len << 9 | h->symbol[idx]);
+		}
+		code <<= 1;
+	}
+	return left;
+}
+
+/* Next symbol, or -1 (overrun / bad code). */
+static int decode(dstate *s, const huff *h)
+{
+	uint32_t bits = peek(s);
+	uint16_t f = h->fast[bits & ((1u << FASTBITS) - 1)];
+	if (f) {
+		uint32_t dummy;
+		if (take(s, f >> 9, &dummy) < 0)
+			return -1;
+		return f & 511;
+	}
+	int code = 0, first = 0, index = 0;
+	for (int len = 1; len <= MAXBITS; len++) {
+		code |= (int)((bits >> (len - 1)) & 1);
+		int count = h->count[len];
+		if (code - count < first) {
+			uint32_t dummy;
+			if (take(s, (unsigned)len, &dummy) < 0)
+				return -1;
+			return h->symbol[index + (code - first)];
+		}
+		index += count;
+		first += count;
+		first <<= 1;
+		code <<= 1;
+	}
+	s->why = "invalid Huffman code";
+	return -1;
+}
+
+static int stored(dstate *s)
+{
+	uint32_t len, nlen;
+	s->bit = (s->bit + 7) & ~(uint64_t)7;
+	if (take(s, 16, &len) < 0 || take(s, 16, &nlen) < 0)
+		return -1;
+	if (len != (~nlen & 0xffff)) {
+		s->why = "stored block length mismatch";
+		return -1;
+	}
+	uint64_t byte = s->bit >> 3;
+	if (byte + len > s->in_len) {
+		s->need_more = 1;
+		return -1;
+	}
+	size_t n = len;
+	if (n > OUTMAX - (s->hpos - s->wlen))
+		n = OUTMAX - (s->hpos - s->wlen); /* only the first 32 KiB matter */
+	memcpy(s->hist + s->hpos, s->in + byte, n);
+	s->hpos += n;
+	s->bit += (uint64_t)len * 8;
+	return 0;
+}
+
+static const uint16_t lbase[29] = {3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31,
+	35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+static const uint16_t lext[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2,
+	3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+static const uint16_t dbase[30] = {1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129,
+	193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+static const uint16_t dext[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6,
+	7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+
+/* Decodes one Huffman block's symbols until end-of-block or 32 KiB out. */
+static int codes(dstate *s)
+{
+	for (;;) {
+		if (s->hpos - s->wlen >= GZI_WSIZE)
+			return 1; /* enough: later copies cannot reach the window */
+		int sym = decode(s, &s->lencode);
+		if (sym < 0)
+			return -1;
+		if (sym < 256) {
+			s->hist[s->hpos++] = (uint8_t)sym;
+			continue;
+		}
+		if (sym == 256)
+			return 0;
+		sym -= 257;
+		if (sym >= 29) {
+			s->why = "invalid length symbol";
+			return -1;
+		}
+		uint32_t e;
+		if (take(s, lext[sym], &e) < 0)
+			return -1;
+		size_t len = lbase[sym] + e;
+		int dsym = decode(s, &s->distcode);
+		if (dsym < 0)
+			return -1;
+		if (dsym >= 30) {
+			s->why = "invalid distance symbol";
+			return -1;
+		}
+		if (take(s, dext[dsym], &e) < 0)
+			return -1;
+		size_t dist = dbase[dsym] + e;
+		if (dist > s->hpos) {
+			s->why = "distance too far back";
+			return -1;
+		}
+		size_t from = s->hpos - dist;
+		for (size_t i = 0; i < len; i++, from++) {
+			if (from < s->wlen)
+				s->used[from] = 1;
+			s->hist[s->hpos++] = s->hist[from];
+		}
+	}
+}
+
+static int fixed(dstate *s)
+{
+	uint16_t lengths[288];
+	int sym = 0;
+	for (; sym < 144; sym++)
+		lengths[sym] = 8;
+	for (; sym < 256; sym++)
+		lengths[sym] = 9;
+	for (; sym < 280; sym++)
+		lengths[sym] = 7;
+	for (; sym < 288; sym++)
+		lengths[sym] = 8;
+	construct(&s->lencode, lengths, 288);
+	for (sym = 0; sym < 30; sym++)
+		lengths[sym] = 5;
+	construct(&s->distcode, lengths, 30);
+	return codes(s);
+}
+
+static int dynamic(dstate *s)
+{
+	static const uint8_t order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 3, 13, 2, 12, 1, 15, 14};
+	uint16_t lengths[320];
+	uint32_t nlen, ndist, ncode, v;
+
+	if (take(s, 5, &nlen) < 0 || take(s, 5, &ndist) < 0 || take(s, 4, &ncode) < 0)
+		return -1;
+	nlen += 257;
+	ndist += 1;
+	ncode += 4;
+	if (nlen > 286 || ndist > 30) {
+		s->why = "bad dynamic block counts";
+		return -1;
+	}
+	int index;
+	for (index = 0; index < (int)ncode; index++) {
+		if (take(s, 3, &v) < 0)
+			return -1;
+		lengths[order[index]] = (uint16_t)v;
+	}
+	for (; index < 19; index++)
+		lengths[order[index]] = 0;
+	if (construct(&s->lencode, lengths, 19) != 0) {
+		s->why = "bad code-length code";
+		return -1;
+	}
+	index = 0;
+	while (index < (int)(nlen + ndist)) {
+		int sym = decode(s, &s->lencode);
+		if (sym < 0)
+			return -1;
+		if (sym < 16) {
+			lengths[index++] = (uint16_t)sym;
+			continue;
+		}
+		uint16_t len = 0;
+		uint32_t rep;
+		if (sym == 16) {
+			if (index == 0) {
+				s->why = "repeat with no previous length";
+				return -1;
+			}
+			len = lengths[index - 1];
+			if (take(s, 2, &rep) < 0)
+				return -1;
+			rep += 3;
+		} else if (sym == 17) {
+			if (take(s, 3, &rep) < 0)
+				return -1;
+			rep += 3;
+		} else {
+			if (take(s, 7, &rep) < 0)
+				return -1;
+			rep += 11;
+		}
+		if (index + (int)rep > (int)(nlen + ndist)) {
+			s->why = "too many code lengths";
+			return -1;
+		}
+		while (rep--)
+			lengths[index++] = len;
+	}
+	if (lengths[256] == 0) {
+		s->why = "no end-of-block code";
+		return -1;
+	}
+	int err = construct(&s->lencode, lengths, (int)nlen);
+	if (err < 0 || (err > 0 && nlen - s->lencode.count[0] != 1)) {
+		s->why = "bad literal/length code";
+		return -1;
+	}
+	err = construct(&s->distcode, lengths + nlen, (int)ndist);
+	if (err < 0 || (err > 0 && ndist - s->distcode.count[0] != 1)) {
+		s->why = "bad distance code";
+		return -1;
+	}
+	return codes(s);
+}
+
+int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit,
+		    const uint8_t *win, size_t wlen, uint8_t *used, const char **why)
+{
+	dstate *s = calloc(1, sizeof *s);
+	int ret = -ENOMEM;
+	if (!s)
+		return ret;
+	s->hist = malloc(wlen + OUTMAX);
+	if (!s->hist)
+		goto out;
+	s->in = in;
+	s->in_len = in_len;
+	s->bit = first_bit;
+	s->bit_end = (uint64_t)in_len * 8;
+	memcpy(s->hist, win, wlen);
+	s->wlen = s->hpos = wlen;
+	s->used = used;
+	memset(used, 0, wlen);
+
+	for (;;) {
+		uint32_t last, type;
+		int rc;
+		if (take(s, 1, &last) < 0 || take(s, 2, &type) < 0)
+			goto fail;
+		if (type == 0)
+			rc = stored(s);
+		else if (type == 1)
+			rc = fixed(s);
+		else if (type == 2)
+			rc = dynamic(s);
+		else {
+			s->why = "invalid block type";
+			rc = -1;
+		}
+		if (rc < 0)
+			goto fail;
+		if (rc == 1 || last || s->hpos - s->wlen >= GZI_WSIZE)
+			break;
+	}
+	ret = 0;
+	goto out;
+fail:
+	if (s->need_more) {
+		ret = 1;
+	} else {
+		ret = -EIO;
+		*why = s->why ? s->why : "invalid deflate data";
+	}
+out:
+	free(s->hist);
+	free(s);
+	return ret;
+}
+
+int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
+		     const uint8_t *win, size_t wlen, ifs_err *err)
+{
+	uint8_t *in = NULL, *used = NULL, *sparse = NULL, *z = NULL;
+	size_t cap = 64 * 1024, have = 0;
+	int ret = -ENOMEM;
+	const char *why = NULL;
+
+	free(cp->window);
+	cp->window = NULL;
+	cp->window_len = 0;
+	if (wlen == 0)
+		return 0;
+	if (wlen > GZI_WSIZE)
+		return ifs_err_set(err, EINVAL, "%s: window too large", name);
+	used = malloc(wlen);
+	sparse = malloc(wlen);
+	if (!used || !sparse)
+		goto oom;
+	uint64_t start = cp->in_bit >> 3;
+	for (;;) {
+		uint8_t *p = realloc(in, cap);
+		if (!p)
+			goto oom;
+		in = p;
+		int eof = 0;
+		while (have < cap) {
+			ssize_t n = pread(fd, in + have, cap - have, (off_t)(start + have));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				ret = ifs_err_sys(err, errno, "%s: read at offset %llu", name,
+						  (unsigned long long)(start + have));
+				goto out;
+			}
+			if (n == 0) {
+				eof = 1;
+				break;
+			}
+			have += (size_t)n;
+		}
+		int rc = gzi_sparse_mark(in, have, (unsigned)(cp->in_bit & 7), win, wlen, used, &why);
+		if (rc == 0)
+			break;
+		if (rc < 0 && rc != -EIO)
+			goto oom;
+		if (rc < 0 || eof) {
+			ret = ifs_err_set(err, EIO, "%s: corrupt deflate data after compressed "
+					  "offset %llu: %s", name, (unsigned long long)start,
+					  rc < 0 ? why : "unexpected end of file");
+			goto out;
+		}
+		cap *= 2; /* highly compressible data: 32 KiB out needs more in */
+	}
+	for (size_t i = 0; i < wlen; i++)
+		sparse[i] = used[i] ? win[i] : 0;
+	uLongf zlen = compressBound((uLong)wlen);
+	z = malloc(zlen);
+	if (!z)
+		goto oom;
+	if (compress2(z, &zlen, sparse, (uLong)wlen, 9) != Z_OK)
+		goto oom;
+	cp->window = z;
+	cp->window_len = (uint32_t)zlen;
+	z = NULL;
+	ret = 0;
+	goto out;
+oom:
+	ret = ifs_err_set(err, ENOMEM, "%s: out of memory building a sparse window", name);
+out:
+	free(z);
+	free(sparse);
+	free(used);
+	free(in);
+	return ret;
+}

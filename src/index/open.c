@@ -1,0 +1,418 @@
+/*
+ * open.c - finding, checking and opening an index for serving.
+ *
+ * Serving connections are opened through /proc/self/fd/N of a descriptor
+ * held since ifs_index_open, so every thread reads the same file even if a
+ * rebuild renames a new index into place meanwhile; they are opened with
+ * immutable=1 since nothing changes an index after its build.
+ */
+#include "inatfs/index.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <sqlite3.h>
+
+#include "schema.h"
+
+const char *const ifs_source_files[] = {
+	"train_val_images.tar.gz", "test2017.tar.gz", "train_val2017.zip",
+	"train_2017_bboxes.zip", "val_2017_bboxes.zip", "inat2017_locations.zip",
+	"test2017.zip", NULL,
+};
+
+const char *ifs_archive_file(int archive)
+{
+	switch (archive) {
+	case IFS_ARCHIVE_TRAINVAL: return "train_val_images.tar.gz";
+	case IFS_ARCHIVE_TEST: return "test2017.tar.gz";
+	default: return NULL;
+	}
+}
+
+/* ---- fingerprints ------------------------------------------------------ */
+
+static int hash_range(int fd, off_t off, size_t len, uLong *crc, const char *path, ifs_err *err)
+{
+	uint8_t buf[65536];
+	while (len > 0) {
+		size_t want = len < sizeof buf ? len : sizeof buf;
+		ssize_t n = pread(fd, buf, want, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return ifs_err_sys(err, errno, "%s: read", path);
+		}
+		if (n == 0)
+			break;
+		*crc = crc32(*crc, buf, (uInt)n);
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int ifs_archive_fingerprint(const char *path, char **out, ifs_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ifs_err_sys(err, errno, "%s", path);
+	struct stat st;
+	int r = 0;
+	if (fstat(fd, &st) < 0) {
+		r = ifs_err_sys(err, errno, "%s: stat", path);
+		goto out;
+	}
+	const size_t mib = 1 << 20;
+	uLong head = crc32(0, NULL, 0), tail = crc32(0, NULL, 0);
+	r = hash_range(fd, 0, mib, &head, path, err);
+	if (r == 0 && (uint64_t)st.st_size > mib)
+		r = hash_range(fd, st.st_size - (off_t)mib, mib, &tail, path, err);
+	if (r)
+		goto out;
+	if (asprintf(out, "%lld:%lld.%09ld:%08lx%08lx", (long long)st.st_size,
+		     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, head, tail) < 0) {
+		*out = NULL;
+		r = ifs_err_set(err, ENOMEM, "out of memory");
+	}
+out:
+	close(fd);
+	return r;
+}
+
+/* ---- locating ---------------------------------------------------------- */
+
+int ifs_index_locate(const char *data_dir, const char *explicit_path, char **out, ifs_err *err)
+{
+	*out = NULL;
+	if (explicit_path) {
+		*out = strdup(explicit_path);
+		return *out ? 0 : ifs_err_set(err, ENOMEM, "out of memory");
+	}
+	if (access(data_dir, W_OK) == 0) {
+		if (asprintf(out, "%s/.inatfs-index.sqlite", data_dir) < 0)
+			goto nomem;
+		return 0;
+	}
+	char real[PATH_MAX];
+	if (!realpath(data_dir, real))
+		return ifs_err_sys(err, errno, "%s", data_dir);
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char *base = NULL;
+	if (xdg && *xdg) {
+		if (asprintf(&base, "%s/inatfs", xdg) < 0)
+			goto nomem;
+	} else if (home && *home) {
+		if (asprintf(&base, "%s/.cache/inatfs", home) < 0)
+			goto nomem;
+	} else {
+		return ifs_err_set(err, EACCES, "%s is not writable and neither XDG_CACHE_HOME nor "
+				   "HOME is set: give the index a place with -o index=PATH", data_dir);
+	}
+	/* mkdir -p of the cache folder (two levels at most matter here) */
+	char *slash = strrchr(base, '/');
+	if (slash) {
+		*slash = '\0';
+		mkdir(base, 0700);
+		*slash = '/';
+	}
+	if (mkdir(base, 0700) < 0 && errno != EEXIST) {
+		int e = errno;
+		free(base);
+		return ifs_err_sys(err, e, "cannot create the index cache folder");
+	}
+	uLong h = crc32(0, (const Bytef *)real, (uInt)strlen(real));
+	const char *leaf = strrchr(real, '/');
+	int n = asprintf(out, "%s/%s-%08lx.sqlite", base, leaf && leaf[1] ? leaf + 1 : "root", h);
+	free(base);
+	if (n < 0)
+		goto nomem;
+	return 0;
+nomem:
+	*out = NULL;
+	return ifs_err_set(err, ENOMEM, "out of memory");
+}
+
+/* ---- checking ---------------------------------------------------------- */
+
+int ifs_index_check(const char *path, const char *data_dir, ifs_err *err)
+{
+	if (access(path, F_OK) < 0)
+		return errno == ENOENT ? -ENOENT : ifs_err_sys(err, errno, "%s", path);
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int r = -ESTALE;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		ifs_err_set(err, ESTALE, "cannot open it (%s)", db ? sqlite3_errmsg(db) : "no memory");
+		goto out;
+	}
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		ifs_err_set(err, ESTALE, "not an inatfs index (%s)", sqlite3_errmsg(db));
+		goto out;
+	}
+	int version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (version != IFS_SCHEMA_VERSION) {
+		ifs_err_set(err, ESTALE, "schema version %d, this inatfs needs %d", version,
+			    IFS_SCHEMA_VERSION);
+		goto out;
+	}
+	if (sqlite3_prepare_v2(db, "SELECT fingerprint FROM sources WHERE file=?1", -1, &st,
+			       NULL) != SQLITE_OK) {
+		ifs_err_set(err, ESTALE, "not an inatfs index (%s)", sqlite3_errmsg(db));
+		goto out;
+	}
+	for (const char *const *f = ifs_source_files; *f; f++) {
+		char full[PATH_MAX], *now = NULL;
+		snprintf(full, sizeof full, "%s/%s", data_dir, *f);
+		if (access(full, F_OK) == 0) {
+			ifs_err e2;
+			ifs_err_clear(&e2);
+			if (ifs_archive_fingerprint(full, &now, &e2) < 0) {
+				r = ifs_err_set(err, e2.code, "%s", e2.msg);
+				goto out;
+			}
+		}
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, *f, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		const char *then = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+		int same = (!now && (!then || strcmp(then, "absent") == 0)) ||
+			   (now && then && strcmp(now, then) == 0);
+		if (!same) {
+			ifs_err_set(err, ESTALE, "%s %s since the index was built", *f,
+				    !now ? "was removed" : (!then || !strcmp(then, "absent"))
+				    ? "was added" : "changed");
+			free(now);
+			goto out;
+		}
+		free(now);
+	}
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return r;
+}
+
+/* ---- serving ----------------------------------------------------------- */
+
+#define STMT_CACHE 24
+
+struct conn {
+	sqlite3 *db;
+	struct { const char *sql; sqlite3_stmt *st; } stmts[STMT_CACHE];
+	struct conn *next;
+};
+
+struct ifs_index {
+	char *path, *data_dir, *uri;
+	int index_fd;
+	int archive_fd[IFS_ARCHIVE_MAX + 1];
+	pthread_key_t key;
+	pthread_mutex_t lock;      /* guards conns */
+	struct conn *conns;
+};
+
+int ifs_index_open(const char *path, const char *data_dir, ifs_index **out, ifs_err *err)
+{
+	*out = NULL;
+	ifs_index *idx = calloc(1, sizeof *idx);
+	if (!idx)
+		return ifs_err_set(err, ENOMEM, "out of memory");
+	idx->index_fd = -1;
+	for (int a = 0; a <= IFS_ARCHIVE_MAX; a++)
+		idx->archive_fd[a] = -1;
+	pthread_mutex_init(&idx->lock, NULL);
+	int r = 0;
+	if (pthread_key_create(&idx->key, NULL) != 0) {
+		free(idx);
+		return ifs_err_set(err, EAGAIN, "pthread_key_create failed");
+	}
+	idx->path = strdup(path);
+	idx->data_dir = strdup(data_dir);
+	if (!idx->path || !idx->data_dir) {
+		r = ifs_err_set(err, ENOMEM, "out of memory");
+		goto fail;
+	}
+	idx->index_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (idx->index_fd < 0) {
+		r = ifs_err_sys(err, errno, "%s", path);
+		goto fail;
+	}
+	if (asprintf(&idx->uri, "file:/proc/self/fd/%d?immutable=1", idx->index_fd) < 0) {
+		idx->uri = NULL;
+		r = ifs_err_set(err, ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
+		char full[PATH_MAX];
+		snprintf(full, sizeof full, "%s/%s", data_dir, ifs_archive_file(a));
+		idx->archive_fd[a] = open(full, O_RDONLY | O_CLOEXEC);
+		if (idx->archive_fd[a] < 0 && errno != ENOENT) {
+			r = ifs_err_sys(err, errno, "%s", full);
+			goto fail;
+		}
+	}
+	if (!ifs_index_db(idx, err)) {
+		r = -(err && err->code ? err->code : EIO);
+		goto fail;
+	}
+	*out = idx;
+	return 0;
+fail:
+	ifs_index_close(idx);
+	return r;
+}
+
+void ifs_index_close(ifs_index *idx)
+{
+	if (!idx)
+		return;
+	for (struct conn *c = idx->conns, *n; c; c = n) {
+		n = c->next;
+		for (int i = 0; i < STMT_CACHE; i++)
+			sqlite3_finalize(c->stmts[i].st);
+		sqlite3_close(c->db);
+		free(c);
+	}
+	pthread_key_delete(idx->key);
+	pthread_mutex_destroy(&idx->lock);
+	for (int a = 0; a <= IFS_ARCHIVE_MAX; a++)
+		if (idx->archive_fd[a] >= 0)
+			close(idx->archive_fd[a]);
+	if (idx->index_fd >= 0)
+		close(idx->index_fd);
+	free(idx->uri);
+	free(idx->path);
+	free(idx->data_dir);
+	free(idx);
+}
+
+static struct conn *thread_conn(ifs_index *idx, ifs_err *err)
+{
+	struct conn *c = pthread_getspecific(idx->key);
+	if (c)
+		return c;
+	c = calloc(1, sizeof *c);
+	if (!c) {
+		ifs_err_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
+	if (sqlite3_open_v2(idx->uri, &c->db, flags, NULL) != SQLITE_OK) {
+		ifs_err_set(err, EIO, "%s: %s", idx->path, c->db ? sqlite3_errmsg(c->db) : "no memory");
+		sqlite3_close(c->db);
+		free(c);
+		return NULL;
+	}
+	/* A small page cache per thread keeps the daemon's memory bounded. */
+	sqlite3_exec(c->db, "PRAGMA cache_size=-4096", NULL, NULL, NULL);
+	pthread_mutex_lock(&idx->lock);
+	c->next = idx->conns;
+	idx->conns = c;
+	pthread_mutex_unlock(&idx->lock);
+	pthread_setspecific(idx->key, c);
+	return c;
+}
+
+sqlite3 *ifs_index_db(ifs_index *idx, ifs_err *err)
+{
+	struct conn *c = thread_conn(idx, err);
+	return c ? c->db : NULL;
+}
+
+sqlite3_stmt *ifs_index_stmt(ifs_index *idx, const char *sql, ifs_err *err)
+{
+	struct conn *c = thread_conn(idx, err);
+	if (!c)
+		return NULL;
+	int i;
+	for (i = 0; i < STMT_CACHE && c->stmts[i].sql; i++) {
+		if (c->stmts[i].sql == sql) {
+			sqlite3_reset(c->stmts[i].st);
+			sqlite3_clear_bindings(c->stmts[i].st);
+			return c->stmts[i].st;
+		}
+	}
+	sqlite3_stmt *st;
+	if (ifs_sql_prepare(c->db, sql, &st, err) < 0)
+		return NULL;
+	if (i < STMT_CACHE) {
+		c->stmts[i].sql = sql;
+		c->stmts[i].st = st;
+	} else {
+		/* cache full: replace the last slot (never happens with the fixed query set) */
+		sqlite3_finalize(c->stmts[STMT_CACHE - 1].st);
+		c->stmts[STMT_CACHE - 1].sql = sql;
+		c->stmts[STMT_CACHE - 1].st = st;
+	}
+	return st;
+}
+
+const char *ifs_index_data_dir(const ifs_index *idx) { return idx->data_dir; }
+const char *ifs_index_path(const ifs_index *idx) { return idx->path; }
+
+int ifs_index_archive_fd(const ifs_index *idx, int archive)
+{
+	return archive >= 1 && archive <= IFS_ARCHIVE_MAX ? idx->archive_fd[archive] : -1;
+}
+
+static const char *const q_checkpoint =
+	"SELECT out, in_bit, window FROM checkpoints WHERE archive=?1 AND out<=?2 "
+	"ORDER BY out DESC LIMIT 1";
+
+int ifs_index_checkpoint(ifs_index *idx, int archive, uint64_t off, ifs_gz_checkpoint *cp,
+			 ifs_err *err)
+{
+	memset(cp, 0, sizeof *cp);
+	sqlite3_stmt *st = ifs_index_stmt(idx, q_checkpoint, err);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int(st, 1, archive);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)off);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return ifs_err_set(err, EIO, "%s: no checkpoint at or before offset %llu",
+				   ifs_archive_file(archive), (unsigned long long)off);
+	}
+	cp->out = (uint64_t)sqlite3_column_int64(st, 0);
+	cp->in_bit = (uint64_t)sqlite3_column_int64(st, 1);
+	int n = sqlite3_column_bytes(st, 2);
+	if (n > 0) {
+		cp->window = malloc((size_t)n);
+		if (!cp->window) {
+			sqlite3_reset(st);
+			return ifs_err_set(err, ENOMEM, "out of memory");
+		}
+		memcpy(cp->window, sqlite3_column_blob(st, 2), (size_t)n);
+		cp->window_len = (uint32_t)n;
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+static const char *const q_meta = "SELECT value FROM meta WHERE key=?1";
+
+char *ifs_index_meta(ifs_index *idx, const char *key)
+{
+	sqlite3_stmt *st = ifs_index_stmt(idx, q_meta, NULL);
+	if (!st)
+		return NULL;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	char *v = NULL;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		v = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	return v;
+}

@@ -1,0 +1,76 @@
+/*
+ * schema.c - the index's tables and indexes (see schema.h, docs/design.md).
+ * The schema version lives in PRAGMA user_version (IFS_SCHEMA_VERSION).
+ */
+#include "schema.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "inatfs/index.h"
+
+static const char *const ddl =
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
+	"CREATE TABLE sources(file TEXT PRIMARY KEY, fingerprint TEXT NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE archives(id INTEGER PRIMARY KEY, file TEXT NOT NULL, in_size INTEGER,"
+	"  out_size INTEGER, members INTEGER, checkpoints INTEGER, window_bytes INTEGER);"
+	"CREATE TABLE checkpoints(archive INTEGER NOT NULL, out INTEGER NOT NULL,"
+	"  in_bit INTEGER NOT NULL, window BLOB, PRIMARY KEY(archive, out)) WITHOUT ROWID;"
+	"CREATE TABLE nodes(id INTEGER PRIMARY KEY, parent INTEGER NOT NULL, name TEXT NOT NULL,"
+	"  archive INTEGER NOT NULL, type INTEGER NOT NULL, off INTEGER NOT NULL,"
+	"  size INTEGER NOT NULL, mtime INTEGER NOT NULL, mode INTEGER NOT NULL,"
+	"  crc INTEGER NOT NULL);"
+	"CREATE TABLE categories(id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+	"  supercategory TEXT NOT NULL, dir TEXT NOT NULL, superdir TEXT NOT NULL);"
+	"CREATE TABLE licenses(id INTEGER PRIMARY KEY, name TEXT, url TEXT);"
+	"CREATE TABLE images(rid INTEGER PRIMARY KEY, split INTEGER NOT NULL, id INTEGER NOT NULL,"
+	"  category INTEGER NOT NULL, name TEXT NOT NULL, node INTEGER, nboxes INTEGER NOT NULL,"
+	"  sidecar_len INTEGER NOT NULL DEFAULT 0,"
+	"  file_name TEXT NOT NULL, width INTEGER, height INTEGER, license INTEGER,"
+	"  rights_holder TEXT, extra TEXT);"
+	"CREATE TABLE boxes(image INTEGER NOT NULL, json TEXT NOT NULL);"
+	"CREATE TABLE locations(image INTEGER PRIMARY KEY, json TEXT NOT NULL);"
+	"CREATE TABLE annfiles(name TEXT PRIMARY KEY, zip TEXT NOT NULL, entry TEXT NOT NULL,"
+	"  size INTEGER NOT NULL, mtime INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE blobs(name TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;";
+
+static const char *const ddl_indexes =
+	"CREATE UNIQUE INDEX nodes_child ON nodes(parent, name);"
+	"CREATE INDEX images_by_class ON images(split, category, name);"
+	"CREATE INDEX images_by_node ON images(node);"
+	"CREATE INDEX boxes_by_image ON boxes(image);"
+	"CREATE INDEX categories_by_dir ON categories(dir);";
+
+int ifs_sql_exec(sqlite3 *db, const char *sql, const char *what, ifs_err *err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		int code = sqlite3_errcode(db) == SQLITE_FULL ? ENOSPC : EIO;
+		ifs_err_set(err, code, "index: %s: %s", what, msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -code;
+	}
+	return 0;
+}
+
+int ifs_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, ifs_err *err)
+{
+	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
+		return ifs_err_set(err, EIO, "index: %s (in \"%.80s\")", sqlite3_errmsg(db), sql);
+	return 0;
+}
+
+int ifs_schema_create(sqlite3 *db, ifs_err *err)
+{
+	char pragma[64];
+	snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d;", IFS_SCHEMA_VERSION);
+	int r = ifs_sql_exec(db, ddl, "creating tables", err);
+	if (r == 0)
+		r = ifs_sql_exec(db, pragma, "setting the schema version", err);
+	return r;
+}
+
+int ifs_schema_create_indexes(sqlite3 *db, ifs_err *err)
+{
+	return ifs_sql_exec(db, ddl_indexes, "creating indexes", err);
+}

@@ -1,0 +1,42 @@
+/*
+ * schema.h - the index's SQL schema (private to src/index and src/views).
+ *
+ * Tables (see docs/design.md for the full description):
+ *   meta(key, value)                 build facts and counts
+ *   sources(file, fingerprint)       every input file the index was built from
+ *   archives(id, file, in_size, out_size, members, checkpoints, window_bytes)
+ *   checkpoints(archive, out, in_bit, window)          gzip seek points
+ *   nodes(id, parent, name, archive, type, off, size, mtime, mode, crc)
+ *                                    the pristine tree of every tarball
+ *   categories(id, name, supercategory, dir, superdir)
+ *   licenses(id, name, url)
+ *   images(rid, split, id, category, name, node, nboxes, file_name, width,
+ *          height, license, rights_holder, extra)
+ *   boxes(image, json)   locations(image, json)
+ *   annfiles(name, zip, entry, size, mtime)   JSON files served from the zips
+ *   blobs(name, data)                generated files (COCO files, template)
+ */
+#ifndef INATFS_INDEX_SCHEMA_H
+#define INATFS_INDEX_SCHEMA_H
+
+#include <sqlite3.h>
+
+#include "inatfs/err.h"
+
+/* node types in nodes.type */
+enum { IFS_NODE_FILE = 0, IFS_NODE_DIR = 1 };
+
+/* The root of the pristine tree has id 1 and parent 0. */
+#define IFS_ROOT_NODE 1
+
+/* Creates every table (not the secondary indexes). */
+int ifs_schema_create(sqlite3 *db, ifs_err *err);
+/* Creates the secondary indexes (after the bulk inserts: faster). */
+int ifs_schema_create_indexes(sqlite3 *db, ifs_err *err);
+
+/* Runs SQL with no result rows; err names `what`. */
+int ifs_sql_exec(sqlite3 *db, const char *sql, const char *what, ifs_err *err);
+/* Prepares a statement; err names the SQL on failure. */
+int ifs_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, ifs_err *err);
+
+#endif

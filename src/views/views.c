@@ -1,0 +1,741 @@
+/*
+ * views.c - path -> entry for every view of the mount, and directory
+ * listings, answered from the index (see views.h for the tree).
+ *
+ * Inode numbers are derived from index row ids, so they are stable across
+ * mounts of the same index:
+ *   pristine tree node            id                      (< 2^40)
+ *   fixed folders and files       1<<40 | k
+ *   class folder of view V        2<<40 | V<<32 | category id
+ *   image in view V               3<<40 | V<<32 | images.rid
+ *   sidecar in view V             4<<40 | V<<32 | images.rid
+ *   by-supercategory folders      5<<40 | part<<32 | smallest category id
+ */
+#include "inatfs/views.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "inatfs/catalog.h"
+#include "inatfs/names.h"
+#include "inatfs/sidecar.h"
+#include "../index/schema.h"
+
+struct ifs_views {
+	ifs_index *idx;
+	int sidecars;
+	int64_t mtime;       /* for folders that exist only in the views */
+	int has_test;
+};
+
+/* A folder of images: one split, maybe one category, maybe one supercategory. */
+enum { V_TRAIN, V_VAL, V_BBOX_TRAIN, V_BBOX_VAL, V_SUPER_TRAIN, V_SUPER_VAL, V_TEST };
+struct imgsel {
+	int view;
+	int split;
+	int boxed;             /* only images with boxes */
+	const char *superdir;  /* by-supercategory: this one only */
+};
+
+#define INO(kind, v, id) (((uint64_t)(kind) << 40) | ((uint64_t)(v) << 32) | (uint64_t)(id))
+
+/* Fixed names under the root and in with-bbox/. */
+enum { K_TRAIN = 1, K_VAL, K_SUPER, K_BBOX, K_TEST, K_TEMPLATE, K_BBOX_TRAIN, K_BBOX_VAL,
+       K_BBOX_TRAIN_JSON, K_BBOX_VAL_JSON, K_ANN_BASE = 64 };
+
+static void dir_entry(ifs_views *v, ifs_entry *e, uint64_t ino, uint32_t nsub)
+{
+	memset(e, 0, sizeof *e);
+	e->ino = ino;
+	e->src = IFS_SRC_DIR;
+	e->nlink = 2 + nsub;
+	e->mtime = v->mtime;
+	e->mode = 0555;
+}
+
+static int db_error(ifs_views *v, ifs_err *err)
+{
+	sqlite3 *db = ifs_index_db(v->idx, NULL);
+	return ifs_err_set(err, EIO, "index: %s", db ? sqlite3_errmsg(db) : "no connection");
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+int ifs_views_new(ifs_index *idx, const ifs_views_opts *opts, ifs_views **out, ifs_err *err)
+{
+	*out = NULL;
+	ifs_views *v = calloc(1, sizeof *v);
+	if (!v)
+		return ifs_err_set(err, ENOMEM, "out of memory");
+	v->idx = idx;
+	v->sidecars = opts ? opts->sidecars : 1;
+	sqlite3_stmt *st = ifs_index_stmt(idx, "SELECT mtime FROM nodes WHERE id=1", err);
+	if (!st || sqlite3_step(st) != SQLITE_ROW) {
+		free(v);
+		return ifs_err_set(err, EIO, "%s: index has no root", ifs_index_path(idx));
+	}
+	v->mtime = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	st = ifs_index_stmt(idx, "SELECT EXISTS(SELECT 1 FROM images WHERE split=2 AND node IS NOT NULL)",
+			    err);
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		v->has_test = sqlite3_column_int(st, 0);
+	if (st)
+		sqlite3_reset(st);
+	*out = v;
+	return 0;
+}
+
+void ifs_views_free(ifs_views *v)
+{
+	free(v);
+}
+
+/* ---- path splitting ---------------------------------------------------- */
+
+#define MAXDEPTH 64
+struct comps {
+	char buf[4096];
+	const char *c[MAXDEPTH];
+	int n;
+};
+
+static int split_path(const char *path, struct comps *p)
+{
+	size_t len = strlen(path);
+	if (len >= sizeof p->buf)
+		return -ENAMETOOLONG;
+	memcpy(p->buf, path, len + 1);
+	p->n = 0;
+	for (char *s = strtok(p->buf, "/"); s; s = strtok(NULL, "/")) {
+		if (p->n == MAXDEPTH)
+			return -ENOENT;
+		p->c[p->n++] = s;
+	}
+	return 0;
+}
+
+/* ---- the pristine trees ------------------------------------------------ */
+
+static const char q_node_child[] =
+	"SELECT id, type, off, size, mtime, mode, crc, archive FROM nodes WHERE parent=?1 AND name=?2";
+static const char q_node_list[] =
+	"SELECT id, type, off, size, mtime, mode, crc, archive, name FROM nodes WHERE parent=?1 "
+	"ORDER BY name";
+
+static void node_entry(sqlite3_stmt *st, ifs_entry *e)
+{
+	memset(e, 0, sizeof *e);
+	e->ino = (uint64_t)sqlite3_column_int64(st, 0);
+	int dir = sqlite3_column_int(st, 1) == IFS_NODE_DIR;
+	e->src = dir ? IFS_SRC_DIR : IFS_SRC_MEMBER;
+	e->off = (uint64_t)sqlite3_column_int64(st, 2);
+	e->size = dir ? 0 : (uint64_t)sqlite3_column_int64(st, 3);
+	e->nlink = dir ? 2 + (uint32_t)sqlite3_column_int64(st, 3) : 1;
+	e->mtime = sqlite3_column_int64(st, 4);
+	e->mode = dir ? 0555 : 0444;
+	e->crc = (uint32_t)sqlite3_column_int64(st, 6);
+	e->archive = sqlite3_column_int(st, 7);
+}
+
+/* Walks comps[from..] down the pristine tree starting at node `id`. */
+static int node_walk(ifs_views *v, const struct comps *p, int from, ifs_entry *e, ifs_err *err)
+{
+	int64_t id = IFS_ROOT_NODE;
+	for (int i = from; i < p->n; i++) {
+		sqlite3_stmt *st = ifs_index_stmt(v->idx, q_node_child, err);
+		if (!st)
+			return -EIO;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_text(st, 2, p->c[i], -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW) {
+			sqlite3_reset(st);
+			return rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
+		}
+		node_entry(st, e);
+		id = sqlite3_column_int64(st, 0);
+		int dir = e->src == IFS_SRC_DIR;
+		sqlite3_reset(st);
+		if (!dir && i + 1 < p->n)
+			return -ENOTDIR;
+	}
+	return 0;
+}
+
+static int node_list(ifs_views *v, int64_t id, int skip_root_kids, ifs_views_fill_fn fill,
+		     void *ctx, ifs_err *err)
+{
+	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_node_list, err);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, id);
+	int rc, r = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		ifs_entry e;
+		node_entry(st, &e);
+		const char *name = (const char *)sqlite3_column_text(st, 8);
+		if (skip_root_kids && id == IFS_ROOT_NODE && e.src != IFS_SRC_DIR)
+			continue;   /* the root lists files of its own */
+		if ((r = fill(ctx, name, &e)))
+			break;
+	}
+	sqlite3_reset(st);
+	if (!r && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return db_error(v, err);
+	return r;
+}
+
+/* ---- image folders ----------------------------------------------------- */
+
+static const char q_classes[] =
+	"SELECT c.id, c.dir FROM categories c WHERE (?2 IS NULL OR c.superdir=?2) AND EXISTS("
+	"SELECT 1 FROM images i WHERE i.split=?1 AND i.category=c.id AND i.node IS NOT NULL "
+	"AND i.nboxes>=?3) ORDER BY c.dir";
+static const char q_class[] =
+	"SELECT c.id FROM categories c WHERE c.dir=?4 AND (?2 IS NULL OR c.superdir=?2) AND EXISTS("
+	"SELECT 1 FROM images i WHERE i.split=?1 AND i.category=c.id AND i.node IS NOT NULL "
+	"AND i.nboxes>=?3)";
+#define IMG_COLS "SELECT i.rid, i.name, n.off, n.size, n.mtime, n.crc, n.archive, i.sidecar_len " \
+	"FROM images i JOIN nodes n ON n.id=i.node "
+static const char q_images[] = IMG_COLS
+	"WHERE i.split=?1 AND i.category=?2 AND i.nboxes>=?3 ORDER BY i.name";
+static const char q_image[] = IMG_COLS
+	"WHERE i.split=?1 AND i.category=?2 AND i.nboxes>=?3 AND i.name=?4";
+/* images whose name starts with "stem." (sidecar lookup) or is "stem" */
+static const char q_image_stem[] = IMG_COLS
+	"WHERE i.split=?1 AND i.category=?2 AND i.nboxes>=?3 AND (i.name=?4 OR "
+	"(i.name>?4||'.' AND i.name<?4||'/')) ORDER BY i.name";
+
+static void bind_sel(sqlite3_stmt *st, const struct imgsel *s, int64_t category)
+{
+	sqlite3_bind_int(st, 1, s->split);
+	if (s->superdir)
+		sqlite3_bind_text(st, 2, s->superdir, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 2);
+	sqlite3_bind_int(st, 3, s->boxed ? 1 : 0);
+	(void)category;
+}
+
+static void image_entry(sqlite3_stmt *st, int view, ifs_entry *e)
+{
+	memset(e, 0, sizeof *e);
+	int64_t rid = sqlite3_column_int64(st, 0);
+	e->ino = INO(3, view, rid);
+	e->src = IFS_SRC_MEMBER;
+	e->off = (uint64_t)sqlite3_column_int64(st, 2);
+	e->size = (uint64_t)sqlite3_column_int64(st, 3);
+	e->nlink = 1;
+	e->mtime = sqlite3_column_int64(st, 4);
+	e->mode = 0444;
+	e->crc = (uint32_t)sqlite3_column_int64(st, 5);
+	e->archive = sqlite3_column_int(st, 6);
+	e->rid = rid;
+}
+
+static void sidecar_entry(sqlite3_stmt *st, int view, ifs_entry *e)
+{
+	image_entry(st, view, e);
+	e->ino = INO(4, view, e->rid);
+	e->src = IFS_SRC_SIDECAR;
+	e->size = (uint64_t)sqlite3_column_int64(st, 7);
+	e->off = 0;
+	e->crc = 0;
+	e->archive = 0;
+}
+
+/* "<stem>.json" for image file name `name`. */
+static void sidecar_name(const char *name, char *out, size_t outsz)
+{
+	const char *dot = strrchr(name, '.');
+	size_t stem = dot && dot != name ? (size_t)(dot - name) : strlen(name);
+	snprintf(out, outsz, "%.*s.json", (int)stem, name);
+}
+
+static int class_lookup(ifs_views *v, const struct imgsel *s, const char *dir, int64_t *cat,
+			ifs_err *err)
+{
+	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_class, err);
+	if (!st)
+		return -EIO;
+	bind_sel(st, s, -1);
+	sqlite3_bind_text(st, 4, dir, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*cat = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
+}
+
+static int list_classes(ifs_views *v, const struct imgsel *s, ifs_views_fill_fn fill, void *ctx,
+			ifs_err *err)
+{
+	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_classes, err);
+	if (!st)
+		return -EIO;
+	bind_sel(st, s, -1);
+	int rc, r = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		ifs_entry e;
+		dir_entry(v, &e, INO(2, s->view, sqlite3_column_int64(st, 0)), 0);
+		if ((r = fill(ctx, (const char *)sqlite3_column_text(st, 1), &e)))
+			break;
+	}
+	sqlite3_reset(st);
+	return r ? r : (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : db_error(v, err);
+}
+
+static int list_images(ifs_views *v, const struct imgsel *s, int64_t cat, ifs_views_fill_fn fill,
+		       void *ctx, ifs_err *err)
+{
+	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_images, err);
+	if (!st)
+		return -EIO;
+	bind_sel(st, s, cat);
+	sqlite3_bind_int64(st, 2, cat);
+	int rc, r = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		ifs_entry e;
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		image_entry(st, s->view, &e);
+		if ((r = fill(ctx, name, &e)))
+			break;
+		if (v->sidecars) {
+			char sc[IFS_NAME_MAX + 8];
+			sidecar_name(name, sc, sizeof sc);
+			sidecar_entry(st, s->view, &e);
+			if ((r = fill(ctx, sc, &e)))
+				break;
+		}
+	}
+	sqlite3_reset(st);
+	return r ? r : (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : db_error(v, err);
+}
+
+static int image_lookup(ifs_views *v, const struct imgsel *s, int64_t cat, const char *name,
+			ifs_entry *e, ifs_err *err)
+{
+	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_image, err);
+	if (!st)
+		return -EIO;
+	bind_sel(st, s, cat);
+	sqlite3_bind_int64(st, 2, cat);
+	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		image_entry(st, s->view, e);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return db_error(v, err);
+	/* not an image: maybe a sidecar */
+	size_t len = strlen(name);
+	if (!v->sidecars || len <= 5 || strcmp(name + len - 5, ".json") != 0)
+		return -ENOENT;
+	char stem[IFS_NAME_MAX + 1];
+	snprintf(stem, sizeof stem, "%.*s", (int)(len - 5), name);
+	st = ifs_index_stmt(v->idx, q_image_stem, err);
+	if (!st)
+		return -EIO;
+	bind_sel(st, s, cat);
+	sqlite3_bind_int64(st, 2, cat);
+	sqlite3_bind_text(st, 4, stem, -1, SQLITE_STATIC);
+	int r = -ENOENT;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char sc[IFS_NAME_MAX + 8];
+		sidecar_name((const char *)sqlite3_column_text(st, 1), sc, sizeof sc);
+		if (strcmp(sc, name) == 0) {
+			sidecar_entry(st, s->view, e);
+			r = 0;
+			break;
+		}
+	}
+	sqlite3_reset(st);
+	if (r && rc != SQLITE_DONE)
+		return db_error(v, err);
+	return r;
+}
+
+/* Lookup or listing below an image selection: comps[from..] = [class [file]]. */
+static int sel_walk(ifs_views *v, const struct imgsel *s, const struct comps *p, int from,
+		    int flat, ifs_entry *e, ifs_views_fill_fn fill, void *ctx, ifs_err *err)
+{
+	int rest = p->n - from;
+	if (flat) {   /* test/: no class level */
+		if (rest == 0)
+			return fill ? list_images(v, s, -1, fill, ctx, err) : 0;
+		if (rest == 1 && !fill)
+			return image_lookup(v, s, -1, p->c[from], e, err);
+		return rest == 1 ? -ENOTDIR : -ENOENT;
+	}
+	if (rest == 0)
+		return fill ? list_classes(v, s, fill, ctx, err) : 0;
+	int64_t cat = -1;
+	int r = class_lookup(v, s, p->c[from], &cat, err);
+	if (r)
+		return r;
+	if (rest == 1) {
+		if (fill)
+			return list_images(v, s, cat, fill, ctx, err);
+		dir_entry(v, e, INO(2, s->view, cat), 0);
+		return 0;
+	}
+	if (rest == 2 && !fill)
+		return image_lookup(v, s, cat, p->c[from + 1], e, err);
+	return rest == 2 ? -ENOTDIR : -ENOENT;
+}
+
+/* ---- by-supercategory -------------------------------------------------- */
+
+static const char q_supers[] =
+	"SELECT superdir, min(id) FROM categories GROUP BY superdir ORDER BY superdir";
+static const char q_super[] = "SELECT min(id) FROM categories WHERE superdir=?1";
+
+static int super_id(ifs_views *v, const char *sdir, int64_t *id, ifs_err *err)
+{
+	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_super, err);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, sdir, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	int found = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+	if (found)
+		*id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return found ? 0 : rc == SQLITE_ROW || rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
+}
+
+static int super_walk(ifs_views *v, const struct comps *p, ifs_entry *e, ifs_views_fill_fn fill,
+		      void *ctx, ifs_err *err)
+{
+	/* p->c[0] == "by-supercategory" */
+	if (p->n == 1) {
+		if (!fill) {
+			dir_entry(v, e, INO(1, 0, K_SUPER), 13);
+			return 0;
+		}
+		sqlite3_stmt *st = ifs_index_stmt(v->idx, q_supers, err);
+		if (!st)
+			return -EIO;
+		int rc, r = 0;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			ifs_entry d;
+			dir_entry(v, &d, INO(5, 0, sqlite3_column_int64(st, 1)), 2);
+			if ((r = fill(ctx, (const char *)sqlite3_column_text(st, 0), &d)))
+				break;
+		}
+		sqlite3_reset(st);
+		return r ? r : (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : db_error(v, err);
+	}
+	int64_t sid = -1;
+	int r = super_id(v, p->c[1], &sid, err);
+	if (r)
+		return r;
+	if (p->n == 2) {
+		if (!fill) {
+			dir_entry(v, e, INO(5, 0, sid), 2);
+			return 0;
+		}
+		ifs_entry d;
+		dir_entry(v, &d, INO(5, 1, sid), 0);
+		if ((r = fill(ctx, "train", &d)))
+			return r;
+		dir_entry(v, &d, INO(5, 2, sid), 0);
+		return fill(ctx, "val", &d);
+	}
+	int split = strcmp(p->c[2], "train") == 0 ? 0 : strcmp(p->c[2], "val") == 0 ? 1 : -1;
+	if (split < 0)
+		return -ENOENT;
+	struct imgsel s = { split ? V_SUPER_VAL : V_SUPER_TRAIN, split, 0, p->c[1] };
+	if (p->n == 3 && !fill) {
+		dir_entry(v, e, INO(5, 1 + split, sid), 0);
+		return 0;
+	}
+	return sel_walk(v, &s, p, 3, 0, e, fill, ctx, err);
+}
+
+/* ---- the root and dispatch --------------------------------------------- */
+
+static const char q_annfile[] = "SELECT size, mtime FROM annfiles WHERE name=?1";
+static const char q_annfiles[] = "SELECT name, size, mtime, rowid FROM annfiles ORDER BY name";
+static const char q_blob[] = "SELECT length(data) FROM blobs WHERE name=?1";
+
+static int blob_entry(ifs_views *v, const char *name, uint64_t ino, ifs_entry *e, ifs_err *err)
+{
+	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_blob, err);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		memset(e, 0, sizeof *e);
+		e->ino = ino;
+		e->src = IFS_SRC_BLOB;
+		e->size = (uint64_t)sqlite3_column_int64(st, 0);
+		e->nlink = 1;
+		e->mtime = v->mtime;
+		e->mode = 0444;
+		snprintf(e->key, sizeof e->key, "%s", name);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
+}
+
+static void annfile_entry(sqlite3_stmt *st, const char *name, int64_t k, ifs_entry *e)
+{
+	memset(e, 0, sizeof *e);
+	e->ino = INO(1, 0, K_ANN_BASE + k);
+	e->src = IFS_SRC_ANNFILE;
+	e->size = (uint64_t)sqlite3_column_int64(st, 0);
+	e->mtime = sqlite3_column_int64(st, 1);
+	e->nlink = 1;
+	e->mode = 0444;
+	snprintf(e->key, sizeof e->key, "%s", name);
+}
+
+static int list_root(ifs_views *v, ifs_views_fill_fn fill, void *ctx, ifs_err *err)
+{
+	ifs_entry e;
+	int r = node_list(v, IFS_ROOT_NODE, 1, fill, ctx, err);
+	if (r)
+		return r;
+	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_annfiles, err);
+	if (!st)
+		return -EIO;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		memset(&e, 0, sizeof e);
+		e.ino = INO(1, 0, K_ANN_BASE + sqlite3_column_int64(st, 3));
+		e.src = IFS_SRC_ANNFILE;
+		e.size = (uint64_t)sqlite3_column_int64(st, 1);
+		e.mtime = sqlite3_column_int64(st, 2);
+		e.nlink = 1;
+		e.mode = 0444;
+		snprintf(e.key, sizeof e.key, "%s", name);
+		if ((r = fill(ctx, name, &e)))
+			break;
+	}
+	sqlite3_reset(st);
+	if (r)
+		return r;
+	static const struct { const char *name; int k; } dirs[] = {
+		{ "train", K_TRAIN }, { "val", K_VAL }, { "by-supercategory", K_SUPER },
+		{ "with-bbox", K_BBOX }, { "test", K_TEST },
+	};
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		if (dirs[i].k == K_TEST && !v->has_test)
+			continue;
+		dir_entry(v, &e, INO(1, 0, dirs[i].k), 0);
+		if ((r = fill(ctx, dirs[i].name, &e)))
+			return r;
+	}
+	if (v->has_test && blob_entry(v, "submission_template.csv", INO(1, 0, K_TEMPLATE), &e,
+				      err) == 0)
+		return fill(ctx, "submission_template.csv", &e);
+	return 0;
+}
+
+static int bbox_walk(ifs_views *v, const struct comps *p, ifs_entry *e, ifs_views_fill_fn fill,
+		     void *ctx, ifs_err *err)
+{
+	if (p->n == 1) {
+		if (!fill) {
+			dir_entry(v, e, INO(1, 0, K_BBOX), 2);
+			return 0;
+		}
+		ifs_entry d;
+		int r;
+		dir_entry(v, &d, INO(1, 0, K_BBOX_TRAIN), 0);
+		if ((r = fill(ctx, "train", &d)))
+			return r;
+		dir_entry(v, &d, INO(1, 0, K_BBOX_VAL), 0);
+		if ((r = fill(ctx, "val", &d)))
+			return r;
+		if (blob_entry(v, "with-bbox/train.json", INO(1, 0, K_BBOX_TRAIN_JSON), &d, err) == 0 &&
+		    (r = fill(ctx, "train.json", &d)))
+			return r;
+		if (blob_entry(v, "with-bbox/val.json", INO(1, 0, K_BBOX_VAL_JSON), &d, err) == 0)
+			return fill(ctx, "val.json", &d);
+		return 0;
+	}
+	if (p->n == 2 && !fill && strcmp(p->c[1], "train.json") == 0)
+		return blob_entry(v, "with-bbox/train.json", INO(1, 0, K_BBOX_TRAIN_JSON), e, err);
+	if (p->n == 2 && !fill && strcmp(p->c[1], "val.json") == 0)
+		return blob_entry(v, "with-bbox/val.json", INO(1, 0, K_BBOX_VAL_JSON), e, err);
+	int split = strcmp(p->c[1], "train") == 0 ? 0 : strcmp(p->c[1], "val") == 0 ? 1 : -1;
+	if (split < 0)
+		return -ENOENT;
+	if (p->n == 2 && !fill) {
+		dir_entry(v, e, INO(1, 0, split ? K_BBOX_VAL : K_BBOX_TRAIN), 0);
+		return 0;
+	}
+	struct imgsel s = { split ? V_BBOX_VAL : V_BBOX_TRAIN, split, 1, NULL };
+	return sel_walk(v, &s, p, 2, 0, e, fill, ctx, err);
+}
+
+/* Lookup (fill == NULL: fill *e) or listing (fill != NULL) of a path. */
+static int walk(ifs_views *v, const char *path, ifs_entry *e, ifs_views_fill_fn fill, void *ctx,
+		ifs_err *err)
+{
+	struct comps p;
+	ifs_entry tmp;
+	if (!e)
+		e = &tmp;
+	int r = split_path(path, &p);
+	if (r)
+		return r;
+	if (p.n == 0) {
+		if (fill)
+			return list_root(v, fill, ctx, err);
+		dir_entry(v, e, IFS_ROOT_NODE, 5);
+		return 0;
+	}
+	const char *top = p.c[0];
+	if (strcmp(top, "train") == 0 || strcmp(top, "val") == 0) {
+		int split = top[0] == 'v';
+		struct imgsel s = { split ? V_VAL : V_TRAIN, split, 0, NULL };
+		if (p.n == 1 && !fill) {
+			dir_entry(v, e, INO(1, 0, split ? K_VAL : K_TRAIN), 0);
+			return 0;
+		}
+		return sel_walk(v, &s, &p, 1, 0, e, fill, ctx, err);
+	}
+	if (strcmp(top, "test") == 0 && v->has_test) {
+		struct imgsel s = { V_TEST, IFS_SPLIT_TEST, 0, NULL };
+		if (p.n == 1 && !fill) {
+			dir_entry(v, e, INO(1, 0, K_TEST), 0);
+			return 0;
+		}
+		return sel_walk(v, &s, &p, 1, 1, e, fill, ctx, err);
+	}
+	if (strcmp(top, "by-supercategory") == 0)
+		return super_walk(v, &p, e, fill, ctx, err);
+	if (strcmp(top, "with-bbox") == 0)
+		return bbox_walk(v, &p, e, fill, ctx, err);
+	if (p.n == 1 && strcmp(top, "submission_template.csv") == 0 && v->has_test)
+		return fill ? -ENOTDIR : blob_entry(v, top, INO(1, 0, K_TEMPLATE), e, err);
+	if (p.n == 1) {
+		sqlite3_stmt *st = ifs_index_stmt(v->idx, q_annfile, err);
+		if (!st)
+			return -EIO;
+		sqlite3_bind_text(st, 1, top, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			annfile_entry(st, top, 0, e);
+		sqlite3_reset(st);
+		if (rc == SQLITE_ROW) {
+			/* a stable inode: the annfile's rowid */
+			sqlite3_stmt *q = ifs_index_stmt(v->idx,
+				"SELECT rowid FROM annfiles WHERE name=?1", err);
+			if (q) {
+				sqlite3_bind_text(q, 1, top, -1, SQLITE_STATIC);
+				if (sqlite3_step(q) == SQLITE_ROW)
+					e->ino = INO(1, 0, K_ANN_BASE + sqlite3_column_int64(q, 0));
+				sqlite3_reset(q);
+			}
+			return fill ? -ENOTDIR : 0;
+		}
+		if (rc != SQLITE_DONE)
+			return db_error(v, err);
+	}
+	/* the pristine trees */
+	r = node_walk(v, &p, 0, e, err);
+	if (r || !fill)
+		return r;
+	if (e->src != IFS_SRC_DIR)
+		return -ENOTDIR;
+	return node_list(v, (int64_t)e->ino, 0, fill, ctx, err);
+}
+
+int ifs_views_lookup(ifs_views *v, const char *path, ifs_entry *out, ifs_err *err)
+{
+	return walk(v, path, out, NULL, NULL, err);
+}
+
+int ifs_views_readdir(ifs_views *v, const char *path, ifs_views_fill_fn fill, void *ctx,
+		      ifs_err *err)
+{
+	ifs_entry e;
+	return walk(v, path, &e, fill, ctx, err);
+}
+
+/* ---- generated content ------------------------------------------------- */
+
+int ifs_views_content(ifs_views *v, const ifs_entry *e, uint8_t **data, size_t *len, ifs_err *err)
+{
+	*data = NULL;
+	*len = 0;
+	if (e->src == IFS_SRC_SIDECAR) {
+		ifs_sidecar_stmts q = {
+			ifs_index_stmt(v->idx, ifs_sql_sidecar_image, err),
+			ifs_index_stmt(v->idx, ifs_sql_sidecar_boxes, err),
+			ifs_index_stmt(v->idx, ifs_sql_sidecar_location, err),
+		};
+		if (!q.image || !q.boxes || !q.location)
+			return -EIO;
+		ifs_buf b = { 0 };
+		int r = ifs_sidecar_build(&q, e->rid, &b, err);
+		if (r) {
+			free(b.p);
+			return r;
+		}
+		*data = (uint8_t *)b.p;
+		*len = b.len;
+		return 0;
+	}
+	if (e->src == IFS_SRC_BLOB) {
+		sqlite3_stmt *st = ifs_index_stmt(v->idx, "SELECT data FROM blobs WHERE name=?1", err);
+		if (!st)
+			return -EIO;
+		sqlite3_bind_text(st, 1, e->key, -1, SQLITE_STATIC);
+		int r = 0;
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			size_t n = (size_t)sqlite3_column_bytes(st, 0);
+			*data = malloc(n ? n : 1);
+			if (*data) {
+				memcpy(*data, sqlite3_column_blob(st, 0), n);
+				*len = n;
+			} else {
+				r = ifs_err_set(err, ENOMEM, "out of memory");
+			}
+		} else {
+			r = ifs_err_set(err, EIO, "index: generated file %s is missing", e->key);
+		}
+		sqlite3_reset(st);
+		return r;
+	}
+	if (e->src == IFS_SRC_ANNFILE) {
+		sqlite3_stmt *st = ifs_index_stmt(v->idx,
+			"SELECT zip, entry, size FROM annfiles WHERE name=?1", err);
+		if (!st)
+			return -EIO;
+		sqlite3_bind_text(st, 1, e->key, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			sqlite3_reset(st);
+			return ifs_err_set(err, EIO, "index: annotation file %s is missing", e->key);
+		}
+		char *zip = strdup((const char *)sqlite3_column_text(st, 0));
+		char *entry = strdup((const char *)sqlite3_column_text(st, 1));
+		uint64_t want = (uint64_t)sqlite3_column_int64(st, 2);
+		sqlite3_reset(st);
+		int r = zip && entry ? ifs_zip_read_entry(zip, entry, data, len, err)
+				     : ifs_err_set(err, ENOMEM, "out of memory");
+		if (r == 0 && *len != want) {
+			r = ifs_err_set(err, EIO, "%s: %s is %zu bytes now, %llu when indexed", zip,
+					entry, *len, (unsigned long long)want);
+			free(*data);
+			*data = NULL;
+			*len = 0;
+		}
+		free(zip);
+		free(entry);
+		return r;
+	}
+	return ifs_err_set(err, EISDIR, "not a generated file");
+}

@@ -1,0 +1,371 @@
+/*
+ * test_gz.c - the seekable gzip engine against real gzip writers.
+ *
+ * tests/unit/gz_fixture.py builds a tar (PIL JPEGs, text, zeros, random
+ * bytes) and compresses it with gzip -1/-6/-9, pigz, igzip, Python (FNAME),
+ * bsdtar, by hand (FEXTRA/FCOMMENT/FHCRC), and as a multi-member file with an
+ * empty member and zero padding. For each: scan with checkpoints wanted
+ * every 50 KB, check totals, every sparse window, thousands of random reads
+ * from cold and warm cursors, sequential reads without restarts. Then
+ * corrupted and truncated copies must fail with the offset in the message.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "inatfs/gz.h"
+#include "testutil.h"
+
+#define WANT_EVERY 50000
+
+typedef struct scanctx {
+	ifs_gz_cplist cps;
+	uint64_t next_want;
+	uint64_t data_bytes, data_next;
+	uint32_t data_crc;
+	int order_ok, add_ok;
+} scanctx;
+
+static int on_data(void *ctx, ifs_gz_scan *s, const uint8_t *buf, size_t len, uint64_t off)
+{
+	scanctx *c = ctx;
+	if (off != c->data_next)
+		c->order_ok = 0;
+	c->data_next = off + len;
+	c->data_bytes += len;
+	c->data_crc = ifs_crc32(c->data_crc, buf, len);
+	while (c->next_want < off + len) {
+		ifs_gz_want(s, c->next_want);
+		c->next_want += WANT_EVERY;
+	}
+	return 0;
+}
+
+static int on_cp(void *ctx, const ifs_gz_checkpoint *cp)
+{
+	scanctx *c = ctx;
+	if (c->cps.n && cp->out <= c->cps.cp[c->cps.n - 1].out)
+		c->order_ok = 0; /* strictly increasing: one checkpoint per boundary */
+	if (ifs_gz_cplist_add(&c->cps, cp) != 0)
+		c->add_ok = 0;
+	return 0;
+}
+
+static int scan(const char *path, scanctx *c, uint64_t spacing, ifs_gz_scan_result *res,
+		ifs_err *err)
+{
+	memset(c, 0, sizeof *c);
+	c->order_ok = c->add_ok = 1;
+	ifs_gz_scan_opts o = {.max_spacing = spacing, .on_data = on_data,
+			      .on_checkpoint = on_cp, .ctx = c};
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	ifs_err_clear(err);
+	int rc = ifs_gz_scan_file(fd, path, &o, res, err);
+	close(fd);
+	return rc;
+}
+
+/* Reads [off, off+len) through c and compares with exp. */
+static int read_ok(ifs_gz_cursor *cur, const ifs_gz_cplist *l, const uint8_t *exp,
+		   size_t n, uint64_t off, size_t len, uint8_t *buf)
+{
+	ifs_err err;
+	ifs_err_clear(&err);
+	ssize_t got = ifs_gz_cursor_read(cur, ifs_gz_cplist_find(l, off), off, buf, len, &err);
+	size_t want = off >= n ? 0 : (n - off < len ? n - off : len);
+	if (got < 0 || (size_t)got != want) {
+		fprintf(stderr, "read off=%llu len=%zu: got %zd want %zu (%s)\n",
+			(unsigned long long)off, len, got, want, err.msg);
+		return 0;
+	}
+	return want == 0 || memcmp(buf, exp + off, want) == 0;
+}
+
+static void test_file(const char *dir, const char *name, uint64_t *seed)
+{
+	char path[4096], epath[4096];
+	snprintf(path, sizeof path, "%s/%s.gz", dir, name);
+	snprintf(epath, sizeof epath, "%s/%s.expect", dir, name);
+	size_t n = 0;
+	uint8_t *exp = tu_slurp(epath, &n);
+	CHECK(exp != NULL, "%s: expected output", name);
+	if (!exp)
+		return;
+
+	scanctx c;
+	ifs_gz_scan_result res;
+	ifs_err err;
+	int rc = scan(path, &c, 300000, &res, &err);
+	CHECK(rc == 0, "%s: scan: %d %s", name, rc, err.msg);
+	CHECK(res.out_size == n, "%s: out_size %llu, gzip -dc gives %zu", name,
+	      (unsigned long long)res.out_size, n);
+	CHECK(c.data_bytes == n && c.order_ok && c.add_ok, "%s: on_data saw %llu bytes, in order",
+	      name, (unsigned long long)c.data_bytes);
+	CHECK(c.data_crc == crc32(0, exp, (uInt)n), "%s: on_data bytes match", name);
+	CHECK(res.checkpoints == c.cps.n, "%s: checkpoint count %llu", name,
+	      (unsigned long long)res.checkpoints);
+	CHECK(c.cps.n > 0 && c.cps.cp[0].out == 0, "%s: checkpoint at 0", name);
+	CHECK(c.cps.n >= n / WANT_EVERY / 2, "%s: %zu checkpoints for %zu bytes", name, c.cps.n, n);
+
+	/* Every want is served by a checkpoint not too far before it. */
+	int near = 1;
+	for (uint64_t w = 0; w < n; w += WANT_EVERY) {
+		const ifs_gz_checkpoint *cp = ifs_gz_cplist_find(&c.cps, w);
+		if (!cp || w - cp->out > 300000 + 70000)
+			near = 0;
+	}
+	CHECK(near, "%s: checkpoint within a block of every wanted offset", name);
+
+	ifs_gz_cursor *cur = NULL, *warm = NULL;
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0 && ifs_gz_cursor_new(fd, path, &cur, &err) == 0 &&
+	      ifs_gz_cursor_new(fd, path, &warm, &err) == 0, "%s: cursors", name);
+	if (!cur || !warm)
+		goto out;
+	uint8_t *buf = malloc(300000);
+
+	/* Each sparse window reproduces the first 32 KiB after its checkpoint
+	 * exactly as the full window does (the expected output). */
+	size_t bad = 0, unaligned = 0, wbytes = 0, nwin = 0;
+	for (size_t i = 0; i < c.cps.n; i++) {
+		const ifs_gz_checkpoint *cp = &c.cps.cp[i];
+		ifs_gz_cursor_free(cur);
+		cur = NULL;
+		ifs_gz_cursor_new(fd, path, &cur, &err);
+		ifs_err_clear(&err);
+		if (cp->in_bit & 7)
+			unaligned++;
+		if (cp->window_len) {
+			wbytes += cp->window_len;
+			nwin++;
+		}
+		size_t want = n - cp->out < 32768 ? n - cp->out : 32768;
+		ssize_t got = ifs_gz_cursor_read(cur, cp, cp->out, buf, 32768, &err);
+		if (got != (ssize_t)want || memcmp(buf, exp + cp->out, want) != 0)
+			bad++;
+	}
+	CHECK(bad == 0, "%s: %zu of %zu sparse windows reproduce the data", name,
+	      c.cps.n - bad, c.cps.n);
+	if (strcmp(name, "bsdtar") != 0)
+		CHECK(unaligned > 0, "%s: some checkpoints at non-byte-aligned bits (%zu)", name, unaligned);
+	if (nwin)
+		CHECK(wbytes / nwin < 6000, "%s: sparse windows average %zu bytes", name, wbytes / nwin);
+
+	/* Random reads, cold and warm, near checkpoints and the ends. */
+	int cold_ok = 1, warm_ok = 1;
+	for (int i = 0; i < 1500; i++) {
+		uint64_t r = tu_rand(seed);
+		uint64_t off;
+		switch (r % 5) {
+		case 0: {
+			const ifs_gz_checkpoint *cp = &c.cps.cp[(r >> 8) % c.cps.n];
+			off = cp->out + (r >> 40) % 7;
+			off = off >= 3 ? off - 3 : 0;
+			break;
+		}
+		case 1:
+			off = n - (r >> 8) % 300;
+			off = off > 3 ? off + (r >> 30) % 6 - 3 : 0;
+			break;
+		default:
+			off = (r >> 8) % (n + 10);
+		}
+		size_t len = (r >> 20) % 4 == 0 ? 1 + (r >> 50) % 16 : (r >> 24) % 250000;
+		if (i % 3 == 0) {
+			ifs_gz_cursor_free(cur);
+			cur = NULL;
+			ifs_gz_cursor_new(fd, path, &cur, &err);
+			if (!cur || !read_ok(cur, &c.cps, exp, n, off, len, buf))
+				cold_ok = 0;
+		} else if (!read_ok(warm, &c.cps, exp, n, off, len, buf)) {
+			warm_ok = 0;
+		}
+	}
+	CHECK(cold_ok, "%s: random reads from cold cursors", name);
+	CHECK(warm_ok, "%s: random reads from one warm cursor", name);
+
+	/* Sequential 128 KiB reads: one start, never a restart. */
+	ifs_gz_cursor_free(cur);
+	cur = NULL;
+	ifs_gz_cursor_new(fd, path, &cur, &err);
+	int seq_ok = cur != NULL;
+	for (uint64_t off = 0; seq_ok && off <= n; off += 131072)
+		seq_ok = read_ok(cur, &c.cps, exp, n, off, 131072, buf);
+	CHECK(seq_ok, "%s: sequential reads", name);
+	CHECK(cur && ifs_gz_cursor_restarts(cur) == 1, "%s: sequential reads restarted %llu times",
+	      name, cur ? (unsigned long long)ifs_gz_cursor_restarts(cur) : 0ull);
+	free(buf);
+out:
+	ifs_gz_cursor_free(cur);
+	ifs_gz_cursor_free(warm);
+	if (fd >= 0)
+		close(fd);
+	ifs_gz_cplist_free(&c.cps);
+	free(exp);
+}
+
+/* A copy of src with `patch` applied: xor byte at off, or truncate to off. */
+static void make_bad(const char *src, const char *dst, long off, int xor_val, long truncate_to)
+{
+	size_t n;
+	uint8_t *d = tu_slurp(src, &n);
+	if (!d)
+		return;
+	if (off >= 0 && (size_t)off < n)
+		d[off] ^= (uint8_t)xor_val;
+	if (truncate_to >= 0 && (size_t)truncate_to < n)
+		n = (size_t)truncate_to;
+	FILE *f = fopen(dst, "wb");
+	if (f) {
+		fwrite(d, 1, n, f);
+		fclose(f);
+	}
+	free(d);
+}
+
+static void expect_scan_error(const char *path, const char *what, const char *needle)
+{
+	scanctx c;
+	ifs_gz_scan_result res;
+	ifs_err err;
+	int rc = scan(path, &c, 0, &res, &err);
+	CHECK(rc == -EIO, "%s: scan fails with -EIO (got %d: %s)", what, rc, err.msg);
+	CHECK(strstr(err.msg, "offset") != NULL, "%s: message names the offset: %s", what, err.msg);
+	if (needle)
+		CHECK(strstr(err.msg, needle) != NULL, "%s: message says '%s': %s", what, needle, err.msg);
+	ifs_gz_cplist_free(&c.cps);
+}
+
+/* Reads the whole file sequentially from checkpoint 0; must end in -EIO. */
+static void expect_read_error(const char *path, const ifs_gz_cplist *l, const char *what)
+{
+	int fd = open(path, O_RDONLY);
+	ifs_gz_cursor *cur = NULL;
+	ifs_err err;
+	ifs_err_clear(&err);
+	if (fd < 0 || ifs_gz_cursor_new(fd, path, &cur, &err) != 0) {
+		CHECK(0, "%s: open", what);
+		return;
+	}
+	uint8_t *buf = malloc(131072);
+	ssize_t got = 1;
+	for (uint64_t off = 0; got > 0; off += (uint64_t)got)
+		got = ifs_gz_cursor_read(cur, ifs_gz_cplist_find(l, off), off, buf, 131072, &err);
+	CHECK(got == -EIO && strstr(err.msg, "offset"), "%s: reading ends in -EIO (%zd: %s)",
+	      what, got, err.msg);
+	free(buf);
+	ifs_gz_cursor_free(cur);
+	close(fd);
+}
+
+static void test_corrupt(const char *dir)
+{
+	char src[4096], bad[4096];
+	snprintf(src, sizeof src, "%s/gzip6.gz", dir);
+	snprintf(bad, sizeof bad, "%s/bad.gz", dir);
+	size_t n;
+	uint8_t *d = tu_slurp(src, &n);
+	if (!d)
+		return;
+	free(d);
+
+	scanctx good;
+	ifs_gz_scan_result res;
+	ifs_err err;
+	CHECK(scan(src, &good, 0, &res, &err) == 0, "gzip6 rescan");
+
+	make_bad(src, bad, 0, 0x01, -1);
+	expect_scan_error(bad, "bad magic", "not gzip");
+	make_bad(src, bad, 2, 0x01, -1);
+	expect_scan_error(bad, "bad method", "method");
+	make_bad(src, bad, (long)n - 6, 0x40, -1);
+	expect_scan_error(bad, "bad trailer CRC", "CRC-32");
+	make_bad(src, bad, -1, 0, (long)n - 3);
+	expect_scan_error(bad, "truncated trailer", "truncated");
+	make_bad(src, bad, -1, 0, (long)n / 2);
+	expect_scan_error(bad, "truncated in the middle", "truncated");
+	expect_read_error(bad, &good.cps, "read truncated file");
+
+	make_bad(src, bad, (long)n / 2, 0x10, -1);
+	expect_scan_error(bad, "flipped byte mid-stream", NULL);
+	expect_read_error(bad, &good.cps, "read flipped byte (CRC or decoder)");
+
+	/* An invalid block type (3) at a checkpoint: the decoder itself must see
+	 * it, from a cold cursor at that checkpoint. */
+	const ifs_gz_checkpoint *cp = &good.cps.cp[good.cps.n / 2];
+	uint64_t b = cp->in_bit + 1; /* BTYPE bits follow BFINAL */
+	make_bad(src, bad, -1, 0, -1);
+	d = tu_slurp(bad, &n);
+	if (d) {
+		d[b >> 3] |= (uint8_t)(1u << (b & 7));
+		d[(b + 1) >> 3] |= (uint8_t)(1u << ((b + 1) & 7));
+		FILE *f = fopen(bad, "wb");
+		fwrite(d, 1, n, f);
+		fclose(f);
+		free(d);
+	}
+	expect_scan_error(bad, "invalid block type", NULL);
+	int fd = open(bad, O_RDONLY);
+	ifs_gz_cursor *cur = NULL;
+	ifs_err_clear(&err);
+	ifs_gz_cursor_new(fd, bad, &cur, &err);
+	uint8_t buf[4096];
+	ssize_t got = cur ? ifs_gz_cursor_read(cur, cp, cp->out, buf, sizeof buf, &err) : 0;
+	CHECK(got == -EIO && strstr(err.msg, "offset"), "invalid block type: cold read fails: %zd %s",
+	      got, err.msg);
+	ifs_gz_cursor_free(cur);
+	close(fd);
+
+	/* Trailing garbage after the last member. */
+	tu_sh("cp '%s' '%s' && printf 'junk' >> '%s'", src, bad, bad);
+	expect_scan_error(bad, "trailing garbage", "garbage");
+	tu_sh("printf '' > '%s'", bad);
+	expect_scan_error(bad, "empty file", NULL);
+	ifs_gz_cplist_free(&good.cps);
+}
+
+static void test_crc(uint64_t *seed)
+{
+	uint8_t b[5000];
+	for (size_t i = 0; i < sizeof b; i++)
+		b[i] = (uint8_t)tu_rand(seed);
+	int ok = ifs_crc32(0, b, 0) == 0;
+	for (size_t len = 0; len < sizeof b; len += 97) {
+		uint32_t z = (uint32_t)crc32(0, b, (uInt)len);
+		uint32_t i1 = ifs_crc32(0, b, len);
+		uint32_t i2 = ifs_crc32(ifs_crc32(0, b, len / 3), b + len / 3, len - len / 3);
+		if (z != i1 || z != i2)
+			ok = 0;
+	}
+	CHECK(ok, "ifs_crc32 equals zlib crc32, also chained");
+}
+
+int main(void)
+{
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	char *dir = tu_tmpdir("gz");
+	const char *src = getenv("INATFS_SRC");
+	CHECK(dir != NULL, "tmpdir");
+	if (!dir)
+		return tu_end("gz");
+	int rc = tu_sh("/usr/bin/python3 '%s/tests/unit/gz_fixture.py' '%s'", src ? src : ".", dir);
+	CHECK(rc == 0, "fixture generation (gz_fixture.py) exit %d", rc);
+	test_crc(&seed);
+	if (rc == 0) {
+		static const char *names[] = {"gzip1", "gzip6", "gzip9", "pigz", "igzip",
+			"python", "bsdtar", "multi", "padded", "fancy"};
+		for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+			test_file(dir, names[i], &seed);
+		test_corrupt(dir);
+	}
+	tu_sh("rm -rf '%s'", dir);
+	free(dir);
+	return tu_end("gz");
+}
