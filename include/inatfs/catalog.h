@@ -22,7 +22,8 @@
  * unknown images or categories.
  *
  * Memory: the whole catalog is in memory (about 300 bytes per image); parsing
- * peaks higher (a cJSON tree of one file at a time).
+ * peaks higher, a cJSON tree of one file at a time: measured ~930 MiB peak RSS
+ * for a synthetic 579k-image train2017.json (about 1.6 KiB per image).
  */
 #ifndef INATFS_CATALOG_H
 #define INATFS_CATALOG_H

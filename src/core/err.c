@@ -58,5 +58,12 @@ void ifs_err_prefix(ifs_err *e, const char *fmt, ...)
 	vsnprintf(pre, sizeof pre, fmt, ap);
 	va_end(ap);
 	memcpy(old, e->msg, sizeof old);
-	snprintf(e->msg, sizeof e->msg, "%s: %s", pre, old);
+	/* cut the prefix so that the root cause always survives */
+	size_t keep = strlen(old) + 2 < sizeof e->msg ? sizeof e->msg - strlen(old) - 3 : 0;
+	pre[keep < sizeof pre ? keep : sizeof pre - 1] = '\0';
+	int n = snprintf(e->msg, sizeof e->msg, "%s: ", pre);
+	if (n > 0 && (size_t)n < sizeof e->msg)
+		memcpy(e->msg + n, old, strlen(old) + 1 < sizeof e->msg - (size_t)n
+		       ? strlen(old) + 1 : sizeof e->msg - (size_t)n);
+	e->msg[sizeof e->msg - 1] = '\0';
 }

@@ -124,12 +124,22 @@ int gzi_read_header(gzi_in *r, int first, ifs_err *err)
 	int rc;
 
 	if (!first) {
-		rc = gzi_in_byte(r, &h[0], err);
-		if (rc <= 0)
-			return rc < 0 ? rc : 1;
-		if (h[0] == 0)
+		/* Peek at two bytes: end, zero padding, a member, or garbage. */
+		while (r->len - r->pos < 2) {
+			ssize_t n = gzi_in_fill(r, err);
+			if (n < 0)
+				return (int)n;
+			if (n == 0)
+				break;
+		}
+		size_t avail = r->len - r->pos;
+		if (avail == 0)
+			return 1;
+		if (r->buf[r->pos] == 0)
 			return check_zero_tail(r, err);
-		r->pos--; /* the byte just read is still in the buffer */
+		if (avail < 2 || r->buf[r->pos] != 0x1f || r->buf[r->pos + 1] != 0x8b)
+			return ifs_err_set(err, EIO, "%s: trailing garbage after the last gzip "
+					   "member at offset %llu", r->name, (unsigned long long)start);
 	}
 	for (int i = 0; i < 10; i++) {
 		rc = hbyte(r, &h[i], &crc, err);

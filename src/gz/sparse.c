@@ -238,7 +238,7 @@ static int fixed(dstate *s)
 
 static int dynamic(dstate *s)
 {
-	static const uint8_t order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 3, 13, 2, 12, 1, 15, 14};
+	static const uint8_t order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
 	uint16_t lengths[320];
 	uint32_t nlen, ndist, ncode, v;
 

@@ -31,7 +31,7 @@ static const char *const ddl =
 	"CREATE TABLE boxes(image INTEGER NOT NULL, json TEXT NOT NULL);"
 	"CREATE TABLE locations(image INTEGER PRIMARY KEY, json TEXT NOT NULL);"
 	"CREATE TABLE annfiles(name TEXT PRIMARY KEY, zip TEXT NOT NULL, entry TEXT NOT NULL,"
-	"  size INTEGER NOT NULL, mtime INTEGER NOT NULL) WITHOUT ROWID;"
+	"  size INTEGER NOT NULL, mtime INTEGER NOT NULL);"
 	"CREATE TABLE blobs(name TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;";
 
 static const char *const ddl_indexes =

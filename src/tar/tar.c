@@ -7,9 +7,10 @@
  *
  * Limits: GNU sparse members ('S') are reported as stored (type 'S', size of
  * the stored data, extension blocks skipped); pax sparse formats are not
- * expanded. Hard links carry data only when a pax header came with them
- * (libarchive's rule); symlinks, devices, FIFOs and directories never do
- * (GNU tar's rule), whatever their size field says.
+ * expanded. Hard links carry data only when a pax header came with them;
+ * symlinks, devices, FIFOs and directories never do, whatever their size
+ * field says (libarchive's rules; GNU tar agrees except that it skips a
+ * sized symlink's data). One zero block ends the archive, as in libarchive.
  */
 #include "inatfs/tar.h"
 
@@ -170,32 +171,6 @@ static void reset_pending(ifs_tar_scanner *t)
 	ifs_pax_clear(&t->pax_x);
 }
 
-static int begin_ext(ifs_tar_scanner *t, char type, uint64_t size, ifs_err *err)
-{
-	uint64_t max = (type == 'L' || type == 'K') ? MAX_LONGNAME : MAX_PAX_BODY;
-	if (size > max)
-		return ifs_err_set(err, EIO, "%s: %s header at offset %" PRIu64
-			" is too long (%" PRIu64 " bytes)", t->name,
-			(type == 'L' || type == 'K') ? "long name" : "pax", t->hdr_off, size);
-	if (size + 1 > t->ext_cap) {
-		uint8_t *np = realloc(t->ext, (size_t)size + 1);
-		if (!np)
-			return ifs_err_set(err, ENOMEM, "%s: out of memory", t->name);
-		t->ext = np;
-		t->ext_cap = (size_t)size + 1;
-	}
-	if (!t->have_first) {
-		t->have_first = true;
-		t->first_off = t->hdr_off;
-	}
-	t->ext_type = type;
-	t->ext_off = t->hdr_off;
-	t->ext_len = 0;
-	t->remain = size;
-	t->st = ST_EXT;
-	return 0;
-}
-
 /* The body of an extension header is complete. */
 static int end_ext(ifs_tar_scanner *t, ifs_err *err)
 {
@@ -226,6 +201,34 @@ static int end_ext(ifs_tar_scanner *t, ifs_err *err)
 	t->pad = pad_of(t->ext_len);
 	t->st = t->pad ? ST_PAD : ST_HEADER;
 	return 0;
+}
+
+static int begin_ext(ifs_tar_scanner *t, char type, uint64_t size, ifs_err *err)
+{
+	uint64_t max = (type == 'L' || type == 'K') ? MAX_LONGNAME : MAX_PAX_BODY;
+	if (size > max)
+		return ifs_err_set(err, EIO, "%s: %s header at offset %" PRIu64
+			" is too long (%" PRIu64 " bytes)", t->name,
+			(type == 'L' || type == 'K') ? "long name" : "pax", t->hdr_off, size);
+	if (size + 1 > t->ext_cap) {
+		uint8_t *np = realloc(t->ext, (size_t)size + 1);
+		if (!np)
+			return ifs_err_set(err, ENOMEM, "%s: out of memory", t->name);
+		t->ext = np;
+		t->ext_cap = (size_t)size + 1;
+	}
+	/* A global header belongs to no member. */
+	if (!t->have_first && type != 'g') {
+		t->have_first = true;
+		t->first_off = t->hdr_off;
+	}
+	t->ext_type = type;
+	t->ext_off = t->hdr_off;
+	t->ext_len = 0;
+	t->remain = size;
+	t->st = ST_EXT;
+	/* An empty body is complete now (finish must not call it truncated). */
+	return size ? 0 : end_ext(t, err);
 }
 
 /* path: pax 'x', then pax 'g', then GNU long name, then the header fields. */
@@ -431,7 +434,9 @@ int ifs_tar_feed(ifs_tar_scanner *t, const uint8_t *buf, size_t len, ifs_err *er
 				n = len;
 			memcpy(dst + t->hdr_fill, buf, n);
 			t->hdr_fill += n;
-			buf += n, len -= n, t->off += n;
+			buf += n;
+			len -= n;
+			t->off += n;
 			if (t->hdr_fill < BLOCK)
 				break;
 			t->hdr_fill = 0;
@@ -446,7 +451,9 @@ int ifs_tar_feed(ifs_tar_scanner *t, const uint8_t *buf, size_t len, ifs_err *er
 			memcpy(t->ext + t->ext_len, buf, n);
 			t->ext_len += n;
 			t->remain -= n;
-			buf += n, len -= n, t->off += n;
+			buf += n;
+			len -= n;
+			t->off += n;
 			if (t->remain == 0)
 				r = end_ext(t, err);
 			break;
@@ -460,14 +467,18 @@ int ifs_tar_feed(ifs_tar_scanner *t, const uint8_t *buf, size_t len, ifs_err *er
 				done += c;
 			}
 			t->remain -= n;
-			buf += n, len -= n, t->off += n;
+			buf += n;
+			len -= n;
+			t->off += n;
 			if (t->remain == 0)
 				r = end_member(t, err);
 			break;
 		case ST_PAD:
 			n = t->pad < len ? t->pad : len;
 			t->pad -= n;
-			buf += n, len -= n, t->off += n;
+			buf += n;
+			len -= n;
+			t->off += n;
 			if (t->pad == 0)
 				t->st = ST_HEADER;
 			break;

@@ -476,6 +476,25 @@ static void test_hostile(const uint8_t *gnu, size_t glen, const coll *gm)
 	}
 	coll_free(&c);
 
+	/* A global header applies to every later member unless an 'x' header
+	 * deletes the keyword; an empty 'x' body is complete, not truncated. */
+	memset(b, 0, 8192);
+	mkhdr(b, "PaxHeaders/g", 'g', 16);
+	memcpy(b + 512, "16 mtime=999999\n", 16);
+	mkhdr(b + 1024, "PaxHeaders/x", 'x', 0);
+	mkhdr(b + 1536, "g1", '0', 0);
+	mkhdr(b + 2048, "PaxHeaders/x", 'x', 10);
+	memcpy(b + 2560, "10 mtime=\n", 10);
+	mkhdr(b + 3072, "g2", '0', 0);
+	mkhdr(b + 3584, "g3", '0', 0);
+	r = scan(b, 4096, 1, &c, &err);
+	CHECK(r == 0 && c.n == 3 && c.v[0].mtime == 999999 && c.v[0].header_off == 1024 &&
+		c.v[1].mtime == 1500000000 && c.v[1].header_off == 2048 && c.v[2].mtime == 999999,
+		"global pax header: %d %s", r, err.msg);
+	coll_free(&c);
+	CHECK(scan_err(b, 1536, 512, &err, NULL) == -EIO && strstr(err.msg, "without its member"),
+		"ends after an extension header: %s", err.msg);
+
 	/* A callback's error stops the scan and comes back. */
 	c.fail_at = 3;
 	r = scan(gnu, glen, 4096, &c, &err);
@@ -548,6 +567,36 @@ static void test_dir_size(void)
 	CHECK(ok && c.v[3].data_off == 2048, "sized dir/symlink: %d %zu %zu", r, c.n, ref.n);
 	coll_free(&c);
 	coll_free(&ref);
+}
+
+/* GNU sparse member with more holes than the header holds: the sparse map
+ * continues in extension blocks, which the data offset must skip. */
+static void test_sparse(const char *dir)
+{
+	CHECK(tu_sh("cd '%s' && mkdir sp && cd sp && for i in 0 1 2 3 4 5 6 7 8 9; do "
+		"printf 'segment %%s' $i | dd of=holes bs=1 seek=$((i * 65536)) conv=notrunc "
+		"status=none; done && printf 'after the sparse file' > after.txt && "
+		"tar --format=gnu --sparse -cf ../sparse.tar holes after.txt", dir) == 0,
+		"make sparse tar");
+	char p[4096];
+	snprintf(p, sizeof p, "%s/sparse.tar", dir);
+	size_t len = 0;
+	uint8_t *tar = tu_slurp(p, &len);
+	coll c = { 0 };
+	ifs_err err;
+	int r = tar ? scan(tar, len, 7, &c, &err) : -1;
+	CHECK(r == 0 && c.n == 2, "sparse tar: %d %zu %s", r, c.n, err.msg);
+	if (r == 0 && c.n == 2) {
+		CHECK(c.v[0].type == 'S' && c.v[0].data_off == c.v[0].header_off + 1024 &&
+			c.v[0].size < 65536, "sparse member: type %c, %" PRIu64 " bytes at %" PRIu64,
+			c.v[0].type, c.v[0].size, c.v[0].data_off);
+		CHECK(memcmp(tar + c.v[0].data_off, "segment 0", 9) == 0, "sparse data");
+		CHECK(strcmp(c.v[1].path, "after.txt") == 0 && c.v[1].size == 21 &&
+			memcmp(tar + c.v[1].data_off, "after the sparse file", 21) == 0,
+			"member after the sparse one: %s", c.v[1].path);
+	}
+	coll_free(&c);
+	free(tar);
 }
 
 /* The 513-byte member re-encoded with base-256 size and a signed checksum. */
@@ -727,6 +776,7 @@ int main(void)
 	if (gbuf && gnu.n > 5)
 		test_mutations(gbuf, glen, &gnu);
 	test_dir_size();
+	test_sparse(dir);
 	coll_free(&gnu);
 	coll_free(&ustar);
 	free(gbuf);

@@ -1,0 +1,59 @@
+/*
+ * cli.h - the inatfs command: subcommands and their shared helpers.
+ *
+ * Exit codes (also in the README):
+ *   0  success
+ *   1  usage error (bad arguments or options)
+ *   2  bad input: DATA_DIR, an archive or an annotation file is missing,
+ *      unreadable, corrupt or malformed
+ *   3  the index cannot be written or read (disk full, permissions, corrupt)
+ *   4  the mount failed (mount point missing, not a folder, not empty,
+ *      already mounted, FUSE unavailable)
+ *   5  verify found damaged members
+ */
+#ifndef INATFS_CLI_H
+#define INATFS_CLI_H
+
+#include <stdint.h>
+
+#include "inatfs/err.h"
+#include "inatfs/index.h"
+
+enum {
+	EXIT_USAGE = 1,
+	EXIT_INPUT = 2,
+	EXIT_INDEX = 3,
+	EXIT_MOUNT = 4,
+	EXIT_DAMAGED = 5,
+};
+
+int cmd_mount(int argc, char **argv);
+int cmd_index(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+
+/* Prints "inatfs: MSG" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Checks DATA_DIR: exists, is a folder, readable, holds the two required downloads. */
+int cli_check_data_dir(const char *data_dir);
+
+/*
+ * Makes sure a usable index exists for data_dir (building it, with a
+ * progress display on stderr, if missing or stale) and returns its path
+ * (malloc'd) in *path. Returns an exit code (0 on success).
+ */
+int cli_ensure_index(const char *data_dir, const char *explicit_index, int force, char **path);
+
+/* Maps a core error to an exit code (input vs index problem). */
+int cli_exit_code(const ifs_err *err, int for_index);
+
+/* Progress display for the build (progress.c). */
+void cli_progress(void *ctx, const ifs_build_progress *p);
+void cli_progress_done(void);
+
+/* A generic byte-progress line for verify (progress.c). */
+void cli_progress_bytes(const char *what, uint64_t done, uint64_t total);
+
+#endif

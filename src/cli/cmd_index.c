@@ -1,0 +1,194 @@
+/*
+ * cmd_index.c - `inatfs index` (build without mounting), `inatfs info`, and
+ * the index life cycle shared with the mount: check, rebuild with a reason,
+ * progress on stderr.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "cli.h"
+
+int cli_exit_code(const ifs_err *err, int for_index)
+{
+	switch (err->code) {
+	case ENOSPC: case EDQUOT: case EROFS: case EACCES: case EPERM:
+		return for_index ? EXIT_INDEX : EXIT_INPUT;
+	default:
+		return strncmp(err->msg, "index:", 6) == 0 ? EXIT_INDEX : EXIT_INPUT;
+	}
+}
+
+int cli_check_data_dir(const char *data_dir)
+{
+	struct stat st;
+	if (stat(data_dir, &st) < 0) {
+		cli_error("%s: %s", data_dir, strerror(errno));
+		return EXIT_INPUT;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		cli_error("%s: not a folder (DATA_DIR is the folder holding the downloads)", data_dir);
+		return EXIT_INPUT;
+	}
+	if (access(data_dir, R_OK | X_OK) < 0) {
+		cli_error("%s: cannot read this folder: %s", data_dir, strerror(errno));
+		return EXIT_INPUT;
+	}
+	static const char *const need[] = { "train_val_images.tar.gz", "train_val2017.zip" };
+	for (size_t i = 0; i < 2; i++) {
+		char p[PATH_MAX];
+		snprintf(p, sizeof p, "%s/%s", data_dir, need[i]);
+		if (access(p, R_OK) < 0) {
+			cli_error("%s: %s (the train/val tarball and train_val2017.zip are the minimum "
+				  "inatfs needs)", p, errno == ENOENT ? "missing" : strerror(errno));
+			return EXIT_INPUT;
+		}
+	}
+	return 0;
+}
+
+int cli_ensure_index(const char *data_dir, const char *explicit_index, int force, char **path)
+{
+	ifs_err err;
+	ifs_err_clear(&err);
+	*path = NULL;
+	if (ifs_index_locate(data_dir, explicit_index, path, &err) < 0) {
+		cli_error("%s", err.msg);
+		return cli_exit_code(&err, 1);
+	}
+	int r = force ? -ESTALE : ifs_index_check(*path, data_dir, &err);
+	if (r == 0)
+		return 0;
+	if (r == -ESTALE && !force)
+		fprintf(stderr, "inatfs: rebuilding the index %s: %s\n", *path, err.msg);
+	else if (r == -ENOENT)
+		fprintf(stderr, "inatfs: building the index %s (first use; later mounts reuse it)\n",
+			*path);
+	else if (r != -ESTALE) {
+		cli_error("%s: %s", *path, err.msg);
+		return EXIT_INDEX;
+	}
+	ifs_err_clear(&err);
+	ifs_build_opts o = { cli_progress, NULL, stderr };
+	r = ifs_index_build(data_dir, *path, &o, &err);
+	cli_progress_done();
+	if (r < 0) {
+		cli_error("%s", err.msg);
+		int code = cli_exit_code(&err, 0);
+		if (r == -ENOSPC || r == -EACCES || r == -EROFS || r == -EPERM || r == -EDQUOT)
+			code = EXIT_INDEX;
+		free(*path);
+		*path = NULL;
+		return code;
+	}
+	return 0;
+}
+
+/* Parses "DATA_DIR [--index PATH] [--force]". */
+static int parse(int argc, char **argv, const char **data_dir, const char **index, int *force)
+{
+	*data_dir = NULL;
+	*index = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--index") && i + 1 < argc) {
+			*index = argv[++i];
+		} else if (!strncmp(argv[i], "--index=", 8)) {
+			*index = argv[i] + 8;
+		} else if (force && !strcmp(argv[i], "--force")) {
+			*force = 1;
+		} else if (argv[i][0] == '-') {
+			cli_error("%s: unknown option %s", argv[0], argv[i]);
+			return EXIT_USAGE;
+		} else if (!*data_dir) {
+			*data_dir = argv[i];
+		} else {
+			cli_error("%s: unexpected argument %s", argv[0], argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (!*data_dir) {
+		cli_error("usage: inatfs %s DATA_DIR [--index PATH]%s", argv[0],
+			  force ? " [--force]" : "");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+int cmd_index(int argc, char **argv)
+{
+	const char *data_dir, *index;
+	int force = 0, r = parse(argc, argv, &data_dir, &index, &force);
+	if (r || (r = cli_check_data_dir(data_dir)))
+		return r;
+	char *path;
+	if ((r = cli_ensure_index(data_dir, index, force, &path)))
+		return r;
+	printf("%s\n", path);
+	free(path);
+	return 0;
+}
+
+static void print_query(sqlite3 *db, const char *label, const char *sql)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		printf("%s", label);
+		for (int c = 0; c < sqlite3_column_count(st); c++)
+			printf("%s%s", c ? "  " : "", sqlite3_column_text(st, c) ?
+			       (const char *)sqlite3_column_text(st, c) : "-");
+		printf("\n");
+	}
+	sqlite3_finalize(st);
+}
+
+int cmd_info(int argc, char **argv)
+{
+	const char *data_dir, *index;
+	int r = parse(argc, argv, &data_dir, &index, NULL);
+	if (r || (r = cli_check_data_dir(data_dir)))
+		return r;
+	ifs_err err;
+	ifs_err_clear(&err);
+	char *path;
+	if (ifs_index_locate(data_dir, index, &path, &err) < 0) {
+		cli_error("%s", err.msg);
+		return EXIT_INDEX;
+	}
+	printf("data_dir: %s\nindex: %s\n", data_dir, path);
+	r = ifs_index_check(path, data_dir, &err);
+	printf("index state: %s\n", r == 0 ? "up to date" : r == -ENOENT ? "not built yet"
+	       : r == -ESTALE ? "stale, rebuilt on next mount" : "unreadable");
+	if (r == -ESTALE)
+		printf("why: %s\n", err.msg);
+	if (r == -ENOENT || (r && r != -ESTALE)) {
+		free(path);
+		return r == -ENOENT ? 0 : EXIT_INDEX;
+	}
+	sqlite3 *db;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		cli_error("%s: %s", path, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		free(path);
+		return EXIT_INDEX;
+	}
+	struct stat st;
+	if (stat(path, &st) == 0)
+		printf("index size: %lld bytes\n", (long long)st.st_size);
+	print_query(db, "", "SELECT key || ': ' || value FROM meta WHERE key NOT LIKE 'info_%' "
+		    "ORDER BY key");
+	print_query(db, "archive: ", "SELECT file, 'compressed ' || in_size, 'uncompressed ' || "
+		    "out_size, 'members ' || members, 'checkpoints ' || checkpoints, "
+		    "'window bytes ' || window_bytes FROM archives ORDER BY id");
+	print_query(db, "source: ", "SELECT file, fingerprint FROM sources ORDER BY file");
+	sqlite3_close(db);
+	free(path);
+	return 0;
+}

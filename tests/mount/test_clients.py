@@ -1,0 +1,115 @@
+"""Real, unchanged clients on a mounted tiny fixture: find, ls -lR, du,
+md5sum, tar, rsync, os.walk, PIL, torchvision ImageFolder and INaturalist."""
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tarfile
+
+import pytest
+
+from expected import Expected, class_dir
+
+
+@pytest.fixture(scope="module")
+def exp(tiny_dir):
+    return Expected(tiny_dir)
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, capture_output=True, **kw).stdout
+
+
+def test_find_lists_every_member(mounted, exp):
+    out = sh("find", ".", "-type", "f", cwd=mounted / "train_val_images").decode()
+    got = sorted("train_val_images/" + l[2:] for l in out.splitlines())
+    want = sorted(p for p in exp.by_path if p.startswith("train_val_images/"))
+    assert got == want
+
+
+def test_ls_lR_and_du(mounted, exp):
+    out = sh("ls", "-lR", str(mounted / "train")).decode()
+    sizes = {}
+    for line in out.splitlines():
+        parts = line.split(None, 8)
+        if len(parts) == 9 and parts[0].startswith("-") and parts[8].endswith(".jpg"):
+            sizes[parts[8]] = int(parts[4])
+    want = {p.rsplit("/", 1)[1]: int(r["size"]) for p, r in exp.view_files().items()
+            if p.startswith("train/")}
+    assert sizes == want
+    du = int(sh("du", "-sb", str(mounted / "train_val_images")).split()[0])
+    assert du >= sum(int(r["size"]) for p, r in exp.by_path.items()
+                     if p.startswith("train_val_images/"))
+
+
+def test_md5sum(mounted, exp):
+    rows = [(p, r) for p, r in exp.by_path.items() if p.startswith("train_val_images/")]
+    out = sh("md5sum", *[p for p, _ in rows], cwd=mounted).decode()
+    got = {l[34:]: l[:32] for l in out.splitlines()}
+    assert got == {p: r["md5"] for p, r in rows}
+
+
+def test_tar_of_a_view(mounted, exp):
+    data = sh("tar", "-cf", "-", "-C", str(mounted), "val")
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        got = {m.name: hashlib.md5(t.extractfile(m).read()).hexdigest()
+               for m in t.getmembers() if m.isfile() and m.name.endswith(".jpg")}
+    want = {p: r["md5"] for p, r in exp.view_files().items() if p.startswith("val/")}
+    assert got == want
+
+
+def test_rsync_of_a_view(mounted, exp, tmp_path):
+    sh("rsync", "-a", str(mounted / "with-bbox") + "/", str(tmp_path / "copy"))
+    for p, r in exp.view_files().items():
+        if p.startswith("with-bbox/"):
+            got = hashlib.md5((tmp_path / "copy" / p[len("with-bbox/"):]).read_bytes())
+            assert got.hexdigest() == r["md5"], p
+    coco = json.loads((tmp_path / "copy" / "train.json").read_text())
+    assert coco["images"]
+
+
+def test_os_walk_counts(mounted, exp):
+    n = sum(len([f for f in fs if f.endswith(".jpg")]) for _, _, fs in os.walk(mounted / "train"))
+    assert n == sum(1 for p in exp.view_files() if p.startswith("train/"))
+
+
+def test_pil_decodes_every_image(mounted, tiny_dir, exp):
+    from PIL import Image
+    truncated = json.loads((tiny_dir / "fixture.json").read_text()).get("truncated_jpeg")
+    n = 0
+    for p in exp.by_path:
+        if not p.endswith(".jpg"):
+            continue
+        if truncated and p.endswith(truncated.rsplit("/", 1)[-1]):
+            with pytest.raises(Exception):
+                with Image.open(mounted / p) as im:
+                    im.load()
+            continue
+        with Image.open(mounted / p) as im:
+            im.load()
+        n += 1
+    assert n > 0
+
+
+def test_torchvision_imagefolder(mounted, exp):
+    import torchvision.datasets as datasets
+    for split in ("train", "val"):
+        ds = datasets.ImageFolder(str(mounted / split))
+        for cls, idx in ds.class_to_idx.items():
+            assert int(cls.split(" ", 1)[0]) == idx
+        assert len(ds.class_to_idx) == len(exp.cats)
+        assert len(ds) == sum(1 for p in exp.view_files() if p.startswith(split + "/"))
+        img, target = ds[0]
+        assert img.size[0] > 0 and target == 0
+
+
+def test_torchvision_inaturalist_through_symlink(mounted, exp, tmp_path):
+    import torchvision.datasets as datasets
+    (tmp_path / "2017").symlink_to(mounted / "train_val_images")
+    ds = datasets.INaturalist(str(tmp_path), version="2017", download=False)
+    want = sum(1 for p in exp.by_path if p.startswith("train_val_images/"))
+    assert len(ds) == want
+    img, target = ds[1]
+    assert img.size[0] > 0

@@ -1,0 +1,179 @@
+"""Every view of a mounted tiny fixture against what the fixture's own files
+say: names, sizes, md5 of every image through every view, sidecars, and the
+annotation files byte for byte."""
+
+import errno
+import hashlib
+import json
+import os
+import zipfile
+
+import pytest
+
+from expected import ANNFILES, Expected, class_dir, sidecar_name
+
+
+@pytest.fixture(scope="module")
+def exp(tiny_dir):
+    return Expected(tiny_dir)
+
+
+def md5(path):
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def test_root_lists_every_view(mounted, exp):
+    names = set(os.listdir(mounted))
+    for n in ("train_val_images", "test2017", "train", "val", "by-supercategory", "with-bbox",
+              "test", "submission_template.csv", *ANNFILES):
+        assert n in names, n
+
+
+def test_pristine_tree_matches_manifest(mounted, exp):
+    seen = {}
+    for top in ("train_val_images", "test2017"):
+        for root, dirs, files in os.walk(mounted / top):
+            for f in files:
+                p = os.path.join(root, f)
+                seen[os.path.relpath(p, mounted)] = os.path.getsize(p)
+    assert seen == {p: int(r["size"]) for p, r in exp.by_path.items()}
+    for p, row in exp.by_path.items():
+        assert md5(mounted / p) == row["md5"], p
+
+
+def test_every_image_in_every_view(mounted, exp):
+    files = exp.view_files()
+    assert files, "the fixture has images"
+    for p, row in files.items():
+        st = os.stat(mounted / p)
+        assert st.st_size == int(row["size"]), p
+        assert md5(mounted / p) == row["md5"], p
+
+
+def test_views_hold_nothing_else(mounted, exp):
+    files = exp.view_files()
+    for top in ("train", "val", "by-supercategory", "with-bbox", "test"):
+        for root, dirs, fs in os.walk(mounted / top):
+            for f in fs:
+                rel = os.path.relpath(os.path.join(root, f), mounted)
+                if rel in ("with-bbox/train.json", "with-bbox/val.json"):
+                    continue
+                if f.endswith(".json"):
+                    img = rel[: -len(".json")]
+                    assert any(k.rsplit(".", 1)[0] == img for k in files), rel
+                else:
+                    assert rel in files, rel
+
+
+def test_class_folders_sort_by_category_id(mounted, exp):
+    classes = sorted(os.listdir(mounted / "train"))
+    ids = [int(c.split(" ", 1)[0]) for c in classes]
+    assert ids == sorted(ids)
+    assert classes == [class_dir(exp.cats[i]) for i in ids]
+    assert len(classes) == len(exp.cats)
+
+
+def test_sidecars(mounted, exp):
+    n = 0
+    for split in ("train", "val"):
+        for img, path, row in exp.images(split):
+            cat = exp.cats[exp.labels[(split, img["id"])]]
+            base = path.rsplit("/", 1)[1]
+            sc = mounted / split / class_dir(cat) / sidecar_name(base)
+            data = sc.read_bytes()
+            assert os.path.getsize(sc) == len(data)
+            meta = json.loads(data)
+            assert meta["id"] == img["id"]
+            assert meta["file_name"] == img["file_name"]
+            assert meta["split"] == split
+            assert (meta["width"], meta["height"]) == (img["width"], img["height"])
+            assert meta["category"] == {"id": cat["id"], "name": cat["name"],
+                                        "supercategory": cat["supercategory"]}
+            assert meta["rights_holder"] == img.get("rights_holder")
+            lic = {l["id"]: l for l in exp.train.get("licenses", [])}.get(img.get("license"))
+            if lic:
+                assert meta["license"] == {"id": lic["id"], "name": lic["name"], "url": lic["url"]}
+            assert meta["bboxes"] == exp.boxes[(split, img["id"])]
+            assert meta["location"] == exp.locs.get((split, img["id"]))
+            n += 1
+    assert n > 0
+    for img, path, row in exp.images("test"):
+        meta = json.loads((mounted / "test" / sidecar_name(path.rsplit("/", 1)[1])).read_text())
+        assert meta["id"] == img["id"] and meta["split"] == "test" and meta["category"] is None
+
+
+def test_pristine_trees_hold_no_sidecars(mounted):
+    for root, dirs, files in os.walk(mounted / "train_val_images"):
+        assert not [f for f in files if f.endswith(".json")], root
+
+
+def test_annotation_files_are_byte_identical(mounted, tiny_dir):
+    for name, zname in ANNFILES.items():
+        with zipfile.ZipFile(tiny_dir / zname) as z:
+            entry = [n for n in z.namelist() if n.rsplit("/", 1)[-1] == name][0]
+            want = z.read(entry)
+        assert (mounted / name).read_bytes() == want, name
+        assert os.path.getsize(mounted / name) == len(want)
+
+
+def test_with_bbox_coco_files(mounted, exp):
+    for split in ("train", "val"):
+        coco = json.loads((mounted / "with-bbox" / f"{split}.json").read_text())
+        assert set(coco) >= {"images", "annotations", "categories"}
+        ids = {i["id"] for i in coco["images"]}
+        want = {iid for (s, iid), n in exp.nboxes.items() if s == split and n}
+        assert ids == want
+        for i in coco["images"]:
+            assert (mounted / "with-bbox" / i["file_name"]).is_file(), i["file_name"]
+        assert len(coco["annotations"]) == sum(n for (s, _), n in exp.nboxes.items() if s == split)
+
+
+def test_submission_template(mounted, exp):
+    lines = (mounted / "submission_template.csv").read_text().splitlines()
+    assert lines[0] == "id,predicted"
+    assert [int(l.split(",")[0]) for l in lines[1:]] == [i["id"] for i in exp.test["images"]]
+
+
+def test_stat_details(mounted, exp):
+    root = os.stat(mounted)
+    assert root.st_nlink >= 2
+    a = os.stat(mounted / "train")
+    b = os.stat(mounted / "train")
+    assert a.st_ino == b.st_ino
+    p, row = next(iter(exp.by_path.items()))
+    st = os.stat(mounted / p)
+    assert st.st_mode & 0o777 == 0o444
+    with os.scandir(mounted / "train") as it:
+        for e in it:
+            assert e.is_dir(follow_symlinks=False)
+
+
+def test_missing_names(mounted):
+    for _ in range(2):   # the second time answers from the kernel's negative cache
+        for p in ("nope", "train/nope", "train_val_images/Aves/nope.jpg", "with-bbox/x.json",
+                  "test/nope.json", "by-supercategory/Nope/train"):
+            with pytest.raises(FileNotFoundError):
+                os.stat(mounted / p)
+
+
+@pytest.mark.parametrize("op", ["create", "append", "mkdir", "unlink", "rename", "chmod",
+                                "truncate", "symlink"])
+def test_writes_fail_with_erofs(mounted, exp, op):
+    f = mounted / next(iter(exp.by_path))
+    actions = {
+        "create": lambda: open(mounted / "new.txt", "w"),
+        "append": lambda: open(f, "a"),
+        "mkdir": lambda: os.mkdir(mounted / "train" / "x"),
+        "unlink": lambda: os.unlink(f),
+        "rename": lambda: os.rename(f, str(f) + ".x"),
+        "chmod": lambda: os.chmod(f, 0o644),
+        "truncate": lambda: os.truncate(f, 0),
+        "symlink": lambda: os.symlink("x", mounted / "link"),
+    }
+    with pytest.raises(OSError) as e:
+        actions[op]()
+    assert e.value.errno in (errno.EROFS, errno.EACCES, errno.EPERM), e.value
