@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "inatfs/buf.h"
+
 #define INT_LIMIT 9007199254740992.0 /* 2^53 */
 
 static void where_str(char *b, size_t n, ifs_jwhere w, const char *key)
@@ -275,9 +277,67 @@ int ifs_jstr_opt(const ifs_jctx *c, ifs_jwhere w, const char *key, const cJSON *
 	return ifs_jstr(c, w, key, v, out);
 }
 
+/*
+ * Compact JSON text of v. Not cJSON_PrintUnformatted: cJSON prints numbers
+ * with 15 digits when they are merely close, so 530.1683999999999 would come
+ * back as 530.1684. Here every number gets the shortest of %.15g/%.16g/%.17g
+ * that reads back as exactly the same double.
+ */
+static int print_number(ifs_buf *b, double d)
+{
+	char tmp[64];
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+		if (strtod(tmp, NULL) == d)
+			break;
+	}
+	return ifs_buf_adds(b, tmp);
+}
+
+static int print_value(ifs_buf *b, const cJSON *v, int depth)
+{
+	int r = 0;
+	if (depth > 200)
+		return -EINVAL;
+	if (cJSON_IsNull(v))
+		return ifs_buf_adds(b, "null");
+	if (cJSON_IsTrue(v))
+		return ifs_buf_adds(b, "true");
+	if (cJSON_IsFalse(v))
+		return ifs_buf_adds(b, "false");
+	if (cJSON_IsNumber(v))
+		return print_number(b, v->valuedouble);
+	if (cJSON_IsString(v))
+		return ifs_buf_json_str(b, v->valuestring ? v->valuestring : "");
+	int obj = cJSON_IsObject(v);
+	if (!obj && !cJSON_IsArray(v))
+		return -EINVAL;
+	r = ifs_buf_adds(b, obj ? "{" : "[");
+	for (const cJSON *e = v->child; e && !r; e = e->next) {
+		if (e != v->child)
+			r = ifs_buf_adds(b, ",");
+		if (!r && obj)
+			r = ifs_buf_json_str(b, e->string ? e->string : "");
+		if (!r && obj)
+			r = ifs_buf_adds(b, ":");
+		if (!r)
+			r = print_value(b, e, depth + 1);
+	}
+	return r ? r : ifs_buf_adds(b, obj ? "}" : "]");
+}
+
 int ifs_jcompact(const ifs_jctx *c, ifs_jwhere w, const cJSON *v, char **out)
 {
-	*out = cJSON_PrintUnformatted(v);
+	(void)w;
+	ifs_buf b = { 0 };
+	int r = print_value(&b, v, 0);
+	if (r) {
+		free(b.p);
+		*out = NULL;
+		return ifs_err_set(c->err, r == -ENOMEM ? ENOMEM : EIO, "%s: %s: %s", c->zip, c->entry,
+				   r == -ENOMEM ? "out of memory" : "cannot re-serialise a value");
+	}
+	*out = b.p ? b.p : strdup("null");
 	if (!*out)
 		return ifs_err_set(c->err, ENOMEM, "%s: %s: out of memory", c->zip, c->entry);
 	return 0;

@@ -58,7 +58,8 @@ class Mount:
             time.sleep(0.05)
 
     def stderr(self):
-        self._err.flush()
+        if not self._err.closed:
+            self._err.flush()
         return self.errlog.read_text(encoding="utf-8", errors="replace")
 
     def close(self):
