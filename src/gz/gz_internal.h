@@ -58,6 +58,7 @@ int gzi_read_trailer(gzi_in *r, uint32_t *crc, uint32_t *isize, ifs_err *err);
  * Sparse windows. Decodes raw deflate from bit `first_bit` of in[] with
  * window win[0..wlen) until 32 KiB of output are produced or the final block
  * ends, and sets used[i] = 1 for every window byte a back-reference reads.
+ * in[] must have 8 readable zero bytes after in_len (fast bit loads).
  * Returns 0, 1 (in[] ended too early: give more input), or -EIO (invalid
  * deflate data; *why says what).
  */

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <endian.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -43,19 +44,17 @@ typedef struct dstate {
 	huff lencode, distcode;
 } dstate;
 
-/* Up to 32 bits at the current position (zeros past the end: the caller
- * checks for overrun after consuming). */
-static uint32_t peek(const dstate *s)
+/* 32 bits at the current position: one unaligned load. in[] has 8 zero
+ * bytes past in_len, and bit <= bit_end holds whenever we peek (take()
+ * checks after every advance), so the load stays inside the buffer. */
+static inline uint32_t peek(const dstate *s)
 {
-	uint64_t byte = s->bit >> 3;
-	uint64_t v = 0;
-	for (int i = 0; i < 5; i++)
-		if (byte + (uint64_t)i < s->in_len)
-			v |= (uint64_t)s->in[byte + (uint64_t)i] << (8 * i);
-	return (uint32_t)(v >> (s->bit & 7));
+	uint64_t v;
+	memcpy(&v, s->in + (s->bit >> 3), sizeof v);
+	return (uint32_t)(le64toh(v) >> (s->bit & 7));
 }
 
-static int take(dstate *s, unsigned n, uint32_t *v)
+static inline int take(dstate *s, unsigned n, uint32_t *v)
 {
 	*v = n ? peek(s) & ((1u << n) - 1) : 0;
 	s->bit += n;
@@ -108,14 +107,16 @@ static int construct(huff *h, const uint16_t *length, int n)
 }
 
 /* Next symbol, or -1 (overrun / bad code). */
-static int decode(dstate *s, const huff *h)
+static inline int decode(dstate *s, const huff *h)
 {
 	uint32_t bits = peek(s);
 	uint16_t f = h->fast[bits & ((1u << FASTBITS) - 1)];
 	if (f) {
-		uint32_t dummy;
-		if (take(s, f >> 9, &dummy) < 0)
+		s->bit += f >> 9;
+		if (s->bit > s->bit_end) {
+			s->need_more = 1;
 			return -1;
+		}
 		return f & 511;
 	}
 	int code = 0, first = 0, index = 0;
@@ -391,7 +392,7 @@ int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 		goto oom;
 	uint64_t start = cp->in_bit >> 3;
 	for (;;) {
-		uint8_t *p = realloc(in, cap);
+		uint8_t *p = realloc(in, cap + 8); /* + zero padding for peek() */
 		if (!p)
 			goto oom;
 		in = p;
@@ -411,6 +412,7 @@ int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 			}
 			have += (size_t)n;
 		}
+		memset(in + have, 0, 8);
 		int rc = gzi_sparse_mark(in, have, (unsigned)(cp->in_bit & 7), win, wlen, used, &why);
 		if (rc == 0)
 			break;

@@ -243,6 +243,7 @@ static int read_line(FILE *f, char *buf, size_t cap, size_t *len, int *over, int
 	size_t n = 0;
 	int c, any = 0;
 	*over = *nul = 0;
+	errno = 0;
 	while ((c = getc_unlocked(f)) != EOF) {
 		any = 1;
 		if (c == '\n')
@@ -255,7 +256,7 @@ static int read_line(FILE *f, char *buf, size_t cap, size_t *len, int *over, int
 			*over = 1;
 	}
 	if (ferror(f))
-		return -EIO;
+		return errno ? -errno : -EIO;
 	if (!any)
 		return 0;
 	if (!*over && n && buf[n - 1] == '\r')
@@ -493,7 +494,7 @@ int ifs_score_file(const char *csv_path, const ifs_truth *t, int check_only,
 		int over, nul;
 		r = read_line(f, buf, IFS_SCORE_LINE_MAX + 1, &len, &over, &nul);
 		if (r < 0) {
-			r = ifs_err_sys(err, EIO, "%s: read error after line %llu", csv_path,
+			r = ifs_err_sys(err, -r, "%s: read error after line %llu", csv_path,
 					(unsigned long long)ln);
 			goto out;
 		}
