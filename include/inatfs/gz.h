@@ -35,8 +35,11 @@
 typedef struct ifs_gz_checkpoint {
 	uint64_t out;       /* uncompressed offset of the block boundary */
 	uint64_t in_bit;    /* bit offset, in the compressed file, of the block's first bit */
-	uint32_t window_len;/* bytes in window (0: empty window, e.g. start of a gzip member) */
-	uint8_t *window;    /* zlib-compressed sparse window; owned by whoever holds the struct */
+	uint32_t window_len;/* bytes in window, i.e. the compressed size (0: empty window: the
+			     * checkpoint is at the start of a gzip member's output) */
+	uint8_t *window;    /* zlib-compressed sparse window (zlib format, inflates to the
+			     * <= 32 KiB of history before `out`, unreferenced bytes zeroed);
+			     * owned by whoever holds the struct */
 } ifs_gz_checkpoint;
 
 /* Frees cp->window and zeroes the struct. */
@@ -70,7 +73,8 @@ typedef int (*ifs_gz_data_fn)(void *ctx, ifs_gz_scan *s, const uint8_t *buf,
 			      size_t len, uint64_t off);
 
 /*
- * Called once per checkpoint, in increasing `out` order (possibly some time
+ * Called once per checkpoint, in strictly increasing `out` order (there is
+ * always one at offset 0, so every offset has a checkpoint at or before it) (possibly some time
  * after the data passed, since sparse windows are computed beside the main
  * inflate). cp and its window are valid only during the call: copy what you
  * keep. Return 0 or a negative errno to stop.

@@ -28,7 +28,7 @@ static void usage(FILE *f)
 		"       inatfs index DATA_DIR [--index PATH] [--force]\n"
 		"       inatfs info DATA_DIR [--index PATH]\n"
 		"       inatfs verify DATA_DIR [--index PATH]\n"
-		"       inatfs score PRED.csv DATA_DIR [--split val|train|test] [--check] [--json]\n"
+		"       inatfs score PRED.csv DATA_DIR [--split val|train|test] [--check] [--json] [--index PATH]\n"
 		"\n"
 		"Mounts the iNaturalist 2017 downloads in DATA_DIR (train_val_images.tar.gz,\n"
 		"train_val2017.zip, and optionally the test, bbox and location files) read-only\n"

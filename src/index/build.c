@@ -260,8 +260,9 @@ static int fsync_path(const char *path, int dir, ifs_err *err)
 {
 	int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0)
-		return ifs_err_sys(err, errno, "%s", path);
-	int r = fsync(fd) < 0 && errno != EINVAL ? ifs_err_sys(err, errno, "fsync %s", path) : 0;
+		return ifs_err_sys(err, errno, "index: %s", path);
+	int r = fsync(fd) < 0 && errno != EINVAL ? ifs_err_sys(err, errno, "index: fsync %s", path)
+						  : 0;
 	close(fd);
 	return r;
 }
@@ -286,7 +287,8 @@ int ifs_index_build(const char *data_dir, const char *path, const ifs_build_opts
 		return ifs_err_set(err, ENAMETOOLONG, "%s: path too long", path);
 	unlink(tmp);
 	if (sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)) {
-		r = ifs_err_set(err, EIO, "%s: %s", tmp, db ? sqlite3_errmsg(db) : "no memory");
+		r = ifs_err_set(err, EIO, "index: cannot create %s: %s", tmp,
+				db ? sqlite3_errmsg(db) : "no memory");
 		goto out;
 	}
 	if ((r = ifs_sql_exec(db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
@@ -397,7 +399,7 @@ int ifs_index_build(const char *data_dir, const char *path, const ifs_build_opts
 	if ((r = fsync_path(tmp, 0, err)))
 		goto out;
 	if (rename(tmp, path) < 0) {
-		r = ifs_err_sys(err, errno, "rename %s -> %s", tmp, path);
+		r = ifs_err_sys(err, errno, "index: rename %s -> %s", tmp, path);
 		goto out;
 	}
 	{

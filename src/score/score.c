@@ -474,8 +474,9 @@ int ifs_score_file(const char *csv_path, const ifs_truth *t, int check_only,
 	memset(res, 0, sizeof *res);
 	memset(probs, 0, sizeof *probs);
 	if (!check_only && t->unlabeled)
-		return ifs_err_set(err, ENODATA, "%s: the %s split has no labels: it can only be checked",
-				   csv_path, t->split >= 0 ? ifs_split_name(t->split) : "chosen");
+		return ifs_err_set(err, ENODATA, "%s: the %s%ssplit has no labels: it can only be checked",
+				   csv_path, t->split >= 0 ? ifs_split_name(t->split) : "",
+				   t->split >= 0 ? " " : "");
 	if ((r = prep_build(&p, t, err)) < 0)
 		return r;
 	buf = malloc(IFS_SCORE_LINE_MAX + 1);
@@ -549,9 +550,9 @@ int ifs_score_file(const char *csv_path, const ifs_truth *t, int check_only,
 		probs->missing++;
 	}
 	if (probs->missing)
-		problem(probs, 0, "%llu image%s of the %s split ha%s no row (first: %s%s)",
+		problem(probs, 0, "%llu image%s of the %s%ssplit ha%s no row (first: %s%s)",
 			(unsigned long long)probs->missing, probs->missing == 1 ? "" : "s",
-			c.split ? c.split : "chosen", probs->missing == 1 ? "s" : "ve", ids,
+			c.split ? c.split : "", c.split ? " " : "", probs->missing == 1 ? "s" : "ve", ids,
 			probs->missing > IFS_SCORE_MISSING_SHOWN ? ", ..." : "");
 
 	if (probs->total) {
