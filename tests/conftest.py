@@ -3,47 +3,15 @@
 Run with /usr/bin/python3 -m pytest (Debian's python has PIL and numpy).
 """
 
-import csv
-import json
 import os
 import pathlib
-import subprocess
-import zipfile
+import sys
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-MAKE_FIXTURE = REPO / "scripts" / "make-fixture"
-
-
-# ------------------------------------------------------------------ helpers
-
-def make_fixture(outdir, *args, preset="tiny", seed=1):
-    """Run scripts/make-fixture into outdir; returns outdir as a Path."""
-    outdir = pathlib.Path(outdir)
-    cmd = [str(MAKE_FIXTURE), "--preset", preset, "--seed", str(seed), *map(str, args), str(outdir)]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return outdir
-
-
-def load_manifest(d):
-    """manifest.tsv of a fixture folder as a list of dicts (all values str)."""
-    with open(pathlib.Path(d) / "manifest.tsv", encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
-
-
-def load_fixture_meta(d):
-    """fixture.json of a fixture folder."""
-    with open(pathlib.Path(d) / "fixture.json", encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-def zip_json(d, zip_name, json_name):
-    """Parse json_name from the zip, wherever it sits (root or a folder)."""
-    with zipfile.ZipFile(pathlib.Path(d) / zip_name) as z:
-        hits = [n for n in z.namelist() if n.rsplit("/", 1)[-1] == json_name]
-        assert len(hits) == 1, (zip_name, json_name, z.namelist())
-        return json.loads(z.read(hits[0]).decode("utf-8"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from fixturelib import (REPO, MAKE_FIXTURE, load_fixture_meta, load_manifest,  # noqa: E402,F401
+                        make_fixture, zip_json)
 
 
 # ------------------------------------------------------------------ fixtures

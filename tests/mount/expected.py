@@ -2,15 +2,11 @@
 from the fixture's own files (manifest.tsv and the JSON in the zips)."""
 
 import collections
-import importlib.util
 import pathlib
+import sys
 
-# the helpers of tests/conftest.py (a plain import would find tests/mount/conftest.py)
-_spec = importlib.util.spec_from_file_location(
-    "tests_conftest", pathlib.Path(__file__).resolve().parents[1] / "conftest.py")
-_top = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_top)
-load_manifest, zip_json = _top.load_manifest, _top.zip_json
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from fixturelib import load_manifest, zip_json  # noqa: E402
 
 ANNFILES = {
     "train2017.json": "train_val2017.zip",

@@ -1,0 +1,273 @@
+/*
+ * test_index.c - the index against the fixture's own manifest: every
+ * member's offset and size (the bytes at that offset of `gzip -dc` are the
+ * file: same md5 as the manifest says), every image's split and category;
+ * box and location counts against the JSON; staleness detection (changed
+ * archive, older schema, garbage file); safe names.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include "inatfs/index.h"
+#include "inatfs/names.h"
+#include "testutil.h"
+
+static const char *src_dir(void)
+{
+	const char *s = getenv("INATFS_SRC");
+	return s ? s : ".";
+}
+
+static void test_names(void)
+{
+	char out[IFS_NAME_MAX + 1];
+	CHECK(ifs_name_safe("Ardea herodias", out, sizeof out) == 0 &&
+	      !strcmp(out, "Ardea herodias"), "plain name kept");
+	CHECK(ifs_name_safe("a/b", out, sizeof out) == 1 && !strcmp(out, "a_b"), "slash: %s", out);
+	CHECK(ifs_name_safe("..", out, sizeof out) == 1 && !strcmp(out, "_.."), "dotdot: %s", out);
+	CHECK(ifs_name_safe(".", out, sizeof out) == 1 && !strcmp(out, "_."), "dot: %s", out);
+	CHECK(ifs_name_safe("", out, sizeof out) == 1 && !strcmp(out, "_"), "empty: %s", out);
+	CHECK(ifs_name_safe("Malus \xc3\x97" "domestica", out, sizeof out) == 0, "utf-8 kept");
+	CHECK(ifs_name_safe("bad\xff\x01", out, sizeof out) == 1 && !strcmp(out, "bad__"),
+	      "invalid utf-8 and control: %s", out);
+	char longname[600];
+	for (int i = 0; i < 599; i += 2) {
+		longname[i] = '\xc3';
+		longname[i + 1] = '\x97';
+	}
+	longname[598] = '\0';
+	ifs_name_safe(longname, out, sizeof out);
+	CHECK(strlen(out) <= IFS_NAME_MAX && strlen(out) % 2 == 0, "cut on a character: %zu",
+	      strlen(out));
+	ifs_class_dirname(42, 4, "Ardea herodias", out, sizeof out);
+	CHECK(!strcmp(out, "0042 Ardea herodias"), "class dir: %s", out);
+	ifs_class_dirname(7, 4, "x/..", out, sizeof out);
+	CHECK(!strcmp(out, "0007 x_.."), "class dir sanitised: %s", out);
+	char p[256];
+	CHECK(ifs_path_normalize("./a//b/./c/", p, sizeof p) == 0 && !strcmp(p, "a/b/c"),
+	      "normalize: %s", p);
+	CHECK(ifs_path_normalize("/abs/x", p, sizeof p) == 0 && !strcmp(p, "abs/x"), "abs: %s", p);
+	CHECK(ifs_path_normalize("a/../../etc/passwd", p, sizeof p) == -EINVAL, "dotdot rejected");
+	CHECK(ifs_path_normalize("./", p, sizeof p) == -EINVAL, "empty rejected");
+	CHECK(ifs_path_normalize("a/b\nc", p, sizeof p) == -EINVAL, "control rejected");
+}
+
+/* md5 hex of n bytes at off in a file. */
+static int md5_at(FILE *f, uint64_t off, uint64_t n, char hex[33])
+{
+	if (fseeko(f, (off_t)off, SEEK_SET) != 0)
+		return -1;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned char buf[65536], d[16];
+	unsigned dl = 0;
+	if (!c || !EVP_DigestInit_ex(c, EVP_md5(), NULL)) {
+		EVP_MD_CTX_free(c);
+		return -1;
+	}
+	while (n > 0) {
+		size_t want = n < sizeof buf ? (size_t)n : sizeof buf;
+		if (fread(buf, 1, want, f) != want) {
+			EVP_MD_CTX_free(c);
+			return -1;
+		}
+		EVP_DigestUpdate(c, buf, want);
+		n -= want;
+	}
+	EVP_DigestFinal_ex(c, d, &dl);
+	EVP_MD_CTX_free(c);
+	for (int i = 0; i < 16; i++)
+		sprintf(hex + 2 * i, "%02x", d[i]);
+	return 0;
+}
+
+static int64_t q1(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void test_against_manifest(const char *dir, const char *idx)
+{
+	char raw[4200], man[4200];
+	snprintf(raw, sizeof raw, "%s/tv.tar", dir);
+	CHECK(tu_sh("gzip -dc '%s/data/train_val_images.tar.gz' > '%s'", dir, raw) == 0, "gunzip");
+	snprintf(man, sizeof man, "%s/data/manifest.tsv", dir);
+	FILE *mf = fopen(man, "r"), *tf = fopen(raw, "rb");
+	sqlite3 *db = NULL;
+	CHECK(mf && tf && sqlite3_open_v2(idx, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK,
+	      "open manifest, tar, index");
+	if (!mf || !tf || !db)
+		goto out;
+	sqlite3_stmt *node, *img;
+	/* a member by its full path: walk the tree with a recursive query */
+	sqlite3_prepare_v2(db,
+		"WITH RECURSIVE p(id, path) AS (SELECT id, name FROM nodes WHERE parent=1 UNION ALL "
+		"SELECT n.id, p.path || '/' || n.name FROM nodes n JOIN p ON n.parent=p.id) "
+		"SELECT n.off, n.size, n.id FROM p JOIN nodes n ON n.id=p.id WHERE p.path=?1", -1,
+		&node, NULL);
+	sqlite3_prepare_v2(db, "SELECT split, category, node FROM images WHERE id=?1 AND split=?2",
+			   -1, &img, NULL);
+	char line[8192];
+	long rows = 0, good = 0, imgs_ok = 0, imgs = 0;
+	if (!fgets(line, sizeof line, mf))
+		goto out;
+	while (fgets(line, sizeof line, mf)) {
+		char *f[7];
+		char *s = line;
+		int nf = 0;
+		line[strcspn(line, "\n")] = '\0';
+		for (char *t; nf < 7 && (t = strsep(&s, "\t")); )
+			f[nf++] = t;
+		if (nf != 7 || strcmp(f[0], "train_val_images.tar.gz") != 0)
+			continue;
+		rows++;
+		sqlite3_reset(node);
+		sqlite3_bind_text(node, 1, f[1], -1, SQLITE_STATIC);
+		if (sqlite3_step(node) != SQLITE_ROW) {
+			CHECK(0, "member %s not in the index", f[1]);
+			continue;
+		}
+		uint64_t off = (uint64_t)sqlite3_column_int64(node, 0);
+		uint64_t size = (uint64_t)sqlite3_column_int64(node, 1);
+		int64_t nid = sqlite3_column_int64(node, 2);
+		char hex[33];
+		if (size == strtoull(f[2], NULL, 10) && md5_at(tf, off, size, hex) == 0 &&
+		    strcmp(hex, f[3]) == 0)
+			good++;
+		else
+			CHECK(0, "member %s: size %llu / md5 at offset %llu differ", f[1],
+			      (unsigned long long)size, (unsigned long long)off);
+		if (strcmp(f[4], "train") && strcmp(f[4], "val"))
+			continue;
+		imgs++;
+		sqlite3_reset(img);
+		sqlite3_bind_int64(img, 1, strtoll(f[6], NULL, 10));
+		sqlite3_bind_int(img, 2, strcmp(f[4], "val") == 0);
+		if (sqlite3_step(img) == SQLITE_ROW &&
+		    sqlite3_column_int64(img, 1) == strtoll(f[5], NULL, 10) &&
+		    sqlite3_column_int64(img, 2) == nid)
+			imgs_ok++;
+		else
+			CHECK(0, "image %s (%s): split/category/member differ", f[6], f[1]);
+	}
+	CHECK(rows > 100 && good == rows, "members match the manifest: %ld of %ld", good, rows);
+	CHECK(imgs > 50 && imgs_ok == imgs, "images match the manifest: %ld of %ld", imgs_ok, imgs);
+	sqlite3_finalize(node);
+	sqlite3_finalize(img);
+	/* boxes and locations against the JSON, counted independently by Python */
+	char cmd[4600];
+	snprintf(cmd, sizeof cmd,
+		 "/usr/bin/python3 -c \"import json,zipfile,sys; d=sys.argv[1];"
+		 "r=lambda z,n:[zipfile.ZipFile(d+'/'+z).read(e) for e in zipfile.ZipFile(d+'/'+z)"
+		 ".namelist() if e.split('/')[-1]==n][0];"
+		 "b=sum(len(json.loads(r(z,n))['annotations'])"
+		 " for z,n in (('train_2017_bboxes.zip','train_2017_bboxes.json'),"
+		 "('val_2017_bboxes.zip','val_2017_bboxes.json')));"
+		 "z=zipfile.ZipFile(d+'/inat2017_locations.zip');"
+		 "l=sum(len(json.loads(z.read(n))) for n in z.namelist() if n.endswith('.json'));"
+		 "print(b, l)\" '%s/data'", dir);
+	FILE *p = popen(cmd, "r");
+	long nb = -1, nl = -1;
+	CHECK(p && fscanf(p, "%ld %ld", &nb, &nl) == 2, "python counts");
+	if (p)
+		pclose(p);
+	CHECK(q1(db, "SELECT count(*) FROM boxes") == nb, "boxes: %lld vs %ld",
+	      (long long)q1(db, "SELECT count(*) FROM boxes"), nb);
+	CHECK(q1(db, "SELECT count(*) FROM locations") == nl, "locations: %lld vs %ld",
+	      (long long)q1(db, "SELECT count(*) FROM locations"), nl);
+	CHECK(q1(db, "SELECT count(*) FROM images WHERE nboxes>0 AND split=1 AND nboxes<>1") == 0,
+	      "val images have one box");
+	CHECK(q1(db, "SELECT count(*) FROM images WHERE node IS NULL") == 0, "every image joined");
+	CHECK(q1(db, "PRAGMA integrity_check") != -1, "integrity check runs");
+out:
+	if (db)
+		sqlite3_close(db);
+	if (mf)
+		fclose(mf);
+	if (tf)
+		fclose(tf);
+}
+
+static void test_lifecycle(const char *dir, const char *idx)
+{
+	char data[4200], tmp[4300];
+	snprintf(data, sizeof data, "%s/data", dir);
+	ifs_err err;
+	ifs_err_clear(&err);
+	CHECK(ifs_index_check(idx, data, &err) == 0, "fresh index is usable: %s", err.msg);
+
+	/* a build writes nothing but the final file */
+	snprintf(tmp, sizeof tmp, "%s.tmp-%ld", idx, (long)getpid());
+	CHECK(access(tmp, F_OK) != 0, "no temporary left behind");
+
+	/* a changed archive (same size, new mtime) makes it stale, with the reason */
+	CHECK(tu_sh("touch -d '2001-01-01' '%s/train_val2017.zip'", data) == 0, "touch");
+	ifs_err_clear(&err);
+	CHECK(ifs_index_check(idx, data, &err) == -ESTALE && strstr(err.msg, "train_val2017.zip") &&
+	      strstr(err.msg, "changed"), "changed zip detected: %s", err.msg);
+
+	/* rebuild, then an older schema version */
+	ifs_err_clear(&err);
+	CHECK(ifs_index_build(data, idx, NULL, &err) == 0, "rebuild: %s", err.msg);
+	CHECK(tu_sh("sqlite3 '%s' 'PRAGMA user_version=0'", idx) == 0, "set old version");
+	ifs_err_clear(&err);
+	CHECK(ifs_index_check(idx, data, &err) == -ESTALE && strstr(err.msg, "schema version"),
+	      "old schema detected: %s", err.msg);
+
+	/* garbage is not an index */
+	CHECK(tu_sh("head -c 5000 /dev/urandom > '%s'", idx) == 0, "garbage");
+	ifs_err_clear(&err);
+	CHECK(ifs_index_check(idx, data, &err) == -ESTALE, "garbage detected: %s", err.msg);
+
+	/* a missing index */
+	unlink(idx);
+	CHECK(ifs_index_check(idx, data, &err) == -ENOENT, "missing index");
+
+	/* a failing build (unwritable place) leaves nothing */
+	ifs_err_clear(&err);
+	CHECK(ifs_index_build(data, "/proc/inatfs-nope/x.sqlite", NULL, &err) < 0 &&
+	      strstr(err.msg, "index:"), "unwritable index path: %s", err.msg);
+
+	/* locate: explicit wins, writable data dir next */
+	char *where = NULL;
+	CHECK(ifs_index_locate(data, "/x/y", &where, &err) == 0 && !strcmp(where, "/x/y"),
+	      "explicit index path");
+	free(where);
+	CHECK(ifs_index_locate(data, NULL, &where, &err) == 0 && strstr(where, data) == where,
+	      "index inside a writable data dir: %s", where ? where : "");
+	free(where);
+}
+
+int main(void)
+{
+	test_names();
+	char *dir = tu_tmpdir("index");
+	if (!dir)
+		return 1;
+	int r = tu_sh("'%s/scripts/make-fixture' --preset tiny --seed 3 '%s/data' 2>/dev/null",
+		      src_dir(), dir);
+	CHECK(r == 0, "make-fixture");
+	char idx[4200];
+	snprintf(idx, sizeof idx, "%s/index.sqlite", dir);
+	char data[4200];
+	snprintf(data, sizeof data, "%s/data", dir);
+	ifs_err err;
+	ifs_err_clear(&err);
+	CHECK(ifs_index_build(data, idx, NULL, &err) == 0, "build: %s", err.msg);
+	test_against_manifest(dir, idx);
+	test_lifecycle(dir, idx);
+	tu_sh("rm -rf '%s'", dir);
+	free(dir);
+	return tu_end("index");
+}
