@@ -25,6 +25,7 @@ struct mount_opts {
 	char *index;
 	int nosidecar;
 	char *data_dir;
+	char *mountpoint;   /* the second non-option, kept in args for fuse_parse_cmdline */
 };
 
 #define OPT(t, p) { t, offsetof(struct mount_opts, p), 1 }
@@ -42,6 +43,8 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		o->data_dir = strdup(arg);
 		return 0;
 	}
+	if (key == FUSE_OPT_KEY_NONOPT && !o->mountpoint)
+		o->mountpoint = strdup(arg);
 	return 1;
 }
 
@@ -95,6 +98,11 @@ int cmd_mount(int argc, char **argv)
 
 	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) < 0)
 		goto out;
+	/* before fuse_parse_cmdline, which rejects a missing mount point as a usage error */
+	if (o.data_dir && o.mountpoint &&
+	    ((r = cli_check_data_dir(o.data_dir)) || (r = check_mountpoint(o.mountpoint))))
+		goto out;
+	r = EXIT_USAGE;
 	if (fuse_parse_cmdline(&args, &co) != 0)
 		goto out;
 	if (co.show_help || co.show_version) {
@@ -191,6 +199,7 @@ out:
 	free(index_path);
 	free(co.mountpoint);
 	free(o.data_dir);
+	free(o.mountpoint);
 	free(o.index);
 	fuse_opt_free_args(&args);
 	return r;

@@ -30,8 +30,8 @@ static int step(sqlite3 *db, sqlite3_stmt *st, const char *what, ifs_err *err)
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
-		return ifs_err_set(err, rc == SQLITE_FULL ? ENOSPC : EIO, "index: %s: %s", what,
-				   sqlite3_errmsg(db));
+		return ifs_err_set(err, rc == SQLITE_FULL ? ENOSPC : EIO, "index: %s: %s: %s",
+				   sqlite3_db_filename(db, "main"), what, sqlite3_errmsg(db));
 	return 0;
 }
 
@@ -286,6 +286,11 @@ int ifs_index_build(const char *data_dir, const char *path, const ifs_build_opts
 	if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= (int)sizeof tmp)
 		return ifs_err_set(err, ENAMETOOLONG, "%s: path too long", path);
 	unlink(tmp);
+	/* created here first: sqlite's own message ("unable to open database file") hides why */
+	int tfd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (tfd < 0)
+		return ifs_err_sys(err, errno, "index: cannot create %s", tmp);
+	close(tfd);
 	if (sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)) {
 		r = ifs_err_set(err, EIO, "index: cannot create %s: %s", tmp,
 				db ? sqlite3_errmsg(db) : "no memory");
@@ -391,7 +396,7 @@ int ifs_index_build(const char *data_dir, const char *path, const ifs_build_opts
 				"safely and were skipped\n", (unsigned long long)tree.skipped_unsafe);
 	}
 	if (sqlite3_close(db) != SQLITE_OK) {
-		r = ifs_err_set(err, EIO, "%s: %s", tmp, sqlite3_errmsg(db));
+		r = ifs_err_set(err, EIO, "index: %s: %s", tmp, sqlite3_errmsg(db));
 		db = NULL;
 		goto out;
 	}

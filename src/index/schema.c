@@ -46,7 +46,8 @@ int ifs_sql_exec(sqlite3 *db, const char *sql, const char *what, ifs_err *err)
 	char *msg = NULL;
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		int code = sqlite3_errcode(db) == SQLITE_FULL ? ENOSPC : EIO;
-		ifs_err_set(err, code, "index: %s: %s", what, msg ? msg : sqlite3_errmsg(db));
+		ifs_err_set(err, code, "index: %s: %s: %s", sqlite3_db_filename(db, "main"), what,
+			    msg ? msg : sqlite3_errmsg(db));
 		sqlite3_free(msg);
 		return -code;
 	}

@@ -641,7 +641,7 @@ static double now(void)
 static void test_speed(void)
 {
 	const char *env = getenv("INATFS_TAR_BENCH_MB");
-	size_t mb = env ? (size_t)atoi(env) : 200;
+	size_t mb = env ? (size_t)atoi(env) : 32;
 	size_t member = 256 << 10, members = mb * (1 << 20) / member;
 	if (members < 1)
 		members = 1;
@@ -704,8 +704,7 @@ static void test_speed(void)
 	printf("throughput: %.0f MiB tar, %zu members: zlib crc32 alone %.0f MiB/s, scanner "
 		"%.0f MiB/s (64 KiB feeds), %.0f MiB/s (1 MiB feeds) [crc %08x]\n", mbs, members,
 		mbs / t_crc, mbs / t_64k, mbs / t_1m, k);
-	/* Loose: the scan should cost about one CRC pass. */
-	CHECK(t_1m < 2 * t_crc + 0.05, "scanner within 2x of crc32 alone");
+	/* Speed is reported, never asserted here: timings belong in scripts/bench. */
 	coll_free(&c);
 	free(crcs);
 	free(data);
