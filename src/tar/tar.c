@@ -19,8 +19,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
+#include "inatfs/gz.h"
 #include "tar_fields.h"
 
 #define BLOCK 512
@@ -459,13 +459,8 @@ int ifs_tar_feed(ifs_tar_scanner *t, const uint8_t *buf, size_t len, ifs_err *er
 			break;
 		case ST_DATA:
 			n = t->remain < len ? (size_t)t->remain : len;
-			/* zlib's crc32 for now; ifs_crc32 (gz module) is the same
-			 * function, faster. Chunks stay below uInt's range. */
-			for (size_t done = 0; done < n;) {
-				size_t c = n - done > (1u << 30) ? (1u << 30) : n - done;
-				t->crc = (uint32_t)crc32(t->crc, buf + done, (uInt)c);
-				done += c;
-			}
+			/* ifs_crc32 is zlib's CRC-32 computed by ISA-L (~10x faster) */
+			t->crc = ifs_crc32(t->crc, buf, n);
 			t->remain -= n;
 			buf += n;
 			len -= n;
