@@ -341,9 +341,9 @@ class Report:
         self.latency = {}    # label -> list of ms
         self.notes = []
 
-    def section(self, title, note=None):
+    def section(self, title, note=None, cols=None):
         rows = []
-        self.sections.append((title, rows, note))
+        self.sections.append((title, rows, note, cols))
         return rows
 
     def target(self, name, value, target, met):
@@ -357,12 +357,13 @@ class Report:
         for name, value, goal, met in self.targets:
             out.append(f"| {name} | {value} | {goal} | {'met' if met else '**missed**'} |")
         out.append("")
-        for title, rows, note in self.sections:
+        for title, rows, note, cols in self.sections:
             out.append(f"## {title}\n")
             if note:
                 out.append(note + "\n")
-            out.append("| tool / case | median | min | max | unit | runs |")
-            out.append("|---|---|---|---|---|---|")
+            cols = cols or ["tool / case", "median", "min", "max", "unit", "runs"]
+            out.append("| " + " | ".join(cols) + " |")
+            out.append("|" + "---|" * len(cols))
             for r in rows:
                 out.append("| " + " | ".join(str(c) for c in r) + " |")
             out.append("")
@@ -578,6 +579,7 @@ class Bench:
         mb = sum(s for _, s in S) / 1e6
         res = {}       # label -> list of (img/s, MB/s)
         lat = {}       # label -> latencies (first round)
+        lat_all = {}   # label -> latencies (all rounds)
         pair_1 = []    # inatfs 1 reader / igzip
         pair_2 = []    # inatfs 2 readers / 1 reader
         tv = self.bench_dir / "train_val_images.tar.gz"
@@ -586,6 +588,7 @@ class Bench:
         def record(label, dt, nbytes, l):
             res.setdefault(label, []).append((len(l) / dt, nbytes / dt / 1e6))
             lat.setdefault(label, [x * 1e3 for x in l])
+            lat_all.setdefault(label, []).extend(x * 1e3 for x in l)
             return nbytes / dt / 1e6
 
         for r in range(self.rounds):
@@ -663,14 +666,28 @@ class Bench:
         rows = self.rep.section(
             f"Random whole-image reads (bench fixture, {len(S)} images, {mb:.0f} MB, shuffled)",
             "Each image: open, read to EOF in 1 MiB reads, close. 2 readers = 2 threads "
-            "sharing one queue. Latency = per image, in ms.")
+            "sharing one queue. Cells: median [min, max] over the rounds; latency percentiles "
+            "per image over all rounds.",
+            cols=["tool / case", "readers", "images/s", "MB/s", "p50 ms", "p90 ms", "max ms",
+                  "rounds"])
+
+        def mm(xs, unit):
+            m, lo, hi = stats(xs)
+            return f"{fmt(m, unit)} [{fmt(lo, unit)}, {fmt(hi, unit)}]"
+
         for label, v in res.items():
-            if v[0][0] is not None:
-                rows.append(row(label + " — images/s", [x[0] for x in v], "img/s"))
-            rows.append(row(label + " — MB/s", [x[1] for x in v], "MB/s"))
-            if label in lat:
-                rows.append(row(label + " — median latency (round 1)", [statistics.median(lat[label])],
-                                "ms"))
+            rd = "2" if label.endswith("2 readers") else "1"
+            name = label.replace(", 1 reader", "").replace(", 2 readers", "")
+            ips = mm([x[0] for x in v], "img/s") if v[0][0] is not None else "-"
+            if label in lat_all:
+                ls = sorted(lat_all[label])
+                p50 = fmt(ls[len(ls) // 2], "ms")
+                p90 = fmt(ls[min(len(ls) - 1, int(len(ls) * 0.9))], "ms")
+                mx = fmt(ls[-1], "ms")
+            else:
+                p50 = p90 = mx = "-"
+            rows.append([name, rd, ips, mm([x[1] for x in v], "MB/s"), p50, p90, mx, len(v)])
+        rows = self.rep.section("Random reads: ratios and conversion costs")
         rows.append(row("inatfs 1 reader / igzip -dc MB/s (pairwise)", pair_1, "x"))
         rows.append(row("inatfs 2 readers / 1 reader (pairwise)", pair_2, "x"))
         rows.append(["archivemount mount time (reads the whole archive)", fmt(am_mount, "s"),
@@ -697,7 +714,6 @@ class Bench:
     def sequential(self):
         res = {}
         ratio_tv, ratio_train = [], []
-        train_probe = None
         for r in range(1 if self.quick else 2):
             log(f"sequential pass, round {r + 1}")
             warm_file(self.bench_dir / "train_val_images.tar.gz")
@@ -968,7 +984,7 @@ def chart(lat, path, work):
             fh.write("\n\n")
     plots = []
     for i, k in enumerate(keys):
-        t = k.replace(", 1 reader", "").replace('"', "'").replace("_", "\\\\_")
+        t = k.replace(", 1 reader", "").replace('"', "'")
         plots.append(f"'{dat}' index {i} using 1:2 with linespoints pt {i + 1} ps 0.5 "
                      f"title \"{t}\"")
     gp = work / "latency.gp"

@@ -55,9 +55,19 @@ static void draw(const char *what, uint64_t done, uint64_t total)
 	pg.last_pct = pct;
 }
 
+/* Seconds since the first progress report (phases show where the time goes). */
+static double since_start(void)
+{
+	static double t0;
+	if (t0 == 0)
+		t0 = now();
+	return now() - t0;
+}
+
 void cli_progress(void *ctx, const ifs_build_progress *p)
 {
 	(void)ctx;
+	double el = since_start();
 	if (strcmp(p->phase, "scan") == 0 && p->file) {
 		char what[300];
 		const char *base = strrchr(p->file, '/');
@@ -67,11 +77,14 @@ void cli_progress(void *ctx, const ifs_build_progress *p)
 	}
 	cli_progress_done();
 	if (strcmp(p->phase, "annotations") == 0)
-		fprintf(stderr, "inatfs: reading annotations: %s\n", p->file ? p->file : "");
+		fprintf(stderr, "inatfs: reading annotations: %s [%.1f s]\n", p->file ? p->file : "",
+			el);
 	else if (strcmp(p->phase, "join") == 0)
-		fprintf(stderr, "inatfs: joining annotations to tar members\n");
+		fprintf(stderr, "inatfs: joining annotations to tar members [%.1f s]\n", el);
 	else if (strcmp(p->phase, "write") == 0)
-		fprintf(stderr, "inatfs: writing the index\n");
+		fprintf(stderr, "inatfs: writing the index [%.1f s]\n", el);
+	else
+		fprintf(stderr, "inatfs: %s [%.1f s]\n", p->phase, el);
 }
 
 void cli_progress_bytes(const char *what, uint64_t done, uint64_t total)

@@ -170,13 +170,12 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 		goto fail;
 	}
 	if (h->e.src == IFS_SRC_MEMBER) {
-		int fd = ifs_index_archive_fd(fs->idx, h->e.archive);
-		if (fd < 0) {
+		/* the cursor is made at the first read and dropped after the last byte:
+		 * thousands of files can be open, only those being read cost memory */
+		if (ifs_index_archive_fd(fs->idx, h->e.archive) < 0) {
 			r = ifs_err_set(&err, EIO, "%s is no longer there", ifs_archive_file(h->e.archive));
 			goto fail;
 		}
-		if ((r = ifs_gz_cursor_new(fd, ifs_archive_file(h->e.archive), &h->cur, &err)))
-			goto fail;
 	} else {
 		if ((r = ifs_views_content(fs->views, &h->e, &h->data, &h->len, &err)))
 			goto fail;
@@ -198,6 +197,12 @@ static int read_member(struct fh *h, ifs_fs *fs, char *buf, size_t size, uint64_
 		       ifs_err *err)
 {
 	uint64_t abs = h->e.off + off;
+	if (!h->cur) {
+		int r = ifs_gz_cursor_new(ifs_index_archive_fd(fs->idx, h->e.archive),
+					  ifs_archive_file(h->e.archive), &h->cur, err);
+		if (r)
+			return r;
+	}
 	uint64_t pos = ifs_gz_cursor_pos(h->cur);
 	/* a cursor already inside this member, at or before the offset, just goes on */
 	if (!h->have_cp || pos == UINT64_MAX || pos > abs || pos < h->cp.out ||
@@ -225,6 +230,11 @@ static int read_member(struct fh *h, ifs_fs *fs, char *buf, size_t size, uint64_
 					   "the archive changed or is damaged", h->path, h->crc,
 					   h->e.crc);
 		}
+	}
+	if (off + size == h->e.size) {
+		/* read to the end: free the decoder until the next read, if any */
+		ifs_gz_cursor_free(h->cur);
+		h->cur = NULL;
 	}
 	return (int)n;
 }

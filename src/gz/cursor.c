@@ -19,8 +19,8 @@
 #include <isa-l/igzip_lib.h>
 #include <zlib.h>
 
-#define IN_CAP (256u * 1024)
-#define SCRATCH (128u * 1024)
+#define IN_CAP (64u * 1024)     /* per cursor: one is held per file being read */
+#define SCRATCH (32u * 1024)
 
 struct ifs_gz_cursor {
 	int fd;

@@ -7,7 +7,9 @@
  */
 #include "build.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -51,6 +53,22 @@ static int digits(int64_t v)
 		d++;
 	}
 	return d;
+}
+
+/* The catalog's categories are sorted by id. */
+static const ifs_category *find_category(const ifs_catalog *c, int64_t id)
+{
+	size_t lo = 0, hi = c->ncats;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->cats[mid].id == id)
+			return &c->cats[mid];
+		if (c->cats[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
 static int insert_catalog(sqlite3 *db, const ifs_catalog *c, int *class_width, ifs_err *err)
@@ -100,7 +118,20 @@ static int insert_catalog(sqlite3 *db, const ifs_catalog *c, int *class_width, i
 		sqlite3_bind_int64(img, 3, m->id);
 		sqlite3_bind_int64(img, 4, m->category_id);
 		sqlite3_bind_text(img, 5, name, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(img, 6, m->file_name, -1, SQLITE_STATIC);
+		/* the canonical path is rebuilt from category and name (schema.h): not stored */
+		char canon[3 * IFS_NAME_MAX + 64];
+		const ifs_category *ic = find_category(c, m->category_id);
+		if (m->split == IFS_SPLIT_TEST)
+			snprintf(canon, sizeof canon, "test2017/%s", name);
+		else if (ic)
+			snprintf(canon, sizeof canon, "train_val_images/%s/%s/%s", ic->supercategory,
+				 ic->name, name);
+		else
+			canon[0] = '\0';
+		if (canon[0] && strcmp(canon, m->file_name) == 0)
+			sqlite3_bind_null(img, 6);
+		else
+			sqlite3_bind_text(img, 6, m->file_name, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(img, 7, m->width);
 		sqlite3_bind_int64(img, 8, m->height);
 		if (m->license >= 0)
@@ -267,6 +298,35 @@ static int fsync_path(const char *path, int dir, ifs_err *err)
 	return r;
 }
 
+/* PATH.tmp-<pid> files of builds that were killed (their process is gone). */
+static void remove_stale_temporaries(const char *path)
+{
+	char dir[PATH_MAX], prefix[PATH_MAX + 8];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	const char *base = slash ? slash + 1 : dir;
+	snprintf(prefix, sizeof prefix, "%s.tmp-", base);
+	if (slash)
+		*slash = '\0';
+	DIR *d = opendir(slash ? (dir[0] ? dir : "/") : ".");
+	if (!d)
+		return;
+	struct dirent *de;
+	size_t pl = strlen(prefix);
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, prefix, pl) != 0)
+			continue;
+		char *end;
+		long pid = strtol(de->d_name + pl, &end, 10);
+		if (*end || pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+			continue;
+		char full[PATH_MAX * 2];
+		snprintf(full, sizeof full, "%s/%s", slash ? (dir[0] ? dir : "") : ".", de->d_name);
+		unlink(full);
+	}
+	closedir(d);
+}
+
 int ifs_index_build(const char *data_dir, const char *path, const ifs_build_opts *opts,
 		    ifs_err *err)
 {
@@ -283,6 +343,7 @@ int ifs_index_build(const char *data_dir, const char *path, const ifs_build_opts
 	snprintf(full, sizeof full, "%s/%s", data_dir, ifs_archive_file(IFS_ARCHIVE_TRAINVAL));
 	if (stat(full, &st) < 0)
 		return ifs_err_sys(err, errno, "%s", full);
+	remove_stale_temporaries(path);
 	if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= (int)sizeof tmp)
 		return ifs_err_set(err, ENAMETOOLONG, "%s: path too long", path);
 	unlink(tmp);
@@ -327,14 +388,11 @@ int ifs_index_build(const char *data_dir, const char *path, const ifs_build_opts
 		if ((r = ifs_tree_scan_archive(&tree, a, full, opts, err)))
 			goto out;
 	}
-	if ((r = ifs_tree_finish(&tree, err)))
-		goto out;
-
 	/* 3. join JSON images to members by file_name */
 	progress(opts, "join", NULL);
 	if ((r = ifs_sql_exec(db,
 		"UPDATE images SET node=coalesce("
-		" (SELECT node FROM temp.paths p WHERE p.path=images.file_name),"
+		" (SELECT node FROM temp.paths p WHERE p.path=" IFS_SQL_FILE_NAME("images") "),"
 		" CASE WHEN split=2 THEN (SELECT node FROM temp.paths p WHERE p.path='test2017/'||images.name)"
 		"  ELSE (SELECT node FROM temp.paths p WHERE p.path='train_val_images/'||images.file_name) END)",
 		"joining images to members", err)))
@@ -346,11 +404,16 @@ int ifs_index_build(const char *data_dir, const char *path, const ifs_build_opts
 	/* 4. indexes, derived columns, generated files */
 	progress(opts, "write", NULL);
 	if ((r = ifs_schema_create_indexes(db, err)) ||
+	    (r = ifs_tree_finish(&tree, err)) ||
 	    (r = ifs_sql_exec(db, "UPDATE images SET nboxes=(SELECT count(*) FROM boxes "
 			      "WHERE boxes.image=images.rid) WHERE rid IN (SELECT image FROM boxes)",
-			      "counting boxes", err)) ||
-	    (r = ifs_blobs_build(db, err)) ||
-	    (r = sidecar_sizes(db, err)))
+			      "counting boxes", err)))
+		goto out;
+	progress(opts, "writing the COCO files and the submission template", NULL);
+	if ((r = ifs_blobs_build(db, err)))
+		goto out;
+	progress(opts, "measuring the sidecars", NULL);
+	if ((r = sidecar_sizes(db, err)))
 		goto out;
 
 	int64_t n_tr = count(db, "SELECT count(*) FROM images WHERE split=0");

@@ -26,13 +26,14 @@ static const char *const ddl =
 	"CREATE TABLE images(rid INTEGER PRIMARY KEY, split INTEGER NOT NULL, id INTEGER NOT NULL,"
 	"  category INTEGER NOT NULL, name TEXT NOT NULL, node INTEGER, nboxes INTEGER NOT NULL,"
 	"  sidecar_len INTEGER NOT NULL DEFAULT 0,"
-	"  file_name TEXT NOT NULL, width INTEGER, height INTEGER, license INTEGER,"
+	"  file_name TEXT, width INTEGER, height INTEGER, license INTEGER,"
 	"  rights_holder TEXT, extra TEXT);"
 	"CREATE TABLE boxes(image INTEGER NOT NULL, json TEXT NOT NULL);"
 	"CREATE TABLE locations(image INTEGER PRIMARY KEY, json TEXT NOT NULL);"
 	"CREATE TABLE annfiles(name TEXT PRIMARY KEY, zip TEXT NOT NULL, entry TEXT NOT NULL,"
 	"  size INTEGER NOT NULL, mtime INTEGER NOT NULL);"
-	"CREATE TABLE blobs(name TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;";
+	"CREATE TABLE blobs(name TEXT PRIMARY KEY, size INTEGER NOT NULL, data BLOB NOT NULL) "
+	"  WITHOUT ROWID;";
 
 static const char *const ddl_indexes =
 	"CREATE UNIQUE INDEX nodes_child ON nodes(parent, name);"

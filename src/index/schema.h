@@ -14,7 +14,8 @@
  *          height, license, rights_holder, extra)
  *   boxes(image, json)   locations(image, json)
  *   annfiles(name, zip, entry, size, mtime)   JSON files served from the zips
- *   blobs(name, data)                generated files (COCO files, template)
+ *   blobs(name, size, data)          generated files (COCO files, template),
+ *                                    zlib-compressed; size = uncompressed size
  */
 #ifndef INATFS_INDEX_SCHEMA_H
 #define INATFS_INDEX_SCHEMA_H
@@ -28,6 +29,17 @@ enum { IFS_NODE_FILE = 0, IFS_NODE_DIR = 1 };
 
 /* The root of the pristine tree has id 1 and parent 0. */
 #define IFS_ROOT_NODE 1
+
+/*
+ * images.file_name is NULL when it is the canonical path (saves ~70 bytes per
+ * image): train_val_images/<supercategory>/<category name>/<name> for train
+ * and val, test2017/<name> for test. This SQL expression gives the JSON's
+ * file_name for a row of images aliased `i` (needs categories reachable).
+ */
+#define IFS_SQL_FILE_NAME(i) \
+	"coalesce(" i ".file_name, CASE WHEN " i ".split=2 THEN 'test2017/' || " i ".name " \
+	"ELSE (SELECT 'train_val_images/' || c.supercategory || '/' || c.name || '/' || " i ".name " \
+	"FROM categories c WHERE c.id=" i ".category) END)"
 
 /* Creates every table (not the secondary indexes). */
 int ifs_schema_create(sqlite3 *db, ifs_err *err);

@@ -10,9 +10,10 @@
 #include <string.h>
 
 #include "inatfs/catalog.h"
+#include "../index/schema.h"
 
 const char ifs_sql_sidecar_image[] =
-	"SELECT i.id, i.file_name, i.split, i.width, i.height, c.id, c.name, c.supercategory,"
+	"SELECT i.id, " IFS_SQL_FILE_NAME("i") ", i.split, i.width, i.height, c.id, c.name, c.supercategory,"
 	" l.id, l.name, l.url, i.rights_holder, i.extra, i.license"
 	" FROM images i LEFT JOIN categories c ON c.id=i.category"
 	" LEFT JOIN licenses l ON l.id=i.license WHERE i.rid=?1";

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include <sqlite3.h>
+#include <zlib.h>
 
 #include "inatfs/catalog.h"
 #include "inatfs/names.h"
@@ -110,7 +111,8 @@ static int split_path(const char *path, struct comps *p)
 		return -ENAMETOOLONG;
 	memcpy(p->buf, path, len + 1);
 	p->n = 0;
-	for (char *s = strtok(p->buf, "/"); s; s = strtok(NULL, "/")) {
+	char *save = NULL;
+	for (char *s = strtok_r(p->buf, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
 		if (p->n == MAXDEPTH)
 			return -ENOENT;
 		p->c[p->n++] = s;
@@ -166,6 +168,17 @@ static int node_walk(ifs_views *v, const struct comps *p, int from, ifs_entry *e
 	return 0;
 }
 
+/* Top-level names the views own; a tarball folder of the same name is hidden. */
+static int is_view_name(const char *name)
+{
+	static const char *const names[] = { "train", "val", "by-supercategory", "with-bbox",
+					     "test", NULL };
+	for (const char *const *n = names; *n; n++)
+		if (strcmp(name, *n) == 0)
+			return 1;
+	return 0;
+}
+
 static int node_list(ifs_views *v, int64_t id, int skip_root_kids, ifs_views_fill_fn fill,
 		     void *ctx, ifs_err *err)
 {
@@ -178,8 +191,9 @@ static int node_list(ifs_views *v, int64_t id, int skip_root_kids, ifs_views_fil
 		ifs_entry e;
 		node_entry(st, &e);
 		const char *name = (const char *)sqlite3_column_text(st, 8);
-		if (skip_root_kids && id == IFS_ROOT_NODE && e.src != IFS_SRC_DIR)
-			continue;   /* the root lists files of its own */
+		if (skip_root_kids && id == IFS_ROOT_NODE &&
+		    (e.src != IFS_SRC_DIR || is_view_name(name)))
+			continue;   /* the root's files and these names belong to the views */
 		if ((r = fill(ctx, name, &e)))
 			break;
 	}
@@ -463,7 +477,7 @@ static int super_walk(ifs_views *v, const struct comps *p, ifs_entry *e, ifs_vie
 
 static const char q_annfile[] = "SELECT size, mtime FROM annfiles WHERE name=?1";
 static const char q_annfiles[] = "SELECT name, size, mtime, rowid FROM annfiles ORDER BY name";
-static const char q_blob[] = "SELECT length(data) FROM blobs WHERE name=?1";
+static const char q_blob[] = "SELECT size FROM blobs WHERE name=?1";
 
 static int blob_entry(ifs_views *v, const char *name, uint64_t ino, ifs_entry *e, ifs_err *err)
 {
@@ -690,19 +704,26 @@ int ifs_views_content(ifs_views *v, const ifs_entry *e, uint8_t **data, size_t *
 		return 0;
 	}
 	if (e->src == IFS_SRC_BLOB) {
-		sqlite3_stmt *st = ifs_index_stmt(v->idx, "SELECT data FROM blobs WHERE name=?1", err);
+		sqlite3_stmt *st = ifs_index_stmt(v->idx, "SELECT size, data FROM blobs WHERE name=?1",
+						  err);
 		if (!st)
 			return -EIO;
 		sqlite3_bind_text(st, 1, e->key, -1, SQLITE_STATIC);
 		int r = 0;
 		if (sqlite3_step(st) == SQLITE_ROW) {
-			size_t n = (size_t)sqlite3_column_bytes(st, 0);
+			uLongf n = (uLongf)sqlite3_column_int64(st, 0);
 			*data = malloc(n ? n : 1);
-			if (*data) {
-				memcpy(*data, sqlite3_column_blob(st, 0), n);
-				*len = n;
-			} else {
+			if (!*data)
 				r = ifs_err_set(err, ENOMEM, "out of memory");
+			else if (uncompress(*data, &n, sqlite3_column_blob(st, 1),
+					    (uLong)sqlite3_column_bytes(st, 1)) != Z_OK ||
+				 n != (uLongf)sqlite3_column_int64(st, 0))
+				r = ifs_err_set(err, EIO, "index: generated file %s is damaged", e->key);
+			else
+				*len = n;
+			if (r) {
+				free(*data);
+				*data = NULL;
 			}
 		} else {
 			r = ifs_err_set(err, EIO, "index: generated file %s is missing", e->key);
