@@ -154,7 +154,10 @@ def run_phases(cmd):
             name = re.split(r"[:(]", name, maxsplit=1)[0].strip()
             if not marks or marks[-1][0] != name:
                 marks.append((name, now))
-    rc = p.wait()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    rc = p.returncode
+    run_phases.maxrss = ru.ru_maxrss * 1024
     PROCS.remove(p)
     dt = time.perf_counter() - t0
     if rc != 0:
@@ -162,7 +165,7 @@ def run_phases(cmd):
     phases = {}
     for i, (name, t) in enumerate(marks):
         end = marks[i + 1][1] if i + 1 < len(marks) else dt
-        if name.startswith("indexed"):
+        if not name.startswith(("reading", "scanning", "joining", "writing")):
             continue
         phases[name] = phases.get(name, 0.0) + (end - t)
     return dt, phases
@@ -438,6 +441,7 @@ class Bench:
         TEMPS.append(self.work)
         self.rep = Report()
         self.hwm = {}
+        self.index_hwm = None
         self.rounds = 1 if self.quick else 3
         self.nsample = 100 if self.quick else 300
         self.narchive = 4 if self.quick else 10
@@ -801,8 +805,15 @@ class Bench:
         log("scale: index build")
         warm_file(d / "train_val_images.tar.gz")
         warm_file(d / "test2017.tar.gz")
-        idx_s, phases = run_phases([str(self.inatfs), "index", str(d), "--index", str(idx),
-                                    "--force"])
+        if self.a.reuse_scale_index:
+            idx = pathlib.Path(self.a.reuse_scale_index)
+            idx_s, phases = None, {}
+            self.rep.notes.append(f"scale index reused from {idx} (--reuse-scale-index): "
+                                  "its build time is not measured in this run")
+        else:
+            idx_s, phases = run_phases([str(self.inatfs), "index", str(d), "--index", str(idx),
+                                        "--force"])
+            self.index_hwm = run_phases.maxrss
         nimg = sum(1 for r in load_manifest(d) if r["archive"].endswith(".tar.gz"))
         isize = idx.stat().st_size
         # extracted copy (cached: its making is not measured)
@@ -860,10 +871,14 @@ class Bench:
             "then on the extracted copy (the scale tarball extracted; tiny payloads). The train "
             "view holds train images + their .json sidecars; the extracted tree has no such "
             "view, so train_val_images stands in for it.")
-        rows.append(["`inatfs index` at scale (scan + annotations + index)", fmt(idx_s, "s"), "",
-                     "", "s", 1])
-        for ph, s in phases.items():
-            rows.append([f"  phase: {ph}", fmt(s, "s"), "", "", f"s ({s / idx_s:.0%})", 1])
+        if idx_s is not None:
+            rows.append(["`inatfs index` at scale (scan + annotations + index)", fmt(idx_s, "s"),
+                         "", "", "s", 1])
+            for ph, t in phases.items():
+                rows.append([f"phase: {ph}", fmt(t, "s"), "", "", f"s ({t / idx_s:.0%})", 1])
+            if self.index_hwm:
+                rows.append(["`inatfs index` at scale, peak RSS", f"{self.index_hwm / 1e6:,.0f}",
+                             "", "", "MB", 1])
         rows.append(["index size", f"{isize:,}", "", "", "bytes", 1])
         rows.append(["index size per image", fmt(isize / nimg, "B"), "", "", "bytes", 1])
         for label, v in T.items():
@@ -933,17 +948,25 @@ class Bench:
         self.md5 = {r["path"]: r["md5"] for r in imgs}
         rs = random.Random(42)
         self.sample = [(r["path"], r["size"]) for r in rs.sample(imgs, min(self.nsample, len(imgs)))]
-        self.first_mount()
-        self.gz_engine()
-        self.later_mount()
-        self.make_sqfs()
-        self.random_reads()
-        self.sequential()
-        self.loader()
-        if not self.quick:
+        only = set(self.a.only.split(",")) if self.a.only else None
+
+        def want(x):
+            return only is None or x in only
+
+        if only is not None:
+            self.rep.notes.append(f"--only {self.a.only}: a partial run")
+        if want("bench"):
+            self.first_mount()
+            self.gz_engine()
+            self.later_mount()
+            self.make_sqfs()
+            self.random_reads()
+            self.sequential()
+            self.loader()
+        if not self.quick and want("scale"):
             self.scale()
             self.score()
-        else:
+        elif self.quick:
             self.rep.notes.append("--quick: scale fixture (metadata, index at scale, score) skipped")
         # RSS
         rows = self.rep.section("inatfs daemon peak RSS (VmHWM at the end of each run)")
@@ -1016,6 +1039,9 @@ def main():
     ap.add_argument("--fixtures", default=str(REPO / "build-fixtures"))
     ap.add_argument("--work", default=str(REPO / "build-fixtures" / "bench-work"))
     ap.add_argument("--out", default=str(REPO / "docs" / "bench"))
+    ap.add_argument("--only", help="for development: comma list of bench,scale")
+    ap.add_argument("--reuse-scale-index", help="for development: an existing scale index "
+                    "(its build is then not measured)")
     a = ap.parse_args()
     b = Bench(a)
     try:

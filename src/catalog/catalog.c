@@ -4,13 +4,16 @@
  *
  * The order matters: train then val (images, categories), then boxes and
  * locations (they join on those images), then test. One JSON file is in
- * memory at a time: its bytes are freed once parsed, its cJSON tree once
- * converted. Nothing is printed; the caller hears of each file through the
+ * memory at a time, its big arrays parsed one element at a time (jsplit.c);
+ * its bytes are freed once converted, and the heap trimmed. Nothing is printed; the caller hears of each file through the
  * progress callback.
  */
 #include "catalog_int.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,13 +74,13 @@ static int add_file(ifs_cload *L, const char *zip_path, const char *name, const 
 }
 
 int ifs_cload_json(ifs_cload *L, const char *zip_path, const char *name, char **entry,
-		   cJSON **root)
+		   ifs_jdoc *doc)
 {
 	ifs_zblob b;
 	int r;
 
 	*entry = NULL;
-	*root = NULL;
+	memset(doc, 0, sizeof *doc);
 	r = ifs_zip_find(zip_path, name, &b, L->err);
 	if (r < 0)
 		return r;
@@ -85,7 +88,7 @@ int ifs_cload_json(ifs_cload *L, const char *zip_path, const char *name, char **
 	if (r < 0)
 		goto out;
 	ifs_jctx jc = { zip_path, b.entry, L->err };
-	r = ifs_jparse(&jc, b.buf, b.len, root);
+	r = ifs_jdoc_parse(&jc, &b.buf, b.len, doc);
 	if (r < 0)
 		goto out;
 	*entry = b.entry;
@@ -180,6 +183,10 @@ int ifs_catalog_load(const char *data_dir, ifs_catalog **out, ifs_catalog_progre
 		if (progress)
 			progress(pctx, j->json);
 		r = j->load(&L, zip, j->json, j->split);
+#ifdef __GLIBC__
+		/* The file's text and the parse's scraps: give the memory back. */
+		malloc_trim(0);
+#endif
 		if (r < 0)
 			goto out;
 	}

@@ -1,9 +1,10 @@
 /*
  * catalog_int.h - what the catalog's source files share and nothing else
  * sees: zip entry lookup (zip.c), typed JSON getters with path-naming error
- * messages (json.c), an int64 -> index hash map (idmap.c), and the loader
- * state that coco.c (images, categories, annotations) and extras.c (boxes,
- * locations) fill through catalog.c's helpers.
+ * messages (json.c), element-at-a-time parsing of big arrays (jsplit.c), an
+ * int64 -> index hash map (idmap.c), and the loader state that coco.c
+ * (images, categories, annotations) and extras.c (boxes, locations) fill
+ * through catalog.c's helpers.
  *
  * All functions return 0 or a negative errno and fill the ifs_err they are
  * given; none keeps state between calls.
@@ -63,6 +64,12 @@ typedef struct ifs_jwhere {
  */
 int ifs_jparse(const ifs_jctx *c, const uint8_t *buf, size_t len, cJSON **out);
 
+/* The checks of ifs_jparse that cJSON does not make (UTF-8, NULs), alone. */
+int ifs_jprescan(const ifs_jctx *c, const uint8_t *p, size_t n);
+
+/* 1-based line and column of byte off of p. */
+void ifs_jline_col(const uint8_t *p, size_t off, size_t *line, size_t *col);
+
 /* -EIO with "ZIP: ENTRY: WHERE.KEY: MESSAGE". key may be NULL. */
 int ifs_jfail(const ifs_jctx *c, ifs_jwhere w, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -91,12 +98,62 @@ int ifs_jstr_opt(const ifs_jctx *c, ifs_jwhere w, const char *key, const cJSON *
 /* Compact JSON text of v, malloc'd. */
 int ifs_jcompact(const ifs_jctx *c, ifs_jwhere w, const cJSON *v, char **out);
 
+/* ---- jsplit.c ---- */
+
 /*
- * The top-level member `key` of root (which must be an object) as an array.
- * Absent: an error if required, else *out = NULL.
+ * One file's JSON, parsed lazily where that is the same as parsing it whole:
+ * root is then a skeleton (every top-level array, or the top-level array
+ * itself, is an empty placeholder backed by buf); otherwise root is the
+ * whole tree and buf is NULL.
  */
-int ifs_jtop_array(const ifs_jctx *c, const cJSON *root, const char *key, int required,
-		   const cJSON **out);
+typedef struct ifs_jdoc {
+	cJSON *root;
+	uint8_t *buf;          /* the file's bytes, owned */
+	const uint8_t *text;   /* buf past a byte order mark */
+	size_t len;            /* of text */
+	struct ifs_jlazy *lazy;
+	size_t nlazy;
+} ifs_jdoc;
+
+/*
+ * Takes buf (malloc'd, len bytes and a NUL; *buf becomes NULL) and parses it
+ * with ifs_jparse's checks and messages. On failure *d is empty.
+ */
+int ifs_jdoc_parse(const ifs_jctx *c, uint8_t **buf, size_t len, ifs_jdoc *d);
+void ifs_jdoc_free(ifs_jdoc *d);
+
+/* An array of a document: a cJSON array or a placeholder's text. */
+typedef struct ifs_jarr {
+	int present;
+	const cJSON *tree;
+	const uint8_t *text;   /* the document's text, when lazy */
+	size_t off, end;       /* '[' .. just past ']' */
+} ifs_jarr;
+
+/* node (an array in d->root, or d->root; NULL = absent) as an ifs_jarr. */
+void ifs_jdoc_arr(const ifs_jdoc *d, const cJSON *node, ifs_jarr *out);
+int ifs_jarr_empty(const ifs_jarr *a);
+
+/* Walks an array's elements; a lazy one's are parsed one at a time. */
+typedef struct ifs_jiter {
+	const ifs_jctx *c;
+	ifs_jarr a;
+	const cJSON *next;     /* tree: the next element */
+	size_t pos, count;     /* lazy: where the next element starts, elements seen */
+	cJSON *cur;            /* lazy: the element last returned, owned */
+} ifs_jiter;
+
+void ifs_jiter_init(ifs_jiter *it, const ifs_jctx *c, const ifs_jarr *a);
+/* 1 and *el (valid until the next call or ifs_jiter_end), 0 at the end, or -errno. */
+int ifs_jiter_next(ifs_jiter *it, const cJSON **el);
+void ifs_jiter_end(ifs_jiter *it);
+
+/*
+ * The top-level member `key` of d (which must be an object) as an array.
+ * Absent: an error if required, else out->present = 0.
+ */
+int ifs_jtop_array(const ifs_jctx *c, const ifs_jdoc *d, const char *key, int required,
+		   ifs_jarr *out);
 
 /* ---- idmap.c ---- */
 
@@ -128,12 +185,13 @@ typedef struct ifs_cload {
 int ifs_cat_grow(void **arr, size_t *cap, size_t need, size_t elsz, ifs_err *err);
 
 /*
- * Reads zip_path's entry `name`, records it in c->files and parses it (the
- * raw bytes are freed at once). *entry (malloc'd, the caller frees it, also
- * on failure) is the entry's path for messages; *root the tree.
+ * Reads zip_path's entry `name`, records it in c->files and parses it into
+ * *doc (ifs_jdoc_free it as soon as it is converted: it may hold the file's
+ * bytes). *entry (malloc'd, the caller frees it, also on failure) is the
+ * entry's path for messages.
  */
 int ifs_cload_json(ifs_cload *L, const char *zip_path, const char *name, char **entry,
-		   cJSON **root);
+		   ifs_jdoc *doc);
 
 /* ---- coco.c, extras.c ---- */
 

@@ -19,9 +19,9 @@ static int streq(const char *a, const char *b)
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static int load_info(ifs_cload *L, const ifs_jctx *jc, const cJSON *root, int split)
+static int load_info(ifs_cload *L, const ifs_jctx *jc, const ifs_jdoc *d, int split)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "info");
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(d->root, "info");
 	if (!v || cJSON_IsNull(v))
 		return 0;
 	if (!cJSON_IsObject(v))
@@ -29,18 +29,21 @@ static int load_info(ifs_cload *L, const ifs_jctx *jc, const cJSON *root, int sp
 	return ifs_jcompact(jc, IFS_JTOP, v, &L->c->info[split]);
 }
 
-static int load_licenses(ifs_cload *L, const ifs_jctx *jc, const cJSON *root)
+static int load_licenses(ifs_cload *L, const ifs_jctx *jc, const ifs_jdoc *d)
 {
 	static const char *const keys[] = { "id", "name", "url" };
-	const cJSON *arr, *it, *v[3];
+	const cJSON *it, *v[3];
+	ifs_jarr arr;
+	ifs_jiter ji;
 	ifs_cidmap seen = { 0 };
 	ifs_license lic = { 0 };
 	size_t i = 0, old;
-	int r = ifs_jtop_array(jc, root, "licenses", 0, &arr);
+	int r = ifs_jtop_array(jc, d, "licenses", 0, &arr);
 
-	if (r < 0 || !arr)
+	if (r < 0 || !arr.present)
 		return r;
-	cJSON_ArrayForEach(it, arr) {
+	ifs_jiter_init(&ji, jc, &arr);
+	while ((r = ifs_jiter_next(&ji, &it)) > 0) {
 		ifs_jwhere w = { "licenses", i };
 		if ((r = ifs_jpick(jc, w, it, keys, 3, v, NULL)) < 0 ||
 		    (r = ifs_jint(jc, w, "id", v[0], &lic.id)) < 0 ||
@@ -77,11 +80,11 @@ static int load_licenses(ifs_cload *L, const ifs_jctx *jc, const cJSON *root)
 		memset(&lic, 0, sizeof lic);
 		i++;
 	}
-	r = 0;
 	goto out;
 nomem:
 	r = ifs_err_set(L->err, ENOMEM, "%s: %s: out of memory", jc->zip, jc->entry);
 out:
+	ifs_jiter_end(&ji);
 	free(lic.name);
 	free(lic.url);
 	ifs_cidmap_free(&seen);
@@ -108,24 +111,27 @@ static int read_cat(const ifs_jctx *jc, const cJSON *it, size_t i, ifs_category 
 	return r;
 }
 
-static int load_categories(ifs_cload *L, const ifs_jctx *jc, const cJSON *root, int split)
+static int load_categories(ifs_cload *L, const ifs_jctx *jc, const ifs_jdoc *d, int split)
 {
 	ifs_catalog *c = L->c;
-	const cJSON *arr, *it;
+	const cJSON *it;
+	ifs_jarr arr;
+	ifs_jiter ji;
 	ifs_category cat = { 0 };
 	uint8_t *seen = NULL;
 	size_t i = 0, old;
 	int defining = L->cats_from == NULL;
-	int r = ifs_jtop_array(jc, root, "categories", split != IFS_SPLIT_TEST, &arr);
+	int r = ifs_jtop_array(jc, d, "categories", split != IFS_SPLIT_TEST, &arr);
 
 	if (r < 0)
 		return r;
 	/* The test file adds nothing; it may leave the list out. */
-	if (!arr || (split == IFS_SPLIT_TEST && !arr->child))
+	if (!arr.present || (split == IFS_SPLIT_TEST && ifs_jarr_empty(&arr)))
 		return 0;
+	ifs_jiter_init(&ji, jc, &arr);
 	if (!defining && !(seen = calloc(c->ncats + 1, 1)))
 		goto nomem;
-	cJSON_ArrayForEach(it, arr) {
+	while ((r = ifs_jiter_next(&ji, &it)) > 0) {
 		ifs_jwhere w = { "categories", i };
 		if ((r = read_cat(jc, it, i, &cat)) < 0)
 			goto out;
@@ -171,6 +177,8 @@ static int load_categories(ifs_cload *L, const ifs_jctx *jc, const cJSON *root, 
 		}
 		i++;
 	}
+	if (r < 0)
+		goto out;
 	if (!defining && i != c->ncats) {
 		r = ifs_jfail(jc, IFS_JTOP, "categories", "%zu categories here, %zu in %s", i,
 			      c->ncats, L->cats_from);
@@ -183,6 +191,7 @@ static int load_categories(ifs_cload *L, const ifs_jctx *jc, const cJSON *root, 
 nomem:
 	r = ifs_err_set(L->err, ENOMEM, "%s: %s: out of memory", jc->zip, jc->entry);
 out:
+	ifs_jiter_end(&ji);
 	free(cat.name);
 	free(cat.supercategory);
 	free(seen);
@@ -224,22 +233,25 @@ nomem:
 	return ifs_err_set(jc->err, ENOMEM, "%s: %s: out of memory", jc->zip, jc->entry);
 }
 
-static int load_images(ifs_cload *L, const ifs_jctx *jc, const cJSON *root, int split,
+static int load_images(ifs_cload *L, const ifs_jctx *jc, const ifs_jdoc *d, int split,
 		       ifs_cidmap *ids)
 {
 	ifs_catalog *c = L->c;
-	const cJSON *arr, *it, *v[NIMG_KEYS];
+	const cJSON *it, *v[NIMG_KEYS];
+	ifs_jarr arr;
+	ifs_jiter ji;
 	size_t i = 0, old, nunknown, base = c->nimgs;
-	int r = ifs_jtop_array(jc, root, "images", 1, &arr);
+	int r = ifs_jtop_array(jc, d, "images", 1, &arr);
 
 	if (r < 0)
 		return r;
-	cJSON_ArrayForEach(it, arr) {
+	ifs_jiter_init(&ji, jc, &arr);
+	while ((r = ifs_jiter_next(&ji, &it)) > 0) {
 		ifs_jwhere w = { "images", i };
 		r = ifs_cat_grow((void **)&c->imgs, &L->cap_imgs, c->nimgs + 1, sizeof *c->imgs,
 				 L->err);
 		if (r < 0)
-			return r;
+			goto out;
 		/* Counted at once: on failure ifs_catalog_free frees what was set. */
 		ifs_image *im = &c->imgs[c->nimgs++];
 		memset(im, 0, sizeof *im);
@@ -252,44 +264,56 @@ static int load_images(ifs_cload *L, const ifs_jctx *jc, const cJSON *root, int 
 		    (r = ifs_jstr(jc, w, "file_name", v[3], &im->file_name)) < 0 ||
 		    (r = ifs_jint_opt(jc, w, "license", v[4], -1, &im->license)) < 0 ||
 		    (r = ifs_jstr_opt(jc, w, "rights_holder", v[5], &im->rights_holder)) < 0)
-			return r;
-		if (im->width <= 0)
-			return ifs_jfail(jc, w, "width", "expected a positive integer, got %lld",
-					 (long long)im->width);
-		if (im->height <= 0)
-			return ifs_jfail(jc, w, "height", "expected a positive integer, got %lld",
-					 (long long)im->height);
+			goto out;
+		if (im->width <= 0) {
+			r = ifs_jfail(jc, w, "width", "expected a positive integer, got %lld",
+				      (long long)im->width);
+			goto out;
+		}
+		if (im->height <= 0) {
+			r = ifs_jfail(jc, w, "height", "expected a positive integer, got %lld",
+				      (long long)im->height);
+			goto out;
+		}
 		if (nunknown && (r = image_extra(jc, it, &im->extra)) < 0)
-			return r;
+			goto out;
 		r = ifs_cidmap_put(ids, im->id, c->nimgs - 1, &old);
-		if (r < 0)
-			return ifs_err_set(L->err, ENOMEM, "%s: %s: out of memory", jc->zip,
-					   jc->entry);
+		if (r < 0) {
+			r = ifs_err_set(L->err, ENOMEM, "%s: %s: out of memory", jc->zip, jc->entry);
+			goto out;
+		}
 		if (r == 1) {
 			if (c->imgs[old].split != split)
-				return ifs_jfail(jc, w, "id", "image id %lld is also in the %s split",
-						 (long long)im->id, ifs_split_name(c->imgs[old].split));
-			return ifs_jfail(jc, w, "id", "duplicate image id %lld (also images[%zu])",
-					 (long long)im->id, old - base);
+				r = ifs_jfail(jc, w, "id", "image id %lld is also in the %s split",
+					      (long long)im->id, ifs_split_name(c->imgs[old].split));
+			else
+				r = ifs_jfail(jc, w, "id", "duplicate image id %lld (also images[%zu])",
+					      (long long)im->id, old - base);
+			goto out;
 		}
 		i++;
 	}
-	return 0;
+out:
+	ifs_jiter_end(&ji);
+	return r;
 }
 
-static int load_annotations(ifs_cload *L, const ifs_jctx *jc, const cJSON *root, int split)
+static int load_annotations(ifs_cload *L, const ifs_jctx *jc, const ifs_jdoc *d, int split)
 {
 	static const char *const keys[] = { "id", "image_id", "category_id" };
 	ifs_catalog *c = L->c;
-	const cJSON *arr, *it, *v[3];
+	const cJSON *it, *v[3];
+	ifs_jarr arr;
+	ifs_jiter ji;
 	ifs_cidmap seen = { 0 };
 	size_t i = 0, old, idx;
 	int64_t id, image_id, cat_id;
-	int r = ifs_jtop_array(jc, root, "annotations", 1, &arr);
+	int r = ifs_jtop_array(jc, d, "annotations", 1, &arr);
 
 	if (r < 0)
 		return r;
-	cJSON_ArrayForEach(it, arr) {
+	ifs_jiter_init(&ji, jc, &arr);
+	while ((r = ifs_jiter_next(&ji, &it)) > 0) {
 		ifs_jwhere w = { "annotations", i };
 		if ((r = ifs_jpick(jc, w, it, keys, 3, v, NULL)) < 0 ||
 		    (r = ifs_jint(jc, w, "id", v[0], &id)) < 0 ||
@@ -326,8 +350,8 @@ static int load_annotations(ifs_cload *L, const ifs_jctx *jc, const cJSON *root,
 		im->category_id = cat_id;
 		i++;
 	}
-	r = 0;
 out:
+	ifs_jiter_end(&ji);
 	ifs_cidmap_free(&seen);
 	return r;
 }
@@ -335,29 +359,29 @@ out:
 int ifs_cload_coco(ifs_cload *L, const char *zip_path, const char *name, int split)
 {
 	ifs_cidmap test_ids = { 0 };
-	cJSON *root = NULL;
+	ifs_jdoc doc;
 	char *entry = NULL;
-	int r = ifs_cload_json(L, zip_path, name, &entry, &root);
+	int r = ifs_cload_json(L, zip_path, name, &entry, &doc);
 
 	if (r < 0)
 		goto out;
 	ifs_jctx jc = { zip_path, entry, L->err };
-	if (!cJSON_IsObject(root)) {
+	if (!cJSON_IsObject(doc.root)) {
 		r = ifs_jfail(&jc, IFS_JTOP, NULL, "expected a JSON object at the top level, got %s",
-			      ifs_jtype(root));
+			      ifs_jtype(doc.root));
 		goto out;
 	}
-	if ((r = load_info(L, &jc, root, split)) < 0 ||
-	    (r = load_licenses(L, &jc, root)) < 0 ||
-	    (r = load_categories(L, &jc, root, split)) < 0 ||
-	    (r = load_images(L, &jc, root, split,
+	if ((r = load_info(L, &jc, &doc, split)) < 0 ||
+	    (r = load_licenses(L, &jc, &doc)) < 0 ||
+	    (r = load_categories(L, &jc, &doc, split)) < 0 ||
+	    (r = load_images(L, &jc, &doc, split,
 			     split == IFS_SPLIT_TEST ? &test_ids : &L->tv_ids)) < 0)
 		goto out;
 	/* The test split has no labels; its annotations, if any, are not read. */
-	if (split != IFS_SPLIT_TEST && (r = load_annotations(L, &jc, root, split)) < 0)
+	if (split != IFS_SPLIT_TEST && (r = load_annotations(L, &jc, &doc, split)) < 0)
 		goto out;
 out:
-	cJSON_Delete(root);
+	ifs_jdoc_free(&doc);
 	free(entry);
 	ifs_cidmap_free(&test_ids);
 	return r;

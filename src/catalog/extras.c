@@ -51,18 +51,21 @@ static int read_bbox(const ifs_jctx *jc, ifs_jwhere w, const cJSON *v, ifs_box *
 	return 0;
 }
 
-static int boxes(ifs_cload *L, const ifs_jctx *jc, const cJSON *root, int split)
+static int boxes(ifs_cload *L, const ifs_jctx *jc, const ifs_jdoc *d, int split)
 {
 	static const char *const keys[] = { "id", "image_id", "category_id", "bbox" };
 	ifs_catalog *c = L->c;
-	const cJSON *arr, *it, *v[4];
+	const cJSON *it, *v[4];
+	ifs_jarr arr;
+	ifs_jiter ji;
 	ifs_cidmap seen = { 0 };
 	size_t i = 0, old, idx;
-	int r = ifs_jtop_array(jc, root, "annotations", 1, &arr);
+	int r = ifs_jtop_array(jc, d, "annotations", 1, &arr);
 
 	if (r < 0)
 		return r;
-	cJSON_ArrayForEach(it, arr) {
+	ifs_jiter_init(&ji, jc, &arr);
+	while ((r = ifs_jiter_next(&ji, &it)) > 0) {
 		ifs_jwhere w = { "annotations", i };
 		ifs_box b = { 0 };
 		b.split = split;
@@ -100,27 +103,31 @@ static int boxes(ifs_cload *L, const ifs_jctx *jc, const cJSON *root, int split)
 		c->boxes[c->nboxes++] = b;
 		i++;
 	}
-	r = 0;
 out:
+	ifs_jiter_end(&ji);
 	ifs_cidmap_free(&seen);
 	return r;
 }
 
-static int locations(ifs_cload *L, const ifs_jctx *jc, const cJSON *root, int split)
+static int locations(ifs_cload *L, const ifs_jctx *jc, const ifs_jdoc *d, int split)
 {
 	static const char *const keys[] = { "id", "lat", "lon" };
 	ifs_catalog *c = L->c;
 	const cJSON *it, *v[3];
+	ifs_jarr arr;
+	ifs_jiter ji;
 	ifs_cidmap seen = { 0 };
 	size_t i = 0, old, idx;
 	int64_t id;
 	double num;
 	int r = 0;
 
-	if (!cJSON_IsArray(root))
+	if (!cJSON_IsArray(d->root))
 		return ifs_jfail(jc, IFS_JTOP, NULL, "expected a JSON array at the top level, got %s",
-				 ifs_jtype(root));
-	cJSON_ArrayForEach(it, root) {
+				 ifs_jtype(d->root));
+	ifs_jdoc_arr(d, d->root, &arr);
+	ifs_jiter_init(&ji, jc, &arr);
+	while ((r = ifs_jiter_next(&ji, &it)) > 0) {
 		ifs_jwhere w = { "", i }; /* prints as "[17].lat" */
 		if ((r = ifs_jpick(jc, w, it, keys, 3, v, NULL)) < 0 ||
 		    (r = ifs_jint(jc, w, "id", v[0], &id)) < 0)
@@ -155,25 +162,25 @@ static int locations(ifs_cload *L, const ifs_jctx *jc, const cJSON *root, int sp
 			goto out;
 		c->nlocs++;
 	}
-	r = 0;
 out:
+	ifs_jiter_end(&ji);
 	ifs_cidmap_free(&seen);
 	return r;
 }
 
-typedef int (*conv_fn)(ifs_cload *L, const ifs_jctx *jc, const cJSON *root, int split);
+typedef int (*conv_fn)(ifs_cload *L, const ifs_jctx *jc, const ifs_jdoc *d, int split);
 
 static int load(ifs_cload *L, const char *zip_path, const char *name, int split, conv_fn conv)
 {
-	cJSON *root = NULL;
+	ifs_jdoc doc;
 	char *entry = NULL;
-	int r = ifs_cload_json(L, zip_path, name, &entry, &root);
+	int r = ifs_cload_json(L, zip_path, name, &entry, &doc);
 
 	if (r == 0) {
 		ifs_jctx jc = { zip_path, entry, L->err };
-		r = conv(L, &jc, root, split);
+		r = conv(L, &jc, &doc, split);
 	}
-	cJSON_Delete(root);
+	ifs_jdoc_free(&doc);
 	free(entry);
 	return r;
 }

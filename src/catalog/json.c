@@ -99,7 +99,7 @@ static size_t utf8_len(const uint8_t *s, size_t n)
 	return k;
 }
 
-static void line_col(const uint8_t *p, size_t off, size_t *line, size_t *col)
+void ifs_jline_col(const uint8_t *p, size_t off, size_t *line, size_t *col)
 {
 	size_t l = 1, start = 0;
 	for (size_t i = 0; i < off; i++) {
@@ -113,7 +113,7 @@ static void line_col(const uint8_t *p, size_t off, size_t *line, size_t *col)
 }
 
 /* What cJSON lets through: bad UTF-8, raw NUL bytes, escaped NULs. */
-static int prescan(const ifs_jctx *c, const uint8_t *p, size_t n)
+int ifs_jprescan(const ifs_jctx *c, const uint8_t *p, size_t n)
 {
 	int in_str = 0;
 	size_t i = 0, line, col;
@@ -123,7 +123,7 @@ static int prescan(const ifs_jctx *c, const uint8_t *p, size_t n)
 		if (ch >= 0x80) {
 			size_t k = utf8_len(p + i, n - i);
 			if (!k) {
-				line_col(p, i, &line, &col);
+				ifs_jline_col(p, i, &line, &col);
 				return ifs_jfail(c, IFS_JTOP, NULL, "line %zu, column %zu: invalid UTF-8",
 						 line, col);
 			}
@@ -131,13 +131,13 @@ static int prescan(const ifs_jctx *c, const uint8_t *p, size_t n)
 			continue;
 		}
 		if (ch == 0) {
-			line_col(p, i, &line, &col);
+			ifs_jline_col(p, i, &line, &col);
 			return ifs_jfail(c, IFS_JTOP, NULL, "line %zu, column %zu: NUL byte", line,
 					 col);
 		}
 		if (in_str && ch == '\\') {
 			if (i + 5 < n && p[i + 1] == 'u' && memcmp(p + i + 2, "0000", 4) == 0) {
-				line_col(p, i, &line, &col);
+				ifs_jline_col(p, i, &line, &col);
 				return ifs_jfail(c, IFS_JTOP, NULL,
 						 "line %zu, column %zu: string holds a NUL (\\u0000)",
 						 line, col);
@@ -164,7 +164,7 @@ int ifs_jparse(const ifs_jctx *c, const uint8_t *buf, size_t len, cJSON **out)
 		buf += 3; /* a UTF-8 byte order mark */
 		len -= 3;
 	}
-	r = prescan(c, buf, len);
+	r = ifs_jprescan(c, buf, len);
 	if (r < 0)
 		return r;
 	cJSON *root = cJSON_ParseWithLengthOpts((const char *)buf, len, &end, 0);
@@ -174,7 +174,7 @@ int ifs_jparse(const ifs_jctx *c, const uint8_t *buf, size_t len, cJSON **out)
 		size_t off = end && (const uint8_t *)end >= buf ? (size_t)((const uint8_t *)end - buf) : 0;
 		if (off > len)
 			off = len;
-		line_col(buf, off, &line, &col);
+		ifs_jline_col(buf, off, &line, &col);
 		return ifs_jfail(c, IFS_JTOP, NULL, "invalid JSON at line %zu, column %zu", line, col);
 	}
 	/* cJSON stops after the first value; anything but whitespace after it is bad. */
@@ -183,7 +183,7 @@ int ifs_jparse(const ifs_jctx *c, const uint8_t *buf, size_t len, cJSON **out)
 		off++;
 	if (off < len) {
 		cJSON_Delete(root);
-		line_col(buf, off, &line, &col);
+		ifs_jline_col(buf, off, &line, &col);
 		return ifs_jfail(c, IFS_JTOP, NULL,
 				 "invalid JSON: unexpected data after the end at line %zu, column %zu",
 				 line, col);
@@ -343,14 +343,14 @@ int ifs_jcompact(const ifs_jctx *c, ifs_jwhere w, const cJSON *v, char **out)
 	return 0;
 }
 
-int ifs_jtop_array(const ifs_jctx *c, const cJSON *root, const char *key, int required,
-		   const cJSON **out)
+int ifs_jtop_array(const ifs_jctx *c, const ifs_jdoc *d, const char *key, int required,
+		   ifs_jarr *out)
 {
-	*out = NULL;
-	if (!cJSON_IsObject(root))
+	memset(out, 0, sizeof *out);
+	if (!cJSON_IsObject(d->root))
 		return ifs_jfail(c, IFS_JTOP, NULL, "expected a JSON object at the top level, got %s",
-				 ifs_jtype(root));
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+				 ifs_jtype(d->root));
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(d->root, key);
 	if (!v) {
 		if (required)
 			return ifs_jfail(c, IFS_JTOP, NULL, "missing key \"%s\"", key);
@@ -358,6 +358,6 @@ int ifs_jtop_array(const ifs_jctx *c, const cJSON *root, const char *key, int re
 	}
 	if (!cJSON_IsArray(v))
 		return ifs_jfail(c, IFS_JTOP, key, "expected an array, got %s", ifs_jtype(v));
-	*out = v;
+	ifs_jdoc_arr(d, v, out);
 	return 0;
 }

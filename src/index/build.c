@@ -22,171 +22,7 @@
 
 #include "inatfs/catalog.h"
 #include "inatfs/names.h"
-#include "inatfs/sidecar.h"
 #include "schema.h"
-
-/* ---- annotations -> tables --------------------------------------------- */
-
-static int step(sqlite3 *db, sqlite3_stmt *st, const char *what, ifs_err *err)
-{
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return ifs_err_set(err, rc == SQLITE_FULL ? ENOSPC : EIO, "index: %s: %s: %s",
-				   sqlite3_db_filename(db, "main"), what, sqlite3_errmsg(db));
-	return 0;
-}
-
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
-{
-	if (s)
-		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, i);
-}
-
-static int digits(int64_t v)
-{
-	int d = 1;
-	while (v >= 10) {
-		v /= 10;
-		d++;
-	}
-	return d;
-}
-
-/* The catalog's categories are sorted by id. */
-static const ifs_category *find_category(const ifs_catalog *c, int64_t id)
-{
-	size_t lo = 0, hi = c->ncats;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (c->cats[mid].id == id)
-			return &c->cats[mid];
-		if (c->cats[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-static int insert_catalog(sqlite3 *db, const ifs_catalog *c, int *class_width, ifs_err *err)
-{
-	sqlite3_stmt *cat = NULL, *lic = NULL, *img = NULL, *box = NULL, *loc = NULL, *ann = NULL;
-	int r;
-	if ((r = ifs_sql_prepare(db, "INSERT INTO categories VALUES(?1,?2,?3,?4,?5)", &cat, err)) ||
-	    (r = ifs_sql_prepare(db, "INSERT INTO licenses VALUES(?1,?2,?3)", &lic, err)) ||
-	    (r = ifs_sql_prepare(db, "INSERT INTO images VALUES(?1,?2,?3,?4,?5,NULL,0,0,?6,?7,?8,?9,"
-				 "?10,?11)", &img, err)) ||
-	    (r = ifs_sql_prepare(db, "INSERT INTO boxes SELECT rid, ?3 FROM images WHERE "
-				 "split=?1 AND id=?2", &box, err)) ||
-	    (r = ifs_sql_prepare(db, "INSERT OR REPLACE INTO locations SELECT rid, ?3 FROM "
-				 "images WHERE split=?1 AND id=?2", &loc, err)) ||
-	    (r = ifs_sql_prepare(db, "INSERT OR REPLACE INTO annfiles VALUES(?1,?2,?3,?4,?5)", &ann,
-				 err)))
-		goto out;
-	int64_t maxid = 0;
-	for (size_t i = 0; i < c->ncats; i++)
-		if (c->cats[i].id > maxid)
-			maxid = c->cats[i].id;
-	*class_width = digits(maxid) < 4 ? 4 : digits(maxid);
-	for (size_t i = 0; i < c->ncats && !r; i++) {
-		char dir[IFS_NAME_MAX + 1], sdir[IFS_NAME_MAX + 1];
-		ifs_class_dirname(c->cats[i].id, *class_width, c->cats[i].name, dir, sizeof dir);
-		ifs_name_safe(c->cats[i].supercategory, sdir, sizeof sdir);
-		sqlite3_bind_int64(cat, 1, c->cats[i].id);
-		sqlite3_bind_text(cat, 2, c->cats[i].name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(cat, 3, c->cats[i].supercategory, -1, SQLITE_STATIC);
-		sqlite3_bind_text(cat, 4, dir, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(cat, 5, sdir, -1, SQLITE_TRANSIENT);
-		r = step(db, cat, "adding a category", err);
-	}
-	for (size_t i = 0; i < c->nlics && !r; i++) {
-		sqlite3_bind_int64(lic, 1, c->lics[i].id);
-		bind_text_or_null(lic, 2, c->lics[i].name);
-		bind_text_or_null(lic, 3, c->lics[i].url);
-		r = step(db, lic, "adding a license", err);
-	}
-	for (size_t i = 0; i < c->nimgs && !r; i++) {
-		const ifs_image *m = &c->imgs[i];
-		const char *base = strrchr(m->file_name, '/');
-		char name[IFS_NAME_MAX + 1];
-		ifs_name_safe(base ? base + 1 : m->file_name, name, sizeof name);
-		sqlite3_bind_int64(img, 1, (sqlite3_int64)i + 1);
-		sqlite3_bind_int(img, 2, m->split);
-		sqlite3_bind_int64(img, 3, m->id);
-		sqlite3_bind_int64(img, 4, m->category_id);
-		sqlite3_bind_text(img, 5, name, -1, SQLITE_TRANSIENT);
-		/* the canonical path is rebuilt from category and name (schema.h): not stored */
-		char canon[3 * IFS_NAME_MAX + 64];
-		const ifs_category *ic = find_category(c, m->category_id);
-		if (m->split == IFS_SPLIT_TEST)
-			snprintf(canon, sizeof canon, "test2017/%s", name);
-		else if (ic)
-			snprintf(canon, sizeof canon, "train_val_images/%s/%s/%s", ic->supercategory,
-				 ic->name, name);
-		else
-			canon[0] = '\0';
-		if (canon[0] && strcmp(canon, m->file_name) == 0)
-			sqlite3_bind_null(img, 6);
-		else
-			sqlite3_bind_text(img, 6, m->file_name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(img, 7, m->width);
-		sqlite3_bind_int64(img, 8, m->height);
-		if (m->license >= 0)
-			sqlite3_bind_int64(img, 9, m->license);
-		else
-			sqlite3_bind_null(img, 9);
-		bind_text_or_null(img, 10, m->rights_holder);
-		bind_text_or_null(img, 11, m->extra);
-		r = step(db, img, "adding an image", err);
-	}
-	if (!r)
-		r = ifs_sql_exec(db, "CREATE UNIQUE INDEX images_by_id ON images(split, id)",
-				 "indexing images", err);
-	for (size_t i = 0; i < c->nboxes && !r; i++) {
-		sqlite3_bind_int(box, 1, c->boxes[i].split);
-		sqlite3_bind_int64(box, 2, c->boxes[i].image_id);
-		sqlite3_bind_text(box, 3, c->boxes[i].json, -1, SQLITE_STATIC);
-		r = step(db, box, "adding a box", err);
-	}
-	for (size_t i = 0; i < c->nlocs && !r; i++) {
-		sqlite3_bind_int(loc, 1, c->locs[i].split);
-		sqlite3_bind_int64(loc, 2, c->locs[i].image_id);
-		sqlite3_bind_text(loc, 3, c->locs[i].json, -1, SQLITE_STATIC);
-		r = step(db, loc, "adding a location", err);
-	}
-	for (size_t i = 0; i < c->nfiles && !r; i++) {
-		sqlite3_bind_text(ann, 1, c->files[i].name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(ann, 2, c->files[i].zip_path, -1, SQLITE_STATIC);
-		sqlite3_bind_text(ann, 3, c->files[i].entry, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(ann, 4, (sqlite3_int64)c->files[i].size);
-		sqlite3_bind_int64(ann, 5, c->files[i].mtime);
-		r = step(db, ann, "adding an annotation file", err);
-	}
-	for (int s = 0; s < 3 && !r; s++) {
-		if (!c->info[s])
-			continue;
-		char key[32];
-		snprintf(key, sizeof key, "info_%s", ifs_split_name(s));
-		sqlite3_stmt *m;
-		if ((r = ifs_sql_prepare(db, "INSERT INTO meta VALUES(?1, ?2)", &m, err)))
-			break;
-		sqlite3_bind_text(m, 1, key, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(m, 2, c->info[s], -1, SQLITE_STATIC);
-		r = step(db, m, "adding info", err);
-		sqlite3_finalize(m);
-	}
-out:
-	sqlite3_finalize(cat);
-	sqlite3_finalize(lic);
-	sqlite3_finalize(img);
-	sqlite3_finalize(box);
-	sqlite3_finalize(loc);
-	sqlite3_finalize(ann);
-	return r;
-}
 
 /* ---- the whole build --------------------------------------------------- */
 
@@ -207,6 +43,16 @@ static int put_meta(sqlite3 *db, const char *key, const char *fmt, ...)
 	int rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+static int step(sqlite3 *db, sqlite3_stmt *st, const char *what, ifs_err *err)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return ifs_err_set(err, rc == SQLITE_FULL ? ENOSPC : EIO, "index: %s: %s", what,
+				   sqlite3_errmsg(db));
+	return 0;
 }
 
 static int64_t count(sqlite3 *db, const char *sql)
@@ -252,38 +98,6 @@ static int record_sources(sqlite3 *db, const char *data_dir, ifs_err *err)
 		r = step(db, st, "recording a source", err);
 	}
 	sqlite3_finalize(st);
-	return r;
-}
-
-/* Every sidecar's exact size, so that stat never has to generate one. */
-static int sidecar_sizes(sqlite3 *db, ifs_err *err)
-{
-	ifs_sidecar_stmts q = { 0 };
-	sqlite3_stmt *all = NULL, *upd = NULL;
-	ifs_buf b = { 0 };
-	int r;
-	if ((r = ifs_sql_prepare(db, ifs_sql_sidecar_image, &q.image, err)) ||
-	    (r = ifs_sql_prepare(db, ifs_sql_sidecar_boxes, &q.boxes, err)) ||
-	    (r = ifs_sql_prepare(db, ifs_sql_sidecar_location, &q.location, err)) ||
-	    (r = ifs_sql_prepare(db, "SELECT rid FROM images WHERE node IS NOT NULL", &all, err)) ||
-	    (r = ifs_sql_prepare(db, "UPDATE images SET sidecar_len=?1 WHERE rid=?2", &upd, err)))
-		goto out;
-	while (!r && sqlite3_step(all) == SQLITE_ROW) {
-		int64_t rid = sqlite3_column_int64(all, 0);
-		b.len = 0;
-		if ((r = ifs_sidecar_build(&q, rid, &b, err)))
-			break;
-		sqlite3_bind_int64(upd, 1, (sqlite3_int64)b.len);
-		sqlite3_bind_int64(upd, 2, rid);
-		r = step(db, upd, "recording a sidecar size", err);
-	}
-out:
-	free(b.p);
-	sqlite3_finalize(q.image);
-	sqlite3_finalize(q.boxes);
-	sqlite3_finalize(q.location);
-	sqlite3_finalize(all);
-	sqlite3_finalize(upd);
 	return r;
 }
 
@@ -364,21 +178,7 @@ int ifs_index_build(const char *data_dir, const char *path, const ifs_build_opts
 	    (r = record_sources(db, data_dir, err)))
 		goto out;
 
-	/* 1. annotations */
-	struct cat_progress cp = { opts };
-	if ((r = ifs_catalog_load(data_dir, &cat, on_catalog_file, &cp, err)))
-		goto out;
-	if (cat->nimgs == 0) {
-		r = ifs_err_set(err, ENOENT, "%s/train_val2017.zip: missing (it holds the train/val "
-				"split and the categories; inatfs needs it)", data_dir);
-		goto out;
-	}
-	if ((r = insert_catalog(db, cat, &class_width, err)))
-		goto out;
-	ifs_catalog_free(cat);
-	cat = NULL;
-
-	/* 2. one scan pass per tarball */
+	/* 1. one scan pass per tarball: members and checkpoints */
 	if ((r = ifs_tree_init(&tree, db, st.st_mtime, err)))
 		goto out;
 	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
@@ -388,32 +188,31 @@ int ifs_index_build(const char *data_dir, const char *path, const ifs_build_opts
 		if ((r = ifs_tree_scan_archive(&tree, a, full, opts, err)))
 			goto out;
 	}
-	/* 3. join JSON images to members by file_name */
-	progress(opts, "join", NULL);
-	if ((r = ifs_sql_exec(db,
-		"UPDATE images SET node=coalesce("
-		" (SELECT node FROM temp.paths p WHERE p.path=" IFS_SQL_FILE_NAME("images") "),"
-		" CASE WHEN split=2 THEN (SELECT node FROM temp.paths p WHERE p.path='test2017/'||images.name)"
-		"  ELSE (SELECT node FROM temp.paths p WHERE p.path='train_val_images/'||images.file_name) END)",
-		"joining images to members", err)))
-		goto out;
-	int64_t missing = count(db, "SELECT count(*) FROM images WHERE node IS NULL");
-	int64_t stray = count(db, "SELECT count(*) FROM temp.paths WHERE node NOT IN "
-			      "(SELECT node FROM images WHERE node IS NOT NULL)");
 
-	/* 4. indexes, derived columns, generated files */
+	/* 2. annotations, joined to the members by file_name */
+	struct cat_progress cp = { opts };
+	if ((r = ifs_catalog_load(data_dir, &cat, on_catalog_file, &cp, err)))
+		goto out;
+	if (cat->nimgs == 0) {
+		r = ifs_err_set(err, ENOENT, "%s/train_val2017.zip: missing (it holds the train/val "
+				"split and the categories; inatfs needs it)", data_dir);
+		goto out;
+	}
+	progress(opts, "join", NULL);
+	ifs_join_counts jc;
+	if ((r = ifs_catalog_insert(db, cat, &tree, &jc, &class_width, err)))
+		goto out;
+	ifs_catalog_free(cat);
+	cat = NULL;
+	int64_t missing = jc.missing, stray = jc.stray;
+
+	/* 3. indexes, derived columns, generated files */
 	progress(opts, "write", NULL);
 	if ((r = ifs_schema_create_indexes(db, err)) ||
-	    (r = ifs_tree_finish(&tree, err)) ||
-	    (r = ifs_sql_exec(db, "UPDATE images SET nboxes=(SELECT count(*) FROM boxes "
-			      "WHERE boxes.image=images.rid) WHERE rid IN (SELECT image FROM boxes)",
-			      "counting boxes", err)))
+	    (r = ifs_tree_finish(&tree, err)))
 		goto out;
 	progress(opts, "writing the COCO files and the submission template", NULL);
 	if ((r = ifs_blobs_build(db, err)))
-		goto out;
-	progress(opts, "measuring the sidecars", NULL);
-	if ((r = sidecar_sizes(db, err)))
 		goto out;
 
 	int64_t n_tr = count(db, "SELECT count(*) FROM images WHERE split=0");

@@ -16,6 +16,7 @@
 typedef struct ifs_tree {
 	sqlite3 *db;
 	ifs_strmap *dirs;      /* mount path of every directory -> node id ("" = root) */
+	ifs_strmap *paths;     /* mount path of every regular file -> node id */
 	int64_t next_id;       /* next node id */
 	int64_t default_mtime; /* for directories the tar does not list */
 	uint64_t files, dirs_n, skipped_unsafe, skipped_type, duplicates;
@@ -30,6 +31,18 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 
 /* After all scans: directory child counts (for link counts). */
 int ifs_tree_finish(ifs_tree *t, ifs_err *err);
+
+/* What the join of JSON images to tar members found. */
+typedef struct ifs_join_counts {
+	int64_t joined;    /* distinct members named by some image */
+	int64_t missing;   /* images whose member is not in the tarballs */
+	int64_t stray;     /* file members no image names */
+} ifs_join_counts;
+
+struct ifs_catalog;
+/* Inserts the annotations (after the scans: joins through t->files). */
+int ifs_catalog_insert(sqlite3 *db, const struct ifs_catalog *c, const ifs_tree *t,
+		       ifs_join_counts *jc, int *class_width, ifs_err *err);
 
 /* Generated files: with-bbox/{train,val}.json, submission_template.csv. */
 int ifs_blobs_build(sqlite3 *db, ifs_err *err);

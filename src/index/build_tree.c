@@ -31,15 +31,12 @@ int ifs_tree_init(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *err)
 	t->db = db;
 	t->default_mtime = default_mtime;
 	t->dirs = ifs_strmap_new();
-	if (!t->dirs)
+	t->paths = ifs_strmap_new();
+	if (!t->dirs || !t->paths)
 		return ifs_err_set(err, ENOMEM, "out of memory");
 	t->next_id = IFS_ROOT_NODE + 1;
 	if (ifs_strmap_put(t->dirs, "", 0, IFS_ROOT_NODE) < 0)
 		return ifs_err_set(err, ENOMEM, "out of memory");
-	int r = ifs_sql_exec(db, "CREATE TEMP TABLE paths(path TEXT PRIMARY KEY, node INTEGER) "
-			     "WITHOUT ROWID", "creating the path table", err);
-	if (r)
-		return r;
 	char sql[256];
 	snprintf(sql, sizeof sql, "INSERT INTO nodes VALUES(%d, 0, '', 0, %d, 0, 0, %lld, %d, 0)",
 		 IFS_ROOT_NODE, IFS_NODE_DIR, (long long)default_mtime, 0555);
@@ -49,7 +46,9 @@ int ifs_tree_init(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *err)
 void ifs_tree_free(ifs_tree *t)
 {
 	ifs_strmap_free(t->dirs);
+	ifs_strmap_free(t->paths);
 	t->dirs = NULL;
+	t->paths = NULL;
 }
 
 /* One scan in progress. */
@@ -63,7 +62,7 @@ struct scan {
 	ifs_tar_scanner *tar;
 	int prefix_decided;
 	const char *prefix;          /* "test2017" for a flat test tarball */
-	sqlite3_stmt *ins_node, *ins_cp, *ins_path, *get_path, *upd_node, *upd_dir;
+	sqlite3_stmt *ins_node, *ins_cp, *upd_node, *upd_dir;
 	uint64_t in_total;
 };
 
@@ -175,14 +174,7 @@ static int on_end(void *ctx, const ifs_tar_entry *e)
 		return 0;
 	}
 	const char *name = slash ? slash + 1 : path;
-	sqlite3_bind_text(s->get_path, 1, path, (int)len, SQLITE_STATIC);
-	int rc = sqlite3_step(s->get_path);
-	int exists = rc == SQLITE_ROW;
-	if (exists)
-		id = sqlite3_column_int64(s->get_path, 0);
-	sqlite3_reset(s->get_path);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return ifs_err_set(s->err, EIO, "index: %s", sqlite3_errmsg(s->t->db));
+	int exists = ifs_strmap_get(s->t->paths, path, len, &id);
 	sqlite3_stmt *st;
 	if (exists) {
 		/* stored twice: the later copy wins, as with tar -x */
@@ -211,10 +203,8 @@ static int on_end(void *ctx, const ifs_tar_entry *e)
 	sqlite3_bind_int64(st, 10, e->crc);
 	if ((r = step_done(s, st, "adding a member")))
 		return r;
-	sqlite3_bind_text(s->ins_path, 1, path, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(s->ins_path, 2, id);
-	if ((r = step_done(s, s->ins_path, "adding a path")))
-		return r;
+	if (ifs_strmap_put(s->t->paths, path, len, id) < 0)
+		return ifs_err_set(s->err, ENOMEM, "out of memory");
 	s->t->files++;
 	return 0;
 }
@@ -263,9 +253,6 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 				 &s.ins_node, err)) ||
 	    (r = ifs_sql_prepare(t->db, "INSERT INTO checkpoints VALUES(?1,?2,?3,?4)", &s.ins_cp,
 				 err)) ||
-	    (r = ifs_sql_prepare(t->db, "INSERT INTO temp.paths VALUES(?1,?2)", &s.ins_path, err)) ||
-	    (r = ifs_sql_prepare(t->db, "SELECT node FROM temp.paths WHERE path=?1", &s.get_path,
-				 err)) ||
 	    (r = ifs_sql_prepare(t->db, "UPDATE nodes SET archive=?1, off=?2, size=?3, mtime=?4, "
 				 "mode=?5, crc=?6 WHERE id=?7", &s.upd_node, err)) ||
 	    (r = ifs_sql_prepare(t->db, "UPDATE nodes SET mtime=?1, mode=?2 WHERE id=?3",
@@ -300,8 +287,6 @@ out:
 	ifs_tar_free(s.tar);
 	sqlite3_finalize(s.ins_node);
 	sqlite3_finalize(s.ins_cp);
-	sqlite3_finalize(s.ins_path);
-	sqlite3_finalize(s.get_path);
 	sqlite3_finalize(s.upd_node);
 	sqlite3_finalize(s.upd_dir);
 	return r;

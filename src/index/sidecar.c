@@ -1,121 +1,162 @@
 /*
- * sidecar.c - the JSON sidecar of one image: everything the annotation
- * files say about it, in one object. Used at build time (to record each
- * sidecar's exact size) and when serving (to produce the bytes); both run
- * the same code on the same rows, so the size always matches the content.
+ * sidecar.c - the JSON sidecar of one image (see sidecar.h): the formatter,
+ * and filling its record from the index when serving.
  */
 #include "inatfs/sidecar.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "inatfs/catalog.h"
-#include "../index/schema.h"
+#include "schema.h"
 
 const char ifs_sql_sidecar_image[] =
-	"SELECT i.id, " IFS_SQL_FILE_NAME("i") ", i.split, i.width, i.height, c.id, c.name, c.supercategory,"
-	" l.id, l.name, l.url, i.rights_holder, i.extra, i.license"
+	"SELECT i.id, " IFS_SQL_FILE_NAME("i") ", i.split, i.width, i.height, c.id, c.name,"
+	" c.supercategory, l.id, l.name, l.url, i.rights_holder, i.extra, i.license"
 	" FROM images i LEFT JOIN categories c ON c.id=i.category"
 	" LEFT JOIN licenses l ON l.id=i.license WHERE i.rid=?1";
 const char ifs_sql_sidecar_boxes[] = "SELECT json FROM boxes WHERE image=?1 ORDER BY rowid";
 const char ifs_sql_sidecar_location[] = "SELECT json FROM locations WHERE image=?1";
 
-static int add_str_or_null(ifs_buf *b, sqlite3_stmt *st, int col)
+static int str_or_null(ifs_buf *b, const char *s)
 {
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		return ifs_buf_adds(b, "null");
-	return ifs_buf_json_str(b, (const char *)sqlite3_column_text(st, col));
+	return s ? ifs_buf_json_str(b, s) : ifs_buf_adds(b, "null");
 }
 
-int ifs_sidecar_build(const ifs_sidecar_stmts *q, int64_t rid, ifs_buf *b, ifs_err *err)
+int ifs_sidecar_format(const ifs_sidecar_rec *x, ifs_buf *b)
 {
-	sqlite3_stmt *st = q->image;
-	int r = 0, rc;
-	sqlite3_bind_int64(st, 1, rid);
-	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return ifs_err_set(err, rc == SQLITE_DONE ? ENOENT : EIO,
-				   "index: sidecar of image row %lld: %s", (long long)rid,
-				   rc == SQLITE_DONE ? "no such image" : "query failed");
-	}
-	r = ifs_buf_addf(b, "{\"id\":%lld,\"file_name\":", (long long)sqlite3_column_int64(st, 0));
+	int r = ifs_buf_addf(b, "{\"id\":%lld,\"file_name\":", (long long)x->id);
 	if (!r)
-		r = ifs_buf_json_str(b, (const char *)sqlite3_column_text(st, 1));
+		r = ifs_buf_json_str(b, x->file_name ? x->file_name : "");
 	if (!r)
 		r = ifs_buf_addf(b, ",\"split\":\"%s\",\"width\":%lld,\"height\":%lld,\"category\":",
-				 ifs_split_name(sqlite3_column_int(st, 2)),
-				 (long long)sqlite3_column_int64(st, 3),
-				 (long long)sqlite3_column_int64(st, 4));
-	if (!r && sqlite3_column_type(st, 5) == SQLITE_NULL) {
+				 ifs_split_name(x->split), (long long)x->width, (long long)x->height);
+	if (!r && !x->has_category) {
 		r = ifs_buf_adds(b, "null");
 	} else if (!r) {
-		r = ifs_buf_addf(b, "{\"id\":%lld,\"name\":", (long long)sqlite3_column_int64(st, 5));
+		r = ifs_buf_addf(b, "{\"id\":%lld,\"name\":", (long long)x->category_id);
 		if (!r)
-			r = add_str_or_null(b, st, 6);
+			r = str_or_null(b, x->category_name);
 		if (!r)
 			r = ifs_buf_adds(b, ",\"supercategory\":");
 		if (!r)
-			r = add_str_or_null(b, st, 7);
+			r = str_or_null(b, x->supercategory);
 		if (!r)
 			r = ifs_buf_adds(b, "}");
 	}
 	if (!r)
 		r = ifs_buf_adds(b, ",\"license\":");
-	if (!r && sqlite3_column_type(st, 8) == SQLITE_NULL) {
-		/* an id the licenses list does not define is still worth showing */
-		if (sqlite3_column_type(st, 13) == SQLITE_NULL)
-			r = ifs_buf_adds(b, "null");
-		else
-			r = ifs_buf_addf(b, "{\"id\":%lld,\"name\":null,\"url\":null}",
-					 (long long)sqlite3_column_int64(st, 13));
+	if (!r && !x->has_license) {
+		r = ifs_buf_adds(b, "null");
 	} else if (!r) {
-		r = ifs_buf_addf(b, "{\"id\":%lld,\"name\":", (long long)sqlite3_column_int64(st, 8));
+		/* an id the licenses list does not define is still worth showing */
+		r = ifs_buf_addf(b, "{\"id\":%lld,\"name\":", (long long)x->license_id);
 		if (!r)
-			r = add_str_or_null(b, st, 9);
+			r = str_or_null(b, x->license_known ? x->license_name : NULL);
 		if (!r)
 			r = ifs_buf_adds(b, ",\"url\":");
 		if (!r)
-			r = add_str_or_null(b, st, 10);
+			r = str_or_null(b, x->license_known ? x->license_url : NULL);
 		if (!r)
 			r = ifs_buf_adds(b, "}");
 	}
 	if (!r)
 		r = ifs_buf_adds(b, ",\"rights_holder\":");
 	if (!r)
-		r = add_str_or_null(b, st, 11);
-	if (!r && sqlite3_column_type(st, 12) != SQLITE_NULL) {
+		r = str_or_null(b, x->rights_holder);
+	if (!r && x->extra) {
 		r = ifs_buf_adds(b, ",\"extra\":");
 		if (!r)
-			r = ifs_buf_adds(b, (const char *)sqlite3_column_text(st, 12));
+			r = ifs_buf_adds(b, x->extra);
 	}
-	sqlite3_reset(st);
-
 	if (!r)
 		r = ifs_buf_adds(b, ",\"bboxes\":[");
-	st = q->boxes;
-	sqlite3_bind_int64(st, 1, rid);
-	for (int first = 1; !r && (rc = sqlite3_step(st)) == SQLITE_ROW; first = 0) {
-		if (!first)
+	for (size_t i = 0; !r && i < x->nboxes; i++) {
+		if (i)
 			r = ifs_buf_adds(b, ",");
 		if (!r)
-			r = ifs_buf_adds(b, (const char *)sqlite3_column_text(st, 0));
+			r = ifs_buf_adds(b, x->boxes[i]);
 	}
-	sqlite3_reset(st);
 	if (!r)
 		r = ifs_buf_adds(b, "],\"location\":");
-	st = q->location;
-	sqlite3_bind_int64(st, 1, rid);
-	if (!r) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			r = ifs_buf_adds(b, (const char *)sqlite3_column_text(st, 0));
-		else
-			r = ifs_buf_adds(b, "null");
-	}
-	sqlite3_reset(st);
+	if (!r)
+		r = ifs_buf_adds(b, x->location ? x->location : "null");
 	if (!r)
 		r = ifs_buf_adds(b, "}\n");
-	if (r)
-		return ifs_err_set(err, ENOMEM, "sidecar of image row %lld: out of memory",
-				   (long long)rid);
-	return 0;
+	return r;
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+int ifs_sidecar_build(const ifs_sidecar_stmts *q, int64_t rid, ifs_buf *b, ifs_err *err)
+{
+	sqlite3_stmt *im = q->image, *bx = q->boxes, *lo = q->location;
+	char **boxes = NULL;
+	size_t nboxes = 0, cap = 0;
+	int r = 0, rc;
+	sqlite3_bind_int64(im, 1, rid);
+	sqlite3_bind_int64(bx, 1, rid);
+	sqlite3_bind_int64(lo, 1, rid);
+	if ((rc = sqlite3_step(im)) != SQLITE_ROW) {
+		r = ifs_err_set(err, rc == SQLITE_DONE ? ENOENT : EIO,
+				"index: sidecar of image row %lld: %s", (long long)rid,
+				rc == SQLITE_DONE ? "no such image" : "query failed");
+		goto out;
+	}
+	while ((rc = sqlite3_step(bx)) == SQLITE_ROW) {
+		if (nboxes == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			char **nb = realloc(boxes, nc * sizeof *nb);
+			if (!nb)
+				goto nomem;
+			boxes = nb;
+			cap = nc;
+		}
+		if (!(boxes[nboxes] = strdup(col(bx, 0))))
+			goto nomem;
+		nboxes++;
+	}
+	if (rc != SQLITE_DONE) {
+		r = ifs_err_set(err, EIO, "index: boxes of image row %lld: query failed", (long long)rid);
+		goto out;
+	}
+	rc = sqlite3_step(lo);
+	ifs_sidecar_rec x = {
+		.id = sqlite3_column_int64(im, 0),
+		.file_name = col(im, 1),
+		.split = sqlite3_column_int(im, 2),
+		.width = sqlite3_column_int64(im, 3),
+		.height = sqlite3_column_int64(im, 4),
+		.has_category = sqlite3_column_type(im, 5) != SQLITE_NULL,
+		.category_id = sqlite3_column_int64(im, 5),
+		.category_name = col(im, 6),
+		.supercategory = col(im, 7),
+		.has_license = sqlite3_column_type(im, 13) != SQLITE_NULL,
+		.license_id = sqlite3_column_int64(im, 13),
+		.license_known = sqlite3_column_type(im, 8) != SQLITE_NULL,
+		.license_name = col(im, 9),
+		.license_url = col(im, 10),
+		.rights_holder = col(im, 11),
+		.extra = col(im, 12),
+		.boxes = (const char *const *)boxes,
+		.nboxes = nboxes,
+		.location = rc == SQLITE_ROW ? col(lo, 0) : NULL,
+	};
+	if (ifs_sidecar_format(&x, b) < 0)
+		goto nomem;
+	goto out;
+nomem:
+	r = ifs_err_set(err, ENOMEM, "sidecar of image row %lld: out of memory", (long long)rid);
+out:
+	for (size_t i = 0; i < nboxes; i++)
+		free(boxes[i]);
+	free(boxes);
+	sqlite3_reset(im);
+	sqlite3_reset(bx);
+	sqlite3_reset(lo);
+	return r;
 }

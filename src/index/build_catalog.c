@@ -1,0 +1,342 @@
+/*
+ * build_catalog.c - the annotations into the index, after the scan: every
+ * JSON image is joined to its tar member by file_name (through the scan's
+ * path map, no SQL join), and its sidecar is formatted once to record its
+ * exact size. Boxes and locations are attached to their image's row.
+ */
+#include "build.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inatfs/catalog.h"
+#include "inatfs/names.h"
+#include "inatfs/sidecar.h"
+#include "schema.h"
+
+static int step(sqlite3 *db, sqlite3_stmt *st, const char *what, ifs_err *err)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return ifs_err_set(err, rc == SQLITE_FULL ? ENOSPC : EIO, "index: %s: %s", what,
+				   sqlite3_errmsg(db));
+	return 0;
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static int digits(int64_t v)
+{
+	int d = 1;
+	while (v >= 10) {
+		v /= 10;
+		d++;
+	}
+	return d;
+}
+
+/* Categories and licenses are sorted by id in the catalog. */
+static const ifs_category *find_category(const ifs_catalog *c, int64_t id)
+{
+	size_t lo = 0, hi = c->ncats;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->cats[mid].id == id)
+			return &c->cats[mid];
+		if (c->cats[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static const ifs_license *find_license(const ifs_catalog *c, int64_t id)
+{
+	size_t lo = 0, hi = c->nlics;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->lics[mid].id == id)
+			return &c->lics[mid];
+		if (c->lics[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* (split, image id) as a map key. */
+static size_t image_key(int split, int64_t id, char key[9])
+{
+	key[0] = (char)split;
+	memcpy(key + 1, &id, 8);
+	return 9;
+}
+
+/* The member a JSON file_name names: as is, or the layouts seen in the wild. */
+static int64_t find_member(const ifs_tree *t, const ifs_image *m, const char *name)
+{
+	char norm[PATH_MAX], alt[PATH_MAX];
+	int64_t node;
+	if (ifs_path_normalize(m->file_name, norm, sizeof norm) == 0 &&
+	    ifs_strmap_get(t->paths, norm, strlen(norm), &node))
+		return node;
+	if (m->split == IFS_SPLIT_TEST)
+		snprintf(alt, sizeof alt, "test2017/%s", name);
+	else
+		snprintf(alt, sizeof alt, "train_val_images/%s", m->file_name);
+	if (ifs_strmap_get(t->paths, alt, strlen(alt), &node))
+		return node;
+	return -1;
+}
+
+struct links {
+	ssize_t *first_box;   /* per image: index of its first box, -1 if none */
+	ssize_t *next_box;    /* per box: the image's next box */
+	ssize_t *loc;         /* per image: its location, -1 if none */
+	uint32_t *nboxes;
+	const char **boxv;    /* scratch for one image's boxes */
+	size_t boxcap;
+};
+
+static void links_free(struct links *l)
+{
+	free(l->first_box);
+	free(l->next_box);
+	free(l->loc);
+	free(l->nboxes);
+	free(l->boxv);
+}
+
+/* Boxes and locations per image, in file order. */
+static int link_records(const ifs_catalog *c, struct links *l, ifs_err *err)
+{
+	ifs_strmap *ids = ifs_strmap_new();
+	memset(l, 0, sizeof *l);
+	l->first_box = malloc((c->nimgs + 1) * sizeof *l->first_box);
+	l->loc = malloc((c->nimgs + 1) * sizeof *l->loc);
+	l->nboxes = calloc(c->nimgs + 1, sizeof *l->nboxes);
+	l->next_box = malloc((c->nboxes + 1) * sizeof *l->next_box);
+	if (!ids || !l->first_box || !l->loc || !l->nboxes || !l->next_box)
+		goto nomem;
+	for (size_t i = 0; i < c->nimgs; i++) {
+		char key[9];
+		l->first_box[i] = -1;
+		l->loc[i] = -1;
+		if (ifs_strmap_put(ids, key, image_key(c->imgs[i].split, c->imgs[i].id, key),
+				   (int64_t)i) < 0)
+			goto nomem;
+	}
+	/* backwards, prepending: each list ends up in file order */
+	for (size_t b = c->nboxes; b-- > 0;) {
+		char key[9];
+		int64_t i;
+		l->next_box[b] = -1;
+		if (!ifs_strmap_get(ids, key, image_key(c->boxes[b].split, c->boxes[b].image_id, key),
+				    &i))
+			continue;
+		l->next_box[b] = l->first_box[i];
+		l->first_box[i] = (ssize_t)b;
+		l->nboxes[i]++;
+		if (l->nboxes[i] > l->boxcap)
+			l->boxcap = l->nboxes[i];
+	}
+	for (size_t k = 0; k < c->nlocs; k++) {
+		char key[9];
+		int64_t i;
+		if (ifs_strmap_get(ids, key, image_key(c->locs[k].split, c->locs[k].image_id, key), &i))
+			l->loc[i] = (ssize_t)k;   /* a repeated id: the last one wins */
+	}
+	l->boxv = malloc((l->boxcap + 1) * sizeof *l->boxv);
+	if (!l->boxv)
+		goto nomem;
+	ifs_strmap_free(ids);
+	return 0;
+nomem:
+	ifs_strmap_free(ids);
+	links_free(l);
+	return ifs_err_set(err, ENOMEM, "index: linking annotations: out of memory");
+}
+
+/* The sidecar's exact size, formatted from the catalog as serving will from the index. */
+static int sidecar_len(const ifs_catalog *c, const struct links *l, size_t i,
+		       const ifs_category *ic, ifs_buf *b, size_t *len)
+{
+	const ifs_image *m = &c->imgs[i];
+	const ifs_license *lic = m->license >= 0 ? find_license(c, m->license) : NULL;
+	size_t n = 0;
+	for (ssize_t k = l->first_box[i]; k >= 0; k = l->next_box[k])
+		l->boxv[n++] = c->boxes[k].json;
+	ifs_sidecar_rec x = {
+		.id = m->id, .file_name = m->file_name, .split = m->split,
+		.width = m->width, .height = m->height,
+		.has_category = ic != NULL, .category_id = ic ? ic->id : 0,
+		.category_name = ic ? ic->name : NULL, .supercategory = ic ? ic->supercategory : NULL,
+		.has_license = m->license >= 0, .license_id = m->license,
+		.license_known = lic != NULL, .license_name = lic ? lic->name : NULL,
+		.license_url = lic ? lic->url : NULL,
+		.rights_holder = m->rights_holder, .extra = m->extra,
+		.boxes = l->boxv, .nboxes = n,
+		.location = l->loc[i] >= 0 ? c->locs[l->loc[i]].json : NULL,
+	};
+	b->len = 0;
+	if (ifs_sidecar_format(&x, b) < 0)
+		return -ENOMEM;
+	*len = b->len;
+	return 0;
+}
+
+int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, const ifs_tree *t,
+		       ifs_join_counts *jc, int *class_width, ifs_err *err)
+{
+	sqlite3_stmt *cat = NULL, *lic = NULL, *img = NULL, *box = NULL, *loc = NULL, *ann = NULL;
+	struct links l = { 0 };
+	ifs_buf b = { 0 };
+	uint8_t *used = NULL;
+	int r;
+	memset(jc, 0, sizeof *jc);
+	if ((r = link_records(c, &l, err)))
+		return r;
+	used = calloc((size_t)t->next_id + 1, 1);
+	if (!used) {
+		r = ifs_err_set(err, ENOMEM, "index: out of memory");
+		goto out;
+	}
+	if ((r = ifs_sql_prepare(db, "INSERT INTO categories VALUES(?1,?2,?3,?4,?5)", &cat, err)) ||
+	    (r = ifs_sql_prepare(db, "INSERT INTO licenses VALUES(?1,?2,?3)", &lic, err)) ||
+	    (r = ifs_sql_prepare(db, "INSERT INTO images VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
+				 "?11,?12,?13,?14)", &img, err)) ||
+	    (r = ifs_sql_prepare(db, "INSERT INTO boxes VALUES(?1, ?2)", &box, err)) ||
+	    (r = ifs_sql_prepare(db, "INSERT INTO locations VALUES(?1, ?2)", &loc, err)) ||
+	    (r = ifs_sql_prepare(db, "INSERT OR REPLACE INTO annfiles VALUES(?1,?2,?3,?4,?5)", &ann,
+				 err)))
+		goto out;
+	int64_t maxid = 0;
+	for (size_t i = 0; i < c->ncats; i++)
+		if (c->cats[i].id > maxid)
+			maxid = c->cats[i].id;
+	*class_width = digits(maxid) < 4 ? 4 : digits(maxid);
+	for (size_t i = 0; i < c->ncats && !r; i++) {
+		char dir[IFS_NAME_MAX + 1], sdir[IFS_NAME_MAX + 1];
+		ifs_class_dirname(c->cats[i].id, *class_width, c->cats[i].name, dir, sizeof dir);
+		ifs_name_safe(c->cats[i].supercategory, sdir, sizeof sdir);
+		sqlite3_bind_int64(cat, 1, c->cats[i].id);
+		sqlite3_bind_text(cat, 2, c->cats[i].name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(cat, 3, c->cats[i].supercategory, -1, SQLITE_STATIC);
+		sqlite3_bind_text(cat, 4, dir, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(cat, 5, sdir, -1, SQLITE_TRANSIENT);
+		r = step(db, cat, "adding a category", err);
+	}
+	for (size_t i = 0; i < c->nlics && !r; i++) {
+		sqlite3_bind_int64(lic, 1, c->lics[i].id);
+		bind_text_or_null(lic, 2, c->lics[i].name);
+		bind_text_or_null(lic, 3, c->lics[i].url);
+		r = step(db, lic, "adding a license", err);
+	}
+	for (size_t i = 0; i < c->nimgs && !r; i++) {
+		const ifs_image *m = &c->imgs[i];
+		const char *base = strrchr(m->file_name, '/');
+		char name[IFS_NAME_MAX + 1];
+		ifs_name_safe(base ? base + 1 : m->file_name, name, sizeof name);
+		const ifs_category *ic = find_category(c, m->category_id);
+		int64_t node = find_member(t, m, name);
+		size_t slen = 0;
+		if (node < 0) {
+			jc->missing++;
+		} else if (!used[node]) {
+			used[node] = 1;
+			jc->joined++;
+		}
+		if (sidecar_len(c, &l, i, ic, &b, &slen) < 0) {
+			r = ifs_err_set(err, ENOMEM, "index: out of memory");
+			break;
+		}
+		sqlite3_bind_int64(img, 1, (sqlite3_int64)i + 1);
+		sqlite3_bind_int(img, 2, m->split);
+		sqlite3_bind_int64(img, 3, m->id);
+		sqlite3_bind_int64(img, 4, m->category_id);
+		sqlite3_bind_text(img, 5, name, -1, SQLITE_TRANSIENT);
+		if (node >= 0)
+			sqlite3_bind_int64(img, 6, node);
+		else
+			sqlite3_bind_null(img, 6);
+		sqlite3_bind_int64(img, 7, l.nboxes[i]);
+		sqlite3_bind_int64(img, 8, (sqlite3_int64)slen);
+		/* the canonical path is rebuilt from category and name (schema.h): not stored */
+		char canon[3 * IFS_NAME_MAX + 64];
+		if (m->split == IFS_SPLIT_TEST)
+			snprintf(canon, sizeof canon, "test2017/%s", name);
+		else if (ic)
+			snprintf(canon, sizeof canon, "train_val_images/%s/%s/%s", ic->supercategory,
+				 ic->name, name);
+		else
+			canon[0] = '\0';
+		if (canon[0] && strcmp(canon, m->file_name) == 0)
+			sqlite3_bind_null(img, 9);
+		else
+			sqlite3_bind_text(img, 9, m->file_name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(img, 10, m->width);
+		sqlite3_bind_int64(img, 11, m->height);
+		if (m->license >= 0)
+			sqlite3_bind_int64(img, 12, m->license);
+		else
+			sqlite3_bind_null(img, 12);
+		bind_text_or_null(img, 13, m->rights_holder);
+		bind_text_or_null(img, 14, m->extra);
+		r = step(db, img, "adding an image", err);
+		for (ssize_t k = l.first_box[i]; !r && k >= 0; k = l.next_box[k]) {
+			sqlite3_bind_int64(box, 1, (sqlite3_int64)i + 1);
+			sqlite3_bind_text(box, 2, c->boxes[k].json, -1, SQLITE_STATIC);
+			r = step(db, box, "adding a box", err);
+		}
+		if (!r && l.loc[i] >= 0) {
+			sqlite3_bind_int64(loc, 1, (sqlite3_int64)i + 1);
+			sqlite3_bind_text(loc, 2, c->locs[l.loc[i]].json, -1, SQLITE_STATIC);
+			r = step(db, loc, "adding a location", err);
+		}
+	}
+	jc->stray = (int64_t)ifs_strmap_count(t->paths) - jc->joined;
+	for (size_t i = 0; i < c->nfiles && !r; i++) {
+		sqlite3_bind_text(ann, 1, c->files[i].name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(ann, 2, c->files[i].zip_path, -1, SQLITE_STATIC);
+		sqlite3_bind_text(ann, 3, c->files[i].entry, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(ann, 4, (sqlite3_int64)c->files[i].size);
+		sqlite3_bind_int64(ann, 5, c->files[i].mtime);
+		r = step(db, ann, "adding an annotation file", err);
+	}
+	for (int s = 0; s < 3 && !r; s++) {
+		if (!c->info[s])
+			continue;
+		char key[32];
+		snprintf(key, sizeof key, "info_%s", ifs_split_name(s));
+		sqlite3_stmt *m;
+		if ((r = ifs_sql_prepare(db, "INSERT INTO meta VALUES(?1, ?2)", &m, err)))
+			break;
+		sqlite3_bind_text(m, 1, key, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(m, 2, c->info[s], -1, SQLITE_STATIC);
+		r = step(db, m, "adding info", err);
+		sqlite3_finalize(m);
+	}
+out:
+	free(used);
+	free(b.p);
+	links_free(&l);
+	sqlite3_finalize(cat);
+	sqlite3_finalize(lic);
+	sqlite3_finalize(img);
+	sqlite3_finalize(box);
+	sqlite3_finalize(loc);
+	sqlite3_finalize(ann);
+	return r;
+}
