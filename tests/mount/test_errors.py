@@ -39,7 +39,7 @@ JSON = "train2017.json"
 
 # progress / chatter lines that may accompany an error; everything else counts
 CHATTER = re.compile(r"^inatfs: (building the index|rebuilding the index|reading annotations|"
-                     r"scanning|joining|writing the index|indexed |note:|the build needs|"
+                     r"scanning|joining|writing the |indexed |note:|the build needs|"
                      r"mounted )")
 
 # drop the two capabilities that let root ignore file permissions
