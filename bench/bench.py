@@ -153,7 +153,9 @@ def run_phases(cmd):
             name = line.removeprefix("inatfs: ")
             name = re.split(r"[:(]", name, maxsplit=1)[0].strip()
             if not marks or marks[-1][0] != name:
-                marks.append((name, now))
+                marks.append([name, now, now])
+            else:
+                marks[-1][2] = now
     _, status, ru = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
     rc = p.returncode
@@ -163,11 +165,15 @@ def run_phases(cmd):
     if rc != 0:
         raise BenchError(f"command failed ({rc}): {cmd}\n" + "\n".join(text[-20:]))
     phases = {}
-    for i, (name, t) in enumerate(marks):
+    for i, (name, t, last) in enumerate(marks):
         end = marks[i + 1][1] if i + 1 < len(marks) else dt
         if not name.startswith(("reading", "scanning", "joining", "writing")):
             continue
         phases[name] = phases.get(name, 0.0) + (end - t)
+        if last > t and end - last > 5:
+            # silent time after the phase's last progress line (work it does not report)
+            k = f"{name}: after its last progress line"
+            phases[k] = phases.get(k, 0.0) + (end - last)
     return dt, phases
 
 
@@ -444,7 +450,7 @@ class Bench:
         self.index_hwm = None
         self.rounds = 1 if self.quick else 3
         self.nsample = 100 if self.quick else 300
-        self.narchive = 4 if self.quick else 10
+        self.narchive = 4 if self.quick else 6
 
     # -- first mount --------------------------------------------------------
     def first_mount(self):
@@ -770,7 +776,7 @@ class Bench:
                         n += 1
             if n == 0:
                 raise BenchError("no images found in the train view")
-            batches = 12 if self.quick else 30
+            batches = 12 if self.quick else 20
             res = {"inatfs": [], "extracted": []}
             ratio = []
             for r in range(1 if self.quick else 3):

@@ -54,7 +54,19 @@ typedef struct ifs_views ifs_views;
 int ifs_views_new(ifs_index *idx, const ifs_views_opts *opts, ifs_views **out, ifs_err *err);
 void ifs_views_free(ifs_views *v);
 
-/* What `path` ("/" or "/a/b", no trailing slash) is. -ENOENT if nothing. */
+/*
+ * By inode (what the FUSE layer uses; the root is inode 1): the entry of an
+ * inode, the child `name` of a folder, and a folder's listing. -ENOENT for an
+ * unknown inode or name, -ENOTDIR when the parent is a file.
+ */
+int ifs_views_getattr(ifs_views *v, uint64_t ino, ifs_entry *out, ifs_err *err);
+int ifs_views_lookup_child(ifs_views *v, uint64_t parent, const char *name, ifs_entry *out,
+			   ifs_err *err);
+typedef int (*ifs_views_fill_fn)(void *ctx, const char *name, const ifs_entry *e);
+int ifs_views_readdir_ino(ifs_views *v, uint64_t ino, ifs_views_fill_fn fill, void *ctx,
+			  ifs_err *err);
+
+/* By path ("/" or "/a/b"): a walk from the root. -ENOENT if nothing. */
 int ifs_views_lookup(ifs_views *v, const char *path, ifs_entry *out, ifs_err *err);
 
 /*
@@ -62,7 +74,6 @@ int ifs_views_lookup(ifs_views *v, const char *path, ifs_entry *out, ifs_err *er
  * 0 to go on, non-zero to stop early (its value is returned).
  * -ENOTDIR / -ENOENT as appropriate.
  */
-typedef int (*ifs_views_fill_fn)(void *ctx, const char *name, const ifs_entry *e);
 int ifs_views_readdir(ifs_views *v, const char *path, ifs_views_fill_fn fill, void *ctx,
 		      ifs_err *err);
 

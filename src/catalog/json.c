@@ -337,7 +337,9 @@ int ifs_jcompact(const ifs_jctx *c, ifs_jwhere w, const cJSON *v, char **out)
 		return ifs_err_set(c->err, r == -ENOMEM ? ENOMEM : EIO, "%s: %s: %s", c->zip, c->entry,
 				   r == -ENOMEM ? "out of memory" : "cannot re-serialise a value");
 	}
-	*out = b.p ? b.p : strdup("null");
+	/* An exact copy: b.p has room for 4 KiB, and there are a million of these. */
+	*out = b.p ? strndup(b.p, b.len) : strdup("null");
+	free(b.p);
 	if (!*out)
 		return ifs_err_set(c->err, ENOMEM, "%s: %s: out of memory", c->zip, c->entry);
 	return 0;

@@ -143,31 +143,6 @@ static void node_entry(sqlite3_stmt *st, ifs_entry *e)
 	e->archive = sqlite3_column_int(st, 7);
 }
 
-/* Walks comps[from..] down the pristine tree starting at node `id`. */
-static int node_walk(ifs_views *v, const struct comps *p, int from, ifs_entry *e, ifs_err *err)
-{
-	int64_t id = IFS_ROOT_NODE;
-	for (int i = from; i < p->n; i++) {
-		sqlite3_stmt *st = ifs_index_stmt(v->idx, q_node_child, err);
-		if (!st)
-			return -EIO;
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_text(st, 2, p->c[i], -1, SQLITE_STATIC);
-		int rc = sqlite3_step(st);
-		if (rc != SQLITE_ROW) {
-			sqlite3_reset(st);
-			return rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
-		}
-		node_entry(st, e);
-		id = sqlite3_column_int64(st, 0);
-		int dir = e->src == IFS_SRC_DIR;
-		sqlite3_reset(st);
-		if (!dir && i + 1 < p->n)
-			return -ENOTDIR;
-	}
-	return 0;
-}
-
 /* Top-level names the views own; a tarball folder of the same name is hidden. */
 static int is_view_name(const char *name)
 {
@@ -375,35 +350,6 @@ static int image_lookup(ifs_views *v, const struct imgsel *s, int64_t cat, const
 	return r;
 }
 
-/* Lookup or listing below an image selection: comps[from..] = [class [file]]. */
-static int sel_walk(ifs_views *v, const struct imgsel *s, const struct comps *p, int from,
-		    int flat, ifs_entry *e, ifs_views_fill_fn fill, void *ctx, ifs_err *err)
-{
-	int rest = p->n - from;
-	if (flat) {   /* test/: no class level */
-		if (rest == 0)
-			return fill ? list_images(v, s, -1, fill, ctx, err) : 0;
-		if (rest == 1 && !fill)
-			return image_lookup(v, s, -1, p->c[from], e, err);
-		return rest == 1 ? -ENOTDIR : -ENOENT;
-	}
-	if (rest == 0)
-		return fill ? list_classes(v, s, fill, ctx, err) : 0;
-	int64_t cat = -1;
-	int r = class_lookup(v, s, p->c[from], &cat, err);
-	if (r)
-		return r;
-	if (rest == 1) {
-		if (fill)
-			return list_images(v, s, cat, fill, ctx, err);
-		dir_entry(v, e, INO(2, s->view, cat), 0);
-		return 0;
-	}
-	if (rest == 2 && !fill)
-		return image_lookup(v, s, cat, p->c[from + 1], e, err);
-	return rest == 2 ? -ENOTDIR : -ENOENT;
-}
-
 /* ---- by-supercategory -------------------------------------------------- */
 
 static const char q_supers[] =
@@ -424,58 +370,8 @@ static int super_id(ifs_views *v, const char *sdir, int64_t *id, ifs_err *err)
 	return found ? 0 : rc == SQLITE_ROW || rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
 }
 
-static int super_walk(ifs_views *v, const struct comps *p, ifs_entry *e, ifs_views_fill_fn fill,
-		      void *ctx, ifs_err *err)
-{
-	/* p->c[0] == "by-supercategory" */
-	if (p->n == 1) {
-		if (!fill) {
-			dir_entry(v, e, INO(1, 0, K_SUPER), 13);
-			return 0;
-		}
-		sqlite3_stmt *st = ifs_index_stmt(v->idx, q_supers, err);
-		if (!st)
-			return -EIO;
-		int rc, r = 0;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			ifs_entry d;
-			dir_entry(v, &d, INO(5, 0, sqlite3_column_int64(st, 1)), 2);
-			if ((r = fill(ctx, (const char *)sqlite3_column_text(st, 0), &d)))
-				break;
-		}
-		sqlite3_reset(st);
-		return r ? r : (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : db_error(v, err);
-	}
-	int64_t sid = -1;
-	int r = super_id(v, p->c[1], &sid, err);
-	if (r)
-		return r;
-	if (p->n == 2) {
-		if (!fill) {
-			dir_entry(v, e, INO(5, 0, sid), 2);
-			return 0;
-		}
-		ifs_entry d;
-		dir_entry(v, &d, INO(5, 1, sid), 0);
-		if ((r = fill(ctx, "train", &d)))
-			return r;
-		dir_entry(v, &d, INO(5, 2, sid), 0);
-		return fill(ctx, "val", &d);
-	}
-	int split = strcmp(p->c[2], "train") == 0 ? 0 : strcmp(p->c[2], "val") == 0 ? 1 : -1;
-	if (split < 0)
-		return -ENOENT;
-	struct imgsel s = { split ? V_SUPER_VAL : V_SUPER_TRAIN, split, 0, p->c[1] };
-	if (p->n == 3 && !fill) {
-		dir_entry(v, e, INO(5, 1 + split, sid), 0);
-		return 0;
-	}
-	return sel_walk(v, &s, p, 3, 0, e, fill, ctx, err);
-}
-
 /* ---- the root and dispatch --------------------------------------------- */
 
-static const char q_annfile[] = "SELECT size, mtime FROM annfiles WHERE name=?1";
 static const char q_annfiles[] = "SELECT name, size, mtime, rowid FROM annfiles ORDER BY name";
 static const char q_blob[] = "SELECT size FROM blobs WHERE name=?1";
 
@@ -555,128 +451,334 @@ static int list_root(ifs_views *v, ifs_views_fill_fn fill, void *ctx, ifs_err *e
 	return 0;
 }
 
-static int bbox_walk(ifs_views *v, const struct comps *p, ifs_entry *e, ifs_views_fill_fn fill,
-		     void *ctx, ifs_err *err)
+/* ---- inodes ------------------------------------------------------------ */
+
+/* The image selection of view `view`; id is a category id (class folders) or
+ * the smallest category id of a supercategory (by-supercategory folders). */
+static int view_sel(ifs_views *v, int view, int64_t id, struct imgsel *s, char *sdir,
+		    ifs_err *err)
 {
-	if (p->n == 1) {
-		if (!fill) {
-			dir_entry(v, e, INO(1, 0, K_BBOX), 2);
-			return 0;
-		}
-		ifs_entry d;
-		int r;
-		dir_entry(v, &d, INO(1, 0, K_BBOX_TRAIN), 0);
-		if ((r = fill(ctx, "train", &d)))
-			return r;
-		dir_entry(v, &d, INO(1, 0, K_BBOX_VAL), 0);
-		if ((r = fill(ctx, "val", &d)))
-			return r;
-		if (blob_entry(v, "with-bbox/train.json", INO(1, 0, K_BBOX_TRAIN_JSON), &d, err) == 0 &&
-		    (r = fill(ctx, "train.json", &d)))
-			return r;
-		if (blob_entry(v, "with-bbox/val.json", INO(1, 0, K_BBOX_VAL_JSON), &d, err) == 0)
-			return fill(ctx, "val.json", &d);
+	memset(s, 0, sizeof *s);
+	s->view = view;
+	switch (view) {
+	case V_TRAIN: case V_VAL:
+		s->split = view == V_VAL;
+		return 0;
+	case V_BBOX_TRAIN: case V_BBOX_VAL:
+		s->split = view == V_BBOX_VAL;
+		s->boxed = 1;
+		return 0;
+	case V_TEST:
+		s->split = IFS_SPLIT_TEST;
+		return 0;
+	case V_SUPER_TRAIN: case V_SUPER_VAL: {
+		s->split = view == V_SUPER_VAL;
+		sqlite3_stmt *st = ifs_index_stmt(v->idx, "SELECT superdir FROM categories WHERE id=?1",
+						  err);
+		if (!st)
+			return -EIO;
+		sqlite3_bind_int64(st, 1, id);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			snprintf(sdir, IFS_NAME_MAX + 1, "%s", sqlite3_column_text(st, 0));
+		sqlite3_reset(st);
+		if (rc != SQLITE_ROW)
+			return rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
+		s->superdir = sdir;
 		return 0;
 	}
-	if (p->n == 2 && !fill && strcmp(p->c[1], "train.json") == 0)
-		return blob_entry(v, "with-bbox/train.json", INO(1, 0, K_BBOX_TRAIN_JSON), e, err);
-	if (p->n == 2 && !fill && strcmp(p->c[1], "val.json") == 0)
-		return blob_entry(v, "with-bbox/val.json", INO(1, 0, K_BBOX_VAL_JSON), e, err);
-	int split = strcmp(p->c[1], "train") == 0 ? 0 : strcmp(p->c[1], "val") == 0 ? 1 : -1;
-	if (split < 0)
+	default:
 		return -ENOENT;
-	if (p->n == 2 && !fill) {
-		dir_entry(v, e, INO(1, 0, split ? K_BBOX_VAL : K_BBOX_TRAIN), 0);
-		return 0;
 	}
-	struct imgsel s = { split ? V_BBOX_VAL : V_BBOX_TRAIN, split, 1, NULL };
-	return sel_walk(v, &s, p, 2, 0, e, fill, ctx, err);
 }
 
-/* Lookup (fill == NULL: fill *e) or listing (fill != NULL) of a path. */
-static int walk(ifs_views *v, const char *path, ifs_entry *e, ifs_views_fill_fn fill, void *ctx,
-		ifs_err *err)
+static const char q_image_rid[] = IMG_COLS "WHERE i.rid=?1";
+static const char q_node_id[] =
+	"SELECT id, type, off, size, mtime, mode, crc, archive FROM nodes WHERE id=?1";
+static const char q_annfile_rowid[] = "SELECT size, mtime, name FROM annfiles WHERE rowid=?1";
+
+int ifs_views_getattr(ifs_views *v, uint64_t ino, ifs_entry *e, ifs_err *err)
 {
-	struct comps p;
-	ifs_entry tmp;
-	if (!e)
-		e = &tmp;
-	int r = split_path(path, &p);
-	if (r)
-		return r;
-	if (p.n == 0) {
-		if (fill)
-			return list_root(v, fill, ctx, err);
+	unsigned kind = (unsigned)(ino >> 40);
+	int view = (int)((ino >> 32) & 0xff);
+	int64_t id = (int64_t)(ino & 0xffffffffu);
+	sqlite3_stmt *st;
+	int rc;
+	if (ino == IFS_ROOT_NODE) {
 		dir_entry(v, e, IFS_ROOT_NODE, 5);
 		return 0;
 	}
-	const char *top = p.c[0];
-	if (strcmp(top, "train") == 0 || strcmp(top, "val") == 0) {
-		int split = top[0] == 'v';
-		struct imgsel s = { split ? V_VAL : V_TRAIN, split, 0, NULL };
-		if (p.n == 1 && !fill) {
-			dir_entry(v, e, INO(1, 0, split ? K_VAL : K_TRAIN), 0);
-			return 0;
-		}
-		return sel_walk(v, &s, &p, 1, 0, e, fill, ctx, err);
-	}
-	if (strcmp(top, "test") == 0 && v->has_test) {
-		struct imgsel s = { V_TEST, IFS_SPLIT_TEST, 0, NULL };
-		if (p.n == 1 && !fill) {
-			dir_entry(v, e, INO(1, 0, K_TEST), 0);
-			return 0;
-		}
-		return sel_walk(v, &s, &p, 1, 1, e, fill, ctx, err);
-	}
-	if (strcmp(top, "by-supercategory") == 0)
-		return super_walk(v, &p, e, fill, ctx, err);
-	if (strcmp(top, "with-bbox") == 0)
-		return bbox_walk(v, &p, e, fill, ctx, err);
-	if (p.n == 1 && strcmp(top, "submission_template.csv") == 0 && v->has_test)
-		return fill ? -ENOTDIR : blob_entry(v, top, INO(1, 0, K_TEMPLATE), e, err);
-	if (p.n == 1) {
-		sqlite3_stmt *st = ifs_index_stmt(v->idx, q_annfile, err);
-		if (!st)
+	switch (kind) {
+	case 0:   /* the pristine trees */
+		if (!(st = ifs_index_stmt(v->idx, q_node_id, err)))
 			return -EIO;
-		sqlite3_bind_text(st, 1, top, -1, SQLITE_STATIC);
-		int rc = sqlite3_step(st);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW)
-			annfile_entry(st, top, 0, e);
+			node_entry(st, e);
 		sqlite3_reset(st);
-		if (rc == SQLITE_ROW) {
-			/* a stable inode: the annfile's rowid */
-			sqlite3_stmt *q = ifs_index_stmt(v->idx,
-				"SELECT rowid FROM annfiles WHERE name=?1", err);
-			if (q) {
-				sqlite3_bind_text(q, 1, top, -1, SQLITE_STATIC);
-				if (sqlite3_step(q) == SQLITE_ROW)
-					e->ino = INO(1, 0, K_ANN_BASE + sqlite3_column_int64(q, 0));
-				sqlite3_reset(q);
-			}
-			return fill ? -ENOTDIR : 0;
+		return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
+	case 1:
+		if (id == K_TEMPLATE)
+			return blob_entry(v, "submission_template.csv", ino, e, err);
+		if (id == K_BBOX_TRAIN_JSON)
+			return blob_entry(v, "with-bbox/train.json", ino, e, err);
+		if (id == K_BBOX_VAL_JSON)
+			return blob_entry(v, "with-bbox/val.json", ino, e, err);
+		if (id >= K_ANN_BASE) {
+			if (!(st = ifs_index_stmt(v->idx, q_annfile_rowid, err)))
+				return -EIO;
+			sqlite3_bind_int64(st, 1, id - K_ANN_BASE);
+			rc = sqlite3_step(st);
+			if (rc == SQLITE_ROW)
+				annfile_entry(st, (const char *)sqlite3_column_text(st, 2),
+					      id - K_ANN_BASE, e);
+			sqlite3_reset(st);
+			return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
 		}
-		if (rc != SQLITE_DONE)
-			return db_error(v, err);
+		if (id < K_TRAIN || id > K_BBOX_VAL)
+			return -ENOENT;
+		dir_entry(v, e, ino, id == K_SUPER ? 13 : id == K_BBOX ? 2 : 0);
+		return 0;
+	case 2:
+	case 5:
+		dir_entry(v, e, ino, kind == 5 && view == 0 ? 2 : 0);
+		return 0;
+	case 3:
+	case 4:
+		if (!(st = ifs_index_stmt(v->idx, q_image_rid, err)))
+			return -EIO;
+		sqlite3_bind_int64(st, 1, id);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			if (kind == 3)
+				image_entry(st, view, e);
+			else
+				sidecar_entry(st, view, e);
+		}
+		sqlite3_reset(st);
+		return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
+	default:
+		return -ENOENT;
 	}
-	/* the pristine trees */
-	r = node_walk(v, &p, 0, e, err);
-	if (r || !fill)
-		return r;
-	if (e->src != IFS_SRC_DIR)
-		return -ENOTDIR;
-	return node_list(v, (int64_t)e->ino, 0, fill, ctx, err);
 }
 
+/* Lookup (fill == NULL: the child `name` into *e) or listing (fill != NULL) of
+ * the folder with inode `ino`. One dispatch, so the two always agree. */
+static int dir_op(ifs_views *v, uint64_t ino, const char *name, ifs_entry *e,
+		  ifs_views_fill_fn fill, void *ctx, ifs_err *err)
+{
+	unsigned kind = (unsigned)(ino >> 40);
+	int view = (int)((ino >> 32) & 0xff);
+	int64_t id = (int64_t)(ino & 0xffffffffu);
+	struct imgsel s;
+	char sdir[IFS_NAME_MAX + 1];
+	ifs_entry d;
+	int r;
+
+	if (ino == IFS_ROOT_NODE) {
+		if (fill)
+			return list_root(v, fill, ctx, err);
+		static const struct { const char *name; int k; uint32_t nsub; } dirs[] = {
+			{ "train", K_TRAIN, 0 }, { "val", K_VAL, 0 }, { "by-supercategory", K_SUPER, 13 },
+			{ "with-bbox", K_BBOX, 2 }, { "test", K_TEST, 0 },
+		};
+		for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+			if (strcmp(name, dirs[i].name) == 0) {
+				if (dirs[i].k == K_TEST && !v->has_test)
+					return -ENOENT;
+				dir_entry(v, e, INO(1, 0, dirs[i].k), dirs[i].nsub);
+				return 0;
+			}
+		}
+		if (strcmp(name, "submission_template.csv") == 0)
+			return v->has_test ? blob_entry(v, name, INO(1, 0, K_TEMPLATE), e, err) : -ENOENT;
+		sqlite3_stmt *st = ifs_index_stmt(v->idx,
+			"SELECT size, mtime, name, rowid FROM annfiles WHERE name=?1", err);
+		if (!st)
+			return -EIO;
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			annfile_entry(st, name, sqlite3_column_int64(st, 3), e);
+		sqlite3_reset(st);
+		if (rc == SQLITE_ROW)
+			return 0;
+		if (rc != SQLITE_DONE)
+			return db_error(v, err);
+		/* fall through to the pristine root */
+	}
+	switch (kind) {
+	case 0: {
+		if (fill)
+			return node_list(v, (int64_t)ino, 0, fill, ctx, err);
+		sqlite3_stmt *st = ifs_index_stmt(v->idx, q_node_child, err);
+		if (!st)
+			return -EIO;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+		sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			node_entry(st, e);
+		sqlite3_reset(st);
+		return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
+	}
+	case 1:
+		switch (id) {
+		case K_TRAIN: case K_VAL: case K_BBOX_TRAIN: case K_BBOX_VAL: {
+			int vw = id == K_TRAIN ? V_TRAIN : id == K_VAL ? V_VAL
+				 : id == K_BBOX_TRAIN ? V_BBOX_TRAIN : V_BBOX_VAL;
+			view_sel(v, vw, 0, &s, sdir, err);
+			if (fill)
+				return list_classes(v, &s, fill, ctx, err);
+			int64_t cat = -1;
+			if ((r = class_lookup(v, &s, name, &cat, err)))
+				return r;
+			dir_entry(v, e, INO(2, vw, cat), 0);
+			return 0;
+		}
+		case K_TEST:
+			view_sel(v, V_TEST, 0, &s, sdir, err);
+			return fill ? list_images(v, &s, -1, fill, ctx, err)
+				    : image_lookup(v, &s, -1, name, e, err);
+		case K_BBOX:
+			if (fill) {
+				dir_entry(v, &d, INO(1, 0, K_BBOX_TRAIN), 0);
+				if ((r = fill(ctx, "train", &d)))
+					return r;
+				dir_entry(v, &d, INO(1, 0, K_BBOX_VAL), 0);
+				if ((r = fill(ctx, "val", &d)))
+					return r;
+				if (blob_entry(v, "with-bbox/train.json", INO(1, 0, K_BBOX_TRAIN_JSON), &d,
+					       err) == 0 && (r = fill(ctx, "train.json", &d)))
+					return r;
+				if (blob_entry(v, "with-bbox/val.json", INO(1, 0, K_BBOX_VAL_JSON), &d,
+					       err) == 0)
+					return fill(ctx, "val.json", &d);
+				return 0;
+			}
+			if (!strcmp(name, "train") || !strcmp(name, "val")) {
+				dir_entry(v, e, INO(1, 0, name[0] == 't' ? K_BBOX_TRAIN : K_BBOX_VAL), 0);
+				return 0;
+			}
+			if (!strcmp(name, "train.json"))
+				return blob_entry(v, "with-bbox/train.json", INO(1, 0, K_BBOX_TRAIN_JSON),
+						  e, err);
+			if (!strcmp(name, "val.json"))
+				return blob_entry(v, "with-bbox/val.json", INO(1, 0, K_BBOX_VAL_JSON), e,
+						  err);
+			return -ENOENT;
+		case K_SUPER: {
+			if (!fill) {
+				int64_t sid = -1;
+				if ((r = super_id(v, name, &sid, err)))
+					return r;
+				dir_entry(v, e, INO(5, 0, sid), 2);
+				return 0;
+			}
+			sqlite3_stmt *st = ifs_index_stmt(v->idx, q_supers, err);
+			if (!st)
+				return -EIO;
+			int rc;
+			r = 0;
+			while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+				dir_entry(v, &d, INO(5, 0, sqlite3_column_int64(st, 1)), 2);
+				if ((r = fill(ctx, (const char *)sqlite3_column_text(st, 0), &d)))
+					break;
+			}
+			sqlite3_reset(st);
+			return r ? r : (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : db_error(v, err);
+		}
+		default:
+			return -ENOTDIR;
+		}
+	case 2:
+		if ((r = view_sel(v, view, id, &s, sdir, err)))
+			return r;
+		return fill ? list_images(v, &s, id, fill, ctx, err)
+			    : image_lookup(v, &s, id, name, e, err);
+	case 5:
+		if (view == 0) {
+			if (fill) {
+				dir_entry(v, &d, INO(5, 1, id), 0);
+				if ((r = fill(ctx, "train", &d)))
+					return r;
+				dir_entry(v, &d, INO(5, 2, id), 0);
+				return fill(ctx, "val", &d);
+			}
+			if (strcmp(name, "train") && strcmp(name, "val"))
+				return -ENOENT;
+			dir_entry(v, e, INO(5, name[0] == 't' ? 1 : 2, id), 0);
+			return 0;
+		} else {
+			int vw = view == 1 ? V_SUPER_TRAIN : V_SUPER_VAL;
+			if ((r = view_sel(v, vw, id, &s, sdir, err)))
+				return r;
+			if (fill)
+				return list_classes(v, &s, fill, ctx, err);
+			int64_t cat = -1;
+			if ((r = class_lookup(v, &s, name, &cat, err)))
+				return r;
+			dir_entry(v, e, INO(2, vw, cat), 0);
+			return 0;
+		}
+	default:
+		return -ENOTDIR;
+	}
+}
+
+int ifs_views_lookup_child(ifs_views *v, uint64_t parent, const char *name, ifs_entry *out,
+			   ifs_err *err)
+{
+	if (!*name || strchr(name, '/'))
+		return -ENOENT;
+	if (strlen(name) > 255)
+		return -ENAMETOOLONG;
+	ifs_entry p;
+	int r = ifs_views_getattr(v, parent, &p, err);
+	if (r)
+		return r;
+	if (p.src != IFS_SRC_DIR)
+		return -ENOTDIR;
+	return dir_op(v, parent, name, out, NULL, NULL, err);
+}
+
+int ifs_views_readdir_ino(ifs_views *v, uint64_t ino, ifs_views_fill_fn fill, void *ctx,
+			  ifs_err *err)
+{
+	ifs_entry p;
+	int r = ifs_views_getattr(v, ino, &p, err);
+	if (r)
+		return r;
+	if (p.src != IFS_SRC_DIR)
+		return -ENOTDIR;
+	return dir_op(v, ino, NULL, NULL, fill, ctx, err);
+}
+
+/* Path versions: a walk from the root, one component at a time. */
 int ifs_views_lookup(ifs_views *v, const char *path, ifs_entry *out, ifs_err *err)
 {
-	return walk(v, path, out, NULL, NULL, err);
+	struct comps p;
+	int r = split_path(path, &p);
+	if (r)
+		return r;
+	uint64_t ino = IFS_ROOT_NODE;
+	if (p.n == 0)
+		return ifs_views_getattr(v, ino, out, err);
+	for (int i = 0; i < p.n; i++) {
+		if ((r = ifs_views_lookup_child(v, ino, p.c[i], out, err)))
+			return r;
+		ino = out->ino;
+	}
+	return 0;
 }
 
 int ifs_views_readdir(ifs_views *v, const char *path, ifs_views_fill_fn fill, void *ctx,
 		      ifs_err *err)
 {
 	ifs_entry e;
-	return walk(v, path, &e, fill, ctx, err);
+	int r = ifs_views_lookup(v, path, &e, err);
+	return r ? r : ifs_views_readdir_ino(v, e.ino, fill, ctx, err);
 }
 
 /* ---- generated content ------------------------------------------------- */

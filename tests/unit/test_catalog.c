@@ -83,18 +83,18 @@ static const char gen_py[] =
 	"            z.writestr(name, data if isinstance(data, bytes) else data.encode())\n"
 	"\n"
 	"def variant(name, tr=train, va=val, te=test, tb=tbox, vb=vbox, tl=tloc, vl=vloc, loc_dir=\"inat2017_locations/\",\n"
-	"            test_dir=\"\", tv_members=None, expect=True):\n"
+	"            test_dir=\"\", tv_members=None, expect=True, fmt=dump):\n"
 	"    d = os.path.join(out, name)\n"
 	"    os.makedirs(d)\n"
-	"    tv = tv_members if tv_members is not None else [(\"train2017.json\", tr if isinstance(tr, (str, bytes)) else dump(tr)),\n"
-	"                                                  (\"val2017.json\", dump(va))]\n"
+	"    tv = tv_members if tv_members is not None else [(\"train2017.json\", tr if isinstance(tr, (str, bytes)) else fmt(tr)),\n"
+	"                                                  (\"val2017.json\", fmt(va))]\n"
 	"    wzip(os.path.join(d, \"train_val2017.zip\"), tv)\n"
-	"    wzip(os.path.join(d, \"train_2017_bboxes.zip\"), [(\"train_2017_bboxes.json\", dump(tb))])\n"
-	"    wzip(os.path.join(d, \"val_2017_bboxes.zip\"), [(\"val_2017_bboxes.json\", dump(vb))])\n"
-	"    wzip(os.path.join(d, \"inat2017_locations.zip\"), [(loc_dir, b\"\"), (loc_dir + \"train2017_locations.json\", dump(tl)),\n"
-	"                                                     (loc_dir + \"val2017_locations.json\", dump(vl))] if loc_dir else\n"
-	"         [(\"train2017_locations.json\", dump(tl)), (\"val2017_locations.json\", dump(vl))])\n"
-	"    wzip(os.path.join(d, \"test2017.zip\"), [(test_dir + \"test2017.json\", dump(te))])\n"
+	"    wzip(os.path.join(d, \"train_2017_bboxes.zip\"), [(\"train_2017_bboxes.json\", fmt(tb))])\n"
+	"    wzip(os.path.join(d, \"val_2017_bboxes.zip\"), [(\"val_2017_bboxes.json\", fmt(vb))])\n"
+	"    wzip(os.path.join(d, \"inat2017_locations.zip\"), [(loc_dir, b\"\"), (loc_dir + \"train2017_locations.json\", fmt(tl)),\n"
+	"                                                     (loc_dir + \"val2017_locations.json\", fmt(vl))] if loc_dir else\n"
+	"         [(\"train2017_locations.json\", fmt(tl)), (\"val2017_locations.json\", fmt(vl))])\n"
+	"    wzip(os.path.join(d, \"test2017.zip\"), [(test_dir + \"test2017.json\", fmt(te))])\n"
 	"    if not expect:\n"
 	"        return d\n"
 	"    N = \"\\\\N\"\n"
@@ -125,13 +125,13 @@ static const char gen_py[] =
 	"    L.append([\"skipped\", skipped])\n"
 	"    for split, doc in ((0, tr), (1, va), (2, te)):\n"
 	"        L.append([\"info\", split, dump(doc[\"info\"])])\n"
-	"    files = [(\"train2017.json\", \"train_val2017.zip\", \"train2017.json\", dump(tr)),\n"
-	"             (\"val2017.json\", \"train_val2017.zip\", \"val2017.json\", dump(va)),\n"
-	"             (\"train_2017_bboxes.json\", \"train_2017_bboxes.zip\", \"train_2017_bboxes.json\", dump(tb)),\n"
-	"             (\"val_2017_bboxes.json\", \"val_2017_bboxes.zip\", \"val_2017_bboxes.json\", dump(vb)),\n"
-	"             (\"train2017_locations.json\", \"inat2017_locations.zip\", loc_dir + \"train2017_locations.json\", dump(tl)),\n"
-	"             (\"val2017_locations.json\", \"inat2017_locations.zip\", loc_dir + \"val2017_locations.json\", dump(vl)),\n"
-	"             (\"test2017.json\", \"test2017.zip\", test_dir + \"test2017.json\", dump(te))]\n"
+	"    files = [(\"train2017.json\", \"train_val2017.zip\", \"train2017.json\", fmt(tr)),\n"
+	"             (\"val2017.json\", \"train_val2017.zip\", \"val2017.json\", fmt(va)),\n"
+	"             (\"train_2017_bboxes.json\", \"train_2017_bboxes.zip\", \"train_2017_bboxes.json\", fmt(tb)),\n"
+	"             (\"val_2017_bboxes.json\", \"val_2017_bboxes.zip\", \"val_2017_bboxes.json\", fmt(vb)),\n"
+	"             (\"train2017_locations.json\", \"inat2017_locations.zip\", loc_dir + \"train2017_locations.json\", fmt(tl)),\n"
+	"             (\"val2017_locations.json\", \"inat2017_locations.zip\", loc_dir + \"val2017_locations.json\", fmt(vl)),\n"
+	"             (\"test2017.json\", \"test2017.zip\", test_dir + \"test2017.json\", fmt(te))]\n"
 	"    for f in files:\n"
 	"        L.append([\"file\", f[0], f[1], f[2], len(f[3].encode())])\n"
 	"        if f[0] == \"train2017.json\":\n"
@@ -155,6 +155,34 @@ static const char gen_py[] =
 	"variant(\"good\")\n"
 	"variant(\"rootloc\", loc_dir=\"\", test_dir=\"test2017/\")\n"
 	"os.makedirs(os.path.join(out, \"empty\"))\n"
+	"\n"
+	"def pretty(o):\n"
+	"    return \"\\ufeff\" + json.dumps(o, indent=\"\\t\", ensure_ascii=True).replace(\"\\n\", \"\\r\\n\") + \" \\r\\n\\t\"\n"
+	"variant(\"pretty\", fmt=pretty)\n"
+	"\n"
+	"# Strings full of JSON punctuation, odd whitespace between tokens, keys out\n"
+	"# of order, an escaped key, empty arrays, nested unknown members, and later\n"
+	"# duplicates of top-level keys (the first one counts, as in cJSON).\n"
+	"odd = \"q\\\"] } [{ ,: \\\\ \\\\\\\" \\\\\\\\\\\" \\u00e9 \\U0001F426 </end>\"\n"
+	"t_imgs = copy.deepcopy(train_imgs)\n"
+	"t_imgs[0][\"rights_holder\"] = odd\n"
+	"t_imgs[1][\"tags\"] = [[], {}, [[{\"x\": \"]}\", \"y\": []}]], \"\\\\\\\"]\", odd + \"\\t\\n\\b\\f\\r/\"]\n"
+	"t_imgs[2][\"empty\"] = {}\n"
+	"t_tr = {\"zzz\": [1, [2, [3, {\"a\": \"]}[{\"}]], [], -0.5e-3, True, None], \"annotations\": train[\"annotations\"],\n"
+	"        \"licenses\": lics, \"images\": t_imgs, \"categories\": cats, \"info\": dict(info, note=odd)}\n"
+	"def tricky(o):\n"
+	"    s = json.dumps(o, ensure_ascii=isinstance(o, dict) and \"zzz\" in o, separators=(\" ,\\t\", \"\\n:  \"))\n"
+	"    if isinstance(o, dict) and o.get(\"licenses\"):\n"
+	"        s = s.replace('\"images\"', '\"im\\\\u0061ges\"', 1)[:-1] + ',\"images\":[],\"annotations\":7,\"info\":null}'\n"
+	"    return s\n"
+	"variant(\"tricky\", tr=t_tr, te=dict(test, categories=[], licenses=[]), vb={\"annotations\": []}, vl=[], fmt=tricky)\n"
+	"\n"
+	"# Valid for cJSON but not strict JSON (a leading zero, nesting past 512):\n"
+	"# parsed whole, as before, with the same results.\n"
+	"deep = []\n"
+	"for _ in range(600):\n"
+	"    deep = [deep]\n"
+	"variant(\"lenient\", tr=dict(train, deep=deep), fmt=lambda o: dump(o).replace('\"width\":800', '\"width\":0800'))\n"
 	"\n"
 	"def bad(name, **kw):\n"
 	"    return variant(name, expect=False, **kw)\n"
@@ -191,7 +219,11 @@ static const char gen_py[] =
 	"bad(\"locobj\", tl={\"locations\": tloc})\n"
 	"bad(\"latstr\", vl=[{\"id\": 201, \"lat\": \"10\", \"lon\": 1}])\n"
 	"d = bad(\"locgarbage\")\n"
-	"open(os.path.join(d, \"inat2017_locations.zip\"), \"wb\").write(b\"PK\\x03\\x04\" + bytes(300))\n";
+	"open(os.path.join(d, \"inat2017_locations.zip\"), \"wb\").write(b\"PK\\x03\\x04\" + bytes(300))\n"
+	"bad(\"badnest\", tr='{\"images\": [{\"id\": 1]}], \"annotations\": []}')\n"
+	"bad(\"syntaxlast\", tr=dump(mod(train, lambda d: d[\"images\"][1].update(id=\"x\")))[:-1] + \",}\")\n"
+	"bad(\"surrogate\", tr=dump(train).replace(\"Person 101\", \"Person \\\\ud800 101\"))\n"
+	"bad(\"unclosed\", tr=dump(train)[:-2])\n";
 
 static char *tmp;
 
@@ -404,6 +436,11 @@ static const struct neg {
 	  "[0].lat: expected a number, got string" },
 	{ "locgarbage", EIO, "/inat2017_locations.zip: ", "train2017_locations.json",
 	  "zip" },
+	{ "badnest", EIO, "/train_val2017.zip: ", "train2017.json",
+	  "invalid JSON at line 1, column 21" },
+	{ "syntaxlast", EIO, "/train_val2017.zip: ", "train2017.json", "invalid JSON at line 1, column" },
+	{ "surrogate", EIO, "/train_val2017.zip: ", "train2017.json", "invalid JSON at line 1, column" },
+	{ "unclosed", EIO, "/train_val2017.zip: ", "train2017.json", "invalid JSON at line 1, column" },
 };
 
 static void check_bad(const struct neg *n)
@@ -514,6 +551,9 @@ int main(void)
 	if (st == 0) {
 		check_good("good");
 		check_good("rootloc");
+		check_good("pretty");
+		check_good("tricky");
+		check_good("lenient");
 		for (size_t i = 0; i < sizeof negs / sizeof negs[0]; i++)
 			check_bad(&negs[i]);
 		check_misc();
