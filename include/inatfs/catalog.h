@@ -22,8 +22,9 @@
  * unknown images or categories.
  *
  * Memory: the whole catalog is in memory (about 300 bytes per image); parsing
- * peaks higher, a cJSON tree of one file at a time: measured ~930 MiB peak RSS
- * for a synthetic 579k-image train2017.json (about 1.6 KiB per image).
+ * adds one file's text at a time (its big arrays are parsed one element at a
+ * time): measured ~480 MiB peak RSS for the whole load at real scale (579k
+ * train + 96k val + 183k test images, 545k boxes, 675k locations).
  */
 #ifndef INATFS_CATALOG_H
 #define INATFS_CATALOG_H

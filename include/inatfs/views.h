@@ -78,6 +78,12 @@ int ifs_views_readdir(ifs_views *v, const char *path, ifs_views_fill_fn fill, vo
 		      ifs_err *err);
 
 /*
+ * A tar member's path in its tarball, for messages ("ARCHIVE at offset N" if
+ * it cannot be found). Returns 0 or -ENOENT/-EIO; out is always filled.
+ */
+int ifs_views_member_path(ifs_views *v, const ifs_entry *e, char *out, size_t outsz);
+
+/*
  * The whole content of a generated or annotation file (SIDECAR, BLOB,
  * ANNFILE), malloc'd into *data. -EIO if it cannot be produced.
  */

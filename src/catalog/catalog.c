@@ -5,8 +5,8 @@
  * The order matters: train then val (images, categories), then boxes and
  * locations (they join on those images), then test. One JSON file is in
  * memory at a time, its big arrays parsed one element at a time (jsplit.c);
- * its bytes are freed once converted, and the heap trimmed. Nothing is printed; the caller hears of each file through the
- * progress callback.
+ * its bytes are freed once converted, and the heap trimmed. Nothing is
+ * printed; the caller hears of each file through the progress callback.
  */
 #include "catalog_int.h"
 

@@ -7,7 +7,6 @@
  */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
-#include <fuse.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
 #include <stddef.h>
@@ -88,7 +87,7 @@ int cmd_mount(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct mount_opts o = { 0 };
 	struct fuse_cmdline_opts co = { 0 };
-	struct fuse *fuse = NULL;
+	struct fuse_session *se = NULL;
 	ifs_index *idx = NULL;
 	ifs_views *views = NULL;
 	char *index_path = NULL;
@@ -151,12 +150,12 @@ int cmd_mount(int argc, char **argv)
 		goto out;
 	}
 	ifs_fs fs = { idx, views, co.debug };
-	fuse = fuse_new(&args, ifs_fuse_ops(), sizeof *ifs_fuse_ops(), &fs);
-	if (!fuse) {
+	se = fuse_session_new(&args, ifs_fuse_ops(), sizeof *ifs_fuse_ops(), &fs);
+	if (!se) {
 		r = EXIT_MOUNT;
 		goto out;
 	}
-	if (fuse_mount(fuse, co.mountpoint) != 0) {
+	if (fuse_session_mount(se, co.mountpoint) != 0) {
 		cli_error("%s: mount failed (is /dev/fuse available and fusermount3 installed?)",
 			  co.mountpoint);
 		r = EXIT_MOUNT;
@@ -167,7 +166,7 @@ int cmd_mount(int argc, char **argv)
 		r = EXIT_MOUNT;
 		goto out;
 	}
-	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
+	if (fuse_set_signal_handlers(se) != 0) {
 		r = EXIT_MOUNT;
 		goto out;
 	}
@@ -176,7 +175,7 @@ int cmd_mount(int argc, char **argv)
 			data_dir, co.mountpoint, co.mountpoint);
 	int lr;
 	if (co.singlethread) {
-		lr = fuse_loop(fuse);
+		lr = fuse_session_loop(se);
 	} else {
 		struct fuse_loop_config *lc = fuse_loop_cfg_create();
 		fuse_loop_cfg_set_clone_fd(lc, co.clone_fd);
@@ -184,16 +183,16 @@ int cmd_mount(int argc, char **argv)
 			fuse_loop_cfg_set_idle_threads(lc, co.max_idle_threads);
 		if (co.max_threads > 0 && co.max_threads <= 100000)
 			fuse_loop_cfg_set_max_threads(lc, co.max_threads);
-		lr = fuse_loop_mt(fuse, lc);
+		lr = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
-	fuse_remove_signal_handlers(fuse_get_session(fuse));
+	fuse_remove_signal_handlers(se);
 	r = lr == 0 ? 0 : EXIT_MOUNT;
 out:
 	if (mounted)
-		fuse_unmount(fuse);
-	if (fuse)
-		fuse_destroy(fuse);
+		fuse_session_unmount(se);
+	if (se)
+		fuse_session_destroy(se);
 	ifs_views_free(views);
 	ifs_index_close(idx);
 	free(index_path);

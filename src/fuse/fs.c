@@ -1,41 +1,56 @@
 /*
- * fs.c - libfuse3 high-level operations over the views (views.h).
+ * fs.c - libfuse3 low-level operations over the views (views.h).
  *
- * Each handler resolves the path through the views and replies once; core
- * errors (negative errno) are passed straight through. Files are served
- * from three sources: tar members through a gzip cursor per open file
- * (so a file read front to back is inflated once), and generated or
- * annotation files from a buffer filled at open().
+ * Each handler asks the views for an answer and replies exactly once; core
+ * errors (negative errno) go back as they are. Files are served from tar
+ * members through a gzip cursor per open file (so a file read front to back
+ * is inflated once; the cursor exists only while the file is being read),
+ * and generated or annotation files from a buffer filled at open().
+ * Directory listings are built whole at opendir() and handed out by offset.
  *
- * Integrity: every file read sequentially from its first byte is checked
- * against the CRC-32 recorded at index time; on a mismatch the read that
- * completes the file fails with EIO and a line goes to the log.
+ * Integrity: every file read front to back is checked against the CRC-32
+ * recorded at index time; on a mismatch the read that completes the file
+ * fails with EIO and a line goes to the log.
  */
 #define FUSE_USE_VERSION 312
 #include "fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <syslog.h>
 #include <unistd.h>
 
+#include "inatfs/buf.h"
 #include "inatfs/gz.h"
 
-static ifs_fs *fs_of(void)
+/* Nothing ever changes: the kernel may cache names and attributes for long. */
+#define TIMEOUT 86400.0
+
+static ifs_fs *fs_of(fuse_req_t req)
 {
-	return fuse_get_context()->private_data;
+	return fuse_req_userdata(req);
 }
 
-static void log_err(const char *what, const char *path, const ifs_err *e, int code)
+static void log_err(const char *what, uint64_t ino, const ifs_err *e, int code)
 {
-	syslog(LOG_ERR, "inatfs: %s %s: %s", what, path, e->code ? e->msg : strerror(-code));
-	fprintf(stderr, "inatfs: %s %s: %s\n", what, path, e->code ? e->msg : strerror(-code));
+	syslog(LOG_ERR, "inatfs: %s inode %llu: %s", what, (unsigned long long)ino,
+	       e->code ? e->msg : strerror(-code));
+	fprintf(stderr, "inatfs: %s %s\n", what, e->code ? e->msg : strerror(-code));
+}
+
+/* Internal errors (EIO...) are logged; ENOENT and friends are normal answers. */
+static int errno_of(const char *what, uint64_t ino, int r, const ifs_err *e)
+{
+	if ((r == -EIO || r == -ENOMEM) && e->code)
+		log_err(what, ino, e, r);
+	return r < 0 ? -r : EIO;
 }
 
 static void to_stat(const ifs_entry *e, struct stat *st)
@@ -52,86 +67,201 @@ static void to_stat(const ifs_entry *e, struct stat *st)
 	st->st_gid = getgid();
 }
 
-/* Internal errors (EIO...) are logged; ENOENT and friends are normal. */
-static int reply_err(const char *what, const char *path, int r, const ifs_err *e)
+static void to_param(const ifs_entry *e, struct fuse_entry_param *p)
 {
-	if (r == -EIO || r == -ENOMEM)
-		log_err(what, path, e, r);
-	return r;
+	memset(p, 0, sizeof *p);
+	p->ino = e->ino;
+	p->generation = 1;
+	p->attr_timeout = TIMEOUT;
+	p->entry_timeout = TIMEOUT;
+	to_stat(e, &p->attr);
 }
 
-static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	/* Nothing ever changes: cache names, attributes and data for long. */
-	cfg->use_ino = 1;
-	cfg->entry_timeout = 86400;
-	cfg->attr_timeout = 86400;
-	cfg->negative_timeout = 86400;
-	cfg->kernel_cache = 1;
-	conn->max_readahead = 1 << 20;
+	(void)userdata;
+	conn->max_readahead = 1u << 20;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
-	return fs_of();
+	/* listings come whole from opendir(); readdirplus saves a lookup per entry */
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 }
 
-static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	ifs_entry e;
+	ifs_err err;
+	ifs_err_clear(&err);
+	int r = ifs_views_lookup_child(fs_of(req)->views, parent, name, &e, &err);
+	if (r == -ENOENT) {
+		/* a negative entry the kernel may cache as long as a positive one */
+		struct fuse_entry_param p;
+		memset(&p, 0, sizeof p);
+		p.entry_timeout = TIMEOUT;
+		fuse_reply_entry(req, &p);
+		return;
+	}
+	if (r) {
+		fuse_reply_err(req, errno_of("lookup", parent, r, &err));
+		return;
+	}
+	struct fuse_entry_param p;
+	to_param(&e, &p);
+	fuse_reply_entry(req, &p);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)fi;
 	ifs_entry e;
 	ifs_err err;
 	ifs_err_clear(&err);
-	int r = ifs_views_lookup(fs_of()->views, path, &e, &err);
-	if (r)
-		return reply_err("stat", path, r, &err);
-	to_stat(&e, st);
-	return 0;
+	int r = ifs_views_getattr(fs_of(req)->views, ino, &e, &err);
+	if (r) {
+		fuse_reply_err(req, errno_of("stat", ino, r, &err));
+		return;
+	}
+	struct stat st;
+	to_stat(&e, &st);
+	fuse_reply_attr(req, &st, TIMEOUT);
 }
 
-struct fill_ctx {
-	void *buf;
-	fuse_fill_dir_t filler;
-	int plus;
+/* ---- directories -------------------------------------------------------- */
+
+/* A whole listing, built at opendir: names and entries, in order. */
+struct dirh {
+	ifs_entry *ents;
+	char **names;
+	size_t n, cap;
 };
 
-static int fill_one(void *ctx, const char *name, const ifs_entry *e)
+static void dirh_free(struct dirh *d)
 {
-	struct fill_ctx *f = ctx;
-	struct stat st;
-	to_stat(e, &st);
-	/* a full buffer is not an error: libfuse keeps what fit */
-	f->filler(f->buf, name, &st, 0, f->plus ? FUSE_FILL_DIR_PLUS : 0);
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->names[i]);
+	free(d->names);
+	free(d->ents);
+	free(d);
+}
+
+static int collect(void *ctx, const char *name, const ifs_entry *e)
+{
+	struct dirh *d = ctx;
+	if (d->n == d->cap) {
+		size_t nc = d->cap ? d->cap * 2 : 64;
+		ifs_entry *ne = realloc(d->ents, nc * sizeof *ne);
+		if (!ne)
+			return -ENOMEM;
+		d->ents = ne;
+		char **nn = realloc(d->names, nc * sizeof *nn);
+		if (!nn)
+			return -ENOMEM;
+		d->names = nn;
+		d->cap = nc;
+	}
+	if (!(d->names[d->n] = strdup(name)))
+		return -ENOMEM;
+	d->ents[d->n++] = *e;
 	return 0;
 }
 
-static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t offset,
-		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)offset;
-	(void)fi;
 	ifs_err err;
 	ifs_err_clear(&err);
-	struct fill_ctx f = { buf, filler, (flags & FUSE_READDIR_PLUS) != 0 };
-	filler(buf, ".", NULL, 0, 0);
-	filler(buf, "..", NULL, 0, 0);
-	int r = ifs_views_readdir(fs_of()->views, path, fill_one, &f, &err);
-	return r ? reply_err("readdir", path, r, &err) : 0;
+	struct dirh *d = calloc(1, sizeof *d);
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ifs_entry self, parent;
+	int r = ifs_views_getattr(fs_of(req)->views, ino, &self, &err);
+	/* "." and ".."; the kernel answers ".." itself, the inode there is a hint */
+	if (!r && !(r = collect(d, ".", &self))) {
+		parent = self;
+		r = collect(d, "..", &parent);
+	}
+	if (!r)
+		r = ifs_views_readdir_ino(fs_of(req)->views, ino, collect, d, &err);
+	if (r) {
+		dirh_free(d);
+		fuse_reply_err(req, errno_of("opendir", ino, r, &err));
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
 }
 
-/* An open file. */
+static void reply_dir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, int plus)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	size_t used = 0;
+	for (size_t i = off < 0 ? 0 : (size_t)off; i < d->n; i++) {
+		size_t n;
+		if (plus) {
+			struct fuse_entry_param p;
+			to_param(&d->ents[i], &p);
+			n = fuse_add_direntry_plus(req, buf + used, size - used, d->names[i], &p,
+						   (off_t)i + 1);
+		} else {
+			struct stat st;
+			to_stat(&d->ents[i], &st);
+			n = fuse_add_direntry(req, buf + used, size - used, d->names[i], &st,
+					      (off_t)i + 1);
+		}
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	(void)ino;
+	reply_dir(req, size, off, fi, 0);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	(void)ino;
+	reply_dir(req, size, off, fi, 1);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	dirh_free((struct dirh *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/* ---- files -------------------------------------------------------------- */
+
 struct fh {
 	ifs_entry e;
-	pthread_mutex_t lock;        /* FUSE may read one handle from several threads */
-	/* generated and annotation files */
-	uint8_t *data;
+	pthread_mutex_t lock;        /* the kernel may read one handle from several threads */
+	uint8_t *data;               /* generated and annotation files */
 	size_t len;
-	/* tar members */
-	ifs_gz_cursor *cur;
+	ifs_gz_cursor *cur;          /* tar members: made at the first read */
 	ifs_gz_checkpoint cp;        /* the checkpoint the cursor last started from */
 	int have_cp;
-	uint64_t crc_pos;            /* bytes checked sequentially from the start */
+	uint64_t crc_pos;            /* bytes checked front to back */
 	uint32_t crc;
 	int bad;                     /* a CRC mismatch was seen: fail every read */
-	char *path;
 };
 
 static void fh_free(struct fh *h)
@@ -141,56 +271,44 @@ static void fh_free(struct fh *h)
 	ifs_gz_cursor_free(h->cur);
 	ifs_gz_checkpoint_clear(&h->cp);
 	free(h->data);
-	free(h->path);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
 
-static int op_open(const char *path, struct fuse_file_info *fi)
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
-		return -EROFS;
-	ifs_fs *fs = fs_of();
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	ifs_fs *fs = fs_of(req);
 	ifs_err err;
 	ifs_err_clear(&err);
 	struct fh *h = calloc(1, sizeof *h);
-	if (!h)
-		return -ENOMEM;
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	pthread_mutex_init(&h->lock, NULL);
-	int r = ifs_views_lookup(fs->views, path, &h->e, &err);
-	if (r)
-		goto fail;
-	if (h->e.src == IFS_SRC_DIR) {
+	int r = ifs_views_getattr(fs->views, ino, &h->e, &err);
+	if (!r && h->e.src == IFS_SRC_DIR)
 		r = -EISDIR;
-		goto fail;
-	}
-	h->path = strdup(path);
-	if (!h->path) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	if (h->e.src == IFS_SRC_MEMBER) {
-		/* the cursor is made at the first read and dropped after the last byte:
-		 * thousands of files can be open, only those being read cost memory */
-		if (ifs_index_archive_fd(fs->idx, h->e.archive) < 0) {
-			r = ifs_err_set(&err, EIO, "%s is no longer there", ifs_archive_file(h->e.archive));
-			goto fail;
-		}
-	} else {
-		if ((r = ifs_views_content(fs->views, &h->e, &h->data, &h->len, &err)))
-			goto fail;
-		if (h->len != h->e.size) {
+	if (!r && h->e.src == IFS_SRC_MEMBER && ifs_index_archive_fd(fs->idx, h->e.archive) < 0)
+		r = ifs_err_set(&err, EIO, "%s is no longer there", ifs_archive_file(h->e.archive));
+	if (!r && h->e.src != IFS_SRC_MEMBER) {
+		r = ifs_views_content(fs->views, &h->e, &h->data, &h->len, &err);
+		if (!r && h->len != h->e.size)
 			r = ifs_err_set(&err, EIO, "generated %zu bytes, expected %llu", h->len,
 					(unsigned long long)h->e.size);
-			goto fail;
-		}
+	}
+	if (r) {
+		fh_free(h);
+		fuse_reply_err(req, errno_of("open", ino, r, &err));
+		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = 1;
-	return 0;
-fail:
-	fh_free(h);
-	return reply_err("open", path, r, &err);
+	fuse_reply_open(req, fi);
 }
 
 static int read_member(struct fh *h, ifs_fs *fs, char *buf, size_t size, uint64_t off,
@@ -220,15 +338,14 @@ static int read_member(struct fh *h, ifs_fs *fs, char *buf, size_t size, uint64_
 	if ((size_t)n != size)
 		return ifs_err_set(err, EIO, "%s: member data ends early (offset %llu)",
 				   ifs_archive_file(h->e.archive), (unsigned long long)abs);
-	/* integrity: CRC over a front-to-back read */
 	if (off == h->crc_pos) {
 		h->crc = ifs_crc32(h->crc, (const uint8_t *)buf, size);
 		h->crc_pos += size;
 		if (h->crc_pos == h->e.size && h->crc != h->e.crc) {
 			h->bad = 1;
-			return ifs_err_set(err, EIO, "%s: CRC-32 mismatch (got %08x, indexed %08x): "
-					   "the archive changed or is damaged", h->path, h->crc,
-					   h->e.crc);
+			return ifs_err_set(err, EIO, "CRC-32 mismatch in %s (got %08x, indexed "
+					   "%08x): the archive changed or is damaged",
+					   ifs_archive_file(h->e.archive), h->crc, h->e.crc);
 		}
 	}
 	if (off + size == h->e.size) {
@@ -239,80 +356,98 @@ static int read_member(struct fh *h, ifs_fs *fs, char *buf, size_t size, uint64_
 	return (int)n;
 }
 
-static int op_read(const char *path, char *buf, size_t size, off_t off,
-		   struct fuse_file_info *fi)
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
 {
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-	ifs_err err;
-	ifs_err_clear(&err);
-	if (off < 0)
-		return -EINVAL;
-	if ((uint64_t)off >= h->e.size)
-		return 0;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if ((uint64_t)off >= h->e.size) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
 	if (size > h->e.size - (uint64_t)off)
 		size = (size_t)(h->e.size - (uint64_t)off);
 	if (h->e.src != IFS_SRC_MEMBER) {
-		memcpy(buf, h->data + off, size);
-		return (int)size;
+		fuse_reply_buf(req, (const char *)h->data + off, size);
+		return;
 	}
-	pthread_mutex_lock(&h->lock);
-	int r = h->bad ? -EIO : read_member(h, fs_of(), buf, size, (uint64_t)off, &err);
-	pthread_mutex_unlock(&h->lock);
-	return r < 0 ? reply_err("read", path ? path : h->path, r == -EIO || err.code ? -EIO : r,
-				 &err) : r;
-}
-
-static int op_release(const char *path, struct fuse_file_info *fi)
-{
-	(void)path;
-	fh_free((struct fh *)(uintptr_t)fi->fh);
-	return 0;
-}
-
-static int op_opendir(const char *path, struct fuse_file_info *fi)
-{
-	(void)fi;
-	ifs_entry e;
+	char *buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	ifs_err err;
 	ifs_err_clear(&err);
-	int r = ifs_views_lookup(fs_of()->views, path, &e, &err);
-	if (r)
-		return reply_err("opendir", path, r, &err);
-	return e.src == IFS_SRC_DIR ? 0 : -ENOTDIR;
+	pthread_mutex_lock(&h->lock);
+	int r = h->bad ? -EIO : read_member(h, fs_of(req), buf, size, (uint64_t)off, &err);
+	pthread_mutex_unlock(&h->lock);
+	if (r < 0 && err.code) {
+		/* name the file: "read /train_val_images/...: what went wrong" */
+		char path[4096];
+		ifs_views_member_path(fs_of(req)->views, &h->e, path, sizeof path);
+		ifs_err_prefix(&err, "/%s", path);
+	}
+	if (r < 0)
+		fuse_reply_err(req, errno_of("read", ino, err.code ? -EIO : r, &err));
+	else
+		fuse_reply_buf(req, buf, (size_t)r);
+	free(buf);
 }
 
-static int op_statfs(const char *path, struct statvfs *st)
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)path;
-	memset(st, 0, sizeof *st);
-	st->f_bsize = 4096;
-	st->f_frsize = 4096;
-	st->f_namemax = 255;
-	st->f_flag = ST_RDONLY;
-	return 0;
+	(void)ino;
+	fh_free((struct fh *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
 }
 
-static int op_access(const char *path, int mask)
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	if (mask & W_OK)
-		return -EROFS;
-	struct stat st;
-	return op_getattr(path, &st, NULL);
+	(void)ino;
+	struct statvfs st;
+	memset(&st, 0, sizeof st);
+	st.f_bsize = 4096;
+	st.f_frsize = 4096;
+	st.f_namemax = 255;
+	st.f_flag = ST_RDONLY;
+	fuse_reply_statfs(req, &st);
 }
 
-static const struct fuse_operations ops = {
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	/* inode numbers are computed, not remembered: nothing to free */
+	(void)ino;
+	(void)nlookup;
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	(void)count;
+	(void)forgets;
+	fuse_reply_none(req);
+}
+
+static const struct fuse_lowlevel_ops ops = {
 	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
 	.getattr = op_getattr,
-	.readdir = op_readdir,
 	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
 	.open = op_open,
 	.read = op_read,
 	.release = op_release,
 	.statfs = op_statfs,
-	.access = op_access,
 };
 
-const struct fuse_operations *ifs_fuse_ops(void)
+const struct fuse_lowlevel_ops *ifs_fuse_ops(void)
 {
 	return &ops;
 }

@@ -1,6 +1,8 @@
 /*
- * fs.h - the libfuse3 layer: serves an opened index's views. Nothing here
- * but turning FUSE calls into views/gz calls and core errors into errnos.
+ * fs.h - the libfuse3 layer: serves an opened index's views through the
+ * low-level API. Inode numbers are the views' own (stable, derived from
+ * index rows), so the daemon keeps no table of what the kernel has looked
+ * up: its memory does not grow with the number of files.
  */
 #ifndef INATFS_FUSE_FS_H
 #define INATFS_FUSE_FS_H
@@ -8,15 +10,15 @@
 #include "inatfs/index.h"
 #include "inatfs/views.h"
 
-struct fuse_operations;
+struct fuse_lowlevel_ops;
 
 typedef struct ifs_fs {
 	ifs_index *idx;
 	ifs_views *views;
-	int verbose;      /* log every read error, not just the first few */
+	int debug;
 } ifs_fs;
 
-/* The operations table; private data must be an ifs_fs *. */
-const struct fuse_operations *ifs_fuse_ops(void);
+/* The operations table; the session's userdata must be an ifs_fs *. */
+const struct fuse_lowlevel_ops *ifs_fuse_ops(void);
 
 #endif

@@ -781,6 +781,28 @@ int ifs_views_readdir(ifs_views *v, const char *path, ifs_views_fill_fn fill, vo
 	return r ? r : ifs_views_readdir_ino(v, e.ino, fill, ctx, err);
 }
 
+static const char q_member_path[] =
+	"WITH RECURSIVE up(id, parent, path) AS (SELECT id, parent, name FROM nodes "
+	"WHERE archive=?1 AND off=?2 AND type=0 UNION ALL SELECT n.id, n.parent, "
+	"n.name || '/' || up.path FROM nodes n JOIN up ON n.id=up.parent WHERE n.id<>1) "
+	"SELECT path FROM up WHERE parent=1 LIMIT 1";
+
+int ifs_views_member_path(ifs_views *v, const ifs_entry *e, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%s at offset %llu", ifs_archive_file(e->archive),
+		 (unsigned long long)e->off);
+	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_member_path, NULL);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int(st, 1, e->archive);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)e->off);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(out, outsz, "%s", sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : -ENOENT;
+}
+
 /* ---- generated content ------------------------------------------------- */
 
 int ifs_views_content(ifs_views *v, const ifs_entry *e, uint8_t **data, size_t *len, ifs_err *err)
