@@ -130,8 +130,11 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 /* ---- directories -------------------------------------------------------- */
 
-/* A whole listing, built at opendir: names and entries, in order. */
+/* A whole listing, built at the first readdir (the kernel may answer from its
+ * cache and never ask): names and entries, in order. */
 struct dirh {
+	uint64_t ino;
+	int built;
 	ifs_entry *ents;
 	char **names;
 	size_t n, cap;
@@ -173,34 +176,59 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	ifs_err err;
 	ifs_err_clear(&err);
-	struct dirh *d = calloc(1, sizeof *d);
-	if (!d) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	ifs_entry self, parent;
+	ifs_entry self;
 	int r = ifs_views_getattr(fs_of(req)->views, ino, &self, &err);
-	/* "." and ".."; the kernel answers ".." itself, the inode there is a hint */
-	if (!r && !(r = collect(d, ".", &self))) {
-		parent = self;
-		r = collect(d, "..", &parent);
-	}
-	if (!r)
-		r = ifs_views_readdir_ino(fs_of(req)->views, ino, collect, d, &err);
+	if (!r && self.src != IFS_SRC_DIR)
+		r = -ENOTDIR;
+	struct dirh *d = r ? NULL : calloc(1, sizeof *d);
+	if (!r && !d)
+		r = -ENOMEM;
 	if (r) {
-		dirh_free(d);
 		fuse_reply_err(req, errno_of("opendir", ino, r, &err));
 		return;
 	}
+	d->ino = ino;
 	fi->fh = (uint64_t)(uintptr_t)d;
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);
 }
 
+/* "." and ".." (the kernel answers ".." itself; the inode there is a hint), then
+ * the views' listing. */
+static int dir_build(ifs_fs *fs, struct dirh *d, ifs_err *err)
+{
+	ifs_entry self;
+	int r = ifs_views_getattr(fs->views, d->ino, &self, err);
+	if (!r)
+		r = collect(d, ".", &self);
+	if (!r)
+		r = collect(d, "..", &self);
+	if (!r)
+		r = ifs_views_readdir_ino(fs->views, d->ino, collect, d, err);
+	d->built = r == 0;
+	if (r) {   /* start over on the next try */
+		for (size_t i = 0; i < d->n; i++)
+			free(d->names[i]);
+		d->n = 0;
+	}
+	return r;
+}
+
 static void reply_dir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, int plus)
 {
 	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	if (!d->built) {
+		/* one handle may get concurrent readdirs only from one process; the kernel
+		 * serialises them per open directory */
+		ifs_err err;
+		ifs_err_clear(&err);
+		int r = dir_build(fs_of(req), d, &err);
+		if (r) {
+			fuse_reply_err(req, errno_of("readdir", d->ino, r, &err));
+			return;
+		}
+	}
 	char *buf = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
