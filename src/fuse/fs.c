@@ -86,7 +86,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* listings come whole from opendir(); readdirplus saves a lookup per entry */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
-	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)   /* plus only when stat follows */
+		conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
