@@ -23,6 +23,7 @@
 struct mount_opts {
 	char *index;
 	int nosidecar;
+	int readdirplus;
 	char *data_dir;
 	char *mountpoint;   /* the second non-option, kept in args for fuse_parse_cmdline */
 };
@@ -31,6 +32,7 @@ struct mount_opts {
 static const struct fuse_opt opt_spec[] = {
 	{ "index=%s", offsetof(struct mount_opts, index), 0 },
 	OPT("nosidecar", nosidecar),
+	OPT("readdirplus", readdirplus),
 	FUSE_OPT_END
 };
 
@@ -149,7 +151,7 @@ int cmd_mount(int argc, char **argv)
 		r = EXIT_MOUNT;
 		goto out;
 	}
-	ifs_fs fs = { idx, views, co.debug };
+	ifs_fs fs = { idx, views, co.debug, o.readdirplus };
 	se = fuse_session_new(&args, ifs_fuse_ops(), sizeof *ifs_fuse_ops(), &fs);
 	if (!se) {
 		r = EXIT_MOUNT;

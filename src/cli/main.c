@@ -38,6 +38,7 @@ static void usage(FILE *f)
 		"  index=PATH      where the index lives (default: DATA_DIR/.inatfs-index.sqlite,\n"
 		"                  or $XDG_CACHE_HOME/inatfs/ if DATA_DIR is not writable)\n"
 		"  nosidecar       no <hash>.json beside the images in the split views\n"
+		"  readdirplus     listings carry attributes: faster ls -l and du, slower find\n"
 		"  allow_other     let other users read the mount (FUSE option)\n"
 		"  -f              stay in the foreground     -d  debug output (implies -f)\n"
 		"  -s              single-threaded\n"

@@ -79,15 +79,22 @@ static void to_param(const ifs_entry *e, struct fuse_entry_param *p)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	ifs_fs *fs = userdata;
 	conn->max_readahead = 1u << 20;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
-	/* listings come whole from opendir(); readdirplus saves a lookup per entry */
-	if (conn->capable & FUSE_CAP_READDIRPLUS)
+	/*
+	 * Plain readdir by default: find, os.walk and ImageFolder need only names
+	 * and types, and attributes in every listing make them 2-3x slower (the
+	 * kernel builds an inode per entry). -o readdirplus favours ls -l and du.
+	 */
+	if (fs->readdirplus && (conn->capable & FUSE_CAP_READDIRPLUS)) {
 		conn->want |= FUSE_CAP_READDIRPLUS;
-	if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)   /* plus only when stat follows */
-		conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+		if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
+			conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+	} else {
+		conn->want &= ~(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
+	}
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

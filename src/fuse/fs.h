@@ -16,6 +16,7 @@ typedef struct ifs_fs {
 	ifs_index *idx;
 	ifs_views *views;
 	int debug;
+	int readdirplus;   /* answer listings with attributes (-o readdirplus) */
 } ifs_fs;
 
 /* The operations table; the session's userdata must be an ifs_fs *. */
