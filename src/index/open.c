@@ -211,7 +211,8 @@ out:
 struct conn {
 	sqlite3 *db;
 	struct { const char *sql; sqlite3_stmt *st; } stmts[STMT_CACHE];
-	struct conn *next;
+	struct ifs_index *idx;
+	struct conn *prev, *next;
 };
 
 struct ifs_index {
@@ -222,6 +223,33 @@ struct ifs_index {
 	pthread_mutex_t lock;      /* guards conns */
 	struct conn *conns;
 };
+
+static void conn_free(struct conn *c)
+{
+	for (int i = 0; i < STMT_CACHE; i++)
+		sqlite3_finalize(c->stmts[i].st);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+/*
+ * A thread that exits closes its connection: FUSE starts and stops worker
+ * threads as load comes and goes, and each connection holds a descriptor.
+ */
+static void conn_release(void *p)
+{
+	struct conn *c = p;
+	ifs_index *idx = c->idx;
+	pthread_mutex_lock(&idx->lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		idx->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&idx->lock);
+	conn_free(c);
+}
 
 int ifs_index_open(const char *path, const char *data_dir, ifs_index **out, ifs_err *err)
 {
@@ -234,7 +262,7 @@ int ifs_index_open(const char *path, const char *data_dir, ifs_index **out, ifs_
 		idx->archive_fd[a] = -1;
 	pthread_mutex_init(&idx->lock, NULL);
 	int r = 0;
-	if (pthread_key_create(&idx->key, NULL) != 0) {
+	if (pthread_key_create(&idx->key, conn_release) != 0) {
 		free(idx);
 		return ifs_err_set(err, EAGAIN, "pthread_key_create failed");
 	}
@@ -278,12 +306,11 @@ void ifs_index_close(ifs_index *idx)
 {
 	if (!idx)
 		return;
+	/* threads still alive (this one included) leave their connection here */
+	pthread_setspecific(idx->key, NULL);
 	for (struct conn *c = idx->conns, *n; c; c = n) {
 		n = c->next;
-		for (int i = 0; i < STMT_CACHE; i++)
-			sqlite3_finalize(c->stmts[i].st);
-		sqlite3_close(c->db);
-		free(c);
+		conn_free(c);
 	}
 	pthread_key_delete(idx->key);
 	pthread_mutex_destroy(&idx->lock);
@@ -317,8 +344,11 @@ static struct conn *thread_conn(ifs_index *idx, ifs_err *err)
 	}
 	/* A small page cache per thread keeps the daemon's memory bounded. */
 	sqlite3_exec(c->db, "PRAGMA cache_size=-4096", NULL, NULL, NULL);
+	c->idx = idx;
 	pthread_mutex_lock(&idx->lock);
 	c->next = idx->conns;
+	if (c->next)
+		c->next->prev = c;
 	idx->conns = c;
 	pthread_mutex_unlock(&idx->lock);
 	pthread_setspecific(idx->key, c);
