@@ -11,6 +11,7 @@
 
 static struct {
 	double t0;
+	uint64_t done0;   /* bytes done at t0: the first report comes after some work */
 	char file[256];
 	int last_pct;
 	int drawn;
@@ -30,11 +31,12 @@ static void draw(const char *what, uint64_t done, uint64_t total)
 			fputc('\n', stderr);
 		snprintf(pg.file, sizeof pg.file, "%s", what);
 		pg.t0 = now();
+		pg.done0 = done;
 		pg.last_pct = -1;
 		pg.drawn = 0;
 	}
 	double el = now() - pg.t0;
-	double rate = el > 0 ? (double)done / el : 0;
+	double rate = el > 0.05 && done > pg.done0 ? (double)(done - pg.done0) / el : 0;
 	int pct = total ? (int)(100.0 * (double)done / (double)total) : 0;
 	double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
 	if (isatty(2)) {
