@@ -45,16 +45,6 @@ static int put_meta(sqlite3 *db, const char *key, const char *fmt, ...)
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-static int step(sqlite3 *db, sqlite3_stmt *st, const char *what, ifs_err *err)
-{
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return ifs_err_set(err, rc == SQLITE_FULL ? ENOSPC : EIO, "index: %s: %s", what,
-				   sqlite3_errmsg(db));
-	return 0;
-}
-
 static int64_t count(sqlite3 *db, const char *sql)
 {
 	sqlite3_stmt *st;
@@ -95,7 +85,7 @@ static int record_sources(sqlite3 *db, const char *data_dir, ifs_err *err)
 		sqlite3_bind_text(st, 1, *f, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, fp ? fp : "absent", -1, SQLITE_TRANSIENT);
 		free(fp);
-		r = step(db, st, "recording a source", err);
+		r = ifs_sql_step_done(db, st, "recording a source", err);
 	}
 	sqlite3_finalize(st);
 	return r;

@@ -17,16 +17,6 @@
 #include "inatfs/sidecar.h"
 #include "schema.h"
 
-static int step(sqlite3 *db, sqlite3_stmt *st, const char *what, ifs_err *err)
-{
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return ifs_err_set(err, rc == SQLITE_FULL ? ENOSPC : EIO, "index: %s: %s", what,
-				   sqlite3_errmsg(db));
-	return 0;
-}
-
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 {
 	if (s)
@@ -236,13 +226,13 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, const ifs_tree *t,
 		sqlite3_bind_text(cat, 3, c->cats[i].supercategory, -1, SQLITE_STATIC);
 		sqlite3_bind_text(cat, 4, dir, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(cat, 5, sdir, -1, SQLITE_TRANSIENT);
-		r = step(db, cat, "adding a category", err);
+		r = ifs_sql_step_done(db, cat, "adding a category", err);
 	}
 	for (size_t i = 0; i < c->nlics && !r; i++) {
 		sqlite3_bind_int64(lic, 1, c->lics[i].id);
 		bind_text_or_null(lic, 2, c->lics[i].name);
 		bind_text_or_null(lic, 3, c->lics[i].url);
-		r = step(db, lic, "adding a license", err);
+		r = ifs_sql_step_done(db, lic, "adding a license", err);
 	}
 	for (size_t i = 0; i < c->nimgs && !r; i++) {
 		const ifs_image *m = &c->imgs[i];
@@ -294,16 +284,16 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, const ifs_tree *t,
 			sqlite3_bind_null(img, 12);
 		bind_text_or_null(img, 13, m->rights_holder);
 		bind_text_or_null(img, 14, m->extra);
-		r = step(db, img, "adding an image", err);
+		r = ifs_sql_step_done(db, img, "adding an image", err);
 		for (ssize_t k = l.first_box[i]; !r && k >= 0; k = l.next_box[k]) {
 			sqlite3_bind_int64(box, 1, (sqlite3_int64)i + 1);
 			sqlite3_bind_text(box, 2, c->boxes[k].json, -1, SQLITE_STATIC);
-			r = step(db, box, "adding a box", err);
+			r = ifs_sql_step_done(db, box, "adding a box", err);
 		}
 		if (!r && l.loc[i] >= 0) {
 			sqlite3_bind_int64(loc, 1, (sqlite3_int64)i + 1);
 			sqlite3_bind_text(loc, 2, c->locs[l.loc[i]].json, -1, SQLITE_STATIC);
-			r = step(db, loc, "adding a location", err);
+			r = ifs_sql_step_done(db, loc, "adding a location", err);
 		}
 	}
 	jc->stray = (int64_t)ifs_strmap_count(t->paths) - jc->joined;
@@ -313,7 +303,7 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, const ifs_tree *t,
 		sqlite3_bind_text(ann, 3, c->files[i].entry, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ann, 4, (sqlite3_int64)c->files[i].size);
 		sqlite3_bind_int64(ann, 5, c->files[i].mtime);
-		r = step(db, ann, "adding an annotation file", err);
+		r = ifs_sql_step_done(db, ann, "adding an annotation file", err);
 	}
 	for (int s = 0; s < 3 && !r; s++) {
 		if (!c->info[s])
@@ -325,7 +315,7 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, const ifs_tree *t,
 			break;
 		sqlite3_bind_text(m, 1, key, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(m, 2, c->info[s], -1, SQLITE_STATIC);
-		r = step(db, m, "adding info", err);
+		r = ifs_sql_step_done(db, m, "adding info", err);
 		sqlite3_finalize(m);
 	}
 out:

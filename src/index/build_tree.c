@@ -84,12 +84,7 @@ static int mount_path(struct scan *s, const char *raw, char *out, size_t outsz)
 
 static int step_done(struct scan *s, sqlite3_stmt *st, const char *what)
 {
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return ifs_err_set(s->err, rc == SQLITE_FULL ? ENOSPC : EIO, "index: %s: %s", what,
-				   sqlite3_errmsg(s->t->db));
-	return 0;
+	return ifs_sql_step_done(s->t->db, st, what, s->err);
 }
 
 /* Node id of directory `path` (length len), creating it and its parents. */

@@ -56,6 +56,16 @@ int ifs_sql_exec(sqlite3 *db, const char *sql, const char *what, ifs_err *err)
 	return 0;
 }
 
+int ifs_sql_step_done(sqlite3 *db, sqlite3_stmt *st, const char *what, ifs_err *err)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return ifs_err_set(err, rc == SQLITE_FULL ? ENOSPC : EIO, "index: %s: %s: %s",
+				   sqlite3_db_filename(db, "main"), what, sqlite3_errmsg(db));
+	return 0;
+}
+
 int ifs_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, ifs_err *err)
 {
 	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)

@@ -48,6 +48,8 @@ int ifs_schema_create_indexes(sqlite3 *db, ifs_err *err);
 
 /* Runs SQL with no result rows; err names `what`. */
 int ifs_sql_exec(sqlite3 *db, const char *sql, const char *what, ifs_err *err);
+/* Steps a statement that returns no rows and resets it; a full disk is -ENOSPC. */
+int ifs_sql_step_done(sqlite3 *db, sqlite3_stmt *st, const char *what, ifs_err *err);
 /* Prepares a statement; err names the SQL on failure. */
 int ifs_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, ifs_err *err);
 
