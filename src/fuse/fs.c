@@ -407,7 +407,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (size > h->e.size - (uint64_t)off)
 		size = (size_t)(h->e.size - (uint64_t)off);
 	if (h->e.src != IFS_SRC_MEMBER) {
+		/* the kernel may send RELEASE as soon as it has the reply, while
+		 * writev is still returning: keep release out until we are done */
+		pthread_mutex_lock(&h->lock);
 		fuse_reply_buf(req, (const char *)h->data + off, size);
+		pthread_mutex_unlock(&h->lock);
 		return;
 	}
 	char *buf = malloc(size ? size : 1);
@@ -436,7 +440,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	fh_free((struct fh *)(uintptr_t)fi->fh);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	/* wait for a read that is still returning from its reply (see op_read) */
+	pthread_mutex_lock(&h->lock);
+	pthread_mutex_unlock(&h->lock);
+	fh_free(h);
 	fuse_reply_err(req, 0);
 }
 

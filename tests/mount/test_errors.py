@@ -21,17 +21,11 @@ import zipfile
 
 import pytest
 
-import importlib.util
 import sys
 
-if "helpers_mount" not in sys.modules:  # the Mount helper of tests/mount/conftest.py, by path
-    _spec = importlib.util.spec_from_file_location(
-        "helpers_mount", pathlib.Path(__file__).with_name("conftest.py"))
-    sys.modules["helpers_mount"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["helpers_mount"])
 
 from fixturelib import load_fixture_meta, load_manifest, make_fixture
-from helpers_mount import INATFS, Mount, inatfs, unmount
+from mountlib import INATFS, Mount, inatfs, unmount
 
 TAR = "train_val_images.tar.gz"
 ZIP = "train_val2017.zip"

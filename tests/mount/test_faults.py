@@ -6,7 +6,6 @@ killed index build leaves nothing that cannot be recovered.
 import errno
 import gzip
 import hashlib
-import importlib.util
 import io
 import os
 import pathlib
@@ -24,12 +23,8 @@ import pytest
 
 from fixturelib import load_manifest
 
-if "helpers_mount" not in sys.modules:  # the Mount helper of tests/mount/conftest.py, by path
-    _spec = importlib.util.spec_from_file_location(
-        "helpers_mount", pathlib.Path(__file__).with_name("conftest.py"))
-    sys.modules["helpers_mount"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["helpers_mount"])
-from helpers_mount import Mount, inatfs, is_mounted, unmount  # noqa: E402
+import mountlib  # noqa: E402
+from mountlib import Mount, inatfs, is_mounted, unmount  # noqa: E402
 
 TAR = "train_val_images.tar.gz"
 MIB = 1 << 20
@@ -93,7 +88,7 @@ def test_damage_seen_by_fingerprint_rebuilds_and_fails(data, tmp_path):
     flip_keep_stamp(data / TAR, (data / TAR).stat().st_size // 2)
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    r = subprocess.run([str(sys.modules["helpers_mount"].INATFS), str(data), str(mnt),
+    r = subprocess.run([str(mountlib.INATFS), str(data), str(mnt),
                         "-o", f"index={idx}"], capture_output=True, text=True, timeout=120)
     try:
         assert not is_mounted(mnt)
@@ -291,7 +286,7 @@ def test_index_build_killed_anywhere(data, tmp_path):
     assert len(want) >= 10, want
 
     idx = tmp_path / "i.sqlite"
-    INATFS = sys.modules["helpers_mount"].INATFS
+    INATFS = mountlib.INATFS
     seen_complete = 0
     for k in range(8):
         delay = build_s * (0.05 + 0.15 * k)

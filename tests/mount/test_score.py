@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import inatfs
+from mountlib import inatfs
 from expected import Expected
 
 

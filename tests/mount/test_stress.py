@@ -7,7 +7,6 @@ Python's tarfile/zipfile. The daemon's RSS stays bounded and does not grow
 from the first half of the run to the second.
 """
 
-import importlib.util
 import mmap
 import multiprocessing
 import os
@@ -21,12 +20,7 @@ import zipfile
 
 from fixturelib import load_manifest
 
-if "helpers_mount" not in sys.modules:  # the Mount helper of tests/mount/conftest.py, by path
-    _spec = importlib.util.spec_from_file_location(
-        "helpers_mount", pathlib.Path(__file__).with_name("conftest.py"))
-    sys.modules["helpers_mount"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["helpers_mount"])
-from helpers_mount import Mount  # noqa: E402
+from mountlib import Mount  # noqa: E402
 
 HALF_S = 10.0
 RSS_LIMIT_KB = 100 * 1024
