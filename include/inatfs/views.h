@@ -1,6 +1,6 @@
 /*
- * views.h - the mounted tree, path by path, without FUSE: what each path is
- * (directory or file, size, mtime, a stable inode number) and where a file's
+ * views.h - the mounted tree, inode by inode, without FUSE: what each entry is
+ * (directory or file, size, mtime, its stable inode number) and where a file's
  * bytes come from. All answers come from the index.
  *
  *   /train_val_images/...  /test2017/...   the tarballs' own trees
@@ -55,9 +55,10 @@ int ifs_views_new(ifs_index *idx, const ifs_views_opts *opts, ifs_views **out, i
 void ifs_views_free(ifs_views *v);
 
 /*
- * By inode (what the FUSE layer uses; the root is inode 1): the entry of an
- * inode, the child `name` of a folder, and a folder's listing. -ENOENT for an
- * unknown inode or name, -ENOTDIR when the parent is a file.
+ * By inode (the root is inode 1): the entry of an inode, the child `name` of
+ * a folder, and a folder's listing (without "." and "..", in a stable order;
+ * fill returns 0 to go on, non-zero to stop, and that value is returned).
+ * -ENOENT for an unknown inode or name, -ENOTDIR when the parent is a file.
  */
 int ifs_views_getattr(ifs_views *v, uint64_t ino, ifs_entry *out, ifs_err *err);
 int ifs_views_lookup_child(ifs_views *v, uint64_t parent, const char *name, ifs_entry *out,
@@ -65,17 +66,6 @@ int ifs_views_lookup_child(ifs_views *v, uint64_t parent, const char *name, ifs_
 typedef int (*ifs_views_fill_fn)(void *ctx, const char *name, const ifs_entry *e);
 int ifs_views_readdir_ino(ifs_views *v, uint64_t ino, ifs_views_fill_fn fill, void *ctx,
 			  ifs_err *err);
-
-/* By path ("/" or "/a/b"): a walk from the root. -ENOENT if nothing. */
-int ifs_views_lookup(ifs_views *v, const char *path, ifs_entry *out, ifs_err *err);
-
-/*
- * Lists a directory (without "." and ".."), in a stable order. fill returns
- * 0 to go on, non-zero to stop early (its value is returned).
- * -ENOTDIR / -ENOENT as appropriate.
- */
-int ifs_views_readdir(ifs_views *v, const char *path, ifs_views_fill_fn fill, void *ctx,
-		      ifs_err *err);
 
 /*
  * A tar member's path in its tarball, for messages ("ARCHIVE at offset N" if

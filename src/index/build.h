@@ -19,7 +19,7 @@ typedef struct ifs_tree {
 	ifs_strmap *paths;     /* mount path of every regular file -> node id */
 	int64_t next_id;       /* next node id */
 	int64_t default_mtime; /* for directories the tar does not list */
-	uint64_t files, dirs_n, skipped_unsafe, skipped_type, duplicates;
+	uint64_t files, skipped_unsafe, skipped_type, duplicates;
 } ifs_tree;
 
 int ifs_tree_init(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *err);

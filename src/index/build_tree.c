@@ -113,7 +113,6 @@ static int ensure_dir(struct scan *s, const char *path, size_t len, int64_t *id)
 	sqlite3_bind_int64(st, 10, 0);
 	if ((r = step_done(s, st, "adding a directory")))
 		return r;
-	s->t->dirs_n++;
 	if (ifs_strmap_put(s->t->dirs, path, len, *id) < 0)
 		return ifs_err_set(s->err, ENOMEM, "out of memory");
 	return 0;

@@ -95,31 +95,6 @@ void ifs_views_free(ifs_views *v)
 	free(v);
 }
 
-/* ---- path splitting ---------------------------------------------------- */
-
-#define MAXDEPTH 64
-struct comps {
-	char buf[4096];
-	const char *c[MAXDEPTH];
-	int n;
-};
-
-static int split_path(const char *path, struct comps *p)
-{
-	size_t len = strlen(path);
-	if (len >= sizeof p->buf)
-		return -ENAMETOOLONG;
-	memcpy(p->buf, path, len + 1);
-	p->n = 0;
-	char *save = NULL;
-	for (char *s = strtok_r(p->buf, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
-		if (p->n == MAXDEPTH)
-			return -ENOENT;
-		p->c[p->n++] = s;
-	}
-	return 0;
-}
-
 /* ---- the pristine trees ------------------------------------------------ */
 
 static const char q_node_child[] =
@@ -753,32 +728,6 @@ int ifs_views_readdir_ino(ifs_views *v, uint64_t ino, ifs_views_fill_fn fill, vo
 	if (p.src != IFS_SRC_DIR)
 		return -ENOTDIR;
 	return dir_op(v, ino, NULL, NULL, fill, ctx, err);
-}
-
-/* Path versions: a walk from the root, one component at a time. */
-int ifs_views_lookup(ifs_views *v, const char *path, ifs_entry *out, ifs_err *err)
-{
-	struct comps p;
-	int r = split_path(path, &p);
-	if (r)
-		return r;
-	uint64_t ino = IFS_ROOT_NODE;
-	if (p.n == 0)
-		return ifs_views_getattr(v, ino, out, err);
-	for (int i = 0; i < p.n; i++) {
-		if ((r = ifs_views_lookup_child(v, ino, p.c[i], out, err)))
-			return r;
-		ino = out->ino;
-	}
-	return 0;
-}
-
-int ifs_views_readdir(ifs_views *v, const char *path, ifs_views_fill_fn fill, void *ctx,
-		      ifs_err *err)
-{
-	ifs_entry e;
-	int r = ifs_views_lookup(v, path, &e, err);
-	return r ? r : ifs_views_readdir_ino(v, e.ino, fill, ctx, err);
 }
 
 static const char q_member_path[] =
