@@ -92,6 +92,7 @@ int cmd_mount(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	ifs_index *idx = NULL;
 	ifs_views *views = NULL;
+	ifs_strmap *bad = NULL;
 	char *index_path = NULL;
 	int r = EXIT_USAGE, mounted = 0;
 	ifs_err err;
@@ -151,7 +152,12 @@ int cmd_mount(int argc, char **argv)
 		r = EXIT_MOUNT;
 		goto out;
 	}
-	ifs_fs fs = { idx, views, co.debug, o.readdirplus };
+	bad = ifs_strmap_new();
+	if (!bad) {
+		r = EXIT_MOUNT;
+		goto out;
+	}
+	ifs_fs fs = { idx, views, co.debug, o.readdirplus, PTHREAD_MUTEX_INITIALIZER, bad };
 	se = fuse_session_new(&args, ifs_fuse_ops(), sizeof *ifs_fuse_ops(), &fs);
 	if (!se) {
 		r = EXIT_MOUNT;
@@ -195,6 +201,7 @@ out:
 		fuse_session_unmount(se);
 	if (se)
 		fuse_session_destroy(se);
+	ifs_strmap_free(bad);
 	ifs_views_free(views);
 	ifs_index_close(idx);
 	free(index_path);

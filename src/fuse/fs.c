@@ -6,11 +6,13 @@
  * members through a gzip cursor per open file (so a file read front to back
  * is inflated once; the cursor exists only while the file is being read),
  * and generated or annotation files from a buffer filled at open().
- * Directory listings are built whole at opendir() and handed out by offset.
+ * Directory listings are built whole at the first readdir and handed out by
+ * offset.
  *
- * Integrity: every file read front to back is checked against the CRC-32
- * recorded at index time; on a mismatch the read that completes the file
- * fails with EIO and a line goes to the log.
+ * Integrity: once the reads of a file (in any order) have covered all of it,
+ * its CRC-32 is checked against the one recorded at index time; on a
+ * mismatch the read that completes the file fails with EIO, every later read
+ * too, and a line goes to the log.
  */
 #define FUSE_USE_VERSION 312
 #include "fs.h"
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include "inatfs/buf.h"
+#include "inatfs/crccover.h"
 #include "inatfs/gz.h"
 
 /* Nothing ever changes: the kernel may cache names and attributes for long. */
@@ -295,8 +298,7 @@ struct fh {
 	ifs_gz_cursor *cur;          /* tar members: made at the first read */
 	ifs_gz_checkpoint cp;        /* the checkpoint the cursor last started from */
 	int have_cp;
-	uint64_t crc_pos;            /* bytes checked front to back */
-	uint32_t crc;
+	ifs_crc_cover cov;           /* what was read so far, for the CRC-32 check */
 	int bad;                     /* a CRC mismatch was seen: fail every read */
 };
 
@@ -309,6 +311,32 @@ static void fh_free(struct fh *h)
 	free(h->data);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
+}
+
+/* (archive, offset) of a member as a key of fs->bad */
+static size_t member_key(const ifs_entry *e, char key[9])
+{
+	key[0] = (char)e->archive;
+	memcpy(key + 1, &e->off, 8);
+	return 9;
+}
+
+static int member_is_bad(ifs_fs *fs, const ifs_entry *e)
+{
+	char key[9];
+	pthread_mutex_lock(&fs->bad_lock);
+	int bad = fs->bad && ifs_strmap_get(fs->bad, key, member_key(e, key), NULL);
+	pthread_mutex_unlock(&fs->bad_lock);
+	return bad;
+}
+
+static void member_mark_bad(ifs_fs *fs, const ifs_entry *e)
+{
+	char key[9];
+	pthread_mutex_lock(&fs->bad_lock);
+	if (fs->bad)
+		ifs_strmap_put(fs->bad, key, member_key(e, key), 1);
+	pthread_mutex_unlock(&fs->bad_lock);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -331,6 +359,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		r = -EISDIR;
 	if (!r && h->e.src == IFS_SRC_MEMBER && ifs_index_archive_fd(fs->idx, h->e.archive) < 0)
 		r = ifs_err_set(&err, EIO, "%s is no longer there", ifs_archive_file(h->e.archive));
+	if (!r && h->e.src == IFS_SRC_MEMBER && member_is_bad(fs, &h->e))
+		r = -EIO;   /* failed its CRC-32 check earlier (logged then) */
 	if (!r && h->e.src != IFS_SRC_MEMBER) {
 		r = ifs_views_content(fs->views, &h->e, &h->data, &h->len, &err);
 		if (!r && h->len != h->e.size)
@@ -374,15 +404,14 @@ static int read_member(struct fh *h, ifs_fs *fs, char *buf, size_t size, uint64_
 	if ((size_t)n != size)
 		return ifs_err_set(err, EIO, "%s: member data ends early (offset %llu)",
 				   ifs_archive_file(h->e.archive), (unsigned long long)abs);
-	if (off == h->crc_pos) {
-		h->crc = ifs_crc32(h->crc, (const uint8_t *)buf, size);
-		h->crc_pos += size;
-		if (h->crc_pos == h->e.size && h->crc != h->e.crc) {
-			h->bad = 1;
-			return ifs_err_set(err, EIO, "CRC-32 mismatch in %s (got %08x, indexed "
-					   "%08x): the archive changed or is damaged",
-					   ifs_archive_file(h->e.archive), h->crc, h->e.crc);
-		}
+	uint32_t whole;
+	if (ifs_crc_cover_add(&h->cov, off, size, ifs_crc32(0, (const uint8_t *)buf, size),
+			      h->e.size, &whole) && whole != h->e.crc) {
+		h->bad = 1;
+		member_mark_bad(fs, &h->e);
+		return ifs_err_set(err, EIO, "CRC-32 mismatch in %s (got %08x, indexed %08x): the "
+				   "archive changed or is damaged", ifs_archive_file(h->e.archive),
+				   whole, h->e.crc);
 	}
 	if (off + size == h->e.size) {
 		/* read to the end: free the decoder until the next read, if any */

@@ -7,7 +7,10 @@
 #ifndef INATFS_FUSE_FS_H
 #define INATFS_FUSE_FS_H
 
+#include <pthread.h>
+
 #include "inatfs/index.h"
+#include "inatfs/strmap.h"
 #include "inatfs/views.h"
 
 struct fuse_lowlevel_ops;
@@ -17,6 +20,9 @@ typedef struct ifs_fs {
 	ifs_views *views;
 	int debug;
 	int readdirplus;   /* answer listings with attributes (-o readdirplus) */
+	/* members whose CRC-32 check failed: never opened again (any view) */
+	pthread_mutex_t bad_lock;
+	ifs_strmap *bad;
 } ifs_fs;
 
 /* The operations table; the session's userdata must be an ifs_fs *. */
