@@ -113,3 +113,21 @@ def test_torchvision_inaturalist_through_symlink(mounted, exp, tmp_path):
     assert len(ds) == want
     img, target = ds[1]
     assert img.size[0] > 0
+
+
+def test_readdirplus_listing(tiny_dir, tmp_path, exp):
+    """-o readdirplus: listings carry attributes; ls -lR sees the same sizes."""
+    from mountlib import Mount
+    m = Mount(tiny_dir, tmp_path / "mnt", "readdirplus", index=tmp_path / "index.sqlite")
+    try:
+        out = sh("ls", "-lR", str(m.mnt / "val")).decode()
+    finally:
+        assert m.close() == 0, m.stderr()
+    sizes = {}
+    for line in out.splitlines():
+        parts = line.split(None, 8)
+        if len(parts) == 9 and parts[0].startswith("-") and parts[8].endswith(".jpg"):
+            sizes[parts[8]] = int(parts[4])
+    want = {p.rsplit("/", 1)[1]: int(r["size"]) for p, r in exp.view_files().items()
+            if p.startswith("val/")}
+    assert sizes == want
