@@ -174,7 +174,8 @@ static const char q_image_stem[] = IMG_COLS
 	"WHERE i.split=?1 AND i.category=?2 AND i.nboxes>=?3 AND (i.name=?4 OR "
 	"(i.name>?4||'.' AND i.name<?4||'/')) ORDER BY i.name";
 
-static void bind_sel(sqlite3_stmt *st, const struct imgsel *s, int64_t category)
+/* The class queries take ?1 split, ?2 supercategory folder (or NULL), ?3 boxed. */
+static void bind_classes(sqlite3_stmt *st, const struct imgsel *s)
 {
 	sqlite3_bind_int(st, 1, s->split);
 	if (s->superdir)
@@ -182,7 +183,14 @@ static void bind_sel(sqlite3_stmt *st, const struct imgsel *s, int64_t category)
 	else
 		sqlite3_bind_null(st, 2);
 	sqlite3_bind_int(st, 3, s->boxed ? 1 : 0);
-	(void)category;
+}
+
+/* The image queries take ?1 split, ?2 category (-1 for test), ?3 boxed. */
+static void bind_images(sqlite3_stmt *st, const struct imgsel *s, int64_t category)
+{
+	sqlite3_bind_int(st, 1, s->split);
+	sqlite3_bind_int64(st, 2, category);
+	sqlite3_bind_int(st, 3, s->boxed ? 1 : 0);
 }
 
 static void image_entry(sqlite3_stmt *st, int view, ifs_entry *e)
@@ -226,7 +234,7 @@ static int class_lookup(ifs_views *v, const struct imgsel *s, const char *dir, i
 	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_class, err);
 	if (!st)
 		return -EIO;
-	bind_sel(st, s, -1);
+	bind_classes(st, s);
 	sqlite3_bind_text(st, 4, dir, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
@@ -241,7 +249,7 @@ static int list_classes(ifs_views *v, const struct imgsel *s, ifs_views_fill_fn 
 	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_classes, err);
 	if (!st)
 		return -EIO;
-	bind_sel(st, s, -1);
+	bind_classes(st, s);
 	int rc, r = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		ifs_entry e;
@@ -259,8 +267,7 @@ static int list_images(ifs_views *v, const struct imgsel *s, int64_t cat, ifs_vi
 	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_images, err);
 	if (!st)
 		return -EIO;
-	bind_sel(st, s, cat);
-	sqlite3_bind_int64(st, 2, cat);
+	bind_images(st, s, cat);
 	int rc, r = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		ifs_entry e;
@@ -286,8 +293,7 @@ static int image_lookup(ifs_views *v, const struct imgsel *s, int64_t cat, const
 	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_image, err);
 	if (!st)
 		return -EIO;
-	bind_sel(st, s, cat);
-	sqlite3_bind_int64(st, 2, cat);
+	bind_images(st, s, cat);
 	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
@@ -306,8 +312,7 @@ static int image_lookup(ifs_views *v, const struct imgsel *s, int64_t cat, const
 	st = ifs_index_stmt(v->idx, q_image_stem, err);
 	if (!st)
 		return -EIO;
-	bind_sel(st, s, cat);
-	sqlite3_bind_int64(st, 2, cat);
+	bind_images(st, s, cat);
 	sqlite3_bind_text(st, 4, stem, -1, SQLITE_STATIC);
 	int r = -ENOENT;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -18,6 +18,16 @@ def exp(tiny_dir):
     return Expected(tiny_dir)
 
 
+def jpg_sizes(ls_output):
+    """{name: size} of the .jpg files in `ls -l` output."""
+    sizes = {}
+    for line in ls_output.splitlines():
+        parts = line.split(None, 8)
+        if len(parts) == 9 and parts[0].startswith("-") and parts[8].endswith(".jpg"):
+            sizes[parts[8]] = int(parts[4])
+    return sizes
+
+
 def sh(*args, **kw):
     return subprocess.run(args, check=True, capture_output=True, **kw).stdout
 
@@ -31,11 +41,7 @@ def test_find_lists_every_member(mounted, exp):
 
 def test_ls_lR_and_du(mounted, exp):
     out = sh("ls", "-lR", str(mounted / "train")).decode()
-    sizes = {}
-    for line in out.splitlines():
-        parts = line.split(None, 8)
-        if len(parts) == 9 and parts[0].startswith("-") and parts[8].endswith(".jpg"):
-            sizes[parts[8]] = int(parts[4])
+    sizes = jpg_sizes(out)
     want = {p.rsplit("/", 1)[1]: int(r["size"]) for p, r in exp.view_files().items()
             if p.startswith("train/")}
     assert sizes == want
@@ -123,11 +129,7 @@ def test_readdirplus_listing(tiny_dir, tmp_path, exp):
         out = sh("ls", "-lR", str(m.mnt / "val")).decode()
     finally:
         assert m.close() == 0, m.stderr()
-    sizes = {}
-    for line in out.splitlines():
-        parts = line.split(None, 8)
-        if len(parts) == 9 and parts[0].startswith("-") and parts[8].endswith(".jpg"):
-            sizes[parts[8]] = int(parts[4])
+    sizes = jpg_sizes(out)
     want = {p.rsplit("/", 1)[1]: int(r["size"]) for p, r in exp.view_files().items()
             if p.startswith("val/")}
     assert sizes == want
