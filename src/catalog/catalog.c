@@ -190,8 +190,11 @@ int ifs_catalog_load(const char *data_dir, ifs_catalog **out, ifs_catalog_progre
 		if (r < 0)
 			goto out;
 	}
-	qsort(L.c->cats, L.c->ncats, sizeof *L.c->cats, cmp_cat);
-	qsort(L.c->lics, L.c->nlics, sizeof *L.c->lics, cmp_lic);
+	/* qsort of an empty (NULL) array is undefined behaviour: found by fuzzing */
+	if (L.c->ncats)
+		qsort(L.c->cats, L.c->ncats, sizeof *L.c->cats, cmp_cat);
+	if (L.c->nlics)
+		qsort(L.c->lics, L.c->nlics, sizeof *L.c->lics, cmp_lic);
 done:
 	*out = L.c;
 	L.c = NULL;
