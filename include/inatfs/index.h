@@ -11,7 +11,9 @@
  *                       first and last MiB). Says why not.
  *   ifs_index_build()   builds into PATH.tmp-<pid>, fsyncs and renames it into
  *                       place: a build killed at any moment leaves the old
- *                       index or none, never a corrupt one.
+ *                       index or none, never a corrupt one. It is
+ *                       ifs_build_begin() + ifs_build_scan(): a mount serves
+ *                       between the two (a "live" index, see below).
  *   ifs_index_open()    opens a checked index read-only for serving.
  *
  * Threading: an ifs_index may be used from many threads at once; each thread
@@ -63,17 +65,65 @@ typedef struct ifs_build_progress {
 } ifs_build_progress;
 typedef void (*ifs_build_progress_fn)(void *ctx, const ifs_build_progress *p);
 
+typedef struct ifs_index ifs_index;
+
 typedef struct ifs_build_opts {
 	ifs_build_progress_fn progress;   /* may be NULL */
 	void *ctx;
 	FILE *report;                     /* summary lines (counts, mismatches); may be NULL */
+	ifs_index *live;                  /* told of every commit of the scan; may be NULL */
 } ifs_build_opts;
 
 /* Builds the index for data_dir at path (atomically, see above). */
 int ifs_index_build(const char *data_dir, const char *path, const ifs_build_opts *opts,
 		    ifs_err *err);
 
-typedef struct ifs_index ifs_index;
+/*
+ * A build in two steps, so that a mount can serve while the tarballs are
+ * scanned (minutes on the real data):
+ *   ifs_build_begin()   checks the start of every tarball, loads the
+ *                       annotations and commits them, with the indexes the
+ *                       views need, to the temporary file
+ *                       (ifs_build_temp_path). Seconds.
+ *   ifs_build_scan()    scans the tarballs, committing members and
+ *                       checkpoints about twice a second (each commit is
+ *                       announced to opts->live), then finishes the index and
+ *                       renames it into place. Call it once, from any thread.
+ *   ifs_build_cancel()  from any thread: ifs_build_scan() returns -ECANCELED
+ *                       soon after.
+ *   ifs_build_free()    removes the temporary file unless it was renamed.
+ * opts must stay valid until ifs_build_free.
+ */
+typedef struct ifs_build ifs_build;
+int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts *opts,
+		    ifs_build **out, ifs_err *err);
+const char *ifs_build_temp_path(const ifs_build *b);
+int ifs_build_scan(ifs_build *b, ifs_err *err);
+void ifs_build_cancel(ifs_build *b);
+void ifs_build_free(ifs_build *b);
+
+/*
+ * A "live" index is one still being built: opened from the temporary file
+ * with ifs_index_open_live(), it answers from what has been committed so
+ * far. Images whose member the scan has not reached are "pending": the
+ * views return -EAGAIN for them, and the caller waits (ifs_index_wait) and
+ * asks again. The build thread moves the state on.
+ */
+enum ifs_live_state {
+	IFS_LIVE_NO = 0,     /* a complete index (ifs_index_open) */
+	IFS_LIVE_SCANNING,   /* the scan is running */
+	IFS_LIVE_DONE,       /* the scan ended and the index is complete */
+	IFS_LIVE_FAILED,     /* the scan failed or was cancelled: pending stays pending */
+};
+int ifs_index_open_live(const char *temp_path, const char *data_dir, ifs_index **out,
+			ifs_err *err);
+int ifs_index_live_state(ifs_index *idx);
+/* The number of commits announced so far (read it before asking the views). */
+uint64_t ifs_index_generation(ifs_index *idx);
+/* Announces a commit, or a new state (state < 0: unchanged); wakes the waiters. */
+void ifs_index_publish(ifs_index *idx, int state);
+/* Waits until the generation differs from gen, or timeout_ms passed. */
+void ifs_index_wait(ifs_index *idx, uint64_t gen, int timeout_ms);
 
 /* Opens a (checked) index read-only. data_dir is where the archives are. */
 int ifs_index_open(const char *path, const char *data_dir, ifs_index **out, ifs_err *err);

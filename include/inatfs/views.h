@@ -43,6 +43,8 @@ typedef struct ifs_entry {
 	uint32_t crc;        /* IFS_SRC_MEMBER: CRC-32 of the data */
 	int64_t rid;         /* IFS_SRC_SIDECAR: images.rid */
 	char key[64];        /* IFS_SRC_BLOB / IFS_SRC_ANNFILE */
+	int pending;         /* IFS_SRC_MEMBER of a live index, not scanned yet: only
+			      * in listings; size, off and crc are unknown (0) */
 } ifs_entry;
 
 typedef struct ifs_views_opts {
@@ -59,6 +61,13 @@ void ifs_views_free(ifs_views *v);
  * a folder, and a folder's listing (without "." and "..", in a stable order;
  * fill returns 0 to go on, non-zero to stop, and that value is returned).
  * -ENOENT for an unknown inode or name, -ENOTDIR when the parent is a file.
+ *
+ * While the index is live (index.h) the split views list every image of the
+ * annotations from the start; getattr and lookup of an image whose member
+ * the scan has not reached return -EAGAIN (wait for the next commit, ask
+ * again), or -EIO once the scan has failed. The pristine trees hold what has
+ * been scanned so far, and the generated COCO files and submission template
+ * appear when the scan ends (-EAGAIN until then).
  */
 int ifs_views_getattr(ifs_views *v, uint64_t ino, ifs_entry *out, ifs_err *err);
 int ifs_views_lookup_child(ifs_views *v, uint64_t parent, const char *name, ifs_entry *out,

@@ -46,8 +46,19 @@ int cli_check_data_dir(const char *data_dir);
  */
 int cli_ensure_index(const char *data_dir, const char *explicit_index, int force, char **path);
 
+/*
+ * For the mount: like cli_ensure_index, but a missing or stale index is
+ * only begun (ifs_build_begin: annotations loaded, tarballs' starts
+ * checked); *build is then set, and the caller runs the scan while serving.
+ * o must outlive *build.
+ */
+int cli_begin_index(const char *data_dir, const char *explicit_index, const ifs_build_opts *o,
+		    char **path, ifs_build **build);
+
 /* Maps a core error to an exit code (input vs index problem). */
 int cli_exit_code(const ifs_err *err, int for_index);
+/* The exit code of a failed build (r: its return value). */
+int cli_build_exit_code(int r, const ifs_err *err);
 
 /* Progress display for the build (progress.c). */
 void cli_progress(void *ctx, const ifs_build_progress *p);

@@ -53,7 +53,23 @@ int cli_check_data_dir(const char *data_dir)
 	return 0;
 }
 
-int cli_ensure_index(const char *data_dir, const char *explicit_index, int force, char **path)
+/* Build failures: a full disk is the index's; EACCES/EROFS only when about
+ * the index (an unreadable zip or tarball is bad input). */
+int cli_build_exit_code(int r, const ifs_err *err)
+{
+	int code = cli_exit_code(err, 0);
+	if (r == -ENOSPC || r == -EDQUOT || strncmp(err->msg, "index:", 6) == 0)
+		code = EXIT_INDEX;
+	return code;
+}
+
+/*
+ * Locates the index and checks it. Returns 0 with *path set when it is
+ * usable; -1 with *path set when it must be built (the reason printed, and
+ * the memory the build needs); else an exit code.
+ */
+static int locate_and_check(const char *data_dir, const char *explicit_index, int force,
+			    char **path)
 {
 	ifs_err err;
 	ifs_err_clear(&err);
@@ -72,6 +88,8 @@ int cli_ensure_index(const char *data_dir, const char *explicit_index, int force
 			*path);
 	else if (r != -ESTALE) {
 		cli_error("%s: %s", *path, err.msg);
+		free(*path);
+		*path = NULL;
 		return EXIT_INDEX;
 	}
 	/* The build peaks at ~20x the largest zip (measured: 750 MB with the
@@ -87,20 +105,44 @@ int cli_ensure_index(const char *data_dir, const char *explicit_index, int force
 	}
 	fprintf(stderr, "inatfs: the build needs about %llu MB of memory; serving needs far "
 		"less\n", (unsigned long long)((biggest * 20 >> 20) + 64));
+	return -1;
+}
+
+int cli_ensure_index(const char *data_dir, const char *explicit_index, int force, char **path)
+{
+	int r = locate_and_check(data_dir, explicit_index, force, path);
+	if (r >= 0)
+		return r;
+	ifs_err err;
 	ifs_err_clear(&err);
-	ifs_build_opts o = { cli_progress, NULL, stderr };
+	ifs_build_opts o = { cli_progress, NULL, stderr, NULL };
 	r = ifs_index_build(data_dir, *path, &o, &err);
 	cli_progress_done();
 	if (r < 0) {
 		cli_error("%s", err.msg);
-		int code = cli_exit_code(&err, 0);
-		/* a full disk is the index's; EACCES/EROFS only when about the index (an
-		 * unreadable zip or tarball is bad input) */
-		if (r == -ENOSPC || r == -EDQUOT || strncmp(err.msg, "index:", 6) == 0)
-			code = EXIT_INDEX;
 		free(*path);
 		*path = NULL;
-		return code;
+		return cli_build_exit_code(r, &err);
+	}
+	return 0;
+}
+
+int cli_begin_index(const char *data_dir, const char *explicit_index, const ifs_build_opts *o,
+		    char **path, ifs_build **build)
+{
+	*build = NULL;
+	int r = locate_and_check(data_dir, explicit_index, 0, path);
+	if (r >= 0)
+		return r;
+	ifs_err err;
+	ifs_err_clear(&err);
+	r = ifs_build_begin(data_dir, *path, o, build, &err);
+	cli_progress_done();
+	if (r < 0) {
+		cli_error("%s", err.msg);
+		free(*path);
+		*path = NULL;
+		return cli_build_exit_code(r, &err);
 	}
 	return 0;
 }

@@ -1,9 +1,15 @@
 /*
  * cmd_mount.c - `inatfs DATA_DIR MOUNTPOINT [FUSE options]`.
  *
- * Everything is loaded and checked before the mount: a bad DATA_DIR, a bad
- * archive or annotation file, or an unusable mount point gives one message
- * and a non-zero exit, and nothing is mounted.
+ * Everything that can be checked quickly is checked before the mount: a bad
+ * DATA_DIR, an annotation file, the start of each tarball, an unusable mount
+ * point give one message and a non-zero exit, and nothing is mounted.
+ *
+ * With no usable index, the annotations are loaded (seconds), the tree is
+ * mounted at once, and the tarballs are scanned on a thread of the daemon
+ * while it serves (index.h, "live"). If the scan fails (damage deep inside
+ * a tarball), the daemon logs why, unmounts and exits with the code the
+ * build would have given; the half-built index is removed.
  */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
@@ -14,7 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "../fuse/fs.h"
@@ -84,6 +93,30 @@ static int check_mountpoint(const char *mp)
 	return 0;
 }
 
+/* The scan of a first mount, on its own thread while the daemon serves. */
+struct scan_job {
+	ifs_build *build;
+	ifs_err err;
+	int r;
+};
+
+static void *scan_main(void *p)
+{
+	struct scan_job *j = p;
+	/* signals are the main thread's (it runs the FUSE loop) */
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	j->r = ifs_build_scan(j->build, &j->err);
+	cli_progress_done();
+	if (j->r && j->r != -ECANCELED) {
+		/* stop serving: the main thread unmounts and reports */
+		syslog(LOG_ERR, "inatfs: %s", j->err.msg);
+		kill(getpid(), SIGTERM);
+	}
+	return NULL;
+}
+
 int cmd_mount(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -93,8 +126,12 @@ int cmd_mount(int argc, char **argv)
 	ifs_index *idx = NULL;
 	ifs_views *views = NULL;
 	ifs_strmap *bad = NULL;
-	char *index_path = NULL;
-	int r = EXIT_USAGE, mounted = 0;
+	char *index_path = NULL, *abs_index = NULL;
+	ifs_build *build = NULL;
+	ifs_build_opts bo = { cli_progress, NULL, stderr, NULL };
+	struct scan_job job;
+	pthread_t scan_thread;
+	int r = EXIT_USAGE, mounted = 0, scanning = 0;
 	ifs_err err;
 	ifs_err_clear(&err);
 
@@ -125,13 +162,26 @@ int cmd_mount(int argc, char **argv)
 		r = EXIT_INPUT;
 		goto out;
 	}
-	if ((r = cli_ensure_index(data_dir, o.index, 0, &index_path)))
+	/* the daemon leaves the current folder: the index path must not depend on it */
+	if (o.index && o.index[0] != '/') {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof cwd) || asprintf(&abs_index, "%s/%s", cwd, o.index) < 0) {
+			abs_index = NULL;
+			cli_error("%s: %s", o.index, strerror(errno));
+			r = EXIT_INDEX;
+			goto out;
+		}
+	}
+	if ((r = cli_begin_index(data_dir, abs_index ? abs_index : o.index, &bo, &index_path,
+				 &build)))
 		goto out;
-	if (ifs_index_open(index_path, data_dir, &idx, &err) < 0) {
+	if ((build ? ifs_index_open_live(ifs_build_temp_path(build), data_dir, &idx, &err)
+		   : ifs_index_open(index_path, data_dir, &idx, &err)) < 0) {
 		cli_error("%s", err.msg);
 		r = EXIT_INDEX;
 		goto out;
 	}
+	bo.live = idx;
 	ifs_views_opts vo = { .sidecars = !o.nosidecar };
 	if (ifs_views_new(idx, &vo, &views, &err) < 0) {
 		cli_error("%s", err.msg);
@@ -157,12 +207,13 @@ int cmd_mount(int argc, char **argv)
 		r = EXIT_MOUNT;
 		goto out;
 	}
-	ifs_fs fs = { idx, views, co.debug, o.readdirplus, PTHREAD_MUTEX_INITIALIZER, bad };
+	ifs_fs fs = { idx, NULL, views, co.debug, o.readdirplus, PTHREAD_MUTEX_INITIALIZER, bad };
 	se = fuse_session_new(&args, ifs_fuse_ops(), sizeof *ifs_fuse_ops(), &fs);
 	if (!se) {
 		r = EXIT_MOUNT;
 		goto out;
 	}
+	fs.se = se;
 	if (fuse_session_mount(se, co.mountpoint) != 0) {
 		cli_error("%s: mount failed (is /dev/fuse available and fusermount3 installed?)",
 			  co.mountpoint);
@@ -181,6 +232,20 @@ int cmd_mount(int argc, char **argv)
 	if (co.foreground)
 		fprintf(stderr, "inatfs: mounted %s at %s (Ctrl-C or fusermount3 -u %s to unmount)\n",
 			data_dir, co.mountpoint, co.mountpoint);
+	if (build) {
+		/* after fuse_daemonize: threads do not survive its fork */
+		memset(&job, 0, sizeof job);
+		job.build = build;
+		if (pthread_create(&scan_thread, NULL, scan_main, &job) != 0) {
+			cli_error("cannot start the scan thread");
+			r = EXIT_INDEX;
+			goto out;
+		}
+		scanning = 1;
+		if (co.foreground)
+			fprintf(stderr, "inatfs: the folders are usable now; the tarballs are being "
+				"scanned (reading an image waits until the scan reaches it)\n");
+	}
 	int lr;
 	if (co.singlethread) {
 		lr = fuse_session_loop(se);
@@ -189,14 +254,33 @@ int cmd_mount(int argc, char **argv)
 		fuse_loop_cfg_set_clone_fd(lc, co.clone_fd);
 		if (co.max_idle_threads <= 100000)   /* UINT_MAX means "not given" */
 			fuse_loop_cfg_set_idle_threads(lc, co.max_idle_threads);
-		if (co.max_threads > 0 && co.max_threads <= 100000)
-			fuse_loop_cfg_set_max_threads(lc, co.max_threads);
+		unsigned maxt = co.max_threads > 0 && co.max_threads <= 100000 ? co.max_threads : 10;
+		/* while the scan runs, requests for images not reached yet hold a thread */
+		if (build && maxt < 32)
+			maxt = 32;
+		fuse_loop_cfg_set_max_threads(lc, maxt);
 		lr = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
 	fuse_remove_signal_handlers(se);
 	r = lr == 0 ? 0 : EXIT_MOUNT;
+	if (scanning) {
+		ifs_build_cancel(build);
+		pthread_join(scan_thread, NULL);
+		scanning = 0;
+		if (job.r == -ECANCELED) {
+			fprintf(stderr, "inatfs: unmounted before the scan ended: the index was not "
+				"kept (the next mount builds it again)\n");
+		} else if (job.r) {
+			cli_error("%s", job.err.msg);
+			r = cli_build_exit_code(job.r, &job.err);
+		}
+	}
 out:
+	if (scanning) {
+		ifs_build_cancel(build);
+		pthread_join(scan_thread, NULL);
+	}
 	if (mounted)
 		fuse_session_unmount(se);
 	if (se)
@@ -204,7 +288,9 @@ out:
 	ifs_strmap_free(bad);
 	ifs_views_free(views);
 	ifs_index_close(idx);
+	ifs_build_free(build);
 	free(index_path);
+	free(abs_index);
 	free(co.mountpoint);
 	free(o.data_dir);
 	free(o.mountpoint);

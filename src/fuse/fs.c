@@ -9,6 +9,11 @@
  * Directory listings are built whole at the first readdir and handed out by
  * offset.
  *
+ * While the index is live (the first mount, the scan still running), an
+ * answer about an image the scan has not reached waits for the scan's next
+ * commit and is asked again (the views say -EAGAIN); and the kernel may
+ * cache answers for a second only, since the pristine trees still grow.
+ *
  * Integrity: once the reads of a file (in any order) have covered all of it,
  * its CRC-32 is checked against the one recorded at index time; on a
  * mismatch the read that completes the file fails with EIO, every later read
@@ -33,12 +38,39 @@
 #include "inatfs/crccover.h"
 #include "inatfs/gz.h"
 
-/* Nothing ever changes: the kernel may cache names and attributes for long. */
-#define TIMEOUT 86400.0
-
 static ifs_fs *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+/* Is the index complete (nothing can change any more)? */
+static int settled(ifs_fs *fs)
+{
+	int s = ifs_index_live_state(fs->idx);
+	return s == IFS_LIVE_NO || s == IFS_LIVE_DONE;
+}
+
+/* Nothing ever changes once the index is complete: the kernel may cache
+ * names and attributes for long. Before, for a second. */
+static double timeout_of(ifs_fs *fs)
+{
+	return settled(fs) ? 86400.0 : 1.0;
+}
+
+/*
+ * Waits for the scan's next commit after generation gen (the answer was
+ * -EAGAIN). Returns 0 to ask again, or an errno to give up with: the
+ * request was interrupted, or the file system is going away.
+ */
+static int wait_scan(fuse_req_t req, uint64_t gen)
+{
+	ifs_fs *fs = fs_of(req);
+	if (fuse_req_interrupted(req))
+		return EINTR;
+	if (fs->se && fuse_session_exited(fs->se))
+		return EIO;
+	ifs_index_wait(fs->idx, gen, 1000);
+	return 0;
 }
 
 static void log_err(const char *what, uint64_t ino, const ifs_err *e, int code)
@@ -70,14 +102,16 @@ static void to_stat(const ifs_entry *e, struct stat *st)
 	st->st_gid = getgid();
 }
 
-static void to_param(const ifs_entry *e, struct fuse_entry_param *p)
+static void to_param(ifs_fs *fs, const ifs_entry *e, struct fuse_entry_param *p)
 {
 	memset(p, 0, sizeof *p);
 	p->ino = e->ino;
 	p->generation = 1;
-	p->attr_timeout = TIMEOUT;
-	p->entry_timeout = TIMEOUT;
+	p->attr_timeout = timeout_of(fs);
+	p->entry_timeout = timeout_of(fs);
 	to_stat(e, &p->attr);
+	if (e->pending)
+		p->ino = 0;   /* in a readdirplus listing: a name without attributes */
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -102,15 +136,27 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	ifs_fs *fs = fs_of(req);
 	ifs_entry e;
 	ifs_err err;
 	ifs_err_clear(&err);
-	int r = ifs_views_lookup_child(fs_of(req)->views, parent, name, &e, &err);
+	int r, w;
+	for (;;) {
+		uint64_t gen = ifs_index_generation(fs->idx);
+		r = ifs_views_lookup_child(fs->views, parent, name, &e, &err);
+		if (r != -EAGAIN)
+			break;
+		if ((w = wait_scan(req, gen))) {
+			fuse_reply_err(req, w);
+			return;
+		}
+	}
 	if (r == -ENOENT) {
-		/* a negative entry the kernel may cache as long as a positive one */
+		/* a negative entry the kernel may cache as long as a positive one
+		 * (not while the pristine trees still grow) */
 		struct fuse_entry_param p;
 		memset(&p, 0, sizeof p);
-		p.entry_timeout = TIMEOUT;
+		p.entry_timeout = settled(fs) ? timeout_of(fs) : 0;
 		fuse_reply_entry(req, &p);
 		return;
 	}
@@ -119,24 +165,40 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	struct fuse_entry_param p;
-	to_param(&e, &p);
+	to_param(fs, &e, &p);
 	fuse_reply_entry(req, &p);
+}
+
+/* ifs_views_getattr, waiting for the scan while the answer is pending. */
+static int getattr_wait(fuse_req_t req, uint64_t ino, ifs_entry *e, ifs_err *err)
+{
+	ifs_fs *fs = fs_of(req);
+	for (;;) {
+		uint64_t gen = ifs_index_generation(fs->idx);
+		int r = ifs_views_getattr(fs->views, ino, e, err);
+		if (r != -EAGAIN)
+			return r;
+		int w = wait_scan(req, gen);
+		if (w)
+			return -w;
+	}
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)fi;
+	ifs_fs *fs = fs_of(req);
 	ifs_entry e;
 	ifs_err err;
 	ifs_err_clear(&err);
-	int r = ifs_views_getattr(fs_of(req)->views, ino, &e, &err);
+	int r = getattr_wait(req, ino, &e, &err);
 	if (r) {
-		fuse_reply_err(req, errno_of("stat", ino, r, &err));
+		fuse_reply_err(req, r == -EINTR ? EINTR : errno_of("stat", ino, r, &err));
 		return;
 	}
 	struct stat st;
 	to_stat(&e, &st);
-	fuse_reply_attr(req, &st, TIMEOUT);
+	fuse_reply_attr(req, &st, timeout_of(fs));
 }
 
 /* ---- directories -------------------------------------------------------- */
@@ -188,7 +250,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	ifs_err err;
 	ifs_err_clear(&err);
 	ifs_entry self;
-	int r = ifs_views_getattr(fs_of(req)->views, ino, &self, &err);
+	int r = getattr_wait(req, ino, &self, &err);
 	if (!r && self.src != IFS_SRC_DIR)
 		r = -ENOTDIR;
 	struct dirh *d = r ? NULL : calloc(1, sizeof *d);
@@ -200,8 +262,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	d->ino = ino;
 	fi->fh = (uint64_t)(uintptr_t)d;
-	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
+	/* a listing made while the scan runs may grow: not kept */
+	fi->cache_readdir = settled(fs_of(req));
+	fi->keep_cache = settled(fs_of(req));
 	fuse_reply_open(req, fi);
 }
 
@@ -250,7 +313,7 @@ static void reply_dir(fuse_req_t req, size_t size, off_t off, struct fuse_file_i
 		size_t n;
 		if (plus) {
 			struct fuse_entry_param p;
-			to_param(&d->ents[i], &p);
+			to_param(fs_of(req), &d->ents[i], &p);
 			n = fuse_add_direntry_plus(req, buf + used, size - used, d->names[i], &p,
 						   (off_t)i + 1);
 		} else {
@@ -354,7 +417,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	pthread_mutex_init(&h->lock, NULL);
-	int r = ifs_views_getattr(fs->views, ino, &h->e, &err);
+	int r = getattr_wait(req, ino, &h->e, &err);
 	if (!r && h->e.src == IFS_SRC_DIR)
 		r = -EISDIR;
 	if (!r && h->e.src == IFS_SRC_MEMBER && ifs_index_archive_fd(fs->idx, h->e.archive) < 0)
@@ -369,7 +432,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (r) {
 		fh_free(h);
-		fuse_reply_err(req, errno_of("open", ino, r, &err));
+		fuse_reply_err(req, r == -EINTR ? EINTR : errno_of("open", ino, r, &err));
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
@@ -377,9 +440,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
-static int read_member(struct fh *h, ifs_fs *fs, char *buf, size_t size, uint64_t off,
+static int read_member(fuse_req_t req, struct fh *h, char *buf, size_t size, uint64_t off,
 		       ifs_err *err)
 {
+	ifs_fs *fs = fs_of(req);
 	uint64_t abs = h->e.off + off;
 	if (!h->cur) {
 		int r = ifs_gz_cursor_new(ifs_index_archive_fd(fs->idx, h->e.archive),
@@ -393,7 +457,16 @@ static int read_member(struct fh *h, ifs_fs *fs, char *buf, size_t size, uint64_
 	    abs - pos > (4u << 20)) {
 		ifs_gz_checkpoint_clear(&h->cp);
 		h->have_cp = 0;
-		int r = ifs_index_checkpoint(fs->idx, h->e.archive, abs, &h->cp, err);
+		int r;
+		for (;;) {   /* live index: the scan may not have delivered it yet */
+			uint64_t gen = ifs_index_generation(fs->idx);
+			if ((r = ifs_index_checkpoint(fs->idx, h->e.archive, abs, &h->cp, err)) !=
+			    -EAGAIN)
+				break;
+			int w = wait_scan(req, gen);
+			if (w)
+				return ifs_err_set(err, w, "waiting for the scan: %s", strerror(w));
+		}
 		if (r)
 			return r;
 		h->have_cp = 1;
@@ -451,7 +524,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ifs_err err;
 	ifs_err_clear(&err);
 	pthread_mutex_lock(&h->lock);
-	int r = h->bad ? -EIO : read_member(h, fs_of(req), buf, size, (uint64_t)off, &err);
+	int r = h->bad ? -EIO : read_member(req, h, buf, size, (uint64_t)off, &err);
 	pthread_mutex_unlock(&h->lock);
 	if (r < 0 && err.code) {
 		/* name the file: "read /train_val_images/...: what went wrong" */

@@ -15,8 +15,11 @@
 
 struct fuse_lowlevel_ops;
 
+struct fuse_session;
+
 typedef struct ifs_fs {
-	ifs_index *idx;
+	ifs_index *idx;            /* may be live (still being built): see index.h */
+	struct fuse_session *se;   /* set once the session exists */
 	ifs_views *views;
 	int debug;
 	int readdirplus;   /* answer listings with attributes (-o readdirplus) */

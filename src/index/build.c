@@ -1,9 +1,12 @@
 /*
- * build.c - building an index: annotations first (catalog -> tables), then
- * one scan pass per tarball (build_tree.c), then the join of JSON images to
- * tar members, the generated files (build_blobs.c) and the secondary
- * indexes. All of it goes into PATH.tmp-<pid>, which is fsynced and renamed
- * over PATH only when complete.
+ * build.c - building an index. ifs_build_begin: the start of every tarball
+ * is checked, the annotations are loaded (catalog -> tables, build_catalog.c)
+ * and committed with the views' indexes. ifs_build_scan: one scan pass per
+ * tarball (build_tree.c) adds members and checkpoints and links each member
+ * to its images, committing twice a second so that a live mount can serve
+ * what is done; then the generated files (build_blobs.c) and the counts.
+ * All of it goes into PATH.tmp-<pid>, which is fsynced and renamed over PATH
+ * only when complete.
  */
 #include "build.h"
 
@@ -131,56 +134,144 @@ static void remove_stale_temporaries(const char *path)
 	closedir(d);
 }
 
-int ifs_index_build(const char *data_dir, const char *path, const ifs_build_opts *opts,
-		    ifs_err *err)
-{
-	char tmp[PATH_MAX], full[PATH_MAX];
-	sqlite3 *db = NULL;
-	ifs_catalog *cat = NULL;
+struct ifs_build {
+	char *data_dir, *path;
+	char tmp[PATH_MAX];
+	const ifs_build_opts *opts;   /* the caller's (live may be set after begin) */
+	sqlite3 *db;
 	ifs_tree tree;
-	memset(&tree, 0, sizeof tree);
-	struct stat st;
-	int r = 0, class_width = 4;
-	time_t t0 = time(NULL);
-	FILE *rep = opts ? opts->report : NULL;
+	int class_width;
+	time_t t0;
+	struct timespec last_commit;
+	volatile int cancel;
+	int renamed, scanned;
+};
 
-	snprintf(full, sizeof full, "%s/%s", data_dir, ifs_archive_file(IFS_ARCHIVE_TRAINVAL));
-	if (stat(full, &st) < 0)
-		return ifs_err_sys(err, errno, "%s", full);
-	remove_stale_temporaries(path);
-	if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= (int)sizeof tmp)
-		return ifs_err_set(err, ENAMETOOLONG, "%s: path too long", path);
-	unlink(tmp);
-	/* created here first: sqlite's own message ("unable to open database file") hides why */
-	int tfd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (tfd < 0)
-		return ifs_err_sys(err, errno, "index: cannot create %s", tmp);
-	close(tfd);
-	if (sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)) {
-		r = ifs_err_set(err, EIO, "index: cannot create %s: %s", tmp,
-				db ? sqlite3_errmsg(db) : "no memory");
+const char *ifs_build_temp_path(const ifs_build *b)
+{
+	return b->tmp;
+}
+
+void ifs_build_cancel(ifs_build *b)
+{
+	__atomic_store_n(&b->cancel, 1, __ATOMIC_RELEASE);
+}
+
+void ifs_build_free(ifs_build *b)
+{
+	if (!b)
+		return;
+	ifs_join_free(b->tree.join);
+	b->tree.join = NULL;
+	ifs_tree_free(&b->tree);
+	if (b->db)
+		sqlite3_close(b->db);
+	if (!b->renamed && b->tmp[0])
+		unlink(b->tmp);
+	free(b->data_dir);
+	free(b->path);
+	free(b);
+}
+
+static double since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/*
+ * Called from the scan between tar feeds: commits what was scanned so far
+ * (about twice a second) so that a live mount can serve it, and notices a
+ * cancel.
+ */
+static int scan_tick(void *ctx, const char *file, uint64_t in_done, uint64_t in_total)
+{
+	ifs_build *b = ctx;
+	if (__atomic_load_n(&b->cancel, __ATOMIC_ACQUIRE))
+		return -ECANCELED;
+	if (since(&b->last_commit) < 0.5)
+		return 0;
+	ifs_err err;
+	ifs_err_clear(&err);
+	if (put_meta(b->db, "scan_progress", "%s %llu %llu", file, (unsigned long long)in_done,
+		     (unsigned long long)in_total))
+		return -EIO;
+	int r = ifs_sql_exec(b->db, "COMMIT; BEGIN", "committing", &err);
+	if (r)
+		return r;
+	clock_gettime(CLOCK_MONOTONIC, &b->last_commit);
+	if (b->opts->live)
+		ifs_index_publish(b->opts->live, -1);
+	return 0;
+}
+
+int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts *opts,
+		    ifs_build **out, ifs_err *err)
+{
+	char full[PATH_MAX];
+	ifs_catalog *cat = NULL;
+	struct stat st;
+	int r = 0;
+	*out = NULL;
+	ifs_build *b = calloc(1, sizeof *b);
+	if (!b)
+		return ifs_err_set(err, ENOMEM, "out of memory");
+	static const ifs_build_opts no_opts;
+	b->t0 = time(NULL);
+	b->opts = opts ? opts : &no_opts;
+	b->data_dir = strdup(data_dir);
+	b->path = strdup(path);
+	if (!b->data_dir || !b->path) {
+		r = ifs_err_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((r = ifs_sql_exec(db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
-			      "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-65536; "
-			      "PRAGMA temp_store=FILE; BEGIN", "starting the build", err)) ||
-	    (r = ifs_schema_create(db, err)) ||
-	    (r = record_sources(db, data_dir, err)))
+	snprintf(full, sizeof full, "%s/%s", data_dir, ifs_archive_file(IFS_ARCHIVE_TRAINVAL));
+	if (stat(full, &st) < 0) {
+		r = ifs_err_sys(err, errno, "%s", full);
 		goto out;
-
-	/* 1. one scan pass per tarball: members and checkpoints */
-	if ((r = ifs_tree_init(&tree, db, st.st_mtime, err)))
-		goto out;
+	}
+	/* bad tarballs are refused before anything else (and before a mount) */
 	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
 		snprintf(full, sizeof full, "%s/%s", data_dir, ifs_archive_file(a));
 		if (a != IFS_ARCHIVE_TRAINVAL && access(full, F_OK) < 0)
 			continue;
-		if ((r = ifs_tree_scan_archive(&tree, a, full, opts, err)))
+		if ((r = ifs_tree_probe_archive(a, full, err)))
 			goto out;
 	}
+	remove_stale_temporaries(path);
+	if (snprintf(b->tmp, sizeof b->tmp, "%s.tmp-%ld", path, (long)getpid()) >=
+	    (int)sizeof b->tmp) {
+		b->tmp[0] = '\0';
+		r = ifs_err_set(err, ENAMETOOLONG, "%s: path too long", path);
+		goto out;
+	}
+	unlink(b->tmp);
+	/* created here first: sqlite's own message ("unable to open database file") hides why */
+	int tfd = open(b->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (tfd < 0) {
+		r = ifs_err_sys(err, errno, "index: cannot create %s", b->tmp);
+		b->tmp[0] = '\0';
+		goto out;
+	}
+	close(tfd);
+	if (sqlite3_open_v2(b->tmp, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)) {
+		r = ifs_err_set(err, EIO, "index: cannot create %s: %s", b->tmp,
+				b->db ? sqlite3_errmsg(b->db) : "no memory");
+		goto out;
+	}
+	/* no journal (a failed build is thrown away); normal locking, so that a
+	 * live mount can read between commits */
+	if ((r = ifs_sql_exec(b->db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
+			      "PRAGMA cache_size=-65536; PRAGMA temp_store=FILE; BEGIN",
+			      "starting the build", err)) ||
+	    (r = ifs_schema_create(b->db, err)) ||
+	    (r = record_sources(b->db, data_dir, err)) ||
+	    (r = ifs_tree_init(&b->tree, b->db, st.st_mtime, err)))
+		goto out;
 
-	/* 2. annotations, joined to the members by file_name */
-	struct cat_progress cp = { opts };
+	/* 1. annotations: every image, not yet linked to its member */
+	struct cat_progress cp = { b->opts };
 	if ((r = ifs_catalog_load(data_dir, &cat, on_catalog_file, &cp, err)))
 		goto out;
 	if (cat->nimgs == 0) {
@@ -188,91 +279,134 @@ int ifs_index_build(const char *data_dir, const char *path, const ifs_build_opts
 				"split and the categories; inatfs needs it)", data_dir);
 		goto out;
 	}
-	progress(opts, "join", NULL);
-	ifs_join_counts jc;
-	if ((r = ifs_catalog_insert(db, cat, &tree, &jc, &class_width, err)))
+	progress(b->opts, "write", NULL);
+	if ((r = ifs_catalog_insert(b->db, cat, &b->tree.join, &b->class_width, err)))
 		goto out;
 	ifs_catalog_free(cat);
 	cat = NULL;
-	int64_t missing = jc.missing, stray = jc.stray;
-
-	/* 3. indexes, derived columns, generated files */
-	progress(opts, "write", NULL);
-	if ((r = ifs_schema_create_indexes(db, err)) ||
-	    (r = ifs_tree_finish(&tree, err)))
+	/* the indexes the views need, before anything is served */
+	if ((r = ifs_schema_create_indexes(b->db, err)) ||
+	    put_meta(b->db, "class_width", "%d", b->class_width) ||
+	    put_meta(b->db, "data_dir", "%s", data_dir))
+		goto out_db;
+	if ((r = ifs_sql_exec(b->db, "COMMIT; BEGIN", "committing the annotations", err)))
 		goto out;
-	progress(opts, "writing the COCO files and the submission template", NULL);
-	if ((r = ifs_blobs_build(db, err)))
-		goto out;
+	clock_gettime(CLOCK_MONOTONIC, &b->last_commit);
+	b->tree.tick = scan_tick;
+	b->tree.tick_ctx = b;
+	*out = b;
+	return 0;
+out_db:
+	if (!r)
+		r = ifs_err_set(err, EIO, "index: %s: %s", b->tmp, sqlite3_errmsg(b->db));
+out:
+	ifs_catalog_free(cat);
+	ifs_build_free(b);
+	return r;
+}
 
+static int build_scan(ifs_build *b, ifs_err *err)
+{
+	char full[PATH_MAX];
+	sqlite3 *db = b->db;
+	FILE *rep = b->opts->report;
+	int r;
+
+	/* 2. one scan pass per tarball: members, checkpoints, links to images */
+	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
+		snprintf(full, sizeof full, "%s/%s", b->data_dir, ifs_archive_file(a));
+		if (a != IFS_ARCHIVE_TRAINVAL && access(full, F_OK) < 0)
+			continue;
+		if ((r = ifs_tree_scan_archive(&b->tree, a, full, b->opts, err)))
+			return r;
+	}
+	ifs_join_free(b->tree.join);
+	b->tree.join = NULL;
+
+	/* 3. derived columns, generated files, counts */
+	progress(b->opts, "writing the COCO files and the submission template", NULL);
+	if ((r = ifs_tree_finish(&b->tree, err)) || (r = ifs_blobs_build(db, err)))
+		return r;
 	int64_t n_tr = count(db, "SELECT count(*) FROM images WHERE split=0");
 	int64_t n_va = count(db, "SELECT count(*) FROM images WHERE split=1");
 	int64_t n_te = count(db, "SELECT count(*) FROM images WHERE split=2");
 	int64_t n_cat = count(db, "SELECT count(*) FROM categories");
 	int64_t n_box = count(db, "SELECT count(*) FROM boxes");
 	int64_t n_loc = count(db, "SELECT count(*) FROM locations");
-	if (put_meta(db, "class_width", "%d", class_width) ||
-	    put_meta(db, "data_dir", "%s", data_dir) ||
-	    put_meta(db, "built_at", "%lld", (long long)time(NULL)) ||
-	    put_meta(db, "build_seconds", "%lld", (long long)(time(NULL) - t0)) ||
+	int64_t missing = count(db, "SELECT count(*) FROM images WHERE node IS NULL");
+	int64_t joined = count(db, "SELECT count(DISTINCT node) FROM images WHERE node IS NOT NULL");
+	int64_t stray = (int64_t)ifs_strmap_count(b->tree.paths) - joined;
+	if (put_meta(db, "built_at", "%lld", (long long)time(NULL)) ||
+	    put_meta(db, "build_seconds", "%lld", (long long)(time(NULL) - b->t0)) ||
 	    put_meta(db, "categories", "%lld", (long long)n_cat) ||
 	    put_meta(db, "images_train", "%lld", (long long)n_tr) ||
 	    put_meta(db, "images_val", "%lld", (long long)n_va) ||
 	    put_meta(db, "images_test", "%lld", (long long)n_te) ||
 	    put_meta(db, "boxes", "%lld", (long long)n_box) ||
 	    put_meta(db, "locations", "%lld", (long long)n_loc) ||
-	    put_meta(db, "members", "%llu", (unsigned long long)tree.files) ||
+	    put_meta(db, "members", "%llu", (unsigned long long)b->tree.files) ||
 	    put_meta(db, "missing_images", "%lld", (long long)missing) ||
 	    put_meta(db, "stray_members", "%lld", (long long)stray) ||
-	    put_meta(db, "skipped_unsafe", "%llu", (unsigned long long)tree.skipped_unsafe) ||
-	    put_meta(db, "skipped_type", "%llu", (unsigned long long)tree.skipped_type) ||
-	    put_meta(db, "duplicates", "%llu", (unsigned long long)tree.duplicates)) {
-		r = ifs_err_set(err, EIO, "index: writing meta: %s", sqlite3_errmsg(db));
-		goto out;
-	}
+	    put_meta(db, "skipped_unsafe", "%llu", (unsigned long long)b->tree.skipped_unsafe) ||
+	    put_meta(db, "skipped_type", "%llu", (unsigned long long)b->tree.skipped_type) ||
+	    put_meta(db, "duplicates", "%llu", (unsigned long long)b->tree.duplicates) ||
+	    ifs_sql_exec(db, "DELETE FROM meta WHERE key='scan_progress'", "writing meta", err))
+		return ifs_err_set(err, EIO, "index: writing meta: %s", sqlite3_errmsg(db));
 	if ((r = ifs_sql_exec(db, "COMMIT", "committing", err)))
-		goto out;
+		return r;
 	if (rep) {
 		fprintf(rep, "inatfs: indexed %lld categories, %lld train + %lld val + %lld test images, "
 			"%lld boxes, %lld locations, %llu tar members\n", (long long)n_cat,
 			(long long)n_tr, (long long)n_va, (long long)n_te, (long long)n_box,
-			(long long)n_loc, (unsigned long long)tree.files);
+			(long long)n_loc, (unsigned long long)b->tree.files);
 		if (missing > 0)
 			fprintf(rep, "inatfs: warning: %lld images listed in the JSON are not in the "
 				"tarballs (left out of the views)\n", (long long)missing);
 		if (stray > 0)
 			fprintf(rep, "inatfs: note: %lld tar members are in no JSON file (shown only in "
 				"the pristine trees)\n", (long long)stray);
-		if (tree.skipped_unsafe > 0)
+		if (b->tree.skipped_unsafe > 0)
 			fprintf(rep, "inatfs: warning: %llu tar members have paths that cannot be served "
-				"safely and were skipped\n", (unsigned long long)tree.skipped_unsafe);
+				"safely and were skipped\n", (unsigned long long)b->tree.skipped_unsafe);
 	}
-	if (sqlite3_close(db) != SQLITE_OK) {
-		r = ifs_err_set(err, EIO, "index: %s: %s", tmp, sqlite3_errmsg(db));
-		db = NULL;
-		goto out;
-	}
-	db = NULL;
-	if ((r = fsync_path(tmp, 0, err)))
-		goto out;
-	if (rename(tmp, path) < 0) {
-		r = ifs_err_sys(err, errno, "index: rename %s -> %s", tmp, path);
-		goto out;
-	}
-	{
-		char dir[PATH_MAX];
-		snprintf(dir, sizeof dir, "%s", path);
-		char *slash = strrchr(dir, '/');
-		if (slash)
-			*slash = '\0';
-		r = fsync_path(slash ? (dir[0] ? dir : "/") : ".", 1, err);
-	}
-out:
-	ifs_tree_free(&tree);
-	ifs_catalog_free(cat);
-	if (db)
-		sqlite3_close(db);
+	int rc = sqlite3_close(db);
+	b->db = NULL;
+	if (rc != SQLITE_OK)
+		return ifs_err_set(err, EIO, "index: %s: closing failed", b->tmp);
+	if ((r = fsync_path(b->tmp, 0, err)))
+		return r;
+	if (rename(b->tmp, b->path) < 0)
+		return ifs_err_sys(err, errno, "index: rename %s -> %s", b->tmp, b->path);
+	b->renamed = 1;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", b->path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	return fsync_path(slash ? (dir[0] ? dir : "/") : ".", 1, err);
+}
+
+int ifs_build_scan(ifs_build *b, ifs_err *err)
+{
+	if (b->scanned)
+		return ifs_err_set(err, EINVAL, "index: the scan already ran");
+	b->scanned = 1;
+	int r = build_scan(b, err);
+	if (r == -ECANCELED && !(err && err->code))
+		ifs_err_set(err, ECANCELED, "index: build cancelled");
+	if (b->opts->live)
+		ifs_index_publish(b->opts->live, r ? IFS_LIVE_FAILED : IFS_LIVE_DONE);
+	return r;
+}
+
+int ifs_index_build(const char *data_dir, const char *path, const ifs_build_opts *opts,
+		    ifs_err *err)
+{
+	ifs_build *b;
+	int r = ifs_build_begin(data_dir, path, opts, &b, err);
 	if (r)
-		unlink(tmp);
+		return r;
+	r = ifs_build_scan(b, err);
+	ifs_build_free(b);
 	return r;
 }

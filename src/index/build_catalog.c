@@ -1,8 +1,9 @@
 /*
- * build_catalog.c - the annotations into the index, after the scan: every
- * JSON image is joined to its tar member by file_name (through the scan's
- * path map, no SQL join), and its sidecar is formatted once to record its
- * exact size. Boxes and locations are attached to their image's row.
+ * build_catalog.c - the annotations into the index, before the scan: every
+ * JSON image gets its row (its sidecar formatted once to record its exact
+ * size), and boxes and locations are attached to it. The scan then links
+ * each tar member to the images that name it (struct ifs_join, in memory,
+ * no SQL join).
  */
 #include "build.h"
 
@@ -74,21 +75,127 @@ static size_t image_key(int split, int64_t id, char key[9])
 	return 9;
 }
 
-/* The member a JSON file_name names: as is, or the layouts seen in the wild. */
-static int64_t find_member(const ifs_tree *t, const ifs_image *m, const char *name)
+/*
+ * Members to images. An image names its member by file_name: as is (the
+ * exact path), or in the layouts seen in the wild: without the
+ * train_val_images/ folder, or a test image by its base name under
+ * test2017/. The exact path wins over a layout match.
+ */
+struct ifs_join {
+	sqlite3 *db;
+	sqlite3_stmt *upd;
+	ifs_strmap *exact;     /* normalised file_name -> first image index */
+	ifs_strmap *test;      /* test image base name -> first image index */
+	int32_t *next_exact;   /* per image: the next image with the same key */
+	int32_t *next_test;
+	uint8_t *quality;      /* per image: 0 not linked, 1 by layout, 2 by exact path */
+	uint8_t *is_test;
+};
+
+void ifs_join_free(struct ifs_join *j)
 {
-	char norm[PATH_MAX], alt[PATH_MAX];
-	int64_t node;
-	if (ifs_path_normalize(m->file_name, norm, sizeof norm) == 0 &&
-	    ifs_strmap_get(t->paths, norm, strlen(norm), &node))
-		return node;
-	if (m->split == IFS_SPLIT_TEST)
-		snprintf(alt, sizeof alt, "test2017/%s", name);
-	else
-		snprintf(alt, sizeof alt, "train_val_images/%s", m->file_name);
-	if (ifs_strmap_get(t->paths, alt, strlen(alt), &node))
-		return node;
-	return -1;
+	if (!j)
+		return;
+	sqlite3_finalize(j->upd);
+	ifs_strmap_free(j->exact);
+	ifs_strmap_free(j->test);
+	free(j->next_exact);
+	free(j->next_test);
+	free(j->quality);
+	free(j->is_test);
+	free(j);
+}
+
+/* Prepends image i to the chain of `key` in map m. */
+static int chain_put(ifs_strmap *m, int32_t *next, const char *key, size_t len, int32_t i)
+{
+	int64_t first;
+	next[i] = ifs_strmap_get(m, key, len, &first) ? (int32_t)first : -1;
+	return ifs_strmap_put(m, key, len, i);
+}
+
+static int join_new(sqlite3 *db, const ifs_catalog *c, struct ifs_join **out, ifs_err *err)
+{
+	struct ifs_join *j = calloc(1, sizeof *j);
+	size_t n = c->nimgs + 1;
+	if (!j)
+		return ifs_err_set(err, ENOMEM, "index: out of memory");
+	j->db = db;
+	j->exact = ifs_strmap_new();
+	j->test = ifs_strmap_new();
+	j->next_exact = malloc(n * sizeof *j->next_exact);
+	j->next_test = malloc(n * sizeof *j->next_test);
+	j->quality = calloc(n, 1);
+	j->is_test = calloc(n, 1);
+	if (!j->exact || !j->test || !j->next_exact || !j->next_test || !j->quality || !j->is_test)
+		goto nomem;
+	if (c->nimgs > INT32_MAX - 1) {
+		ifs_join_free(j);
+		return ifs_err_set(err, EFBIG, "index: too many images (%zu)", c->nimgs);
+	}
+	int r = ifs_sql_prepare(db, "UPDATE images SET node=?1 WHERE rid=?2", &j->upd, err);
+	if (r) {
+		ifs_join_free(j);
+		return r;
+	}
+	/* backwards, prepending: chains end up in file order */
+	for (size_t k = c->nimgs; k-- > 0;) {
+		const ifs_image *m = &c->imgs[k];
+		char norm[PATH_MAX];
+		int32_t i = (int32_t)k;
+		j->is_test[i] = m->split == IFS_SPLIT_TEST;
+		j->next_exact[i] = j->next_test[i] = -1;
+		if (ifs_path_normalize(m->file_name, norm, sizeof norm) == 0 &&
+		    chain_put(j->exact, j->next_exact, norm, strlen(norm), i) < 0)
+			goto nomem;
+		if (m->split == IFS_SPLIT_TEST) {
+			const char *base = strrchr(m->file_name, '/');
+			char name[IFS_NAME_MAX + 1];
+			ifs_name_safe(base ? base + 1 : m->file_name, name, sizeof name);
+			if (chain_put(j->test, j->next_test, name, strlen(name), i) < 0)
+				goto nomem;
+		}
+	}
+	*out = j;
+	return 0;
+nomem:
+	ifs_join_free(j);
+	return ifs_err_set(err, ENOMEM, "index: linking images to members: out of memory");
+}
+
+/* Links the chain starting at image `first` (only test or only other images
+ * when want_test is 0 or 1; any when -1) to node at the given quality. */
+static int link_chain(struct ifs_join *j, const int32_t *next, int64_t first, int want_test,
+		      uint8_t quality, int64_t node, ifs_err *err)
+{
+	for (int64_t i = first; i >= 0; i = next[i]) {
+		if ((want_test >= 0 && j->is_test[i] != want_test) || j->quality[i] >= quality)
+			continue;
+		j->quality[i] = quality;
+		sqlite3_bind_int64(j->upd, 1, node);
+		sqlite3_bind_int64(j->upd, 2, i + 1);
+		int r = ifs_sql_step_done(j->db, j->upd, "linking an image to its member", err);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int ifs_join_member(struct ifs_join *j, const char *path, size_t len, int64_t node, ifs_err *err)
+{
+	static const char tv[] = "train_val_images/", te[] = "test2017/";
+	int64_t first;
+	int r = 0;
+	if (ifs_strmap_get(j->exact, path, len, &first))
+		r = link_chain(j, j->next_exact, first, -1, 2, node, err);
+	if (!r && len > sizeof tv - 1 && memcmp(path, tv, sizeof tv - 1) == 0 &&
+	    ifs_strmap_get(j->exact, path + sizeof tv - 1, len - (sizeof tv - 1), &first))
+		r = link_chain(j, j->next_exact, first, 0, 1, node, err);
+	if (!r && len > sizeof te - 1 && memcmp(path, te, sizeof te - 1) == 0 &&
+	    !memchr(path + sizeof te - 1, '/', len - (sizeof te - 1)) &&
+	    ifs_strmap_get(j->test, path + sizeof te - 1, len - (sizeof te - 1), &first))
+		r = link_chain(j, j->next_test, first, 1, 1, node, err);
+	return r;
 }
 
 struct links {
@@ -187,22 +294,18 @@ static int sidecar_len(const ifs_catalog *c, const struct links *l, size_t i,
 	return 0;
 }
 
-int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, const ifs_tree *t,
-		       ifs_join_counts *jc, int *class_width, ifs_err *err)
+int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, struct ifs_join **join,
+		       int *class_width, ifs_err *err)
 {
 	sqlite3_stmt *cat = NULL, *lic = NULL, *img = NULL, *box = NULL, *loc = NULL, *ann = NULL;
 	struct links l = { 0 };
 	ifs_buf b = { 0 };
-	uint8_t *used = NULL;
 	int r;
-	memset(jc, 0, sizeof *jc);
+	*join = NULL;
 	if ((r = link_records(c, &l, err)))
 		return r;
-	used = calloc((size_t)t->next_id + 1, 1);
-	if (!used) {
-		r = ifs_err_set(err, ENOMEM, "index: out of memory");
+	if ((r = join_new(db, c, join, err)))
 		goto out;
-	}
 	if ((r = ifs_sql_prepare(db, "INSERT INTO categories VALUES(?1,?2,?3,?4,?5)", &cat, err)) ||
 	    (r = ifs_sql_prepare(db, "INSERT INTO licenses VALUES(?1,?2,?3)", &lic, err)) ||
 	    (r = ifs_sql_prepare(db, "INSERT INTO images VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
@@ -240,14 +343,7 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, const ifs_tree *t,
 		char name[IFS_NAME_MAX + 1];
 		ifs_name_safe(base ? base + 1 : m->file_name, name, sizeof name);
 		const ifs_category *ic = find_category(c, m->category_id);
-		int64_t node = find_member(t, m, name);
 		size_t slen = 0;
-		if (node < 0) {
-			jc->missing++;
-		} else if (!used[node]) {
-			used[node] = 1;
-			jc->joined++;
-		}
 		if (sidecar_len(c, &l, i, ic, &b, &slen) < 0) {
 			r = ifs_err_set(err, ENOMEM, "index: out of memory");
 			break;
@@ -257,10 +353,7 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, const ifs_tree *t,
 		sqlite3_bind_int64(img, 3, m->id);
 		sqlite3_bind_int64(img, 4, m->category_id);
 		sqlite3_bind_text(img, 5, name, -1, SQLITE_TRANSIENT);
-		if (node >= 0)
-			sqlite3_bind_int64(img, 6, node);
-		else
-			sqlite3_bind_null(img, 6);
+		sqlite3_bind_null(img, 6);   /* linked by the scan */
 		sqlite3_bind_int64(img, 7, l.nboxes[i]);
 		sqlite3_bind_int64(img, 8, (sqlite3_int64)slen);
 		/* the canonical path is rebuilt from category and name (schema.h): not stored */
@@ -296,7 +389,6 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, const ifs_tree *t,
 			r = ifs_sql_step_done(db, loc, "adding a location", err);
 		}
 	}
-	jc->stray = (int64_t)ifs_strmap_count(t->paths) - jc->joined;
 	for (size_t i = 0; i < c->nfiles && !r; i++) {
 		sqlite3_bind_text(ann, 1, c->files[i].name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ann, 2, c->files[i].zip_path, -1, SQLITE_STATIC);
@@ -319,7 +411,10 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, const ifs_tree *t,
 		sqlite3_finalize(m);
 	}
 out:
-	free(used);
+	if (r) {
+		ifs_join_free(*join);
+		*join = NULL;
+	}
 	free(b.p);
 	links_free(&l);
 	sqlite3_finalize(cat);

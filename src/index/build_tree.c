@@ -63,7 +63,7 @@ struct scan {
 	int prefix_decided;
 	const char *prefix;          /* "test2017" for a flat test tarball */
 	sqlite3_stmt *ins_node, *ins_cp, *upd_node, *upd_dir;
-	uint64_t in_total;
+	uint64_t in_done, in_total;
 };
 
 static int mount_path(struct scan *s, const char *raw, char *out, size_t outsz)
@@ -181,7 +181,9 @@ static int on_end(void *ctx, const ifs_tar_entry *e)
 		sqlite3_bind_int(st, 5, (int)(e->mode & 07777));
 		sqlite3_bind_int64(st, 6, e->crc);
 		sqlite3_bind_int64(st, 7, id);
-		return step_done(s, st, "updating a member");
+		if ((r = step_done(s, st, "updating a member")))
+			return r;
+		return s->t->join ? ifs_join_member(s->t->join, path, len, id, s->err) : 0;
 	}
 	id = s->t->next_id++;
 	st = s->ins_node;
@@ -200,7 +202,7 @@ static int on_end(void *ctx, const ifs_tar_entry *e)
 	if (ifs_strmap_put(s->t->paths, path, len, id) < 0)
 		return ifs_err_set(s->err, ENOMEM, "out of memory");
 	s->t->files++;
-	return 0;
+	return s->t->join ? ifs_join_member(s->t->join, path, len, id, s->err) : 0;
 }
 
 static int on_data(void *ctx, ifs_gz_scan *gz, const uint8_t *buf, size_t len, uint64_t off)
@@ -208,7 +210,11 @@ static int on_data(void *ctx, ifs_gz_scan *gz, const uint8_t *buf, size_t len, u
 	struct scan *s = ctx;
 	(void)off;
 	s->gz = gz;
-	return ifs_tar_feed(s->tar, buf, len, s->err);
+	int r = ifs_tar_feed(s->tar, buf, len, s->err);
+	/* between feeds no statement is running: the build may commit here */
+	if (!r && s->t->tick)
+		r = s->t->tick(s->t->tick_ctx, s->file, s->in_done, s->in_total);
+	return r;
 }
 
 static int on_checkpoint(void *ctx, const ifs_gz_checkpoint *cp)
@@ -228,6 +234,8 @@ static int on_checkpoint(void *ctx, const ifs_gz_checkpoint *cp)
 static void on_progress(void *ctx, uint64_t in_done, uint64_t in_total, uint64_t out_done)
 {
 	struct scan *s = ctx;
+	s->in_done = in_done;
+	s->in_total = in_total;
 	if (!s->opts || !s->opts->progress)
 		return;
 	ifs_build_progress p = { "scan", s->file, in_done, in_total, out_done };
@@ -283,6 +291,67 @@ out:
 	sqlite3_finalize(s.ins_cp);
 	sqlite3_finalize(s.upd_node);
 	sqlite3_finalize(s.upd_dir);
+	return r;
+}
+
+/* ---- probing the start of a tarball ----------------------------------- */
+
+#define PROBE_BYTES (1u << 20)
+
+struct probe {
+	ifs_tar_scanner *tar;
+	ifs_err *err;
+	uint64_t seen;
+	int stopped;
+};
+
+static int probe_entry(void *ctx, const ifs_tar_entry *e)
+{
+	(void)ctx;
+	(void)e;
+	return 0;
+}
+
+static int probe_data(void *ctx, ifs_gz_scan *gz, const uint8_t *buf, size_t len, uint64_t off)
+{
+	struct probe *p = ctx;
+	(void)gz;
+	(void)off;
+	int r = ifs_tar_feed(p->tar, buf, len, p->err);
+	if (r)
+		return r;
+	p->seen += len;
+	if (p->seen >= PROBE_BYTES) {
+		p->stopped = 1;
+		return -ECANCELED;
+	}
+	return 0;
+}
+
+int ifs_tree_probe_archive(int archive, const char *path, ifs_err *err)
+{
+	(void)archive;
+	struct probe p = { .err = err };
+	ifs_tar_callbacks cb = { probe_entry, probe_entry, &p };
+	ifs_gz_scan_result res;
+	p.tar = ifs_tar_new(path, &cb);
+	if (!p.tar)
+		return ifs_err_set(err, ENOMEM, "out of memory");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ifs_tar_free(p.tar);
+		return ifs_err_sys(err, errno, "%s", path);
+	}
+	ifs_gz_scan_opts go = { .on_data = probe_data, .ctx = &p };
+	int r = ifs_gz_scan_file(fd, path, &go, &res, err);
+	if (p.stopped) {
+		r = 0;
+		ifs_err_clear(err);
+	} else if (r == 0) {
+		r = ifs_tar_finish(p.tar, err);   /* the whole archive was small */
+	}
+	close(fd);
+	ifs_tar_free(p.tar);
 	return r;
 }
 

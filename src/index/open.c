@@ -4,7 +4,9 @@
  * Serving connections are opened through /proc/self/fd/N of a descriptor
  * held since ifs_index_open, so every thread reads the same file even if a
  * rebuild renames a new index into place meanwhile; they are opened with
- * immutable=1 since nothing changes an index after its build.
+ * immutable=1 since nothing changes an index after its build. A live index
+ * (still being built, by this process) is opened with normal locking
+ * instead; its state moves on with ifs_index_publish.
  */
 #include "inatfs/index.h"
 
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -222,6 +225,11 @@ struct ifs_index {
 	pthread_key_t key;
 	pthread_mutex_t lock;      /* guards conns */
 	struct conn *conns;
+	/* a live index (being built): state and commit count, under live_lock */
+	int live;
+	pthread_mutex_t live_lock;
+	pthread_cond_t live_cv;
+	uint64_t generation;
 };
 
 static void conn_free(struct conn *c)
@@ -251,7 +259,8 @@ static void conn_release(void *p)
 	conn_free(c);
 }
 
-int ifs_index_open(const char *path, const char *data_dir, ifs_index **out, ifs_err *err)
+static int index_open(const char *path, const char *data_dir, int live, ifs_index **out,
+		      ifs_err *err)
 {
 	*out = NULL;
 	ifs_index *idx = calloc(1, sizeof *idx);
@@ -261,6 +270,9 @@ int ifs_index_open(const char *path, const char *data_dir, ifs_index **out, ifs_
 	for (int a = 0; a <= IFS_ARCHIVE_MAX; a++)
 		idx->archive_fd[a] = -1;
 	pthread_mutex_init(&idx->lock, NULL);
+	pthread_mutex_init(&idx->live_lock, NULL);
+	pthread_cond_init(&idx->live_cv, NULL);
+	idx->live = live;
 	int r = 0;
 	if (pthread_key_create(&idx->key, conn_release) != 0) {
 		free(idx);
@@ -277,7 +289,9 @@ int ifs_index_open(const char *path, const char *data_dir, ifs_index **out, ifs_
 		r = ifs_err_sys(err, errno, "%s", path);
 		goto fail;
 	}
-	if (asprintf(&idx->uri, "file:/proc/self/fd/%d?immutable=1", idx->index_fd) < 0) {
+	/* a live index changes under us: normal locking, and waits for the writer */
+	if (asprintf(&idx->uri, live ? "file:/proc/self/fd/%d" : "file:/proc/self/fd/%d?immutable=1",
+		     idx->index_fd) < 0) {
 		idx->uri = NULL;
 		r = ifs_err_set(err, ENOMEM, "out of memory");
 		goto fail;
@@ -302,6 +316,57 @@ fail:
 	return r;
 }
 
+int ifs_index_open(const char *path, const char *data_dir, ifs_index **out, ifs_err *err)
+{
+	return index_open(path, data_dir, IFS_LIVE_NO, out, err);
+}
+
+int ifs_index_open_live(const char *temp_path, const char *data_dir, ifs_index **out,
+			ifs_err *err)
+{
+	return index_open(temp_path, data_dir, IFS_LIVE_SCANNING, out, err);
+}
+
+int ifs_index_live_state(ifs_index *idx)
+{
+	return __atomic_load_n(&idx->live, __ATOMIC_ACQUIRE);
+}
+
+uint64_t ifs_index_generation(ifs_index *idx)
+{
+	pthread_mutex_lock(&idx->live_lock);
+	uint64_t g = idx->generation;
+	pthread_mutex_unlock(&idx->live_lock);
+	return g;
+}
+
+void ifs_index_publish(ifs_index *idx, int state)
+{
+	pthread_mutex_lock(&idx->live_lock);
+	idx->generation++;
+	if (state >= 0)
+		__atomic_store_n(&idx->live, state, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&idx->live_cv);
+	pthread_mutex_unlock(&idx->live_lock);
+}
+
+void ifs_index_wait(ifs_index *idx, uint64_t gen, int timeout_ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&idx->live_lock);
+	while (idx->generation == gen &&
+	       pthread_cond_timedwait(&idx->live_cv, &idx->live_lock, &until) == 0)
+		;
+	pthread_mutex_unlock(&idx->live_lock);
+}
+
 void ifs_index_close(ifs_index *idx)
 {
 	if (!idx)
@@ -314,6 +379,8 @@ void ifs_index_close(ifs_index *idx)
 	}
 	pthread_key_delete(idx->key);
 	pthread_mutex_destroy(&idx->lock);
+	pthread_mutex_destroy(&idx->live_lock);
+	pthread_cond_destroy(&idx->live_cv);
 	for (int a = 0; a <= IFS_ARCHIVE_MAX; a++)
 		if (idx->archive_fd[a] >= 0)
 			close(idx->archive_fd[a]);
@@ -344,6 +411,8 @@ static struct conn *thread_conn(ifs_index *idx, ifs_err *err)
 	}
 	/* A small page cache per thread keeps the daemon's memory bounded. */
 	sqlite3_exec(c->db, "PRAGMA cache_size=-4096", NULL, NULL, NULL);
+	if (idx->live)   /* the build holds the file while it commits */
+		sqlite3_busy_timeout(c->db, 60000);
 	c->idx = idx;
 	pthread_mutex_lock(&idx->lock);
 	c->next = idx->conns;
@@ -411,6 +480,10 @@ int ifs_index_checkpoint(ifs_index *idx, int archive, uint64_t off, ifs_gz_check
 	sqlite3_bind_int(st, 1, archive);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)off);
 	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE && ifs_index_live_state(idx) == IFS_LIVE_SCANNING) {
+		sqlite3_reset(st);
+		return -EAGAIN;   /* the scan has not delivered it yet */
+	}
 	if (rc != SQLITE_ROW) {
 		sqlite3_reset(st);
 		return ifs_err_set(err, EIO, "%s: no checkpoint at or before offset %llu",

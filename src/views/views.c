@@ -29,8 +29,22 @@ struct ifs_views {
 	ifs_index *idx;
 	int sidecars;
 	int64_t mtime;       /* for folders that exist only in the views */
-	int has_test;
+	int has_test;        /* -1: not known yet (live index) */
 };
+
+/* Live index: may images whose member is not scanned yet be shown? */
+static int show_pending(ifs_views *v, int split)
+{
+	return ifs_index_live_state(v->idx) == IFS_LIVE_SCANNING &&
+	       ifs_index_archive_fd(v->idx, split == IFS_SPLIT_TEST ? IFS_ARCHIVE_TEST
+								    : IFS_ARCHIVE_TRAINVAL) >= 0;
+}
+
+/* Pending things wait while the scan runs, and fail if it failed. */
+static int pending_errno(ifs_views *v)
+{
+	return ifs_index_live_state(v->idx) == IFS_LIVE_FAILED ? -EIO : -EAGAIN;
+}
 
 /* A folder of images: one split, maybe one category, maybe one supercategory. */
 enum { V_TRAIN, V_VAL, V_BBOX_TRAIN, V_BBOX_VAL, V_SUPER_TRAIN, V_SUPER_VAL, V_TEST };
@@ -80,14 +94,30 @@ int ifs_views_new(ifs_index *idx, const ifs_views_opts *opts, ifs_views **out, i
 	}
 	v->mtime = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	st = ifs_index_stmt(idx, "SELECT EXISTS(SELECT 1 FROM images WHERE split=2 AND node IS NOT NULL)",
-			    err);
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		v->has_test = sqlite3_column_int(st, 0);
-	if (st)
-		sqlite3_reset(st);
+	v->has_test = -1;
 	*out = v;
 	return 0;
+}
+
+/* Are there test images to show? Settled once the index is complete. */
+static int has_test(ifs_views *v)
+{
+	int known = __atomic_load_n(&v->has_test, __ATOMIC_RELAXED);
+	if (known >= 0)
+		return known;
+	int state = ifs_index_live_state(v->idx);
+	sqlite3_stmt *st = ifs_index_stmt(v->idx, "SELECT EXISTS(SELECT 1 FROM images WHERE "
+					  "split=2 AND (node IS NOT NULL OR ?1))", NULL);
+	int yes = 0;
+	if (!st)
+		return 0;
+	sqlite3_bind_int(st, 1, show_pending(v, IFS_SPLIT_TEST));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		yes = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	if (state == IFS_LIVE_NO || state == IFS_LIVE_DONE)
+		__atomic_store_n(&v->has_test, yes, __ATOMIC_RELAXED);
+	return yes;
 }
 
 void ifs_views_free(ifs_views *v)
@@ -155,27 +185,28 @@ static int node_list(ifs_views *v, int64_t id, int skip_root_kids, ifs_views_fil
 
 /* ---- image folders ----------------------------------------------------- */
 
+/* ?9 in the image queries: also images not scanned yet (live index) */
 static const char q_classes[] =
 	"SELECT c.id, c.dir FROM categories c WHERE (?2 IS NULL OR c.superdir=?2) AND EXISTS("
-	"SELECT 1 FROM images i WHERE i.split=?1 AND i.category=c.id AND i.node IS NOT NULL "
-	"AND i.nboxes>=?3) ORDER BY c.dir";
+	"SELECT 1 FROM images i WHERE i.split=?1 AND i.category=c.id AND "
+	"(i.node IS NOT NULL OR ?9) AND i.nboxes>=?3) ORDER BY c.dir";
 static const char q_class[] =
 	"SELECT c.id FROM categories c WHERE c.dir=?4 AND (?2 IS NULL OR c.superdir=?2) AND EXISTS("
-	"SELECT 1 FROM images i WHERE i.split=?1 AND i.category=c.id AND i.node IS NOT NULL "
-	"AND i.nboxes>=?3)";
+	"SELECT 1 FROM images i WHERE i.split=?1 AND i.category=c.id AND "
+	"(i.node IS NOT NULL OR ?9) AND i.nboxes>=?3)";
 #define IMG_COLS "SELECT i.rid, i.name, n.off, n.size, n.mtime, n.crc, n.archive, i.sidecar_len " \
-	"FROM images i JOIN nodes n ON n.id=i.node "
+	"FROM images i LEFT JOIN nodes n ON n.id=i.node WHERE (i.node IS NOT NULL OR ?9) "
 static const char q_images[] = IMG_COLS
-	"WHERE i.split=?1 AND i.category=?2 AND i.nboxes>=?3 ORDER BY i.name";
+	"AND i.split=?1 AND i.category=?2 AND i.nboxes>=?3 ORDER BY i.name";
 static const char q_image[] = IMG_COLS
-	"WHERE i.split=?1 AND i.category=?2 AND i.nboxes>=?3 AND i.name=?4";
+	"AND i.split=?1 AND i.category=?2 AND i.nboxes>=?3 AND i.name=?4";
 /* images whose name starts with "stem." (sidecar lookup) or is "stem" */
 static const char q_image_stem[] = IMG_COLS
-	"WHERE i.split=?1 AND i.category=?2 AND i.nboxes>=?3 AND (i.name=?4 OR "
+	"AND i.split=?1 AND i.category=?2 AND i.nboxes>=?3 AND (i.name=?4 OR "
 	"(i.name>?4||'.' AND i.name<?4||'/')) ORDER BY i.name";
 
 /* The class queries take ?1 split, ?2 supercategory folder (or NULL), ?3 boxed. */
-static void bind_classes(sqlite3_stmt *st, const struct imgsel *s)
+static void bind_classes(ifs_views *v, sqlite3_stmt *st, const struct imgsel *s)
 {
 	sqlite3_bind_int(st, 1, s->split);
 	if (s->superdir)
@@ -183,14 +214,17 @@ static void bind_classes(sqlite3_stmt *st, const struct imgsel *s)
 	else
 		sqlite3_bind_null(st, 2);
 	sqlite3_bind_int(st, 3, s->boxed ? 1 : 0);
+	sqlite3_bind_int(st, 9, show_pending(v, s->split));
 }
 
 /* The image queries take ?1 split, ?2 category (-1 for test), ?3 boxed. */
-static void bind_images(sqlite3_stmt *st, const struct imgsel *s, int64_t category)
+static void bind_images(ifs_views *v, sqlite3_stmt *st, const struct imgsel *s,
+			int64_t category)
 {
 	sqlite3_bind_int(st, 1, s->split);
 	sqlite3_bind_int64(st, 2, category);
 	sqlite3_bind_int(st, 3, s->boxed ? 1 : 0);
+	sqlite3_bind_int(st, 9, show_pending(v, s->split));
 }
 
 static void image_entry(sqlite3_stmt *st, int view, ifs_entry *e)
@@ -199,6 +233,7 @@ static void image_entry(sqlite3_stmt *st, int view, ifs_entry *e)
 	int64_t rid = sqlite3_column_int64(st, 0);
 	e->ino = INO(3, view, rid);
 	e->src = IFS_SRC_MEMBER;
+	e->pending = sqlite3_column_type(st, 2) == SQLITE_NULL;
 	e->off = (uint64_t)sqlite3_column_int64(st, 2);
 	e->size = (uint64_t)sqlite3_column_int64(st, 3);
 	e->nlink = 1;
@@ -214,6 +249,7 @@ static void sidecar_entry(sqlite3_stmt *st, int view, ifs_entry *e)
 	image_entry(st, view, e);
 	e->ino = INO(4, view, e->rid);
 	e->src = IFS_SRC_SIDECAR;
+	e->pending = 0;   /* made from the annotations alone */
 	e->size = (uint64_t)sqlite3_column_int64(st, 7);
 	e->off = 0;
 	e->crc = 0;
@@ -234,7 +270,7 @@ static int class_lookup(ifs_views *v, const struct imgsel *s, const char *dir, i
 	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_class, err);
 	if (!st)
 		return -EIO;
-	bind_classes(st, s);
+	bind_classes(v, st, s);
 	sqlite3_bind_text(st, 4, dir, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
@@ -249,7 +285,7 @@ static int list_classes(ifs_views *v, const struct imgsel *s, ifs_views_fill_fn 
 	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_classes, err);
 	if (!st)
 		return -EIO;
-	bind_classes(st, s);
+	bind_classes(v, st, s);
 	int rc, r = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		ifs_entry e;
@@ -267,7 +303,7 @@ static int list_images(ifs_views *v, const struct imgsel *s, int64_t cat, ifs_vi
 	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_images, err);
 	if (!st)
 		return -EIO;
-	bind_images(st, s, cat);
+	bind_images(v, st, s, cat);
 	int rc, r = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		ifs_entry e;
@@ -293,14 +329,14 @@ static int image_lookup(ifs_views *v, const struct imgsel *s, int64_t cat, const
 	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_image, err);
 	if (!st)
 		return -EIO;
-	bind_images(st, s, cat);
+	bind_images(v, st, s, cat);
 	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		image_entry(st, s->view, e);
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
-		return 0;
+		return e->pending ? pending_errno(v) : 0;
 	if (rc != SQLITE_DONE)
 		return db_error(v, err);
 	/* not an image: maybe a sidecar */
@@ -312,7 +348,7 @@ static int image_lookup(ifs_views *v, const struct imgsel *s, int64_t cat, const
 	st = ifs_index_stmt(v->idx, q_image_stem, err);
 	if (!st)
 		return -EIO;
-	bind_images(st, s, cat);
+	bind_images(v, st, s, cat);
 	sqlite3_bind_text(st, 4, stem, -1, SQLITE_STATIC);
 	int r = -ENOENT;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -373,6 +409,9 @@ static int blob_entry(ifs_views *v, const char *name, uint64_t ino, ifs_entry *e
 		snprintf(e->key, sizeof e->key, "%s", name);
 	}
 	sqlite3_reset(st);
+	if (rc == SQLITE_DONE && ifs_index_live_state(v->idx) != IFS_LIVE_NO &&
+	    ifs_index_live_state(v->idx) != IFS_LIVE_DONE)
+		return pending_errno(v);   /* written when the scan ends */
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
 }
 
@@ -419,13 +458,13 @@ static int list_root(ifs_views *v, ifs_views_fill_fn fill, void *ctx, ifs_err *e
 		{ "with-bbox", K_BBOX }, { "test", K_TEST },
 	};
 	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-		if (dirs[i].k == K_TEST && !v->has_test)
+		if (dirs[i].k == K_TEST && !has_test(v))
 			continue;
 		dir_entry(v, &e, INO(1, 0, dirs[i].k), 0);
 		if ((r = fill(ctx, dirs[i].name, &e)))
 			return r;
 	}
-	if (v->has_test && blob_entry(v, "submission_template.csv", INO(1, 0, K_TEMPLATE), &e,
+	if (has_test(v) && blob_entry(v, "submission_template.csv", INO(1, 0, K_TEMPLATE), &e,
 				      err) == 0)
 		return fill(ctx, "submission_template.csv", &e);
 	return 0;
@@ -472,7 +511,7 @@ static int view_sel(ifs_views *v, int view, int64_t id, struct imgsel *s, char *
 	}
 }
 
-static const char q_image_rid[] = IMG_COLS "WHERE i.rid=?1";
+static const char q_image_rid[] = IMG_COLS "AND i.rid=?1";
 static const char q_node_id[] =
 	"SELECT id, type, off, size, mtime, mode, crc, archive FROM nodes WHERE id=?1";
 static const char q_annfile_rowid[] = "SELECT size, mtime, name FROM annfiles WHERE rowid=?1";
@@ -529,6 +568,7 @@ int ifs_views_getattr(ifs_views *v, uint64_t ino, ifs_entry *e, ifs_err *err)
 		if (!(st = ifs_index_stmt(v->idx, q_image_rid, err)))
 			return -EIO;
 		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int(st, 9, ifs_index_live_state(v->idx) == IFS_LIVE_SCANNING);
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
 			if (kind == 3)
@@ -537,6 +577,8 @@ int ifs_views_getattr(ifs_views *v, uint64_t ino, ifs_entry *e, ifs_err *err)
 				sidecar_entry(st, view, e);
 		}
 		sqlite3_reset(st);
+		if (rc == SQLITE_ROW && e->pending)
+			return pending_errno(v);
 		return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
 	default:
 		return -ENOENT;
@@ -565,14 +607,14 @@ static int dir_op(ifs_views *v, uint64_t ino, const char *name, ifs_entry *e,
 		};
 		for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
 			if (strcmp(name, dirs[i].name) == 0) {
-				if (dirs[i].k == K_TEST && !v->has_test)
+				if (dirs[i].k == K_TEST && !has_test(v))
 					return -ENOENT;
 				dir_entry(v, e, INO(1, 0, dirs[i].k), dirs[i].nsub);
 				return 0;
 			}
 		}
 		if (strcmp(name, "submission_template.csv") == 0)
-			return v->has_test ? blob_entry(v, name, INO(1, 0, K_TEMPLATE), e, err) : -ENOENT;
+			return has_test(v) ? blob_entry(v, name, INO(1, 0, K_TEMPLATE), e, err) : -ENOENT;
 		sqlite3_stmt *st = ifs_index_stmt(v->idx,
 			"SELECT size, mtime, name, rowid FROM annfiles WHERE name=?1", err);
 		if (!st)
