@@ -120,6 +120,9 @@ int ifs_gz_scan_file(int fd, const char *name, const ifs_gz_scan_opts *opts,
  */
 void ifs_gz_want(ifs_gz_scan *s, uint64_t off);
 
+/* From inside on_data: compressed bytes consumed so far. */
+uint64_t ifs_gz_scan_in_pos(const ifs_gz_scan *s);
+
 /* ---- random reads ------------------------------------------------------ */
 
 typedef struct ifs_gz_cursor ifs_gz_cursor;

@@ -72,6 +72,8 @@ typedef struct ifs_build_opts {
 	void *ctx;
 	FILE *report;                     /* summary lines (counts, mismatches); may be NULL */
 	ifs_index *live;                  /* told of every commit of the scan; may be NULL */
+	double scan_limit;                /* bytes of tarball per second the scan may read
+					   * (0: as fast as it can) */
 } ifs_build_opts;
 
 /* Builds the index for data_dir at path (atomically, see above). */

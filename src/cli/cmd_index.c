@@ -3,7 +3,9 @@
  * the index life cycle shared with the mount: check, rebuild with a reason,
  * progress on stderr.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,7 +117,7 @@ int cli_ensure_index(const char *data_dir, const char *explicit_index, int force
 		return r;
 	ifs_err err;
 	ifs_err_clear(&err);
-	ifs_build_opts o = { cli_progress, NULL, stderr, NULL };
+	ifs_build_opts o = { cli_progress, NULL, stderr, NULL, 0 };
 	r = ifs_index_build(data_dir, *path, &o, &err);
 	cli_progress_done();
 	if (r < 0) {
@@ -206,6 +208,64 @@ static void print_query(sqlite3 *db, const char *label, const char *sql)
 	sqlite3_finalize(st);
 }
 
+/*
+ * A first mount scanning right now (PATH.tmp-<pid> of a live process):
+ * prints its progress. Returns 1 if there was one.
+ */
+static int print_build_in_progress(const char *path)
+{
+	char dir[PATH_MAX], prefix[PATH_MAX + 8];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	snprintf(prefix, sizeof prefix, "%s.tmp-", slash ? slash + 1 : dir);
+	if (slash)
+		*slash = '\0';
+	DIR *d = opendir(slash ? (dir[0] ? dir : "/") : ".");
+	if (!d)
+		return 0;
+	struct dirent *de;
+	int found = 0;
+	size_t pl = strlen(prefix);
+	while (!found && (de = readdir(d))) {
+		char *end;
+		if (strncmp(de->d_name, prefix, pl) != 0)
+			continue;
+		long pid = strtol(de->d_name + pl, &end, 10);
+		if (*end || pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH))
+			continue;
+		char full[PATH_MAX * 2];
+		snprintf(full, sizeof full, "%s/%s", slash ? (dir[0] ? dir : "") : ".", de->d_name);
+		sqlite3 *db = NULL;
+		char *uri = sqlite3_mprintf("file:%s?mode=ro", full);
+		if (uri && sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) ==
+		    SQLITE_OK) {
+			sqlite3_busy_timeout(db, 5000);
+			sqlite3_stmt *st;
+			char file[256] = "";
+			unsigned long long done = 0, total = 0;
+			if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='scan_progress'", -1,
+					       &st, NULL) == SQLITE_OK) {
+				if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+					sscanf((const char *)sqlite3_column_text(st, 0), "%255s %llu %llu",
+					       file, &done, &total);
+				sqlite3_finalize(st);
+			}
+			printf("build in progress: process %ld, %s\n", pid, full);
+			if (file[0])
+				printf("scan: %s %.1f of %.1f MB (%.0f%%)\n", file, (double)done / 1e6,
+				       (double)total / 1e6, total ? 100.0 * (double)done / (double)total
+								  : 0.0);
+			else
+				printf("scan: starting\n");
+			found = 1;
+		}
+		sqlite3_free(uri);
+		sqlite3_close(db);
+	}
+	closedir(d);
+	return found;
+}
+
 int cmd_info(int argc, char **argv)
 {
 	const char *data_dir, *index;
@@ -225,6 +285,8 @@ int cmd_info(int argc, char **argv)
 	       : r == -ESTALE ? "stale, rebuilt on next mount" : "unreadable");
 	if (r == -ESTALE)
 		printf("why: %s\n", err.msg);
+	if (r)
+		print_build_in_progress(path);
 	if (r == -ENOENT || (r && r != -ESTALE)) {
 		free(path);
 		return r == -ENOENT ? 0 : EXIT_INDEX;

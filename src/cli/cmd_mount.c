@@ -31,6 +31,7 @@
 
 struct mount_opts {
 	char *index;
+	char *scan_limit;   /* MB/s */
 	int nosidecar;
 	int readdirplus;
 	char *data_dir;
@@ -40,6 +41,7 @@ struct mount_opts {
 #define OPT(t, p) { t, offsetof(struct mount_opts, p), 1 }
 static const struct fuse_opt opt_spec[] = {
 	{ "index=%s", offsetof(struct mount_opts, index), 0 },
+	{ "scan_limit=%s", offsetof(struct mount_opts, scan_limit), 0 },
 	OPT("nosidecar", nosidecar),
 	OPT("readdirplus", readdirplus),
 	FUSE_OPT_END
@@ -128,7 +130,7 @@ int cmd_mount(int argc, char **argv)
 	ifs_strmap *bad = NULL;
 	char *index_path = NULL, *abs_index = NULL;
 	ifs_build *build = NULL;
-	ifs_build_opts bo = { cli_progress, NULL, stderr, NULL };
+	ifs_build_opts bo = { cli_progress, NULL, stderr, NULL, 0 };
 	struct scan_job job;
 	pthread_t scan_thread;
 	int r = EXIT_USAGE, mounted = 0, scanning = 0;
@@ -153,6 +155,16 @@ int cmd_mount(int argc, char **argv)
 		cli_error("usage: inatfs DATA_DIR MOUNTPOINT [-f] [-d] [-s] [-o OPTIONS] "
 			  "(inatfs --help for more)");
 		goto out;
+	}
+	if (o.scan_limit) {
+		char *end;
+		double mbs = strtod(o.scan_limit, &end);
+		if (end == o.scan_limit || *end || !(mbs > 0) || mbs > 1e6) {
+			cli_error("-o scan_limit=%s: expected a positive number of MB/s", o.scan_limit);
+			r = EXIT_USAGE;
+			goto out;
+		}
+		bo.scan_limit = mbs * 1e6;
 	}
 	if ((r = cli_check_data_dir(o.data_dir)) || (r = check_mountpoint(co.mountpoint)))
 		goto out;
@@ -295,6 +307,7 @@ out:
 	free(o.data_dir);
 	free(o.mountpoint);
 	free(o.index);
+	free(o.scan_limit);
 	fuse_opt_free_args(&args);
 	return r;
 }

@@ -68,6 +68,7 @@ struct ifs_gz_scan {
 	pthread_cond_t cv_work, cv_done;
 
 	ifs_gz_scan_result res;
+	const gzi_in *in;  /* the input, while the scan runs */
 };
 
 void ifs_gz_want(ifs_gz_scan *s, uint64_t off)
@@ -231,8 +232,14 @@ static void compact(ifs_gz_scan *s)
 	s->opos -= keep;
 }
 
+uint64_t ifs_gz_scan_in_pos(const ifs_gz_scan *s)
+{
+	return s->in ? gzi_in_tell(s->in) : 0;
+}
+
 static int run(ifs_gz_scan *s, gzi_in *r, z_stream *zs)
 {
+	s->in = r;
 	const ifs_gz_scan_opts *o = s->o;
 	uint64_t next_progress = PROGRESS_EVERY, in_total = 0;
 	int rc = gzi_read_header(r, 1, s->err);

@@ -143,6 +143,8 @@ struct ifs_build {
 	int class_width;
 	time_t t0;
 	struct timespec last_commit;
+	struct timespec file_start;   /* of the tarball being scanned (scan_limit) */
+	const char *file;
 	volatile int cancel;
 	int renamed, scanned;
 };
@@ -188,8 +190,21 @@ static double since(const struct timespec *t)
 static int scan_tick(void *ctx, const char *file, uint64_t in_done, uint64_t in_total)
 {
 	ifs_build *b = ctx;
-	if (__atomic_load_n(&b->cancel, __ATOMIC_ACQUIRE))
-		return -ECANCELED;
+	if (file != b->file) {
+		b->file = file;
+		clock_gettime(CLOCK_MONOTONIC, &b->file_start);
+	}
+	/* -o scan_limit: sleep until the bytes read are due, in short naps */
+	for (;;) {
+		if (__atomic_load_n(&b->cancel, __ATOMIC_ACQUIRE))
+			return -ECANCELED;
+		double ahead = b->opts->scan_limit > 0
+			? (double)in_done / b->opts->scan_limit - since(&b->file_start) : 0;
+		if (ahead <= 0 || since(&b->last_commit) >= 0.5)
+			break;
+		struct timespec nap = { 0, 50 * 1000 * 1000 };
+		nanosleep(&nap, NULL);
+	}
 	if (since(&b->last_commit) < 0.5)
 		return 0;
 	ifs_err err;
@@ -354,6 +369,23 @@ static int build_scan(ifs_build *b, ifs_err *err)
 		return ifs_err_set(err, EIO, "index: writing meta: %s", sqlite3_errmsg(db));
 	if ((r = ifs_sql_exec(db, "COMMIT", "committing", err)))
 		return r;
+	int rc = sqlite3_close(db);
+	b->db = NULL;
+	if (rc != SQLITE_OK)
+		return ifs_err_set(err, EIO, "index: %s: closing failed", b->tmp);
+	if ((r = fsync_path(b->tmp, 0, err)))
+		return r;
+	if (rename(b->tmp, b->path) < 0)
+		return ifs_err_sys(err, errno, "index: rename %s -> %s", b->tmp, b->path);
+	b->renamed = 1;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", b->path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	if ((r = fsync_path(slash ? (dir[0] ? dir : "/") : ".", 1, err)))
+		return r;
+	/* last: "indexed" means the index is in place */
 	if (rep) {
 		fprintf(rep, "inatfs: indexed %lld categories, %lld train + %lld val + %lld test images, "
 			"%lld boxes, %lld locations, %llu tar members\n", (long long)n_cat,
@@ -369,21 +401,7 @@ static int build_scan(ifs_build *b, ifs_err *err)
 			fprintf(rep, "inatfs: warning: %llu tar members have paths that cannot be served "
 				"safely and were skipped\n", (unsigned long long)b->tree.skipped_unsafe);
 	}
-	int rc = sqlite3_close(db);
-	b->db = NULL;
-	if (rc != SQLITE_OK)
-		return ifs_err_set(err, EIO, "index: %s: closing failed", b->tmp);
-	if ((r = fsync_path(b->tmp, 0, err)))
-		return r;
-	if (rename(b->tmp, b->path) < 0)
-		return ifs_err_sys(err, errno, "index: rename %s -> %s", b->tmp, b->path);
-	b->renamed = 1;
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s", b->path);
-	char *slash = strrchr(dir, '/');
-	if (slash)
-		*slash = '\0';
-	return fsync_path(slash ? (dir[0] ? dir : "/") : ".", 1, err);
+	return 0;
 }
 
 int ifs_build_scan(ifs_build *b, ifs_err *err)

@@ -39,7 +39,10 @@ def unmount(path):
 class Mount:
     """A running inatfs daemon (foreground, so its stderr can be read)."""
 
-    def __init__(self, data_dir, mnt, *opts, index=None, timeout=120):
+    def __init__(self, data_dir, mnt, *opts, index=None, timeout=120, wait_scan=True):
+        """wait_scan: on a first mount (the index is built while the tree is
+        already served), return only once the scan has ended, so that the
+        tests see the complete tree; the live phase has its own tests."""
         self.mnt = pathlib.Path(mnt)
         self.mnt.mkdir(parents=True, exist_ok=True)
         args = [str(INATFS), str(data_dir), str(self.mnt), "-f"]
@@ -57,6 +60,21 @@ class Mount:
             if time.time() > deadline:
                 self.close()
                 raise RuntimeError(f"mount did not appear: {self.stderr()}")
+            time.sleep(0.05)
+        if wait_scan:
+            self.wait_scan(deadline - time.time())
+
+    def wait_scan(self, timeout=120):
+        """Waits for the end of a first mount's scan (no-op if the index was reused)."""
+        deadline = time.time() + timeout
+        while True:
+            err = self.stderr()
+            if "building the index" not in err or "inatfs: indexed " in err:
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"inatfs exited with {self.proc.returncode}: {err}")
+            if time.time() > deadline:
+                raise RuntimeError(f"the scan did not end: {err}")
             time.sleep(0.05)
 
     def stderr(self):
@@ -81,5 +99,5 @@ def unexpected_stderr(text):
               "inatfs: joining", "inatfs: writing the index", "inatfs: indexed",
               "inatfs: mounted", "inatfs: note:", "inatfs: rebuilding",
               "inatfs: writing the COCO",
-              "inatfs: the build needs")
+              "inatfs: the build needs", "inatfs: the folders are usable now")
     return [l for l in text.splitlines() if l.strip() and not l.startswith(normal)]
