@@ -1,0 +1,271 @@
+"""The first mount: the tree is served as soon as the annotations are loaded,
+while the tarballs are scanned on a thread of the daemon. -o scan_limit slows
+the scan down (the tiny fixture's 1.2 MB take about 5 s at 0.25 MB/s), so
+that these tests see it running; every answer they get must still be right.
+"""
+
+import errno
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+
+from expected import Expected, class_dir
+from mountlib import INATFS, Mount, inatfs, is_mounted, unexpected_stderr, unmount
+
+LIMIT = "scan_limit=0.25"
+TAR = "train_val_images.tar.gz"
+
+
+def scanning(m):
+    return "inatfs: indexed " not in m.stderr()
+
+
+def md5(path):
+    with open(path, "rb") as fh:
+        return hashlib.md5(fh.read()).hexdigest()
+
+
+def leftovers(folder):
+    return sorted(p.name for p in pathlib.Path(folder).iterdir() if ".tmp-" in p.name)
+
+
+def json_names(exp, split):
+    """{class folder: sorted image names} from the annotations alone."""
+    js = {"train": exp.train, "val": exp.val}[split]
+    out = {}
+    for img in js["images"]:
+        cat = exp.cats[exp.labels[(split, img["id"])]]
+        out.setdefault(class_dir(cat), []).append(img["file_name"].rsplit("/", 1)[1])
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def last_in_tar(exp):
+    """(view path, manifest row) of the train image stored last in the tarball."""
+    files = exp.view_files()
+    rows = [r for r in exp.manifest if r["archive"] == TAR]
+    last = rows[-1]
+    for p, row in files.items():
+        if p.startswith("train/") and row is last:
+            return p, row
+    # the last member is a val image: take the last train one
+    for row in reversed(rows):
+        for p, r in files.items():
+            if p.startswith("train/") and r is row:
+                return p, row
+    raise AssertionError("no train image in the manifest")
+
+
+def test_views_are_served_while_the_scan_runs(tiny_dir, tmp_path):
+    exp = Expected(tiny_dir)
+    idx = tmp_path / "index.sqlite"
+    m = Mount(tiny_dir, tmp_path / "mnt", LIMIT, index=idx, wait_scan=False)
+    try:
+        assert scanning(m), m.stderr()
+        assert not idx.exists()
+        info = inatfs("info", tiny_dir, "--index", idx)
+        assert info.returncode == 0, info.stderr
+        assert "build in progress: process" in info.stdout, info.stdout
+
+        # every class folder and every image name, from the annotations, at once
+        for split in ("train", "val"):
+            want = json_names(exp, split)
+            assert sorted(os.listdir(m.mnt / split)) == sorted(want)
+            for cd, names in want.items():
+                got = sorted(n for n in os.listdir(m.mnt / split / cd) if n.endswith(".jpg"))
+                assert got == names, (split, cd)
+        # the pristine tree holds what has been scanned so far: not all of it yet
+        scanned = sum(len(f) for _, _, f in os.walk(m.mnt / "train_val_images"))
+        total = sum(1 for r in exp.manifest if r["archive"] == TAR)
+        assert scanned < total, (scanned, total)
+        assert scanning(m), m.stderr()
+
+        # sidecars come from the annotations: served at once
+        path, row = last_in_tar(exp)
+        side = json.loads((m.mnt / path).with_suffix(".json").read_bytes())
+        assert side["id"] == int(row["image_id"])
+
+        # the image stored last waits for the scan, then gives the right bytes
+        assert scanning(m), m.stderr()
+        assert os.stat(m.mnt / path).st_size == int(row["size"])
+        assert md5(m.mnt / path) == row["md5"]
+
+        # the generated COCO file appears when the scan ends (a lookup waits)
+        coco = json.loads((m.mnt / "with-bbox" / "train.json").read_bytes())
+        assert coco["images"] and coco["annotations"]
+        m.wait_scan(60)
+        assert idx.exists()
+        assert leftovers(tmp_path) == []
+
+        # now complete: the pristine tree is the manifest's
+        got = {}
+        for top, _, files in os.walk(m.mnt / "train_val_images"):
+            for f in files:
+                p = os.path.join(top, f)
+                got[os.path.relpath(p, m.mnt)] = os.path.getsize(p)
+        want = {p: int(r["size"]) for p, r in exp.by_path.items()
+                if r["archive"] == TAR}
+        assert got == want
+    finally:
+        rc = m.close()
+    assert rc == 0, m.stderr()
+    assert unexpected_stderr(m.stderr()) == [], m.stderr()
+
+    # a later mount reuses the index
+    m2 = Mount(tiny_dir, tmp_path / "mnt2", index=idx)
+    try:
+        assert "building the index" not in m2.stderr()
+        p, row = last_in_tar(exp)
+        assert md5(m2.mnt / p) == row["md5"]
+    finally:
+        assert m2.close() == 0
+
+
+def test_every_image_reads_right_while_the_scan_runs(tiny_dir, tmp_path):
+    """All images of every view, read by 4 threads from the first moment."""
+    exp = Expected(tiny_dir)
+    m = Mount(tiny_dir, tmp_path / "mnt", "scan_limit=0.5", index=tmp_path / "i.sqlite",
+              wait_scan=False)
+    try:
+        assert scanning(m)
+        items = sorted(exp.view_files().items())
+        bad = []
+
+        def work(part):
+            for p, row in part:
+                if md5(m.mnt / p) != row["md5"]:
+                    bad.append(p)
+
+        threads = [threading.Thread(target=work, args=(items[i::4],)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not any(t.is_alive() for t in threads)
+        assert bad == []
+    finally:
+        assert m.close() == 0
+
+
+def test_ls_l_with_readdirplus_while_the_scan_runs(tiny_dir, tmp_path):
+    exp = Expected(tiny_dir)
+    m = Mount(tiny_dir, tmp_path / "mnt", LIMIT, "readdirplus", index=tmp_path / "i.sqlite",
+              wait_scan=False)
+    try:
+        assert scanning(m)
+        path, row = last_in_tar(exp)
+        folder = (m.mnt / path).parent
+        out = subprocess.run(["ls", "-l", "--time-style=+", str(folder)], capture_output=True,
+                             text=True, timeout=60, check=True).stdout
+        sizes = {l.split()[-1]: int(l.split()[4]) for l in out.splitlines()[1:]}
+        assert sizes[path.rsplit("/", 1)[1]] == int(row["size"])
+        want = {p.rsplit("/", 1)[1]: int(r["size"]) for p, r in exp.view_files().items()
+                if p.startswith(os.path.dirname(path) + "/")}
+        assert {k: v for k, v in sizes.items() if k.endswith(".jpg")} == want
+    finally:
+        assert m.close() == 0
+
+
+def test_unmount_during_the_scan_keeps_no_index(tiny_dir, tmp_path):
+    idx = tmp_path / "index.sqlite"
+    m = Mount(tiny_dir, tmp_path / "mnt", LIMIT, index=idx, wait_scan=False)
+    assert scanning(m)
+    assert os.listdir(m.mnt / "train")
+    rc = m.close()
+    assert rc == 0, m.stderr()
+    assert "the index was not kept" in m.stderr()
+    assert not idx.exists()
+    assert leftovers(tmp_path) == []
+
+
+@pytest.fixture
+def damaged_late(tiny_dir, tmp_path):
+    """The tiny fixture with the train/val tarball's gzip trailer damaged:
+    found only when the scan reaches the end, after the mount."""
+    d = tmp_path / "data"
+    shutil.copytree(tiny_dir, d, ignore=shutil.ignore_patterns(".inatfs-index*"))
+    b = bytearray((d / TAR).read_bytes())
+    b[-6] ^= 0xFF   # CRC-32 in the trailer
+    (d / TAR).write_bytes(bytes(b))
+    return d
+
+
+def test_damage_found_by_the_scan_unmounts_in_the_foreground(damaged_late, tmp_path):
+    exp = Expected(damaged_late)
+    idx = tmp_path / "index.sqlite"
+    m = Mount(damaged_late, tmp_path / "mnt", LIMIT, index=idx, wait_scan=False)
+    path, _ = last_in_tar(exp)
+    result = {}
+
+    def reader():
+        # waits for the scan; the scan fails before it gets there
+        try:
+            with open(m.mnt / path, "rb") as fh:
+                result["data"] = fh.read()
+        except OSError as e:
+            result["errno"] = e.errno
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        m.proc.wait(timeout=60)
+    finally:
+        t.join(30)
+        rc = m.close()
+    assert not t.is_alive()
+    # the waiting reader was let go: its image's bytes are whole (the member
+    # ends before the trailer) and may have been served before the scan
+    # failed; if not, the read failed (EIO, or the mount was gone already)
+    assert "data" in result or result.get("errno") in (errno.EIO, errno.ENOTCONN,
+                                                       errno.ENOENT), result
+    assert rc == 2, m.stderr()
+    errs = unexpected_stderr(m.stderr())
+    assert len(errs) == 1 and TAR in errs[0] and "CRC" in errs[0], m.stderr()
+    assert not is_mounted(m.mnt)
+    assert not idx.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_damage_found_by_the_scan_unmounts_the_daemon(damaged_late, tmp_path):
+    idx = tmp_path / "index.sqlite"
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = subprocess.run([str(INATFS), str(damaged_late), str(mnt), "-o", f"index={idx}", "-o",
+                        LIMIT], capture_output=True, text=True, timeout=60)
+    try:
+        assert r.returncode == 0, r.stderr   # mounted: the damage is found later
+        assert os.listdir(mnt / "train")
+        deadline = time.time() + 60
+        while is_mounted(mnt) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not is_mounted(mnt)
+    finally:
+        unmount(mnt)
+    deadline = time.time() + 10
+    while leftovers(tmp_path) and time.time() < deadline:
+        time.sleep(0.1)
+    assert leftovers(tmp_path) == []
+    assert not idx.exists()
+    # the index was not kept: the next mount (in the foreground) finds the
+    # damage again, and exits with code 2 and the message
+    r = subprocess.run([str(INATFS), str(damaged_late), str(mnt), "-f", "-o", f"index={idx}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "CRC" in r.stderr
+
+
+def test_scan_limit_is_checked(tiny_dir, tmp_path):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    for bad in ("0", "-1", "fast", "1e9"):
+        r = subprocess.run([str(INATFS), str(tiny_dir), str(mnt), "-o", f"scan_limit={bad}"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1, r.stderr
+        assert "scan_limit" in r.stderr
+        assert not is_mounted(mnt)
