@@ -38,8 +38,6 @@ static const char *const ddl =
 static const char *const ddl_indexes =
 	"CREATE UNIQUE INDEX nodes_child ON nodes(parent, name);"
 	"CREATE INDEX images_by_class ON images(split, category, name);"
-	"CREATE UNIQUE INDEX images_by_id ON images(split, id);"
-	"CREATE INDEX images_by_node ON images(node);"
 	"CREATE INDEX boxes_by_image ON boxes(image);"
 	"CREATE INDEX categories_by_dir ON categories(dir);";
 

@@ -3,7 +3,8 @@
  * member's offset and size (the bytes at that offset of `gzip -dc` are the
  * file: same md5 as the manifest says), every image's split and category;
  * box and location counts against the JSON; staleness detection (changed
- * archive, older schema, garbage file); safe names.
+ * archive, older schema, garbage file); safe names; a live index (served
+ * between ifs_build_begin and the end of ifs_build_scan).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 #include "inatfs/index.h"
 #include "inatfs/names.h"
+#include "inatfs/views.h"
 #include "testutil.h"
 
 static const char *src_dir(void)
@@ -249,6 +251,101 @@ static void test_lifecycle(const char *dir, const char *idx)
 	free(where);
 }
 
+/* The first child of folder `ino` in a listing (train/ -> a class folder...). */
+struct first { char name[300]; ifs_entry e; int n, pending; };
+static int take_first(void *ctx, const char *name, const ifs_entry *e)
+{
+	struct first *f = ctx;
+	if (f->n++ == 0) {
+		snprintf(f->name, sizeof f->name, "%s", name);
+		f->e = *e;
+	}
+	f->pending += e->pending;
+	return 0;
+}
+
+static void test_live(const char *dir)
+{
+	char data[4200], idx[4300];
+	snprintf(data, sizeof data, "%s/data", dir);
+	snprintf(idx, sizeof idx, "%s/live.sqlite", dir);
+	ifs_err err;
+	ifs_err_clear(&err);
+	ifs_build_opts o = { 0 };
+	ifs_build *b = NULL;
+	CHECK(ifs_build_begin(data, idx, &o, &b, &err) == 0, "begin: %s", err.msg);
+	if (!b)
+		return;
+	CHECK(access(idx, F_OK) != 0, "no index before the scan");
+	ifs_index *ix = NULL;
+	CHECK(ifs_index_open_live(ifs_build_temp_path(b), data, &ix, &err) == 0, "open live: %s",
+	      err.msg);
+	ifs_views *v = NULL;
+	CHECK(ix && ifs_views_new(ix, NULL, &v, &err) == 0, "views: %s", err.msg);
+	if (!v) {
+		ifs_build_free(b);
+		ifs_index_close(ix);
+		return;
+	}
+	o.live = ix;
+	CHECK(ifs_index_live_state(ix) == IFS_LIVE_SCANNING, "scanning");
+
+	/* train/ -> its first class -> its first image: listed, but pending */
+	ifs_entry e, cls;
+	struct first f = { 0 };
+	CHECK(ifs_views_lookup_child(v, 1, "train", &e, &err) == 0, "train/: %s", err.msg);
+	CHECK(ifs_views_readdir_ino(v, e.ino, take_first, &f, &err) == 0 && f.n > 0,
+	      "classes listed before the scan: %d", f.n);
+	cls = f.e;
+	memset(&f, 0, sizeof f);
+	CHECK(ifs_views_readdir_ino(v, cls.ino, take_first, &f, &err) == 0 && f.n > 0 &&
+	      f.pending * 2 == f.n, "images (and sidecars) listed, images pending: %d of %d",
+	      f.pending, f.n);
+	char img[300];
+	snprintf(img, sizeof img, "%s", f.name);
+	uint64_t img_ino = f.e.ino;
+	CHECK(ifs_views_lookup_child(v, cls.ino, img, &e, &err) == -EAGAIN, "lookup waits");
+	CHECK(ifs_views_getattr(v, img_ino, &e, &err) == -EAGAIN, "getattr waits");
+	char side[300];
+	snprintf(side, sizeof side, "%.*s.json", (int)(strlen(img) - 4), img);
+	CHECK(ifs_views_lookup_child(v, cls.ino, side, &e, &err) == 0 && e.size > 0,
+	      "sidecar at once: %s", err.msg);
+	CHECK(ifs_views_lookup_child(v, 1, "submission_template.csv", &e, &err) == -EAGAIN,
+	      "generated file waits for the end");
+	uint64_t gen = ifs_index_generation(ix);
+
+	ifs_err_clear(&err);
+	CHECK(ifs_build_scan(b, &err) == 0, "scan: %s", err.msg);
+	CHECK(ifs_index_live_state(ix) == IFS_LIVE_DONE, "done");
+	CHECK(ifs_index_generation(ix) > gen, "the end was announced");
+	CHECK(ifs_views_lookup_child(v, cls.ino, img, &e, &err) == 0 && e.size > 0 && !e.pending,
+	      "image after the scan: %s", err.msg);
+	CHECK(ifs_views_lookup_child(v, 1, "submission_template.csv", &e, &err) == 0,
+	      "generated file after the scan");
+	CHECK(access(idx, F_OK) == 0, "index in place");
+	ifs_views_free(v);
+	ifs_index_close(ix);
+	ifs_build_free(b);
+	CHECK(access(idx, F_OK) == 0, "index kept");
+	ifs_err_clear(&err);
+	CHECK(ifs_index_check(idx, data, &err) == 0, "the live-built index is usable: %s", err.msg);
+
+	/* cancelled: -ECANCELED, and nothing is left */
+	unlink(idx);
+	ifs_err_clear(&err);
+	CHECK(ifs_build_begin(data, idx, NULL, &b, &err) == 0, "begin again: %s", err.msg);
+	if (!b)
+		return;
+	char tmp[4400];
+	snprintf(tmp, sizeof tmp, "%s", ifs_build_temp_path(b));
+	CHECK(access(tmp, F_OK) == 0, "temporary exists during the build");
+	ifs_build_cancel(b);
+	ifs_err_clear(&err);
+	CHECK(ifs_build_scan(b, &err) == -ECANCELED, "cancelled: %s", err.msg);
+	ifs_build_free(b);
+	CHECK(access(tmp, F_OK) != 0 && access(idx, F_OK) != 0, "nothing left after a cancel");
+}
+
 int main(void)
 {
 	test_names();
@@ -267,6 +364,7 @@ int main(void)
 	CHECK(ifs_index_build(data, idx, NULL, &err) == 0, "build: %s", err.msg);
 	test_against_manifest(dir, idx);
 	test_lifecycle(dir, idx);
+	test_live(dir);
 	tu_sh("rm -rf '%s'", dir);
 	free(dir);
 	return tu_end("index");
