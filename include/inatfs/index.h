@@ -32,7 +32,7 @@
 
 struct sqlite3;
 
-#define IFS_SCHEMA_VERSION 2
+#define IFS_SCHEMA_VERSION 3
 
 /* The archives inatfs knows, by their download names. */
 enum ifs_archive_id { IFS_ARCHIVE_TRAINVAL = 1, IFS_ARCHIVE_TEST = 2 };
@@ -157,6 +157,14 @@ int ifs_index_checkpoint(ifs_index *idx, int archive, uint64_t off, ifs_gz_check
 
 /* The input files an index depends on (NULL-terminated list of base names). */
 extern const char *const ifs_source_files[];
+
+/*
+ * A generated file ("with-bbox/train.json", "with-bbox/val.json",
+ * "submission_template.csv"), made from the index now into *data
+ * (malloc'd). Its size was recorded at build time (table `generated`).
+ */
+int ifs_index_generate(ifs_index *idx, const char *name, uint8_t **data, size_t *len,
+		       ifs_err *err);
 
 /* meta table lookups (counts, build facts); returns a malloc'd string or NULL. */
 char *ifs_index_meta(ifs_index *idx, const char *key);

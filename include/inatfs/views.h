@@ -27,7 +27,7 @@ enum ifs_src {
 	IFS_SRC_DIR = 0,     /* a directory */
 	IFS_SRC_MEMBER,      /* a tar member: archive, off, size, crc */
 	IFS_SRC_SIDECAR,     /* generated JSON for image `rid` */
-	IFS_SRC_BLOB,        /* a file generated at build time: `key` names it */
+	IFS_SRC_BLOB,        /* a generated file, made when opened: `key` names it */
 	IFS_SRC_ANNFILE,     /* a JSON file inside a zip: `key` names it */
 };
 

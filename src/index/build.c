@@ -4,7 +4,8 @@
  * and committed with the views' indexes. ifs_build_scan: one scan pass per
  * tarball (build_tree.c) adds members and checkpoints and links each member
  * to its images, committing twice a second so that a live mount can serve
- * what is done; then the generated files (build_blobs.c) and the counts.
+ * what is done; then the sizes of the generated files (generated.c) and the
+ * counts.
  * All of it goes into PATH.tmp-<pid>, which is fsynced and renamed over PATH
  * only when complete.
  */
@@ -340,7 +341,7 @@ static int build_scan(ifs_build *b, ifs_err *err)
 
 	/* 3. derived columns, generated files, counts */
 	progress(b->opts, "writing the COCO files and the submission template", NULL);
-	if ((r = ifs_tree_finish(&b->tree, err)) || (r = ifs_blobs_build(db, err)))
+	if ((r = ifs_tree_finish(&b->tree, err)) || (r = ifs_generated_record(db, err)))
 		return r;
 	int64_t n_tr = count(db, "SELECT count(*) FROM images WHERE split=0");
 	int64_t n_va = count(db, "SELECT count(*) FROM images WHERE split=1");

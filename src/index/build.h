@@ -59,7 +59,10 @@ int ifs_join_member(struct ifs_join *j, const char *path, size_t len, int64_t no
 		    ifs_err *err);
 void ifs_join_free(struct ifs_join *j);
 
-/* Generated files: with-bbox/{train,val}.json, submission_template.csv. */
-int ifs_blobs_build(sqlite3 *db, ifs_err *err);
+/* Generated files (generated.c): makes one (with-bbox/{train,val}.json,
+ * submission_template.csv) into *out (malloc'd), and records the size of
+ * each in `generated` (at build time). */
+int ifs_generate(sqlite3 *db, const char *name, ifs_buf *out, ifs_err *err);
+int ifs_generated_record(sqlite3 *db, ifs_err *err);
 
 #endif

@@ -32,8 +32,7 @@ static const char *const ddl =
 	"CREATE TABLE locations(image INTEGER PRIMARY KEY, json TEXT NOT NULL);"
 	"CREATE TABLE annfiles(name TEXT PRIMARY KEY, zip TEXT NOT NULL, entry TEXT NOT NULL,"
 	"  size INTEGER NOT NULL, mtime INTEGER NOT NULL);"
-	"CREATE TABLE blobs(name TEXT PRIMARY KEY, size INTEGER NOT NULL, data BLOB NOT NULL) "
-	"  WITHOUT ROWID;";
+	"CREATE TABLE generated(name TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;";
 
 static const char *const ddl_indexes =
 	"CREATE UNIQUE INDEX nodes_child ON nodes(parent, name);"

@@ -14,8 +14,8 @@
  *          height, license, rights_holder, extra)
  *   boxes(image, json)   locations(image, json)
  *   annfiles(name, zip, entry, size, mtime)   JSON files served from the zips
- *   blobs(name, size, data)          generated files (COCO files, template),
- *                                    zlib-compressed; size = uncompressed size
+ *   generated(name, size)            files made when opened (COCO files,
+ *                                    template; generated.c): their sizes
  */
 #ifndef INATFS_INDEX_SCHEMA_H
 #define INATFS_INDEX_SCHEMA_H

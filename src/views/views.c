@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include <sqlite3.h>
-#include <zlib.h>
 
 #include "inatfs/catalog.h"
 #include "inatfs/names.h"
@@ -389,7 +388,7 @@ static int super_id(ifs_views *v, const char *sdir, int64_t *id, ifs_err *err)
 /* ---- the root and dispatch --------------------------------------------- */
 
 static const char q_annfiles[] = "SELECT name, size, mtime, rowid FROM annfiles ORDER BY name";
-static const char q_blob[] = "SELECT size FROM blobs WHERE name=?1";
+static const char q_blob[] = "SELECT size FROM generated WHERE name=?1";
 
 static int blob_entry(ifs_views *v, const char *name, uint64_t ino, ifs_entry *e, ifs_err *err)
 {
@@ -823,34 +822,8 @@ int ifs_views_content(ifs_views *v, const ifs_entry *e, uint8_t **data, size_t *
 		*len = b.len;
 		return 0;
 	}
-	if (e->src == IFS_SRC_BLOB) {
-		sqlite3_stmt *st = ifs_index_stmt(v->idx, "SELECT size, data FROM blobs WHERE name=?1",
-						  err);
-		if (!st)
-			return -EIO;
-		sqlite3_bind_text(st, 1, e->key, -1, SQLITE_STATIC);
-		int r = 0;
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			uLongf n = (uLongf)sqlite3_column_int64(st, 0);
-			*data = malloc(n ? n : 1);
-			if (!*data)
-				r = ifs_err_set(err, ENOMEM, "out of memory");
-			else if (uncompress(*data, &n, sqlite3_column_blob(st, 1),
-					    (uLong)sqlite3_column_bytes(st, 1)) != Z_OK ||
-				 n != (uLongf)sqlite3_column_int64(st, 0))
-				r = ifs_err_set(err, EIO, "index: generated file %s is damaged", e->key);
-			else
-				*len = n;
-			if (r) {
-				free(*data);
-				*data = NULL;
-			}
-		} else {
-			r = ifs_err_set(err, EIO, "index: generated file %s is missing", e->key);
-		}
-		sqlite3_reset(st);
-		return r;
-	}
+	if (e->src == IFS_SRC_BLOB)
+		return ifs_index_generate(v->idx, e->key, data, len, err);
 	if (e->src == IFS_SRC_ANNFILE) {
 		sqlite3_stmt *st = ifs_index_stmt(v->idx,
 			"SELECT zip, entry, size FROM annfiles WHERE name=?1", err);

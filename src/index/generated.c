@@ -1,44 +1,25 @@
 /*
- * build_blobs.c - files inatfs generates at build time and stores in the
- * `blobs` table: the COCO files of the with-bbox/ view (file_name relative
- * to with-bbox/) and submission_template.csv (header plus one row per test
- * image, in test2017.json order). Written as text directly from the tables,
- * so memory stays at the size of one output file.
+ * generated.c - the files inatfs makes from the tables: the COCO files of
+ * the with-bbox/ view (file_name relative to with-bbox/) and
+ * submission_template.csv (header plus one row per test image, in
+ * test2017.json order). They are made when opened (a few seconds for the
+ * real with-bbox/train.json), not stored: the build makes each once to
+ * record its exact size in `generated`, which keeps ~30 MB out of the
+ * index at real scale. The same code over the same (never changing) index
+ * gives the same bytes; serving checks the size anyway.
  */
 #include "build.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "inatfs/catalog.h"
 #include "schema.h"
 
-/* Stored zlib-compressed: JSON shrinks ~8x, and the index stays small. */
-static int put_blob(sqlite3 *db, const char *name, const ifs_buf *b, ifs_err *err)
-{
-	uLongf zlen = compressBound((uLong)b->len);
-	Bytef *z = malloc(zlen);
-	if (!z)
-		return ifs_err_set(err, ENOMEM, "index: storing %s: out of memory", name);
-	if (compress2(z, &zlen, (const Bytef *)(b->p ? b->p : ""), (uLong)b->len, 6) != Z_OK) {
-		free(z);
-		return ifs_err_set(err, EIO, "index: compressing %s failed", name);
-	}
-	sqlite3_stmt *st;
-	int r = ifs_sql_prepare(db, "INSERT OR REPLACE INTO blobs VALUES(?1, ?2, ?3)", &st, err);
-	if (!r) {
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)b->len);
-		sqlite3_bind_blob64(st, 3, z, zlen, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			r = ifs_err_set(err, EIO, "index: storing %s: %s", name, sqlite3_errmsg(db));
-		sqlite3_finalize(st);
-	}
-	free(z);
-	return r;
-}
+const char *const ifs_generated_files[] = {
+	"with-bbox/train.json", "with-bbox/val.json", "submission_template.csv", NULL
+};
 
 /* Appends the rows of a query as a JSON array of what `emit` writes per row. */
 typedef int (*row_fn)(ifs_buf *b, sqlite3_stmt *st);
@@ -131,7 +112,7 @@ static int emit_license(ifs_buf *b, sqlite3_stmt *st)
 	return r ? r : ifs_buf_add(b, "}", 1);
 }
 
-static int coco(sqlite3 *db, int split, ifs_err *err)
+static int coco(sqlite3 *db, int split, ifs_buf *out, ifs_err *err)
 {
 	ifs_buf b = { 0 };
 	int r = ifs_buf_add(&b, "{", 1);
@@ -162,14 +143,14 @@ static int coco(sqlite3 *db, int split, ifs_err *err)
 		r = ifs_buf_add(&b, "}\n", 2);
 	if (r < 0 && !(err && err->code))
 		r = ifs_err_set(err, ENOMEM, "index: building a COCO file: out of memory");
-	if (!r)
-		r = put_blob(db, split == IFS_SPLIT_TRAIN ? "with-bbox/train.json" : "with-bbox/val.json",
-			     &b, err);
-	free(b.p);
+	if (r)
+		free(b.p);
+	else
+		*out = b;
 	return r;
 }
 
-static int template_csv(sqlite3 *db, ifs_err *err)
+static int template_csv(sqlite3 *db, ifs_buf *out, ifs_err *err)
 {
 	ifs_buf b = { 0 };
 	sqlite3_stmt *st;
@@ -177,23 +158,69 @@ static int template_csv(sqlite3 *db, ifs_err *err)
 	if (r)
 		return r;
 	r = ifs_buf_add(&b, "id,predicted\n", 13);
-	while (!r && sqlite3_step(st) == SQLITE_ROW)
+	int rc = SQLITE_DONE;
+	while (!r && (rc = sqlite3_step(st)) == SQLITE_ROW)
 		r = ifs_buf_addf(&b, "%lld,\n", (long long)sqlite3_column_int64(st, 0));
+	if (!r && rc != SQLITE_DONE)
+		r = ifs_err_set(err, EIO, "index: building the submission template: %s",
+				sqlite3_errmsg(db));
 	sqlite3_finalize(st);
 	if (r < 0 && !(err && err->code))
 		r = ifs_err_set(err, ENOMEM, "index: building the submission template: out of memory");
-	if (!r)
-		r = put_blob(db, "submission_template.csv", &b, err);
-	free(b.p);
+	if (r)
+		free(b.p);
+	else
+		*out = b;
 	return r;
 }
 
-int ifs_blobs_build(sqlite3 *db, ifs_err *err)
+int ifs_generate(sqlite3 *db, const char *name, ifs_buf *out, ifs_err *err)
 {
-	int r = coco(db, IFS_SPLIT_TRAIN, err);
-	if (!r)
-		r = coco(db, IFS_SPLIT_VAL, err);
-	if (!r)
-		r = template_csv(db, err);
+	memset(out, 0, sizeof *out);
+	if (!strcmp(name, "with-bbox/train.json"))
+		return coco(db, IFS_SPLIT_TRAIN, out, err);
+	if (!strcmp(name, "with-bbox/val.json"))
+		return coco(db, IFS_SPLIT_VAL, out, err);
+	if (!strcmp(name, "submission_template.csv"))
+		return template_csv(db, out, err);
+	return ifs_err_set(err, ENOENT, "index: no generated file %s", name);
+}
+
+int ifs_generated_record(sqlite3 *db, ifs_err *err)
+{
+	sqlite3_stmt *st;
+	int r = ifs_sql_prepare(db, "INSERT OR REPLACE INTO generated VALUES(?1, ?2)", &st, err);
+	for (const char *const *n = ifs_generated_files; *n && !r; n++) {
+		ifs_buf b;
+		if ((r = ifs_generate(db, *n, &b, err)))
+			break;
+		sqlite3_bind_text(st, 1, *n, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)b.len);
+		free(b.p);
+		r = ifs_sql_step_done(db, st, "recording a generated file", err);
+	}
+	sqlite3_finalize(st);
 	return r;
+}
+
+int ifs_index_generate(ifs_index *idx, const char *name, uint8_t **data, size_t *len,
+		       ifs_err *err)
+{
+	*data = NULL;
+	*len = 0;
+	sqlite3 *db = ifs_index_db(idx, err);
+	if (!db)
+		return -EIO;
+	ifs_buf b;
+	/* one read transaction: every query sees the same index */
+	int r = ifs_sql_exec(db, "BEGIN", "generating a file", err);
+	if (r)
+		return r;
+	r = ifs_generate(db, name, &b, err);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (r)
+		return r;
+	*data = (uint8_t *)b.p;
+	*len = b.len;
+	return 0;
 }
