@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -111,6 +112,9 @@ static void *scan_main(void *p)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	j->r = ifs_build_scan(j->build, &j->err);
 	cli_progress_done();
+	/* the scan's maps are freed: give their memory back (a daemon serving a
+	 * complete index stays small) */
+	malloc_trim(0);
 	if (j->r && j->r != -ECANCELED) {
 		/* stop serving: the main thread unmounts and reports */
 		syslog(LOG_ERR, "inatfs: %s", j->err.msg);
@@ -187,6 +191,8 @@ int cmd_mount(int argc, char **argv)
 	if ((r = cli_begin_index(data_dir, abs_index ? abs_index : o.index, &bo, &index_path,
 				 &build)))
 		goto out;
+	if (build)
+		malloc_trim(0);   /* the annotations' records are freed: most of the build's peak */
 	if ((build ? ifs_index_open_live(ifs_build_temp_path(build), data_dir, &idx, &err)
 		   : ifs_index_open(index_path, data_dir, &idx, &err)) < 0) {
 		cli_error("%s", err.msg);

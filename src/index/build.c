@@ -352,6 +352,7 @@ static int build_scan(ifs_build *b, ifs_err *err)
 	int64_t missing = count(db, "SELECT count(*) FROM images WHERE node IS NULL");
 	int64_t joined = count(db, "SELECT count(DISTINCT node) FROM images WHERE node IS NOT NULL");
 	int64_t stray = (int64_t)ifs_strmap_count(b->tree.paths) - joined;
+	ifs_tree_free(&b->tree);   /* the path maps: the biggest part of a live daemon */
 	if (put_meta(db, "built_at", "%lld", (long long)time(NULL)) ||
 	    put_meta(db, "build_seconds", "%lld", (long long)(time(NULL) - b->t0)) ||
 	    put_meta(db, "categories", "%lld", (long long)n_cat) ||
