@@ -200,7 +200,7 @@ int cmd_mount(int argc, char **argv)
 		goto out;
 	}
 	bo.live = idx;
-	ifs_views_opts vo = { .sidecars = !o.nosidecar };
+	ifs_views_opts vo = { .sidecars = !o.nosidecar, .listing_attrs = o.readdirplus };
 	if (ifs_views_new(idx, &vo, &views, &err) < 0) {
 		cli_error("%s", err.msg);
 		r = EXIT_INDEX;
@@ -225,7 +225,9 @@ int cmd_mount(int argc, char **argv)
 		r = EXIT_MOUNT;
 		goto out;
 	}
-	ifs_fs fs = { idx, NULL, views, co.debug, o.readdirplus, PTHREAD_MUTEX_INITIALIZER, bad };
+	ifs_fs fs = { .idx = idx, .views = views, .debug = co.debug,
+		      .readdirplus = o.readdirplus, .bad_lock = PTHREAD_MUTEX_INITIALIZER,
+		      .bad = bad, .shared_lock = PTHREAD_MUTEX_INITIALIZER };
 	se = fuse_session_new(&args, ifs_fuse_ops(), sizeof *ifs_fuse_ops(), &fs);
 	if (!se) {
 		r = EXIT_MOUNT;

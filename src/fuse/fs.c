@@ -353,11 +353,22 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 /* ---- files -------------------------------------------------------------- */
 
+/* The bytes of a generated or annotation file, shared by its open handles. */
+struct ifs_shared {
+	int src;
+	char key[64];
+	uint8_t *data;
+	size_t len;
+	unsigned refs;               /* under fs->shared_lock */
+	struct ifs_shared *next;
+};
+
 struct fh {
 	ifs_entry e;
 	pthread_mutex_t lock;        /* the kernel may read one handle from several threads */
-	uint8_t *data;               /* generated and annotation files */
+	uint8_t *data;               /* generated and annotation files (owned, or sh's) */
 	size_t len;
+	struct ifs_shared *sh;       /* data belongs to this shared copy */
 	ifs_gz_cursor *cur;          /* tar members: made at the first read */
 	ifs_gz_checkpoint cp;        /* the checkpoint the cursor last started from */
 	int have_cp;
@@ -365,13 +376,92 @@ struct fh {
 	int bad;                     /* a CRC mismatch was seen: fail every read */
 };
 
-static void fh_free(struct fh *h)
+static int shareable(const ifs_entry *e)
+{
+	return e->src == IFS_SRC_BLOB || e->src == IFS_SRC_ANNFILE;
+}
+
+/* The content of a generated or annotation file: the shared copy if one is
+ * open, else made now (sidecars, small and one per image, are not shared). */
+static int content_get(ifs_fs *fs, struct fh *h, ifs_err *err)
+{
+	if (!shareable(&h->e))
+		return ifs_views_content(fs->views, &h->e, &h->data, &h->len, err);
+	pthread_mutex_lock(&fs->shared_lock);
+	struct ifs_shared *s;
+	for (s = fs->shared; s; s = s->next)
+		if (s->src == h->e.src && !strcmp(s->key, h->e.key))
+			break;
+	if (s)
+		s->refs++;
+	pthread_mutex_unlock(&fs->shared_lock);
+	if (!s) {
+		/* made outside the lock (seconds for the big ones); a racing open
+		 * may make it too, and then one copy is dropped */
+		struct ifs_shared *n = calloc(1, sizeof *n);
+		if (!n)
+			return ifs_err_set(err, ENOMEM, "out of memory");
+		int r = ifs_views_content(fs->views, &h->e, &n->data, &n->len, err);
+		if (r) {
+			free(n);
+			return r;
+		}
+		n->src = h->e.src;
+		snprintf(n->key, sizeof n->key, "%s", h->e.key);
+		n->refs = 1;
+		pthread_mutex_lock(&fs->shared_lock);
+		for (s = fs->shared; s; s = s->next)
+			if (s->src == n->src && !strcmp(s->key, n->key))
+				break;
+		if (s) {
+			s->refs++;
+		} else {
+			n->next = fs->shared;
+			fs->shared = s = n;
+			n = NULL;
+		}
+		pthread_mutex_unlock(&fs->shared_lock);
+		if (n) {
+			free(n->data);
+			free(n);
+		}
+	}
+	h->sh = s;
+	h->data = s->data;
+	h->len = s->len;
+	return 0;
+}
+
+static void content_put(ifs_fs *fs, struct fh *h)
+{
+	struct ifs_shared *s = h->sh, *drop = NULL;
+	if (!s) {
+		free(h->data);
+		return;
+	}
+	pthread_mutex_lock(&fs->shared_lock);
+	if (--s->refs == 0) {
+		for (struct ifs_shared **p = &fs->shared; *p; p = &(*p)->next)
+			if (*p == s) {
+				*p = s->next;
+				break;
+			}
+		drop = s;
+	}
+	pthread_mutex_unlock(&fs->shared_lock);
+	if (drop) {
+		free(drop->data);
+		free(drop);
+	}
+}
+
+static void fh_free(ifs_fs *fs, struct fh *h)
 {
 	if (!h)
 		return;
 	ifs_gz_cursor_free(h->cur);
 	ifs_gz_checkpoint_clear(&h->cp);
-	free(h->data);
+	content_put(fs, h);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
@@ -425,13 +515,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (!r && h->e.src == IFS_SRC_MEMBER && member_is_bad(fs, &h->e))
 		r = -EIO;   /* failed its CRC-32 check earlier (logged then) */
 	if (!r && h->e.src != IFS_SRC_MEMBER) {
-		r = ifs_views_content(fs->views, &h->e, &h->data, &h->len, &err);
+		r = content_get(fs, h, &err);
 		if (!r && h->len != h->e.size)
 			r = ifs_err_set(&err, EIO, "generated %zu bytes, expected %llu", h->len,
 					(unsigned long long)h->e.size);
 	}
 	if (r) {
-		fh_free(h);
+		fh_free(fs, h);
 		fuse_reply_err(req, r == -EINTR ? EINTR : errno_of("open", ino, r, &err));
 		return;
 	}
@@ -546,7 +636,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	/* wait for a read that is still returning from its reply (see op_read) */
 	pthread_mutex_lock(&h->lock);
 	pthread_mutex_unlock(&h->lock);
-	fh_free(h);
+	fh_free(fs_of(req), h);
 	fuse_reply_err(req, 0);
 }
 

@@ -26,6 +26,10 @@ typedef struct ifs_fs {
 	/* members whose CRC-32 check failed: never opened again (any view) */
 	pthread_mutex_t bad_lock;
 	ifs_strmap *bad;
+	/* generated and annotation files that are open: one copy each, shared
+	 * by their open handles (the real ones are 80-130 MB) */
+	pthread_mutex_t shared_lock;
+	struct ifs_shared *shared;
 } ifs_fs;
 
 /* The operations table; the session's userdata must be an ifs_fs *. */

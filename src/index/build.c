@@ -277,7 +277,8 @@ int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts
 		goto out;
 	}
 	/* no journal (a failed build is thrown away); normal locking, so that a
-	 * live mount can read between commits */
+	 * live mount can read between commits; a commit waits for its readers */
+	sqlite3_busy_timeout(b->db, 60000);
 	if ((r = ifs_sql_exec(b->db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
 			      "PRAGMA cache_size=-65536; PRAGMA temp_store=FILE; BEGIN",
 			      "starting the build", err)) ||

@@ -484,6 +484,11 @@ int ifs_index_checkpoint(ifs_index *idx, int archive, uint64_t off, ifs_gz_check
 		sqlite3_reset(st);
 		return -EAGAIN;   /* the scan has not delivered it yet */
 	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		sqlite3_reset(st);
+		return ifs_err_set(err, EIO, "index: %s: looking up a checkpoint: %s", idx->path,
+				   sqlite3_errmsg(ifs_index_db(idx, NULL)));
+	}
 	if (rc != SQLITE_ROW) {
 		sqlite3_reset(st);
 		return ifs_err_set(err, EIO, "%s: no checkpoint at or before offset %llu",

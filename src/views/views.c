@@ -27,6 +27,7 @@
 struct ifs_views {
 	ifs_index *idx;
 	int sidecars;
+	int listing_attrs;
 	int64_t mtime;       /* for folders that exist only in the views */
 	int has_test;        /* -1: not known yet (live index) */
 };
@@ -86,8 +87,11 @@ int ifs_views_new(ifs_index *idx, const ifs_views_opts *opts, ifs_views **out, i
 		return ifs_err_set(err, ENOMEM, "out of memory");
 	v->idx = idx;
 	v->sidecars = opts ? opts->sidecars : 1;
+	v->listing_attrs = opts ? opts->listing_attrs : 1;
 	sqlite3_stmt *st = ifs_index_stmt(idx, "SELECT mtime FROM nodes WHERE id=1", err);
 	if (!st || sqlite3_step(st) != SQLITE_ROW) {
+		if (st)
+			sqlite3_reset(st);
 		free(v);
 		return ifs_err_set(err, EIO, "%s: index has no root", ifs_index_path(idx));
 	}
@@ -197,6 +201,11 @@ static const char q_class[] =
 	"FROM images i LEFT JOIN nodes n ON n.id=i.node WHERE (i.node IS NOT NULL OR ?9) "
 static const char q_images[] = IMG_COLS
 	"AND i.split=?1 AND i.category=?2 AND i.nboxes>=?3 ORDER BY i.name";
+/* a listing without attributes: the images table (and its index) alone */
+static const char q_image_names[] =
+	"SELECT i.rid, i.name, i.node IS NULL, i.sidecar_len FROM images i WHERE "
+	"(i.node IS NOT NULL OR ?9) AND i.split=?1 AND i.category=?2 AND i.nboxes>=?3 "
+	"ORDER BY i.name";
 static const char q_image[] = IMG_COLS
 	"AND i.split=?1 AND i.category=?2 AND i.nboxes>=?3 AND i.name=?4";
 /* images whose name starts with "stem." (sidecar lookup) or is "stem" */
@@ -299,7 +308,8 @@ static int list_classes(ifs_views *v, const struct imgsel *s, ifs_views_fill_fn 
 static int list_images(ifs_views *v, const struct imgsel *s, int64_t cat, ifs_views_fill_fn fill,
 		       void *ctx, ifs_err *err)
 {
-	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_images, err);
+	int full = v->listing_attrs;
+	sqlite3_stmt *st = ifs_index_stmt(v->idx, full ? q_images : q_image_names, err);
 	if (!st)
 		return -EIO;
 	bind_images(v, st, s, cat);
@@ -307,13 +317,31 @@ static int list_images(ifs_views *v, const struct imgsel *s, int64_t cat, ifs_vi
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		ifs_entry e;
 		const char *name = (const char *)sqlite3_column_text(st, 1);
-		image_entry(st, s->view, &e);
+		if (full) {
+			image_entry(st, s->view, &e);
+		} else {
+			memset(&e, 0, sizeof e);
+			e.rid = sqlite3_column_int64(st, 0);
+			e.ino = INO(3, s->view, e.rid);
+			e.src = IFS_SRC_MEMBER;
+			e.nlink = 1;
+			e.mode = 0444;
+			e.mtime = v->mtime;
+			e.pending = sqlite3_column_int(st, 2);
+		}
 		if ((r = fill(ctx, name, &e)))
 			break;
 		if (v->sidecars) {
 			char sc[IFS_NAME_MAX + 8];
 			sidecar_name(name, sc, sizeof sc);
-			sidecar_entry(st, s->view, &e);
+			if (full) {
+				sidecar_entry(st, s->view, &e);
+			} else {
+				e.ino = INO(4, s->view, e.rid);
+				e.src = IFS_SRC_SIDECAR;
+				e.pending = 0;
+				e.size = (uint64_t)sqlite3_column_int64(st, 3);
+			}
 			if ((r = fill(ctx, sc, &e)))
 				break;
 		}
