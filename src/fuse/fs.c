@@ -88,6 +88,10 @@ static int errno_of(const char *what, uint64_t ino, int r, const ifs_err *e)
 	return r < 0 ? -r : EIO;
 }
 
+/* The daemon's own ids, asked once in op_init (listings stat every entry). */
+static uid_t owner_uid;
+static gid_t owner_gid;
+
 static void to_stat(const ifs_entry *e, struct stat *st)
 {
 	memset(st, 0, sizeof *st);
@@ -98,8 +102,8 @@ static void to_stat(const ifs_entry *e, struct stat *st)
 	st->st_blksize = 128 * 1024;
 	st->st_blocks = (st->st_size + 511) / 512;
 	st->st_mtime = st->st_ctime = st->st_atime = e->mtime;
-	st->st_uid = getuid();
-	st->st_gid = getgid();
+	st->st_uid = owner_uid;
+	st->st_gid = owner_gid;
 }
 
 static void to_param(ifs_fs *fs, const ifs_entry *e, struct fuse_entry_param *p)
@@ -117,6 +121,8 @@ static void to_param(ifs_fs *fs, const ifs_entry *e, struct fuse_entry_param *p)
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	ifs_fs *fs = userdata;
+	owner_uid = getuid();   /* before any request is served */
+	owner_gid = getgid();
 	conn->max_readahead = 1u << 20;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
