@@ -132,6 +132,31 @@ def test_with_bbox_coco_files(mounted, exp):
         assert len(coco["annotations"]) == sum(n for (s, _), n in exp.nboxes.items() if s == split)
 
 
+def test_open_twice_shares_one_copy_and_stays_right(mounted, tiny_dir):
+    """Generated and annotation files opened several times at once (one copy
+    in the daemon): every handle reads the whole file, also after another
+    handle was closed, and a later open makes it again."""
+    with zipfile.ZipFile(tiny_dir / "train_val2017.zip") as z:
+        entry = [n for n in z.namelist() if n.endswith("train2017.json")][0]
+        ann = z.read(entry)
+    for rel, want in (("train2017.json", ann), ("with-bbox/train.json", None),
+                      ("submission_template.csv", None)):
+        p = mounted / rel
+        a = open(p, "rb")
+        b = open(p, "rb")
+        first = a.read()
+        assert b.read(100) == first[:100]
+        a.close()
+        assert first[100:] == b.read()
+        b.seek(0)
+        assert b.read() == first
+        b.close()
+        assert p.read_bytes() == first
+        assert len(first) == os.path.getsize(p)
+        if want is not None:
+            assert first == want, rel
+
+
 def test_submission_template(mounted, exp):
     lines = (mounted / "submission_template.csv").read_text().splitlines()
     assert lines[0] == "id,predicted"
