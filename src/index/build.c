@@ -188,7 +188,8 @@ static double since(const struct timespec *t)
  * (about twice a second) so that a live mount can serve it, and notices a
  * cancel.
  */
-static int scan_tick(void *ctx, const char *file, uint64_t in_done, uint64_t in_total)
+static int scan_tick(void *ctx, const char *file, uint64_t in_done, uint64_t in_total,
+		     ifs_err *err)
 {
 	ifs_build *b = ctx;
 	if (file != b->file) {
@@ -208,12 +209,11 @@ static int scan_tick(void *ctx, const char *file, uint64_t in_done, uint64_t in_
 	}
 	if (since(&b->last_commit) < 0.5)
 		return 0;
-	ifs_err err;
-	ifs_err_clear(&err);
 	if (put_meta(b->db, "scan_progress", "%s %llu %llu", file, (unsigned long long)in_done,
 		     (unsigned long long)in_total))
-		return -EIO;
-	int r = ifs_sql_exec(b->db, "COMMIT; BEGIN", "committing", &err);
+		return ifs_err_set(err, EIO, "index: %s: recording the scan's progress: %s", b->tmp,
+				   sqlite3_errmsg(b->db));
+	int r = ifs_sql_exec(b->db, "COMMIT; BEGIN", "committing", err);
 	if (r)
 		return r;
 	clock_gettime(CLOCK_MONOTONIC, &b->last_commit);

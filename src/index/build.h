@@ -19,7 +19,8 @@ typedef struct ifs_tree {
 	sqlite3 *db;
 	struct ifs_join *join;   /* members -> JSON images, as they are scanned */
 	/* called often from the scan (the build commits from here); may be NULL */
-	int (*tick)(void *ctx, const char *file, uint64_t in_done, uint64_t in_total);
+	int (*tick)(void *ctx, const char *file, uint64_t in_done, uint64_t in_total,
+		    ifs_err *err);
 	void *tick_ctx;
 	ifs_strmap *dirs;      /* mount path of every directory -> node id ("" = root) */
 	ifs_strmap *paths;     /* mount path of every regular file -> node id */

@@ -213,7 +213,8 @@ static int on_data(void *ctx, ifs_gz_scan *gz, const uint8_t *buf, size_t len, u
 	int r = ifs_tar_feed(s->tar, buf, len, s->err);
 	/* between feeds no statement is running: the build may commit here */
 	if (!r && s->t->tick)
-		r = s->t->tick(s->t->tick_ctx, s->file, ifs_gz_scan_in_pos(gz), s->in_total);
+		r = s->t->tick(s->t->tick_ctx, s->file, ifs_gz_scan_in_pos(gz), s->in_total,
+			       s->err);
 	return r;
 }
 
