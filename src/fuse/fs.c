@@ -128,7 +128,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	/*
 	 * Plain readdir by default: find, os.walk and ImageFolder need only names
-	 * and types, and attributes in every listing make them 2-3x slower (the
+	 * and types, and attributes in every listing make them ~1.75x slower (the
 	 * kernel builds an inode per entry). -o readdirplus favours ls -l and du.
 	 */
 	if (fs->readdirplus && (conn->capable & FUSE_CAP_READDIRPLUS)) {
