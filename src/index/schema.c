@@ -36,7 +36,7 @@ static const char *const ddl =
 
 static const char *const ddl_indexes =
 	"CREATE UNIQUE INDEX nodes_child ON nodes(parent, name);"
-	"CREATE INDEX images_by_class ON images(split, category, name);"
+	"CREATE INDEX images_by_class ON images(split, category, name, nboxes, node, sidecar_len);"
 	"CREATE INDEX boxes_by_image ON boxes(image);"
 	"CREATE INDEX categories_by_dir ON categories(dir);";
 
