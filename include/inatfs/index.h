@@ -120,6 +120,8 @@ enum ifs_live_state {
 int ifs_index_open_live(const char *temp_path, const char *data_dir, ifs_index **out,
 			ifs_err *err);
 int ifs_index_live_state(ifs_index *idx);
+/* Can nothing in the index change any more (IFS_LIVE_NO or IFS_LIVE_DONE)? */
+int ifs_index_complete(ifs_index *idx);
 /* The number of commits announced so far (read it before asking the views). */
 uint64_t ifs_index_generation(ifs_index *idx);
 /* Announces a commit, or a new state (state < 0: unchanged); wakes the waiters. */

@@ -43,11 +43,9 @@ static ifs_fs *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* Is the index complete (nothing can change any more)? */
 static int settled(ifs_fs *fs)
 {
-	int s = ifs_index_live_state(fs->idx);
-	return s == IFS_LIVE_NO || s == IFS_LIVE_DONE;
+	return ifs_index_complete(fs->idx);
 }
 
 /* Nothing ever changes once the index is complete: the kernel may cache
@@ -128,7 +126,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	/*
 	 * Plain readdir by default: find, os.walk and ImageFolder need only names
-	 * and types, and attributes in every listing make them ~1.75x slower (the
+	 * and types, and attributes in every listing make them 2.5-4x slower (the
 	 * kernel builds an inode per entry). -o readdirplus favours ls -l and du.
 	 */
 	if (fs->readdirplus && (conn->capable & FUSE_CAP_READDIRPLUS)) {

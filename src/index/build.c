@@ -252,7 +252,7 @@ int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts
 		snprintf(full, sizeof full, "%s/%s", data_dir, ifs_archive_file(a));
 		if (a != IFS_ARCHIVE_TRAINVAL && access(full, F_OK) < 0)
 			continue;
-		if ((r = ifs_tree_probe_archive(a, full, err)))
+		if ((r = ifs_tree_probe_archive(full, err)))
 			goto out;
 	}
 	remove_stale_temporaries(path);

@@ -41,7 +41,7 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
  * without indexing anything, so that most bad archives are refused before a
  * mount; the scan finds the rest.
  */
-int ifs_tree_probe_archive(int archive, const char *path, ifs_err *err);
+int ifs_tree_probe_archive(const char *path, ifs_err *err);
 
 /* After all scans: directory child counts (for link counts). */
 int ifs_tree_finish(ifs_tree *t, ifs_err *err);

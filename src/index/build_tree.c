@@ -63,7 +63,7 @@ struct scan {
 	int prefix_decided;
 	const char *prefix;          /* "test2017" for a flat test tarball */
 	sqlite3_stmt *ins_node, *ins_cp, *upd_node, *upd_dir;
-	uint64_t in_done, in_total;
+	uint64_t in_total;
 };
 
 static int mount_path(struct scan *s, const char *raw, char *out, size_t outsz)
@@ -235,7 +235,6 @@ static int on_checkpoint(void *ctx, const ifs_gz_checkpoint *cp)
 static void on_progress(void *ctx, uint64_t in_done, uint64_t in_total, uint64_t out_done)
 {
 	struct scan *s = ctx;
-	s->in_done = in_done;
 	s->in_total = in_total;
 	if (!s->opts || !s->opts->progress)
 		return;
@@ -329,9 +328,8 @@ static int probe_data(void *ctx, ifs_gz_scan *gz, const uint8_t *buf, size_t len
 	return 0;
 }
 
-int ifs_tree_probe_archive(int archive, const char *path, ifs_err *err)
+int ifs_tree_probe_archive(const char *path, ifs_err *err)
 {
-	(void)archive;
 	struct probe p = { .err = err };
 	ifs_tar_callbacks cb = { probe_entry, probe_entry, &p };
 	ifs_gz_scan_result res;

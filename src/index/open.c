@@ -332,6 +332,12 @@ int ifs_index_live_state(ifs_index *idx)
 	return __atomic_load_n(&idx->live, __ATOMIC_ACQUIRE);
 }
 
+int ifs_index_complete(ifs_index *idx)
+{
+	int s = ifs_index_live_state(idx);
+	return s == IFS_LIVE_NO || s == IFS_LIVE_DONE;
+}
+
 uint64_t ifs_index_generation(ifs_index *idx)
 {
 	pthread_mutex_lock(&idx->live_lock);

@@ -108,7 +108,7 @@ static int has_test(ifs_views *v)
 	int known = __atomic_load_n(&v->has_test, __ATOMIC_RELAXED);
 	if (known >= 0)
 		return known;
-	int state = ifs_index_live_state(v->idx);
+	int complete = ifs_index_complete(v->idx);   /* read before the query */
 	sqlite3_stmt *st = ifs_index_stmt(v->idx, "SELECT EXISTS(SELECT 1 FROM images WHERE "
 					  "split=2 AND (node IS NOT NULL OR ?1))", NULL);
 	int yes = 0;
@@ -118,7 +118,7 @@ static int has_test(ifs_views *v)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		yes = sqlite3_column_int(st, 0);
 	sqlite3_reset(st);
-	if (state == IFS_LIVE_NO || state == IFS_LIVE_DONE)
+	if (complete)
 		__atomic_store_n(&v->has_test, yes, __ATOMIC_RELAXED);
 	return yes;
 }
@@ -436,8 +436,7 @@ static int blob_entry(ifs_views *v, const char *name, uint64_t ino, ifs_entry *e
 		snprintf(e->key, sizeof e->key, "%s", name);
 	}
 	sqlite3_reset(st);
-	if (rc == SQLITE_DONE && ifs_index_live_state(v->idx) != IFS_LIVE_NO &&
-	    ifs_index_live_state(v->idx) != IFS_LIVE_DONE)
+	if (rc == SQLITE_DONE && !ifs_index_complete(v->idx))
 		return pending_errno(v);   /* written when the scan ends */
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
 }
@@ -612,6 +611,20 @@ int ifs_views_getattr(ifs_views *v, uint64_t ino, ifs_entry *e, ifs_err *err)
 	}
 }
 
+/* A folder of class folders (train/, by-supercategory/X/val/, ...): the
+ * class folder `name` into *e, or (fill != NULL) the listing. */
+static int class_folders(ifs_views *v, const struct imgsel *s, const char *name, ifs_entry *e,
+			 ifs_views_fill_fn fill, void *ctx, ifs_err *err)
+{
+	if (fill)
+		return list_classes(v, s, fill, ctx, err);
+	int64_t cat = -1;
+	int r = class_lookup(v, s, name, &cat, err);
+	if (!r)
+		dir_entry(v, e, INO(2, s->view, cat), 0);
+	return r;
+}
+
 /* Lookup (fill == NULL: the child `name` into *e) or listing (fill != NULL) of
  * the folder with inode `ino`. One dispatch, so the two always agree. */
 static int dir_op(ifs_views *v, uint64_t ino, const char *name, ifs_entry *e,
@@ -678,13 +691,7 @@ static int dir_op(ifs_views *v, uint64_t ino, const char *name, ifs_entry *e,
 			int vw = id == K_TRAIN ? V_TRAIN : id == K_VAL ? V_VAL
 				 : id == K_BBOX_TRAIN ? V_BBOX_TRAIN : V_BBOX_VAL;
 			view_sel(v, vw, 0, &s, sdir, err);
-			if (fill)
-				return list_classes(v, &s, fill, ctx, err);
-			int64_t cat = -1;
-			if ((r = class_lookup(v, &s, name, &cat, err)))
-				return r;
-			dir_entry(v, e, INO(2, vw, cat), 0);
-			return 0;
+			return class_folders(v, &s, name, e, fill, ctx, err);
 		}
 		case K_TEST:
 			view_sel(v, V_TEST, 0, &s, sdir, err);
@@ -763,13 +770,7 @@ static int dir_op(ifs_views *v, uint64_t ino, const char *name, ifs_entry *e,
 			int vw = view == 1 ? V_SUPER_TRAIN : V_SUPER_VAL;
 			if ((r = view_sel(v, vw, id, &s, sdir, err)))
 				return r;
-			if (fill)
-				return list_classes(v, &s, fill, ctx, err);
-			int64_t cat = -1;
-			if ((r = class_lookup(v, &s, name, &cat, err)))
-				return r;
-			dir_entry(v, e, INO(2, vw, cat), 0);
-			return 0;
+			return class_folders(v, &s, name, e, fill, ctx, err);
 		}
 	default:
 		return -ENOTDIR;
