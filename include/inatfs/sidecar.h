@@ -41,13 +41,13 @@ typedef struct ifs_sidecar_rec {
 /* Appends the sidecar text to b. Returns 0 or -ENOMEM. */
 int ifs_sidecar_format(const ifs_sidecar_rec *r, ifs_buf *b);
 
-/* The three queries serving needs (prepare these exact strings). */
+/* The two queries serving needs (prepare these exact strings): the image
+ * with its packed boxes and location, and the shapes to unpack them. */
 extern const char ifs_sql_sidecar_image[];
-extern const char ifs_sql_sidecar_boxes[];
-extern const char ifs_sql_sidecar_location[];
+extern const char *const ifs_sql_sidecar_shape;
 
 typedef struct ifs_sidecar_stmts {
-	sqlite3_stmt *image, *boxes, *location;
+	sqlite3_stmt *image, *shape;
 } ifs_sidecar_stmts;
 
 /* Appends the sidecar of images.rid = rid to b. 0, -ENOENT or -EIO/-ENOMEM. */

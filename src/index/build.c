@@ -348,8 +348,8 @@ static int build_scan(ifs_build *b, ifs_err *err)
 	int64_t n_va = count(db, "SELECT count(*) FROM images WHERE split=1");
 	int64_t n_te = count(db, "SELECT count(*) FROM images WHERE split=2");
 	int64_t n_cat = count(db, "SELECT count(*) FROM categories");
-	int64_t n_box = count(db, "SELECT count(*) FROM boxes");
-	int64_t n_loc = count(db, "SELECT count(*) FROM locations");
+	int64_t n_box = count(db, "SELECT coalesce(sum(nboxes), 0) FROM images");
+	int64_t n_loc = count(db, "SELECT count(location) FROM images");
 	int64_t missing = count(db, "SELECT count(*) FROM images WHERE node IS NULL");
 	int64_t joined = count(db, "SELECT count(DISTINCT node) FROM images WHERE node IS NOT NULL");
 	int64_t stray = (int64_t)ifs_strmap_count(b->tree.paths) - joined;

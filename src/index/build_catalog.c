@@ -1,7 +1,7 @@
 /*
  * build_catalog.c - the annotations into the index, before the scan: every
  * JSON image gets its row (its sidecar formatted once to record its exact
- * size), and boxes and locations are attached to it. The scan then links
+ * size), and its boxes and location are packed into it (jpack.h). The scan then links
  * each tar member to the images that name it (struct ifs_join, in memory,
  * no SQL join).
  */
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "inatfs/catalog.h"
+#include "inatfs/jpack.h"
 #include "inatfs/names.h"
 #include "inatfs/sidecar.h"
 #include "schema.h"
@@ -133,7 +134,7 @@ static int join_new(sqlite3 *db, const ifs_catalog *c, struct ifs_join **out, if
 		ifs_join_free(j);
 		return ifs_err_set(err, EFBIG, "index: too many images (%zu)", c->nimgs);
 	}
-	int r = ifs_sql_prepare(db, "UPDATE images SET node=?1 WHERE rid=?2", &j->upd, err);
+	int r = ifs_sql_prepare(db, "UPDATE images SET node=?1, pad=NULL WHERE rid=?2", &j->upd, err);
 	if (r) {
 		ifs_join_free(j);
 		return r;
@@ -297,21 +298,25 @@ static int sidecar_len(const ifs_catalog *c, const struct links *l, size_t i,
 int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, struct ifs_join **join,
 		       int *class_width, ifs_err *err)
 {
-	sqlite3_stmt *cat = NULL, *lic = NULL, *img = NULL, *box = NULL, *loc = NULL, *ann = NULL;
+	sqlite3_stmt *cat = NULL, *lic = NULL, *img = NULL, *shape = NULL, *ann = NULL;
 	struct links l = { 0 };
-	ifs_buf b = { 0 };
+	ifs_buf b = { 0 }, boxes = { 0 }, loc = { 0 };
+	ifs_jpack *pack = ifs_jpack_new();
 	int r;
 	*join = NULL;
-	if ((r = link_records(c, &l, err)))
+	if (!pack)
+		return ifs_err_set(err, ENOMEM, "index: out of memory");
+	if ((r = link_records(c, &l, err))) {
+		ifs_jpack_free(pack);
 		return r;
+	}
 	if ((r = join_new(db, c, join, err)))
 		goto out;
 	if ((r = ifs_sql_prepare(db, "INSERT INTO categories VALUES(?1,?2,?3,?4,?5)", &cat, err)) ||
 	    (r = ifs_sql_prepare(db, "INSERT INTO licenses VALUES(?1,?2,?3)", &lic, err)) ||
 	    (r = ifs_sql_prepare(db, "INSERT INTO images VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
-				 "?11,?12,?13,?14)", &img, err)) ||
-	    (r = ifs_sql_prepare(db, "INSERT INTO boxes VALUES(?1, ?2)", &box, err)) ||
-	    (r = ifs_sql_prepare(db, "INSERT INTO locations VALUES(?1, ?2)", &loc, err)) ||
+				 "?11,?12,?13,?14,?15,?16,zeroblob(4))", &img, err)) ||
+	    (r = ifs_sql_prepare(db, "INSERT INTO shapes VALUES(?1, ?2)", &shape, err)) ||
 	    (r = ifs_sql_prepare(db, "INSERT OR REPLACE INTO annfiles VALUES(?1,?2,?3,?4,?5)", &ann,
 				 err)))
 		goto out;
@@ -377,17 +382,37 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, struct ifs_join **join
 			sqlite3_bind_null(img, 12);
 		bind_text_or_null(img, 13, m->rights_holder);
 		bind_text_or_null(img, 14, m->extra);
+		boxes.len = loc.len = 0;
+		for (ssize_t k = l.first_box[i]; !r && k >= 0; k = l.next_box[k])
+			r = ifs_jpack_encode(pack, c->boxes[k].json, strlen(c->boxes[k].json), &boxes);
+		if (!r && l.loc[i] >= 0)
+			r = ifs_jpack_encode(pack, c->locs[l.loc[i]].json,
+					     strlen(c->locs[l.loc[i]].json), &loc);
+		if (r) {
+			r = ifs_err_set(err, ENOMEM, "index: out of memory");
+			break;
+		}
+		if (boxes.len > INT_MAX) {
+			r = ifs_err_set(err, EFBIG, "index: image %lld has too many boxes",
+					(long long)m->id);
+			break;
+		}
+		if (boxes.len)
+			sqlite3_bind_blob(img, 15, boxes.p, (int)boxes.len, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(img, 15);
+		if (loc.len)
+			sqlite3_bind_blob(img, 16, loc.p, (int)loc.len, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(img, 16);
 		r = ifs_sql_step_done(db, img, "adding an image", err);
-		for (ssize_t k = l.first_box[i]; !r && k >= 0; k = l.next_box[k]) {
-			sqlite3_bind_int64(box, 1, (sqlite3_int64)i + 1);
-			sqlite3_bind_text(box, 2, c->boxes[k].json, -1, SQLITE_STATIC);
-			r = ifs_sql_step_done(db, box, "adding a box", err);
-		}
-		if (!r && l.loc[i] >= 0) {
-			sqlite3_bind_int64(loc, 1, (sqlite3_int64)i + 1);
-			sqlite3_bind_text(loc, 2, c->locs[l.loc[i]].json, -1, SQLITE_STATIC);
-			r = ifs_sql_step_done(db, loc, "adding a location", err);
-		}
+	}
+	for (size_t id = 1; id <= ifs_jpack_count(pack) && !r; id++) {
+		size_t n;
+		const char *t = ifs_jpack_shape(pack, id, &n);
+		sqlite3_bind_int64(shape, 1, (sqlite3_int64)id);
+		sqlite3_bind_blob(shape, 2, t, (int)n, SQLITE_STATIC);
+		r = ifs_sql_step_done(db, shape, "adding a record shape", err);
 	}
 	for (size_t i = 0; i < c->nfiles && !r; i++) {
 		sqlite3_bind_text(ann, 1, c->files[i].name, -1, SQLITE_STATIC);
@@ -416,12 +441,14 @@ out:
 		*join = NULL;
 	}
 	free(b.p);
+	free(boxes.p);
+	free(loc.p);
+	ifs_jpack_free(pack);
 	links_free(&l);
 	sqlite3_finalize(cat);
 	sqlite3_finalize(lic);
 	sqlite3_finalize(img);
-	sqlite3_finalize(box);
-	sqlite3_finalize(loc);
+	sqlite3_finalize(shape);
 	sqlite3_finalize(ann);
 	return r;
 }

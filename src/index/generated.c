@@ -22,10 +22,10 @@ const char *const ifs_generated_files[] = {
 };
 
 /* Appends the rows of a query as a JSON array of what `emit` writes per row. */
-typedef int (*row_fn)(ifs_buf *b, sqlite3_stmt *st);
+typedef int (*row_fn)(ifs_buf *b, sqlite3_stmt *st, void *ctx);
 
 static int json_array(sqlite3 *db, ifs_buf *b, const char *key, const char *sql, int split,
-		      row_fn emit, ifs_err *err)
+		      row_fn emit, void *ctx, ifs_err *err)
 {
 	sqlite3_stmt *st;
 	int r = ifs_sql_prepare(db, sql, &st, err);
@@ -39,20 +39,22 @@ static int json_array(sqlite3 *db, ifs_buf *b, const char *key, const char *sql,
 			r = ifs_buf_add(b, ",", 1);
 		first = 0;
 		if (!r)
-			r = emit(b, st);
+			r = emit(b, st, ctx);
 	}
 	if (!r && rc != SQLITE_DONE)
 		r = ifs_err_set(err, EIO, "index: %s", sqlite3_errmsg(db));
 	else if (r < 0 && !(err && err->code))
-		r = ifs_err_set(err, -r, "index: building a COCO file: out of memory");
+		r = ifs_err_set(err, -r, "index: building a COCO file: %s",
+				r == -ENOMEM ? "out of memory" : "damaged box record");
 	if (!r)
 		r = ifs_buf_add(b, "]", 1);
 	sqlite3_finalize(st);
 	return r;
 }
 
-static int emit_image(ifs_buf *b, sqlite3_stmt *st)
+static int emit_image(ifs_buf *b, sqlite3_stmt *st, void *ctx)
 {
+	(void)ctx;
 	/* rid-independent: id, width, height, file_name, license, rights_holder */
 	int r = ifs_buf_addf(b, "{\"id\":%lld,\"width\":%lld,\"height\":%lld,\"file_name\":",
 			     (long long)sqlite3_column_int64(st, 0),
@@ -80,14 +82,16 @@ static int emit_image(ifs_buf *b, sqlite3_stmt *st)
 	return r ? r : ifs_buf_add(b, "}", 1);
 }
 
-static int emit_raw(ifs_buf *b, sqlite3_stmt *st)
+/* An image's packed box records (records.c), unpacked. */
+static int emit_boxes(ifs_buf *b, sqlite3_stmt *st, void *ctx)
 {
-	const char *json = (const char *)sqlite3_column_text(st, 0);
-	return ifs_buf_add(b, json, strlen(json));
+	return ifs_records_unpack(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+				  ctx, b, NULL);
 }
 
-static int emit_category(ifs_buf *b, sqlite3_stmt *st)
+static int emit_category(ifs_buf *b, sqlite3_stmt *st, void *ctx)
 {
+	(void)ctx;
 	int r = ifs_buf_addf(b, "{\"id\":%lld,\"name\":", (long long)sqlite3_column_int64(st, 0));
 	if (!r)
 		r = ifs_buf_json_str(b, (const char *)sqlite3_column_text(st, 1));
@@ -98,8 +102,9 @@ static int emit_category(ifs_buf *b, sqlite3_stmt *st)
 	return r ? r : ifs_buf_add(b, "}", 1);
 }
 
-static int emit_license(ifs_buf *b, sqlite3_stmt *st)
+static int emit_license(ifs_buf *b, sqlite3_stmt *st, void *ctx)
 {
+	(void)ctx;
 	int r = ifs_buf_addf(b, "{\"id\":%lld,\"name\":", (long long)sqlite3_column_int64(st, 0));
 	if (!r)
 		r = ifs_buf_json_str(b, sqlite3_column_text(st, 1) ?
@@ -121,24 +126,30 @@ static int coco(sqlite3 *db, int split, ifs_buf *out, ifs_err *err)
 			"SELECT i.id, i.width, i.height, CASE i.split WHEN 0 THEN 'train' ELSE 'val' END,"
 			" c.dir, i.name, i.license, i.rights_holder FROM images i JOIN categories c ON"
 			" c.id=i.category WHERE i.split=?1 AND i.nboxes>0 AND i.node IS NOT NULL"
-			" ORDER BY i.rid", split, emit_image, err);
+			" ORDER BY i.rid", split, emit_image, NULL, err);
 	if (!r)
 		r = ifs_buf_add(&b, ",", 1);
+	/* annotations grouped by image, in image order; each image's in file order */
+	struct ifs_shapes shapes = { 0 };
+	if (!r)
+		r = ifs_sql_prepare(db, ifs_sql_shape, &shapes.st, err);
 	if (!r)
 		r = json_array(db, &b, "annotations",
-			"SELECT b.json FROM boxes b JOIN images i ON i.rid=b.image WHERE i.split=?1"
-			" AND i.node IS NOT NULL ORDER BY b.rowid", split, emit_raw, err);
+			"SELECT i.boxes FROM images i WHERE i.split=?1 AND i.nboxes>0"
+			" AND i.node IS NOT NULL ORDER BY i.rid", split, emit_boxes, &shapes, err);
+	sqlite3_finalize(shapes.st);
+	ifs_shapes_done(&shapes);
 	if (!r)
 		r = ifs_buf_add(&b, ",", 1);
 	if (!r)
 		r = json_array(db, &b, "categories",
 			"SELECT id, name, supercategory FROM categories WHERE ?1>=0 ORDER BY id",
-			split, emit_category, err);
+			split, emit_category, NULL, err);
 	if (!r)
 		r = ifs_buf_add(&b, ",", 1);
 	if (!r)
 		r = json_array(db, &b, "licenses", "SELECT id, name, url FROM licenses WHERE ?1>=0"
-			       " ORDER BY id", split, emit_license, err);
+			       " ORDER BY id", split, emit_license, NULL, err);
 	if (!r)
 		r = ifs_buf_add(&b, "}\n", 2);
 	if (r < 0 && !(err && err->code))

@@ -27,9 +27,11 @@ static const char *const ddl =
 	"  category INTEGER NOT NULL, name TEXT NOT NULL, node INTEGER, nboxes INTEGER NOT NULL,"
 	"  sidecar_len INTEGER NOT NULL DEFAULT 0,"
 	"  file_name TEXT, width INTEGER, height INTEGER, license INTEGER,"
-	"  rights_holder TEXT, extra TEXT);"
-	"CREATE TABLE boxes(image INTEGER NOT NULL, json TEXT NOT NULL);"
-	"CREATE TABLE locations(image INTEGER PRIMARY KEY, json TEXT NOT NULL);"
+	"  rights_holder TEXT, extra TEXT, boxes BLOB, location BLOB,"
+	/* 4 bytes that the scan's UPDATE of node (<= 4 bytes) gives back: rows do
+	 * not grow, so the pages packed by the bulk insert are not split */
+	"  pad BLOB);"
+	"CREATE TABLE shapes(id INTEGER PRIMARY KEY, text BLOB NOT NULL);"
 	"CREATE TABLE annfiles(name TEXT PRIMARY KEY, zip TEXT NOT NULL, entry TEXT NOT NULL,"
 	"  size INTEGER NOT NULL, mtime INTEGER NOT NULL);"
 	"CREATE TABLE generated(name TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;";
@@ -37,7 +39,6 @@ static const char *const ddl =
 static const char *const ddl_indexes =
 	"CREATE UNIQUE INDEX nodes_child ON nodes(parent, name);"
 	"CREATE INDEX images_by_class ON images(split, category, name, nboxes, node, sidecar_len);"
-	"CREATE INDEX boxes_by_image ON boxes(image);"
 	"CREATE INDEX categories_by_dir ON categories(dir);";
 
 int ifs_sql_exec(sqlite3 *db, const char *sql, const char *what, ifs_err *err)

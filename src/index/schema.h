@@ -10,9 +10,11 @@
  *                                    the pristine tree of every tarball
  *   categories(id, name, supercategory, dir, superdir)
  *   licenses(id, name, url)
- *   images(rid, split, id, category, name, node, nboxes, file_name, width,
- *          height, license, rights_holder, extra)
- *   boxes(image, json)   locations(image, json)
+ *   images(rid, split, id, category, name, node, nboxes, sidecar_len,
+ *          file_name, width, height, license, rights_holder, extra, boxes,
+ *          location, pad)            boxes and location: packed JSON records;
+ *                                    pad: 4 bytes until the scan sets node
+ *   shapes(id, text)                 the shapes of the packed records (jpack.h)
  *   annfiles(name, zip, entry, size, mtime)   JSON files served from the zips
  *   generated(name, size)            files made when opened (COCO files,
  *                                    template; generated.c): their sizes
@@ -22,7 +24,9 @@
 
 #include <sqlite3.h>
 
+#include "inatfs/buf.h"
 #include "inatfs/err.h"
+#include "inatfs/jpack.h"
 
 /* node types in nodes.type */
 enum { IFS_NODE_FILE = 0, IFS_NODE_DIR = 1 };
@@ -40,6 +44,26 @@ enum { IFS_NODE_FILE = 0, IFS_NODE_DIR = 1 };
 	"coalesce(" i ".file_name, CASE WHEN " i ".split=2 THEN 'test2017/' || " i ".name " \
 	"ELSE (SELECT 'train_val_images/' || c.supercategory || '/' || c.name || '/' || " i ".name " \
 	"FROM categories c WHERE c.id=" i ".category) END)"
+
+/*
+ * Packed records (records.c). images.boxes holds an image's COCO box records
+ * back to back, in file order; images.location its locations record; both
+ * NULL when there are none. A shape lookup for ifs_jpack_decode() through a
+ * prepared ifs_sql_shape statement, caching the last shape.
+ */
+extern const char ifs_sql_shape[];
+struct ifs_shapes {
+	sqlite3_stmt *st;   /* prepared ifs_sql_shape; not owned */
+	int have;
+	uint64_t id;
+	ifs_buf text;
+};
+int ifs_shape_lookup(void *ctx, uint64_t id, const char **shape, size_t *len);
+void ifs_shapes_done(struct ifs_shapes *s);   /* frees the cache, not the statement */
+/* Appends the records of in[0, len) to out, separated by commas; *count
+ * (may be NULL) gets how many. 0, -EIO (malformed), -ENOENT, -ENOMEM. */
+int ifs_records_unpack(const void *in, size_t len, struct ifs_shapes *s, ifs_buf *out,
+		       size_t *count);
 
 /* Creates every table (not the secondary indexes). */
 int ifs_schema_create(sqlite3 *db, ifs_err *err);

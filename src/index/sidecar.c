@@ -13,11 +13,10 @@
 
 const char ifs_sql_sidecar_image[] =
 	"SELECT i.id, " IFS_SQL_FILE_NAME("i") ", i.split, i.width, i.height, c.id, c.name,"
-	" c.supercategory, l.id, l.name, l.url, i.rights_holder, i.extra, i.license"
-	" FROM images i LEFT JOIN categories c ON c.id=i.category"
+	" c.supercategory, l.id, l.name, l.url, i.rights_holder, i.extra, i.license, i.boxes,"
+	" i.location FROM images i LEFT JOIN categories c ON c.id=i.category"
 	" LEFT JOIN licenses l ON l.id=i.license WHERE i.rid=?1";
-const char ifs_sql_sidecar_boxes[] = "SELECT json FROM boxes WHERE image=?1 ORDER BY rowid";
-const char ifs_sql_sidecar_location[] = "SELECT json FROM locations WHERE image=?1";
+const char *const ifs_sql_sidecar_shape = ifs_sql_shape;
 
 static int str_or_null(ifs_buf *b, const char *s)
 {
@@ -94,37 +93,32 @@ static const char *col(sqlite3_stmt *st, int i)
 
 int ifs_sidecar_build(const ifs_sidecar_stmts *q, int64_t rid, ifs_buf *b, ifs_err *err)
 {
-	sqlite3_stmt *im = q->image, *bx = q->boxes, *lo = q->location;
-	char **boxes = NULL;
-	size_t nboxes = 0, cap = 0;
+	sqlite3_stmt *im = q->image;
+	struct ifs_shapes shapes = { .st = q->shape };
+	ifs_buf boxes = { 0 }, loc = { 0 };
+	size_t nboxes = 0;
 	int r = 0, rc;
 	sqlite3_bind_int64(im, 1, rid);
-	sqlite3_bind_int64(bx, 1, rid);
-	sqlite3_bind_int64(lo, 1, rid);
 	if ((rc = sqlite3_step(im)) != SQLITE_ROW) {
 		r = ifs_err_set(err, rc == SQLITE_DONE ? ENOENT : EIO,
 				"index: sidecar of image row %lld: %s", (long long)rid,
 				rc == SQLITE_DONE ? "no such image" : "query failed");
 		goto out;
 	}
-	while ((rc = sqlite3_step(bx)) == SQLITE_ROW) {
-		if (nboxes == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			char **nb = realloc(boxes, nc * sizeof *nb);
-			if (!nb)
-				goto nomem;
-			boxes = nb;
-			cap = nc;
-		}
-		if (!(boxes[nboxes] = strdup(col(bx, 0))))
-			goto nomem;
-		nboxes++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = ifs_err_set(err, EIO, "index: boxes of image row %lld: query failed", (long long)rid);
+	/* the boxes, unpacked already joined by commas: one "record" for the formatter */
+	r = ifs_records_unpack(sqlite3_column_blob(im, 14), (size_t)sqlite3_column_bytes(im, 14),
+			       &shapes, &boxes, &nboxes);
+	if (!r && sqlite3_column_type(im, 15) != SQLITE_NULL)
+		r = ifs_records_unpack(sqlite3_column_blob(im, 15),
+				       (size_t)sqlite3_column_bytes(im, 15), &shapes, &loc, NULL);
+	if (r == -ENOMEM)
+		goto nomem;
+	if (r) {
+		r = ifs_err_set(err, EIO, "index: sidecar of image row %lld: damaged box or location"
+				" record", (long long)rid);
 		goto out;
 	}
-	rc = sqlite3_step(lo);
+	const char *joined = boxes.p;
 	ifs_sidecar_rec x = {
 		.id = sqlite3_column_int64(im, 0),
 		.file_name = col(im, 1),
@@ -142,9 +136,9 @@ int ifs_sidecar_build(const ifs_sidecar_stmts *q, int64_t rid, ifs_buf *b, ifs_e
 		.license_url = col(im, 10),
 		.rights_holder = col(im, 11),
 		.extra = col(im, 12),
-		.boxes = (const char *const *)boxes,
-		.nboxes = nboxes,
-		.location = rc == SQLITE_ROW ? col(lo, 0) : NULL,
+		.boxes = &joined,
+		.nboxes = nboxes ? 1 : 0,
+		.location = loc.len ? loc.p : NULL,
 	};
 	if (ifs_sidecar_format(&x, b) < 0)
 		goto nomem;
@@ -152,11 +146,9 @@ int ifs_sidecar_build(const ifs_sidecar_stmts *q, int64_t rid, ifs_buf *b, ifs_e
 nomem:
 	r = ifs_err_set(err, ENOMEM, "sidecar of image row %lld: out of memory", (long long)rid);
 out:
-	for (size_t i = 0; i < nboxes; i++)
-		free(boxes[i]);
-	free(boxes);
+	free(boxes.p);
+	free(loc.p);
+	ifs_shapes_done(&shapes);
 	sqlite3_reset(im);
-	sqlite3_reset(bx);
-	sqlite3_reset(lo);
 	return r;
 }

@@ -836,10 +836,9 @@ int ifs_views_content(ifs_views *v, const ifs_entry *e, uint8_t **data, size_t *
 	if (e->src == IFS_SRC_SIDECAR) {
 		ifs_sidecar_stmts q = {
 			ifs_index_stmt(v->idx, ifs_sql_sidecar_image, err),
-			ifs_index_stmt(v->idx, ifs_sql_sidecar_boxes, err),
-			ifs_index_stmt(v->idx, ifs_sql_sidecar_location, err),
+			ifs_index_stmt(v->idx, ifs_sql_sidecar_shape, err),
 		};
-		if (!q.image || !q.boxes || !q.location)
+		if (!q.image || !q.shape)
 			return -EIO;
 		ifs_buf b = { 0 };
 		int r = ifs_sidecar_build(&q, e->rid, &b, err);

@@ -1,13 +1,16 @@
 /*
  * test_core.c - the small core pieces: a file's CRC-32 assembled from reads
- * in any order (crccover), and the string map.
+ * in any order (crccover), the string map, and the JSON record packer
+ * (jpack), whose round trip must be exact for any text.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
 #include "inatfs/crccover.h"
+#include "inatfs/jpack.h"
 #include "inatfs/strmap.h"
 #include "testutil.h"
 
@@ -101,9 +104,87 @@ static void test_strmap(void)
 	ifs_strmap_free(m);
 }
 
+static int lookup(void *ctx, uint64_t id, const char **shape, size_t *len)
+{
+	*shape = ifs_jpack_shape(ctx, (size_t)id, len);
+	return *shape ? 0 : -ENOENT;
+}
+
+/* Packs text, unpacks it, and checks the bytes; returns the packed size. */
+static size_t round_trip(ifs_jpack *p, const char *text, size_t n)
+{
+	ifs_buf packed = { 0 }, back = { 0 };
+	size_t used = 0;
+	CHECK(ifs_jpack_encode(p, text, n, &packed) == 0, "encode %.60s", text);
+	int r = ifs_jpack_decode((const uint8_t *)packed.p, packed.len, &used, lookup, p, &back);
+	CHECK(r == 0 && used == packed.len && back.len == n && (n == 0 || !memcmp(back.p, text, n)),
+	      "round trip of [%.*s] gave [%.*s] (r %d, used %zu of %zu)", (int)n, text,
+	      (int)back.len, back.p ? back.p : "", r, used, packed.len);
+	size_t len = packed.len;
+	free(packed.p);
+	free(back.p);
+	return len;
+}
+
+static void test_jpack(void)
+{
+	ifs_jpack *p = ifs_jpack_new();
+	static const char *const texts[] = {
+		"{\"id\":0,\"lat\":null,\"lon\":null,\"user_id\":183549,"
+		"\"date\":\"2016-11-06 08:26:42-05:00\",\"date_c\":0.847956}",
+		"{\"id\":1,\"lat\":-30.628336,\"lon\":117.890308,\"user_id\":null,"
+		"\"date\":\"2010-07-04 00:32:17-07:00\",\"date_c\":0.504171}",
+		"{\"id\":0,\"image_id\":0,\"category_id\":847,\"bbox\":[6.97,1.5,9.01,25.96],"
+		"\"area\":116.9498,\"iscrowd\":0}",
+		"{\"bbox\":[0.0,-0.5,1.50,100.250,0.05,0.000,10,-12]}",
+		/* kept raw: exponents, "-0", leading zeros, too many digits, a lone point */
+		"[1e5,-0,-0.0,01,1.,.5,123456789012345678,0.1234567890123456,-,+1,1e+300]",
+		"[12345678901234567,0.123456789012345,-99999999999999999]",
+		"{\"s\":\"a\\\"b\\\\\",\"k\\\"x\":1,\"\":\"\",\"u\":\"\\u0001\"}",
+		"\"just a string\"", "42", "-7.25", "null", "", "{}", "[]", "tr",
+		/* not JSON at all, unterminated, control bytes, marker bytes in keys */
+		"{\"a\":\"unterminated", "\"\\", "{\"a\x01\":1}", "{\"a\\\x02\":1}",
+		"x\ty\n", "\x03\x02\x01", "{\"v\":\"\x01\"}",
+	};
+	for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+		round_trip(p, texts[i], strlen(texts[i]));
+	size_t loc = round_trip(p, texts[0], strlen(texts[0]));
+	size_t box = round_trip(p, texts[2], strlen(texts[2]));
+	CHECK(loc <= 40 && box <= 30, "packed sizes: location %zu, box %zu bytes", loc, box);
+	CHECK(ifs_jpack_count(p) < 30, "shapes are shared: %zu", ifs_jpack_count(p));
+
+	/* random text from a JSON-ish alphabet, and random bytes */
+	uint64_t seed = 11;
+	static const char alpha[] = "{}[]:,\"\\-+.eE0123456789abnul \x01\x02\x03\x7f\xc3\xa9";
+	char t[200];
+	for (int round = 0; round < 20000; round++) {
+		size_t n = tu_rand(&seed) % sizeof t;
+		for (size_t i = 0; i < n; i++)
+			t[i] = round % 4 ? alpha[tu_rand(&seed) % (sizeof alpha - 1)]
+					 : (char)tu_rand(&seed);
+		round_trip(p, t, n);
+	}
+	/* hostile packed input: decoding fails cleanly or gives text, never reads past */
+	for (int round = 0; round < 20000; round++) {
+		uint8_t in[40];
+		size_t n = tu_rand(&seed) % sizeof in, used;
+		for (size_t i = 0; i < n; i++)
+			in[i] = (uint8_t)(round % 2 ? tu_rand(&seed) % 8 : tu_rand(&seed));
+		uint8_t *heap = malloc(n ? n : 1);   /* exact size, so ASan sees overreads */
+		memcpy(heap, in, n);
+		ifs_buf out = { 0 };
+		int r = ifs_jpack_decode(heap, n, &used, lookup, p, &out);
+		CHECK(r == 0 ? used <= n : (r == -EIO || r == -ENOENT), "hostile input: r %d", r);
+		free(out.p);
+		free(heap);
+	}
+	ifs_jpack_free(p);
+}
+
 int main(void)
 {
 	test_cover();
 	test_strmap();
+	test_jpack();
 	return tu_end("core");
 }

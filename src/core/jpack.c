@@ -1,0 +1,306 @@
+/*
+ * jpack.c - compact lossless packing of JSON records by shape (see jpack.h).
+ */
+#include "inatfs/jpack.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inatfs/strmap.h"
+
+struct ifs_jpack {
+	ifs_strmap *ids;      /* shape text -> id */
+	char **shape;         /* shape[id - 1], NUL-terminated */
+	size_t *shape_len;
+	size_t n, cap;
+	ifs_buf skel, vals;   /* scratch for one record */
+};
+
+ifs_jpack *ifs_jpack_new(void)
+{
+	ifs_jpack *p = calloc(1, sizeof *p);
+	if (p && !(p->ids = ifs_strmap_new())) {
+		free(p);
+		p = NULL;
+	}
+	return p;
+}
+
+void ifs_jpack_free(ifs_jpack *p)
+{
+	if (!p)
+		return;
+	ifs_strmap_free(p->ids);
+	for (size_t i = 0; i < p->n; i++)
+		free(p->shape[i]);
+	free(p->shape);
+	free(p->shape_len);
+	free(p->skel.p);
+	free(p->vals.p);
+	free(p);
+}
+
+size_t ifs_jpack_count(const ifs_jpack *p)
+{
+	return p->n;
+}
+
+const char *ifs_jpack_shape(const ifs_jpack *p, size_t id, size_t *len)
+{
+	if (id < 1 || id > p->n)
+		return NULL;
+	*len = p->shape_len[id - 1];
+	return p->shape[id - 1];
+}
+
+static int put_varint(ifs_buf *b, uint64_t v)
+{
+	char t[10];
+	size_t n = 0;
+	do {
+		t[n] = (char)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			t[n] |= (char)0x80;
+		n++;
+	} while (v);
+	return ifs_buf_add(b, t, n);
+}
+
+static int get_varint(const uint8_t *in, size_t len, size_t *pos, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (*pos >= len)
+			return -EIO;
+		uint8_t c = in[(*pos)++];
+		x |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80)) {
+			*v = x;
+			return 0;
+		}
+	}
+	return -EIO;
+}
+
+static int is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* A plain decimal token as (m, d) packed into one integer; 0 if it is not one. */
+static int pack_number(const char *t, size_t n, uint64_t *packed)
+{
+	const char *p = t, *end = t + n;
+	int neg = 0;
+	unsigned digits = 0, frac = 0;
+	uint64_t m = 0;
+	if (p < end && *p == '-') {
+		neg = 1;
+		p++;
+	}
+	if (p == end || !is_digit(*p))
+		return 0;
+	if (*p == '0') {           /* "0" alone: "01" is not canonical */
+		p++;
+		digits = 1;
+		if (p < end && is_digit(*p))
+			return 0;
+	} else {
+		for (; p < end && is_digit(*p); p++, digits++) {
+			if (digits == 17)
+				return 0;
+			m = m * 10 + (uint64_t)(*p - '0');
+		}
+	}
+	if (p < end && *p == '.') {
+		p++;
+		for (; p < end && is_digit(*p); p++, frac++) {
+			if (digits + frac == 17 || frac == 15)
+				return 0;
+			m = m * 10 + (uint64_t)(*p - '0');
+		}
+		if (frac == 0)
+			return 0;
+	}
+	if (p != end || (neg && m == 0))   /* an exponent, or "-0": kept raw */
+		return 0;
+	uint64_t zz = neg ? 2 * m - 1 : 2 * m;   /* zigzag of -m or m */
+	*packed = zz << 4 | frac;
+	return 1;
+}
+
+/* Splits text into p->skel and p->vals; 0 if it cannot be (use shape 0). */
+static int split(ifs_jpack *p, const char *t, size_t n, int *ok)
+{
+	ifs_buf *s = &p->skel, *v = &p->vals;
+	int r = 0;
+	size_t i = 0;
+	*ok = 0;
+	s->len = v->len = 0;
+	while (i < n && !r) {
+		unsigned char c = (unsigned char)t[i];
+		if (c < 0x20)
+			return 0;
+		if (c == '"') {
+			size_t j = i + 1;
+			while (j < n && t[j] != '"') {
+				/* marker bytes cannot go into a shape (keys), escaped or not */
+				if ((unsigned char)t[j] <= IFS_JPACK_RAW ||
+				    (t[j] == '\\' && j + 1 < n && (unsigned char)t[j + 1] <= IFS_JPACK_RAW))
+					return 0;
+				j += t[j] == '\\' ? 2 : 1;
+			}
+			if (j >= n)
+				return 0;
+			if (j + 1 < n && t[j + 1] == ':') {         /* a key: part of the shape */
+				r = ifs_buf_add(s, t + i, j + 1 - i);
+			} else {
+				char m = IFS_JPACK_STR;
+				r = ifs_buf_add(s, &m, 1);
+				if (!r)
+					r = put_varint(v, j - i - 1);
+				if (!r)
+					r = ifs_buf_add(v, t + i + 1, j - i - 1);
+			}
+			i = j + 1;
+		} else if (c == '-' || is_digit((char)c)) {
+			size_t j = i;
+			while (j < n && t[j] && strchr("+-.eE0123456789", t[j]))
+				j++;
+			uint64_t packed = 0;
+			char m = pack_number(t + i, j - i, &packed) ? IFS_JPACK_NUM : IFS_JPACK_RAW;
+			r = ifs_buf_add(s, &m, 1);
+			if (!r && m == IFS_JPACK_NUM)
+				r = put_varint(v, packed);
+			if (!r && m == IFS_JPACK_RAW)
+				r = put_varint(v, j - i);
+			if (!r && m == IFS_JPACK_RAW)
+				r = ifs_buf_add(v, t + i, j - i);
+			i = j;
+		} else {
+			r = ifs_buf_add(s, t + i, 1);
+			i++;
+		}
+	}
+	*ok = !r && s->len > 0;
+	return r;
+}
+
+static int new_shape(ifs_jpack *p, int64_t *id)
+{
+	if (p->n == p->cap) {
+		size_t nc = p->cap ? 2 * p->cap : 16;
+		char **ns = realloc(p->shape, nc * sizeof *ns);
+		if (!ns)
+			return -ENOMEM;
+		p->shape = ns;
+		size_t *nl = realloc(p->shape_len, nc * sizeof *nl);
+		if (!nl)
+			return -ENOMEM;
+		p->shape_len = nl;
+		p->cap = nc;
+	}
+	char *copy = malloc(p->skel.len + 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, p->skel.p, p->skel.len + 1);
+	*id = (int64_t)p->n + 1;
+	if (ifs_strmap_put(p->ids, p->skel.p, p->skel.len, *id) < 0) {
+		free(copy);
+		return -ENOMEM;
+	}
+	p->shape[p->n] = copy;
+	p->shape_len[p->n] = p->skel.len;
+	p->n++;
+	return 0;
+}
+
+int ifs_jpack_encode(ifs_jpack *p, const char *text, size_t len, ifs_buf *out)
+{
+	int ok, r = split(p, text, len, &ok);
+	if (r)
+		return r;
+	if (!ok) {
+		r = put_varint(out, 0);
+		if (!r)
+			r = put_varint(out, len);
+		return r ? r : ifs_buf_add(out, text, len);
+	}
+	int64_t id;
+	if (!ifs_strmap_get(p->ids, p->skel.p, p->skel.len, &id) && (r = new_shape(p, &id)))
+		return r;
+	r = put_varint(out, (uint64_t)id);
+	return r ? r : ifs_buf_add(out, p->vals.p ? p->vals.p : "", p->vals.len);
+}
+
+static int unpack_number(uint64_t packed, ifs_buf *out)
+{
+	size_t frac = packed & 15;
+	uint64_t zz = packed >> 4;
+	int neg = zz & 1;
+	uint64_t m = neg ? (zz + 1) / 2 : zz / 2;
+	char d[48], t[48];
+	int nd = snprintf(d + 16, sizeof d - 16, "%llu", (unsigned long long)m);
+	/* left-pad to frac + 1 digits: 5 with 2 after the point is "0.05" */
+	char *digits = d + 16;
+	size_t n = (size_t)nd;
+	while (n < frac + 1) {
+		*--digits = '0';
+		n++;
+	}
+	size_t k = 0;
+	if (neg)
+		t[k++] = '-';
+	memcpy(t + k, digits, n - frac);
+	k += n - frac;
+	if (frac) {
+		t[k++] = '.';
+		memcpy(t + k, digits + n - frac, frac);
+		k += frac;
+	}
+	return ifs_buf_add(out, t, k);
+}
+
+int ifs_jpack_decode(const uint8_t *in, size_t len, size_t *used, ifs_jpack_lookup lookup,
+		     void *ctx, ifs_buf *out)
+{
+	size_t pos = 0;
+	uint64_t id, v;
+	const char *shape = "\3";
+	size_t slen = 1;
+	int r = get_varint(in, len, &pos, &id);
+	if (!r && id != 0)
+		r = lookup(ctx, id, &shape, &slen);
+	for (size_t i = 0; i < slen && !r; i++) {
+		unsigned char c = (unsigned char)shape[i];
+		if (c > IFS_JPACK_RAW) {
+			size_t j = i;
+			while (j < slen && (unsigned char)shape[j] > IFS_JPACK_RAW)
+				j++;
+			r = ifs_buf_add(out, shape + i, j - i);
+			i = j - 1;
+			continue;
+		}
+		if ((r = get_varint(in, len, &pos, &v)))
+			break;
+		if (c == IFS_JPACK_NUM) {
+			r = unpack_number(v, out);
+		} else if (v > len - pos) {
+			r = -EIO;
+		} else {
+			if (c == IFS_JPACK_STR)
+				r = ifs_buf_add(out, "\"", 1);
+			if (!r)
+				r = ifs_buf_add(out, (const char *)in + pos, (size_t)v);
+			if (!r && c == IFS_JPACK_STR)
+				r = ifs_buf_add(out, "\"", 1);
+			pos += (size_t)v;
+		}
+	}
+	if (!r)
+		*used = pos;
+	return r;
+}
