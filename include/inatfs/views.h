@@ -49,7 +49,7 @@ typedef struct ifs_entry {
 
 typedef struct ifs_views_opts {
 	int sidecars;        /* show <hash>.json beside every image in the split views */
-	int listing_attrs;   /* listings of image folders carry every attribute (for
+	int listing_attrs;   /* listings of folders carry every attribute (for
 			      * readdirplus); else only names, inode numbers, types
 			      * and `pending` (cheaper: no tar member is looked up) */
 } ifs_views_opts;

@@ -37,7 +37,8 @@ static const char *const ddl =
 	"CREATE TABLE generated(name TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;";
 
 static const char *const ddl_indexes =
-	"CREATE UNIQUE INDEX nodes_child ON nodes(parent, name);"
+	/* type: plain listings of the pristine trees read this index alone */
+	"CREATE UNIQUE INDEX nodes_child ON nodes(parent, name, type);"
 	"CREATE INDEX images_by_class ON images(split, category, name, nboxes, node, sidecar_len);"
 	"CREATE INDEX categories_by_dir ON categories(dir);";
 

@@ -135,6 +135,9 @@ static const char q_node_child[] =
 static const char q_node_list[] =
 	"SELECT id, type, off, size, mtime, mode, crc, archive, name FROM nodes WHERE parent=?1 "
 	"ORDER BY name";
+/* Without listing_attrs: read from the index nodes_child (parent, name, type) alone. */
+static const char q_node_names[] =
+	"SELECT id, type, name FROM nodes WHERE parent=?1 ORDER BY name";
 
 static void node_entry(sqlite3_stmt *st, ifs_entry *e)
 {
@@ -165,15 +168,25 @@ static int is_view_name(const char *name)
 static int node_list(ifs_views *v, int64_t id, int skip_root_kids, ifs_views_fill_fn fill,
 		     void *ctx, ifs_err *err)
 {
-	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_node_list, err);
+	int full = v->listing_attrs;
+	sqlite3_stmt *st = ifs_index_stmt(v->idx, full ? q_node_list : q_node_names, err);
 	if (!st)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, id);
 	int rc, r = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		ifs_entry e;
-		node_entry(st, &e);
-		const char *name = (const char *)sqlite3_column_text(st, 8);
+		if (full) {
+			node_entry(st, &e);
+		} else {   /* what readdir needs: inode number and type */
+			memset(&e, 0, sizeof e);
+			e.ino = (uint64_t)sqlite3_column_int64(st, 0);
+			int dir = sqlite3_column_int(st, 1) == IFS_NODE_DIR;
+			e.src = dir ? IFS_SRC_DIR : IFS_SRC_MEMBER;
+			e.nlink = dir ? 2 : 1;
+			e.mode = dir ? 0555 : 0444;
+		}
+		const char *name = (const char *)sqlite3_column_text(st, full ? 8 : 2);
 		if (skip_root_kids && id == IFS_ROOT_NODE &&
 		    (e.src != IFS_SRC_DIR || is_view_name(name)))
 			continue;   /* the root's files and these names belong to the views */
