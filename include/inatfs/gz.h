@@ -40,6 +40,11 @@ typedef struct ifs_gz_checkpoint {
 	uint8_t *window;    /* zlib-compressed sparse window (zlib format, inflates to the
 			     * <= 32 KiB of history before `out`, unreferenced bytes zeroed);
 			     * owned by whoever holds the struct */
+	/* Set by the scan (not stored in the index): the stream's state at `out`,
+	 * enough to resume a scan there (ifs_gz_scan_opts.resume). */
+	uint32_t crc;        /* CRC-32 of the current gzip member's output before out */
+	uint64_t member_out; /* uncompressed offset where that gzip member began */
+	uint32_t members;    /* gzip members begun so far, that one included */
 } ifs_gz_checkpoint;
 
 /* Frees cp->window and zeroes the struct. */
@@ -93,6 +98,16 @@ typedef struct ifs_gz_scan_opts {
 	ifs_gz_checkpoint_fn on_checkpoint;
 	ifs_gz_progress_fn on_progress;   /* may be NULL */
 	void *ctx;                         /* passed to all callbacks */
+	/*
+	 * Resume an earlier scan of the same file at this checkpoint, one it
+	 * emitted (window, crc, member_out and members as it gave them): output
+	 * and callbacks start at resume->out, no checkpoint is emitted there
+	 * again, and the checks go on as if the scan had never stopped (the
+	 * member's CRC-32 continues from resume->crc). A sparse window suffices:
+	 * output after the first 32 KiB references only bytes after out. NULL:
+	 * from the start.
+	 */
+	const ifs_gz_checkpoint *resume;
 } ifs_gz_scan_opts;
 
 typedef struct ifs_gz_scan_result {

@@ -9,7 +9,8 @@
  * we learn that it is wanted; it is copied out only if the buffer has to be
  * compacted first. Sparse windows are built on one helper thread (a small
  * ring of jobs, results delivered in order on the calling thread), so that
- * work overlaps the main inflate. Limits: zlib is slower than ISA-L, and
+ * work overlaps the main inflate. A scan can also start at one of its own
+ * checkpoints (opts->resume: an interrupted index build goes on). Limits: zlib is slower than ISA-L, and
  * ISA-L cannot stop at block boundaries, so the scan runs at zlib speed.
  */
 #include "gz_internal.h"
@@ -53,6 +54,7 @@ struct ifs_gz_scan {
 	uint64_t mstart;  /* uncompressed offset of the current member's start */
 
 	uint64_t cur, cur_bit; /* latest block boundary */
+	uint32_t cur_crc;      /* the member's CRC-32 up to cur */
 	uint32_t cur_wl;
 	int cur_saved;
 	uint8_t curwin[GZI_WSIZE];
@@ -175,6 +177,9 @@ static int emit(ifs_gz_scan *s)
 	memset(&j->cp, 0, sizeof j->cp);
 	j->cp.out = s->cur;
 	j->cp.in_bit = s->cur_bit;
+	j->cp.crc = s->cur_crc;
+	j->cp.member_out = s->mstart;
+	j->cp.members = s->res.members;
 	j->wlen = s->cur_wl;
 	j->rc = 0;
 	j->done = 0;
@@ -198,8 +203,9 @@ static int emit(ifs_gz_scan *s)
 	return 0;
 }
 
-/* A block boundary at uncompressed offset b, compressed bit `bit`. */
-static int boundary(ifs_gz_scan *s, uint64_t b, uint64_t bit, int member_start)
+/* A block boundary at uncompressed offset b, compressed bit `bit`; crc: the
+ * member's CRC-32 of the output before b. */
+static int boundary(ifs_gz_scan *s, uint64_t b, uint64_t bit, uint32_t crc, int member_start)
 {
 	int rc;
 	if (s->emitted_any && b == s->cur && bit == s->cur_bit)
@@ -209,6 +215,7 @@ static int boundary(ifs_gz_scan *s, uint64_t b, uint64_t bit, int member_start)
 	drop_wants(s, b);
 	s->cur = b;
 	s->cur_bit = bit;
+	s->cur_crc = crc;
 	uint64_t since = b - s->mstart;
 	s->cur_wl = member_start ? 0 : (uint32_t)(since < GZI_WSIZE ? since : GZI_WSIZE);
 	s->cur_saved = 0;
@@ -237,12 +244,67 @@ uint64_t ifs_gz_scan_in_pos(const ifs_gz_scan *s)
 	return s->in ? gzi_in_tell(s->in) : 0;
 }
 
+/*
+ * Sets the scan up at checkpoint cp, as it was when the scan that emitted it
+ * passed there: input at cp->in_bit (zlib primed with the leftover bits), the
+ * window as dictionary and as the output buffer's history, the member's
+ * CRC-32 and start. *crc gets the CRC to continue from.
+ */
+static int start_at(ifs_gz_scan *s, gzi_in *r, z_stream *zs, const ifs_gz_checkpoint *cp,
+		    uint32_t *crc)
+{
+	uLongf wl = 0;
+	uint64_t want_wl = cp->out - cp->member_out;
+	if (cp->member_out > cp->out || cp->members == 0)
+		return ifs_err_set(s->err, EINVAL, "%s: resume point at offset %llu is inconsistent",
+				   s->name, (unsigned long long)cp->out);
+	if (want_wl > GZI_WSIZE)
+		want_wl = GZI_WSIZE;
+	if (cp->window_len) {
+		wl = GZI_WSIZE;
+		if (!cp->window || uncompress(s->obuf, &wl, cp->window, cp->window_len) != Z_OK)
+			wl = (uLongf)-1;
+	}
+	if (wl != want_wl)
+		return ifs_err_set(s->err, EIO, "%s: bad window at resume point %llu", s->name,
+				   (unsigned long long)cp->out);
+	gzi_in_seek(r, cp->in_bit >> 3);
+	unsigned used = (unsigned)(cp->in_bit & 7);
+	if (used) {
+		uint8_t byte;
+		int rc = gzi_in_byte(r, &byte, s->err);
+		if (rc <= 0)
+			return rc < 0 ? rc : ifs_err_set(s->err, EIO, "%s: resume point past the end "
+							 "of the file", s->name);
+		if (inflatePrime(zs, (int)(8 - used), byte >> used) != Z_OK)
+			return ifs_err_set(s->err, EIO, "%s: inflatePrime failed", s->name);
+	}
+	if (wl && inflateSetDictionary(zs, s->obuf, (uInt)wl) != Z_OK)
+		return ifs_err_set(s->err, EIO, "%s: cannot set the window at resume point %llu",
+				   s->name, (unsigned long long)cp->out);
+	s->base = cp->out - wl;
+	s->opos = (size_t)wl;
+	s->mstart = cp->member_out;
+	s->res.members = cp->members;
+	s->cur = cp->out;
+	s->cur_bit = cp->in_bit;
+	s->cur_crc = cp->crc;
+	s->cur_wl = (uint32_t)wl;
+	s->cur_saved = 0;
+	s->emitted_any = 1;   /* the checkpoint is there already */
+	s->last_emit = cp->out;
+	*crc = cp->crc;
+	return 0;
+}
+
 static int run(ifs_gz_scan *s, gzi_in *r, z_stream *zs)
 {
 	s->in = r;
 	const ifs_gz_scan_opts *o = s->o;
 	uint64_t next_progress = PROGRESS_EVERY, in_total = 0;
-	int rc = gzi_read_header(r, 1, s->err);
+	uint32_t crc = 0;
+	int resumed = o->resume != NULL;
+	int rc = resumed ? start_at(s, r, zs, o->resume, &crc) : gzi_read_header(r, 1, s->err);
 	if (rc < 0)
 		return rc;
 	{
@@ -250,14 +312,19 @@ static int run(ifs_gz_scan *s, gzi_in *r, z_stream *zs)
 		if (fstat(s->fd, &st) == 0 && st.st_size > 0)
 			in_total = (uint64_t)st.st_size;
 	}
+	if (resumed)
+		next_progress = gzi_in_tell(r) + PROGRESS_EVERY;
 	for (;;) { /* one gzip member per iteration */
-		uint32_t crc = 0;
-		s->res.members++;
-		s->mstart = s->base + s->opos;
-		if ((rc = boundary(s, s->mstart, gzi_in_tell(r) * 8, 1)) < 0)
-			return rc;
-		if (inflateReset(zs) != Z_OK)
-			return ifs_err_set(s->err, EIO, "%s: inflateReset failed", s->name);
+		if (!resumed) {
+			crc = 0;
+			s->res.members++;
+			s->mstart = s->base + s->opos;
+			if ((rc = boundary(s, s->mstart, gzi_in_tell(r) * 8, 0, 1)) < 0)
+				return rc;
+			if (inflateReset(zs) != Z_OK)
+				return ifs_err_set(s->err, EIO, "%s: inflateReset failed", s->name);
+		}
+		resumed = 0;
 		for (;;) {
 			if (r->pos == r->len) {
 				ssize_t n = gzi_in_fill(r, s->err);
@@ -296,7 +363,7 @@ static int run(ifs_gz_scan *s, gzi_in *r, z_stream *zs)
 				break;
 			if ((zs->data_type & 128) && !(zs->data_type & 64)) {
 				uint64_t bit = gzi_in_tell(r) * 8 - (uint64_t)(zs->data_type & 7);
-				if ((rc = boundary(s, s->base + s->opos, bit, 0)) < 0)
+				if ((rc = boundary(s, s->base + s->opos, bit, crc, 0)) < 0)
 					return rc;
 			}
 			if (s->head != s->tail && (rc = deliver(s, 0)) < 0)

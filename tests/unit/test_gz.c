@@ -8,6 +8,8 @@
  * every 50 KB, check totals, every sparse window, thousands of random reads
  * from cold and warm cursors, sequential reads without restarts. Then
  * corrupted and truncated copies must fail with the offset in the message.
+ * Scans resumed at checkpoints must give the rest of the output, the same
+ * checks and the same checkpoints as the full scan.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -275,6 +277,98 @@ out:
 	free(exp);
 }
 
+/* Resumes a scan at checkpoint cp of a full scan (c): the rest of the
+ * output, the checks and the checkpoints must be what the full scan gave. */
+static int scan_from(const char *path, const ifs_gz_checkpoint *cp, scanctx *c,
+		     ifs_gz_scan_result *res, ifs_err *err)
+{
+	memset(c, 0, sizeof *c);
+	c->order_ok = c->add_ok = 1;
+	c->data_next = cp->out;
+	c->next_want = (cp->out + WANT_EVERY - 1) / WANT_EVERY * WANT_EVERY;
+	ifs_gz_scan_opts o = {.max_spacing = 300000, .on_data = on_data, .on_checkpoint = on_cp,
+			      .ctx = c, .resume = cp};
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	ifs_err_clear(err);
+	int rc = ifs_gz_scan_file(fd, path, &o, res, err);
+	close(fd);
+	return rc;
+}
+
+static void test_resume(const char *dir, const char *name)
+{
+	char path[4096], epath[4096];
+	snprintf(path, sizeof path, "%s/%s.gz", dir, name);
+	snprintf(epath, sizeof epath, "%s/%s.expect", dir, name);
+	size_t n = 0;
+	uint8_t *exp = tu_slurp(epath, &n);
+	scanctx full, part;
+	ifs_gz_scan_result fres, pres;
+	ifs_err err;
+	if (!exp || scan(path, &full, 300000, &fres, &err) != 0) {
+		CHECK(0, "%s: full scan for resuming", name);
+		free(exp);
+		return;
+	}
+	int tried = 0;
+	for (size_t k = 0; k < 12 && full.cps.n; k++) {
+		const ifs_gz_checkpoint *cp = &full.cps.cp[k * full.cps.n / 12];
+		int rc = scan_from(path, cp, &part, &pres, &err);
+		tried++;
+		CHECK(rc == 0, "%s: resumed at %llu: %d %s", name, (unsigned long long)cp->out, rc,
+		      err.msg);
+		if (rc)
+			continue;
+		CHECK(part.order_ok && part.add_ok && part.data_bytes == n - cp->out &&
+		      part.data_crc == crc32(0, exp + cp->out, (uInt)(n - cp->out)),
+		      "%s: resumed at %llu: the rest of the output", name, (unsigned long long)cp->out);
+		CHECK(pres.out_size == n && pres.members == fres.members && pres.in_size == fres.in_size,
+		      "%s: resumed at %llu: totals", name, (unsigned long long)cp->out);
+		/* each checkpoint it emits is the full scan's, window for window */
+		int same = part.cps.n > 0 || cp->out + 300000 >= n;
+		for (size_t i = 0; i < part.cps.n && same; i++) {
+			const ifs_gz_checkpoint *p = &part.cps.cp[i];
+			const ifs_gz_checkpoint *f = ifs_gz_cplist_find(&full.cps, p->out);
+			same = p->out > cp->out && f && f->out == p->out && f->in_bit == p->in_bit &&
+			       f->window_len == p->window_len && f->crc == p->crc &&
+			       f->member_out == p->member_out && f->members == p->members &&
+			       (!p->window_len || !memcmp(f->window, p->window, p->window_len));
+		}
+		CHECK(same, "%s: resumed at %llu: %zu checkpoints equal the full scan's", name,
+		      (unsigned long long)cp->out, part.cps.n);
+		ifs_gz_cplist_free(&part.cps);
+	}
+	CHECK(tried > 0, "%s: resumed scans", name);
+	/* a broken trailer is still caught after a resume (the CRC goes on) */
+	if (!strcmp(name, "gzip6") && full.cps.n > 2) {
+		char bad[4096];
+		snprintf(bad, sizeof bad, "%s/bad-resume.gz", dir);
+		size_t gn;
+		uint8_t *g = tu_slurp(path, &gn);
+		FILE *f = g ? fopen(bad, "wb") : NULL;
+		if (f) {
+			g[gn - 6] ^= 0x40;
+			fwrite(g, 1, gn, f);
+			fclose(f);
+		}
+		free(g);
+		int rc = scan_from(bad, &full.cps.cp[full.cps.n / 2], &part, &pres, &err);
+		CHECK(rc == -EIO && strstr(err.msg, "CRC-32"), "resumed scan of a bad trailer: %d %s",
+		      rc, err.msg);
+		ifs_gz_cplist_free(&part.cps);
+		/* an inconsistent resume point is refused, not decoded */
+		ifs_gz_checkpoint odd = full.cps.cp[full.cps.n / 2];
+		odd.member_out = odd.out + 1;
+		rc = scan_from(path, &odd, &part, &pres, &err);
+		CHECK(rc < 0, "inconsistent resume point refused: %d", rc);
+		ifs_gz_cplist_free(&part.cps);
+	}
+	ifs_gz_cplist_free(&full.cps);
+	free(exp);
+}
+
 /* A copy of src with `patch` applied: xor byte at off, or truncate to off. */
 static void make_bad(const char *src, const char *dst, long off, int xor_val, long truncate_to)
 {
@@ -427,6 +521,8 @@ int main(void)
 			"python", "bsdtar", "multi", "padded", "fancy"};
 		for (size_t i = 0; i < sizeof names / sizeof *names; i++)
 			test_file(dir, names[i], &seed);
+		for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+			test_resume(dir, names[i]);
 		test_corrupt(dir);
 	}
 	tu_sh("rm -rf '%s'", dir);
