@@ -72,4 +72,17 @@ int ifs_tar_finish(ifs_tar_scanner *t, ifs_err *err);
 /* Members reported so far. */
 uint64_t ifs_tar_count(const ifs_tar_scanner *t);
 
+/*
+ * Resuming an interrupted scan. A resume point is the offset of the first
+ * header after the last member whose on_end has run, with the number of
+ * members reported up to it: a fresh scanner started there
+ * (ifs_tar_start_at, then fed from that offset on) reports exactly the
+ * members that follow. Returns 1 and the point, or 0 if there is none yet, or
+ * none at all once a pax global header ('g') was seen (its attributes would
+ * be lost).
+ */
+int ifs_tar_resume_point(const ifs_tar_scanner *t, uint64_t *off, uint64_t *count);
+/* Before the first feed: the stream starts at off, after `count` members. */
+void ifs_tar_start_at(ifs_tar_scanner *t, uint64_t off, uint64_t count);
+
 #endif

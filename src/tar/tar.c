@@ -50,6 +50,8 @@ struct ifs_tar_scanner {
 	uint64_t off;            /* stream offset of the next byte */
 	uint64_t count;
 	bool seen_header;        /* a header with a valid checksum was seen */
+	bool had_global;         /* a pax 'g' header was seen: no resume point after it */
+	uint64_t safe_off, safe_count;   /* the last resume point (0: none) */
 
 	uint8_t hdr[BLOCK];
 	uint8_t sblk[BLOCK];     /* a GNU sparse extension block */
@@ -137,6 +139,24 @@ uint64_t ifs_tar_count(const ifs_tar_scanner *t)
 	return t ? t->count : 0;
 }
 
+int ifs_tar_resume_point(const ifs_tar_scanner *t, uint64_t *off, uint64_t *count)
+{
+	if (t->had_global || t->failed || t->safe_off == 0)
+		return 0;
+	*off = t->safe_off;
+	*count = t->safe_count;
+	return 1;
+}
+
+void ifs_tar_start_at(ifs_tar_scanner *t, uint64_t off, uint64_t count)
+{
+	t->off = off;
+	t->count = count;
+	t->seen_header = count > 0;
+	t->safe_off = off;
+	t->safe_count = count;
+}
+
 static bool all_zero(const uint8_t *b)
 {
 	for (size_t i = 0; i < BLOCK; i++)
@@ -190,6 +210,7 @@ static int end_ext(ifs_tar_scanner *t, ifs_err *err)
 	}
 	case 'g':
 		r = ifs_pax_parse(&t->pax_g, t->ext, t->ext_len, true, t->name, body, err);
+		t->had_global = true;
 		break;
 	default: /* 'x', 'X' */
 		r = ifs_pax_parse(&t->pax_x, t->ext, t->ext_len, false, t->name, body, err);
@@ -283,6 +304,11 @@ static int end_member(ifs_tar_scanner *t, ifs_err *err)
 	}
 	t->pad = pad_of(t->e.size);
 	t->st = t->pad ? ST_PAD : ST_HEADER;
+	/* the next member's first header: a fresh scanner could start there */
+	if (!t->had_global) {
+		t->safe_off = t->off + t->pad;
+		t->safe_count = t->count;
+	}
 	return 0;
 }
 

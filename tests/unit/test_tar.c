@@ -250,6 +250,9 @@ static int same(const rec *a, const rec *b)
 		a->type == b->type;
 }
 
+static void check_resume(const char *what, const uint8_t *tar, size_t len, const coll *whole);
+static void mkhdr(uint8_t *h, const char *name, char type, uint64_t size);
+
 /* Scans one archive every way and compares; returns the whole-buffer scan. */
 static void check_archive(const char *what, const uint8_t *tar, size_t len, size_t min_members,
 	coll *out)
@@ -269,6 +272,7 @@ static void check_archive(const char *what, const uint8_t *tar, size_t len, size
 			b->mode, b->type);
 	}
 	check_against_disk(what, tar, len, &whole);
+	check_resume(what, tar, len, &whole);
 	size_t ext = 0;
 	for (size_t i = 0; i < whole.n; i++)
 		ext += whole.v[i].data_off - whole.v[i].header_off > 512;
@@ -289,6 +293,86 @@ static void check_archive(const char *what, const uint8_t *tar, size_t len, size
 	}
 	coll_free(&ref);
 	*out = whole;
+}
+
+/* ---- resuming ---- */
+
+/*
+ * Scans in 4 KiB chunks noting every resume point, then starts fresh
+ * scanners at some of them: each must report exactly the members the whole
+ * scan reported after that point.
+ */
+static void check_resume(const char *what, const uint8_t *tar, size_t len, const coll *whole)
+{
+	coll c = { 0 };
+	ifs_tar_callbacks cb = { c_entry, c_end, &c };
+	ifs_tar_scanner *t = ifs_tar_new("t.tar", &cb);
+	ifs_err err;
+	uint64_t offs[4096], counts[4096];
+	size_t np = 0;
+	for (size_t pos = 0; t && pos < len; pos += 4096) {
+		size_t n = len - pos < 4096 ? len - pos : 4096;
+		if (ifs_tar_feed(t, tar + pos, n, &err) < 0)
+			break;
+		uint64_t off, cnt;
+		if (ifs_tar_resume_point(t, &off, &cnt) && np < 4096 &&
+		    (np == 0 || offs[np - 1] != off)) {
+			offs[np] = off;
+			counts[np++] = cnt;
+		}
+	}
+	ifs_tar_free(t);
+	coll_free(&c);
+	CHECK(np >= 3, "%s: resume points: %zu", what, np);
+	for (size_t k = 0; k < np; k += np / 6 + 1) {
+		coll r = { 0 };
+		ifs_tar_callbacks rcb = { c_entry, c_end, &r };
+		ifs_tar_scanner *rt = ifs_tar_new("t.tar", &rcb);
+		ifs_tar_start_at(rt, offs[k], counts[k]);
+		int rc = ifs_tar_feed(rt, tar + offs[k], len - offs[k], &err);
+		if (rc == 0)
+			rc = ifs_tar_finish(rt, &err);
+		size_t first = (size_t)counts[k];
+		int ok = rc == 0 && first <= whole->n && r.n == whole->n - first &&
+			 ifs_tar_count(rt) == whole->n && r.bad_calls == 0;
+		for (size_t i = 0; ok && i < r.n; i++) {
+			const rec *a = &r.v[i], *b = &whole->v[first + i];
+			ok = same(a, b) && a->crc == b->crc && a->data_off == b->data_off &&
+			     a->header_off == b->header_off && a->ended;
+		}
+		CHECK(ok, "%s: resumed at %llu after %llu members: %zu members (r=%d %s)", what,
+		      (unsigned long long)offs[k], (unsigned long long)counts[k], r.n, rc,
+		      rc ? err.msg : "");
+		ifs_tar_free(rt);
+		coll_free(&r);
+	}
+}
+
+/* After a pax global header, a fresh scanner would lose its attributes: no
+ * resume point. */
+static void test_resume_global(void)
+{
+	uint8_t buf[512 * 8] = { 0 };
+	const char body[] = "20 mtime=1600000000\n";
+	mkhdr(buf, "a.txt", '0', 1);
+	buf[512] = 'a';
+	mkhdr(buf + 1024, "pax_global_header", 'g', sizeof body - 1);
+	memcpy(buf + 1536, body, sizeof body - 1);
+	mkhdr(buf + 2048, "b.txt", '0', 1);
+	buf[2560] = 'b';
+	coll c = { 0 };
+	ifs_tar_callbacks cb = { c_entry, c_end, &c };
+	ifs_tar_scanner *t = ifs_tar_new("t.tar", &cb);
+	ifs_err err;
+	uint64_t off = 0, cnt = 0;
+	CHECK(ifs_tar_feed(t, buf, 1024, &err) == 0 && ifs_tar_resume_point(t, &off, &cnt) &&
+	      off == 1024 && cnt == 1, "resume point after the first member: %llu %llu",
+	      (unsigned long long)off, (unsigned long long)cnt);
+	CHECK(ifs_tar_feed(t, buf + 1024, sizeof buf - 1024, &err) == 0 &&
+	      !ifs_tar_resume_point(t, &off, &cnt) && c.n == 2,
+	      "no resume point once a global header was seen");
+	ifs_tar_free(t);
+	coll_free(&c);
 }
 
 /* ---- hostile inputs ---- */
@@ -775,6 +859,7 @@ int main(void)
 	if (gbuf && gnu.n > 5)
 		test_mutations(gbuf, glen, &gnu);
 	test_dir_size();
+	test_resume_global();
 	test_sparse(dir);
 	coll_free(&gnu);
 	coll_free(&ustar);
