@@ -74,6 +74,7 @@ typedef struct ifs_build_opts {
 	ifs_index *live;                  /* told of every commit of the scan; may be NULL */
 	double scan_limit;                /* bytes of tarball per second the scan may read
 					   * (0: as fast as it can) */
+	int fresh;                        /* do not go on with an interrupted build */
 } ifs_build_opts;
 
 /* Builds the index for data_dir at path (atomically, see above). */

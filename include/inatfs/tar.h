@@ -77,9 +77,9 @@ uint64_t ifs_tar_count(const ifs_tar_scanner *t);
  * header after the last member whose on_end has run, with the number of
  * members reported up to it: a fresh scanner started there
  * (ifs_tar_start_at, then fed from that offset on) reports exactly the
- * members that follow. Returns 1 and the point, or 0 if there is none yet, or
- * none at all once a pax global header ('g') was seen (its attributes would
- * be lost).
+ * members that follow (before any member ended: offset 0, count 0). Returns
+ * 1 and the point, or 0 once a pax global header ('g') was seen (its
+ * attributes would be lost) or the scanner failed.
  */
 int ifs_tar_resume_point(const ifs_tar_scanner *t, uint64_t *off, uint64_t *count);
 /* Before the first feed: the stream starts at off, after `count` members. */

@@ -117,7 +117,8 @@ int cli_ensure_index(const char *data_dir, const char *explicit_index, int force
 		return r;
 	ifs_err err;
 	ifs_err_clear(&err);
-	ifs_build_opts o = { cli_progress, NULL, stderr, NULL, 0 };
+	/* --force: a fresh build, even where an interrupted one could go on */
+	ifs_build_opts o = { .progress = cli_progress, .report = stderr, .fresh = force };
 	r = ifs_index_build(data_dir, *path, &o, &err);
 	cli_progress_done();
 	if (r < 0) {

@@ -134,7 +134,7 @@ int cmd_mount(int argc, char **argv)
 	ifs_strmap *bad = NULL;
 	char *index_path = NULL, *abs_index = NULL;
 	ifs_build *build = NULL;
-	ifs_build_opts bo = { cli_progress, NULL, stderr, NULL, 0 };
+	ifs_build_opts bo = { .progress = cli_progress, .report = stderr };
 	struct scan_job job;
 	pthread_t scan_thread;
 	int r = EXIT_USAGE, mounted = 0, scanning = 0;
@@ -289,8 +289,8 @@ int cmd_mount(int argc, char **argv)
 		pthread_join(scan_thread, NULL);
 		scanning = 0;
 		if (job.r == -ECANCELED) {
-			fprintf(stderr, "inatfs: unmounted before the scan ended: the index was not "
-				"kept (the next mount builds it again)\n");
+			fprintf(stderr, "inatfs: unmounted before the scan ended: the next mount (or "
+				"inatfs index) goes on from where it stopped\n");
 		} else if (job.r) {
 			cli_error("%s", job.err.msg);
 			r = cli_build_exit_code(job.r, &job.err);

@@ -85,6 +85,9 @@ void cli_progress(void *ctx, const ifs_build_progress *p)
 		fprintf(stderr, "inatfs: joining annotations to tar members [%.1f s]\n", el);
 	else if (strcmp(p->phase, "write") == 0)
 		fprintf(stderr, "inatfs: writing the index [%.1f s]\n", el);
+	else if (strcmp(p->phase, "resume") == 0)
+		fprintf(stderr, "inatfs: going on with an interrupted build%s%s [%.1f s]\n",
+			p->file ? ": scanned up to " : "", p->file ? p->file : "", el);
 	else
 		fprintf(stderr, "inatfs: %s [%.1f s]\n", p->phase, el);
 }

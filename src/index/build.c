@@ -77,17 +77,29 @@ static void on_catalog_file(void *ctx, const char *what)
 	progress(cp->opts, "annotations", what);
 }
 
+/* The fingerprint of input file f in data_dir, or "absent" (*fp malloc'd). */
+static int source_fingerprint(const char *data_dir, const char *f, char **fp, ifs_err *err)
+{
+	char full[PATH_MAX];
+	snprintf(full, sizeof full, "%s/%s", data_dir, f);
+	*fp = NULL;
+	if (access(full, F_OK) == 0)
+		return ifs_archive_fingerprint(full, fp, err);
+	if (!(*fp = strdup("absent")))
+		return ifs_err_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
 static int record_sources(sqlite3 *db, const char *data_dir, ifs_err *err)
 {
 	sqlite3_stmt *st;
 	int r = ifs_sql_prepare(db, "INSERT INTO sources VALUES(?1, ?2)", &st, err);
 	for (const char *const *f = ifs_source_files; *f && !r; f++) {
-		char full[PATH_MAX], *fp = NULL;
-		snprintf(full, sizeof full, "%s/%s", data_dir, *f);
-		if (access(full, F_OK) == 0 && (r = ifs_archive_fingerprint(full, &fp, err)))
+		char *fp;
+		if ((r = source_fingerprint(data_dir, *f, &fp, err)))
 			break;
 		sqlite3_bind_text(st, 1, *f, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, fp ? fp : "absent", -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, fp, -1, SQLITE_TRANSIENT);
 		free(fp);
 		r = ifs_sql_step_done(db, st, "recording a source", err);
 	}
@@ -106,8 +118,13 @@ static int fsync_path(const char *path, int dir, ifs_err *err)
 	return r;
 }
 
-/* PATH.tmp-<pid> files of builds that were killed (their process is gone). */
-static void remove_stale_temporaries(const char *path)
+/*
+ * PATH.tmp-<pid> files of builds that were killed (their process is gone):
+ * calls keep(ctx, file) for each, and removes those it returns 0 for (NULL:
+ * removes all).
+ */
+static void remove_stale_temporaries(const char *path, int (*keep)(void *, const char *),
+				     void *ctx)
 {
 	char dir[PATH_MAX], prefix[PATH_MAX + 8];
 	snprintf(dir, sizeof dir, "%s", path);
@@ -126,11 +143,25 @@ static void remove_stale_temporaries(const char *path)
 			continue;
 		char *end;
 		long pid = strtol(de->d_name + pl, &end, 10);
-		if (*end || pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+		int journal = !strcmp(end, "-journal");
+		if ((*end && !journal) || pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
 			continue;
 		char full[PATH_MAX * 2];
 		snprintf(full, sizeof full, "%s/%s", slash ? (dir[0] ? dir : "") : ".", de->d_name);
-		unlink(full);
+		if (journal) {
+			/* a journal whose database is gone (adopted or removed) */
+			char db[PATH_MAX * 2];
+			snprintf(db, sizeof db, "%.*s", (int)(strlen(full) - 8), full);
+			if (access(db, F_OK) < 0)
+				unlink(full);
+			continue;
+		}
+		if (!keep || !keep(ctx, full)) {
+			unlink(full);
+			char jn[PATH_MAX * 2 + 8];
+			snprintf(jn, sizeof jn, "%s-journal", full);
+			unlink(jn);
+		}
 	}
 	closedir(d);
 }
@@ -148,6 +179,9 @@ struct ifs_build {
 	const char *file;
 	volatile int cancel;
 	int renamed, scanned;
+	int keep_tmp;             /* cancelled: the next build resumes from the file */
+	int adopted;              /* this build goes on with an interrupted one */
+	ifs_scan_resume resume;
 };
 
 const char *ifs_build_temp_path(const ifs_build *b)
@@ -169,8 +203,9 @@ void ifs_build_free(ifs_build *b)
 	ifs_tree_free(&b->tree);
 	if (b->db)
 		sqlite3_close(b->db);
-	if (!b->renamed && b->tmp[0])
+	if (!b->renamed && !b->keep_tmp && b->tmp[0])
 		unlink(b->tmp);
+	ifs_gz_checkpoint_clear(&b->resume.cp);
 	free(b->data_dir);
 	free(b->path);
 	free(b);
@@ -209,8 +244,14 @@ static int scan_tick(void *ctx, const char *file, uint64_t in_done, uint64_t in_
 	}
 	if (since(&b->last_commit) < 0.5)
 		return 0;
+	/* with each commit, where a build killed after it would go on */
+	char rec[320];
+	int resumable = ifs_tree_resume_record(&b->tree, rec, sizeof rec);
 	if (put_meta(b->db, "scan_progress", "%s %llu %llu", file, (unsigned long long)in_done,
-		     (unsigned long long)in_total))
+		     (unsigned long long)in_total) ||
+	    (resumable ? put_meta(b->db, "scan_resume", "%s", rec)
+		       : ifs_sql_exec(b->db, "DELETE FROM meta WHERE key='scan_resume'",
+				      "resume record", NULL)))
 		return ifs_err_set(err, EIO, "index: %s: recording the scan's progress: %s", b->tmp,
 				   sqlite3_errmsg(b->db));
 	int r = ifs_sql_exec(b->db, "COMMIT; BEGIN", "committing", err);
@@ -220,6 +261,187 @@ static int scan_tick(void *ctx, const char *file, uint64_t in_done, uint64_t in_
 	if (b->opts->live)
 		ifs_index_publish(b->opts->live, -1);
 	return 0;
+}
+
+/* ---- going on with an interrupted build ------------------------------ */
+
+struct adopt {
+	ifs_build *b;
+	char **fps;     /* fingerprints of ifs_source_files now */
+	int done;       /* one was adopted */
+};
+
+/* Is the interrupted build in `file` one this build can go on with (same
+ * schema, same input files, a resume record)? */
+static int resumable(const struct adopt *a, const char *file)
+{
+	/* read-write, under its own name: SQLite rolls back the commit the
+	 * build was killed in (its journal is beside it) before anything is read */
+	sqlite3 *db = NULL;
+	int ok = sqlite3_open_v2(file, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK;
+	if (ok)
+		sqlite3_busy_timeout(db, 5000);
+	sqlite3_stmt *st = NULL;
+	ok = ok && sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+	     sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == IFS_SCHEMA_VERSION;
+	sqlite3_finalize(st);
+	st = NULL;
+	size_t n = 0;
+	if (ok && sqlite3_prepare_v2(db, "SELECT file, fingerprint FROM sources", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		while (ok && sqlite3_step(st) == SQLITE_ROW) {
+			const char *f = (const char *)sqlite3_column_text(st, 0);
+			const char *fp = (const char *)sqlite3_column_text(st, 1);
+			int known = 0;
+			for (size_t i = 0; ifs_source_files[i]; i++)
+				if (f && fp && !strcmp(f, ifs_source_files[i]) && !strcmp(fp, a->fps[i]))
+					known = 1;
+			ok = known;
+			n++;
+		}
+	} else {
+		ok = 0;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	size_t want = 0;
+	while (ifs_source_files[want])
+		want++;
+	ok = ok && n == want &&
+	     sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='scan_resume'", -1, &st,
+				NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW;
+	if (ok) {
+		ifs_scan_resume r;
+		ifs_tree t;
+		ok = sqlite3_column_text(st, 0) &&
+		     ifs_tree_resume_parse((const char *)sqlite3_column_text(st, 0), &r, &t) == 0;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	if (ok) {
+		/* no transaction is open: the journal, rolled back if it was hot,
+		 * holds nothing more (and its name is the file's) */
+		char jn[PATH_MAX * 2 + 8];
+		snprintf(jn, sizeof jn, "%s-journal", file);
+		unlink(jn);
+	}
+	return ok;
+}
+
+static int consider(void *ctx, const char *file)
+{
+	struct adopt *a = ctx;
+	if (a->done || !resumable(a, file))
+		return 0;
+	/* claimed by renaming: of two builds starting at once, one gets it */
+	if (rename(file, a->b->tmp) < 0)
+		return 1;   /* gone, or not ours to take: leave it alone */
+	a->done = 1;
+	return 1;
+}
+
+/* The stored checkpoint the resume record names, window included. */
+static int load_resume_checkpoint(ifs_build *b, ifs_err *err)
+{
+	ifs_scan_resume *rs = &b->resume;
+	if (!rs->tar_off)
+		return 0;
+	sqlite3_stmt *st;
+	int r = ifs_sql_prepare(b->db, "SELECT in_bit, window FROM checkpoints WHERE archive=?1 "
+				"AND out=?2", &st, err);
+	if (r)
+		return r;
+	sqlite3_bind_int(st, 1, rs->archive);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)rs->cp.out);
+	if (sqlite3_step(st) != SQLITE_ROW ||
+	    (uint64_t)sqlite3_column_int64(st, 0) != rs->cp.in_bit) {
+		r = ifs_err_set(err, EIO, "index: %s: the resume point's checkpoint is missing",
+				b->tmp);
+	} else if (sqlite3_column_bytes(st, 1) > 0) {
+		int n = sqlite3_column_bytes(st, 1);
+		rs->cp.window = malloc((size_t)n);
+		if (!rs->cp.window)
+			r = ifs_err_set(err, ENOMEM, "out of memory");
+		else {
+			memcpy(rs->cp.window, sqlite3_column_blob(st, 1), (size_t)n);
+			rs->cp.window_len = (uint32_t)n;
+		}
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+/*
+ * Goes on with an interrupted build if there is one for the same inputs
+ * (claimed into b->tmp): restores the tree, the links still to make and the
+ * scan's resume point. Returns 1 (adopted, b->db open in a transaction), 0
+ * (none: start afresh) or a negative errno.
+ */
+static int adopt(ifs_build *b, const char *data_dir, int64_t default_mtime, ifs_err *err)
+{
+	struct adopt a = { .b = b };
+	size_t n = 0;
+	while (ifs_source_files[n])
+		n++;
+	a.fps = calloc(n, sizeof *a.fps);
+	if (!a.fps)
+		return ifs_err_set(err, ENOMEM, "out of memory");
+	int r = 0;
+	for (size_t i = 0; i < n && !r; i++)
+		r = source_fingerprint(data_dir, ifs_source_files[i], &a.fps[i], err);
+	if (!r)
+		remove_stale_temporaries(b->path, b->opts->fresh ? NULL : consider, &a);
+	for (size_t i = 0; i < n; i++)
+		free(a.fps[i]);
+	free(a.fps);
+	if (r || !a.done)
+		return r;
+	b->adopted = 1;
+	sqlite3_stmt *st = NULL;
+	char rec[320] = "";
+	if (sqlite3_open_v2(b->tmp, &b->db, SQLITE_OPEN_READWRITE, NULL)) {
+		return ifs_err_set(err, EIO, "index: cannot open %s: %s", b->tmp,
+				   b->db ? sqlite3_errmsg(b->db) : "no memory");
+	}
+	sqlite3_busy_timeout(b->db, 60000);
+	if ((r = ifs_sql_exec(b->db, "PRAGMA journal_mode=PERSIST; PRAGMA synchronous=OFF; "
+			      "PRAGMA cache_size=-65536; PRAGMA temp_store=FILE; BEGIN",
+			      "resuming the build", err)))
+		return r;
+	if (sqlite3_prepare_v2(b->db, "SELECT (SELECT value FROM meta WHERE key='scan_resume'), "
+			       "(SELECT value FROM meta WHERE key='class_width')", -1, &st,
+			       NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_text(st, 0) && sqlite3_column_text(st, 1)) {
+		snprintf(rec, sizeof rec, "%s", (const char *)sqlite3_column_text(st, 0));
+		b->class_width = atoi((const char *)sqlite3_column_text(st, 1));
+	}
+	sqlite3_finalize(st);
+	if ((r = ifs_tree_restore(&b->tree, b->db, default_mtime, err)))
+		return r;
+	if (ifs_tree_resume_parse(rec, &b->resume, &b->tree) < 0)
+		return ifs_err_set(err, EIO, "index: %s: bad resume record", b->tmp);
+	b->tree.resume = &b->resume;
+	if ((r = load_resume_checkpoint(b, err)) ||
+	    (r = ifs_join_restore(b->db, &b->tree, &b->tree.join, err)))
+		return r;
+	if (b->opts->progress) {
+		sqlite3_stmt *p;
+		char what[512] = "";
+		if (sqlite3_prepare_v2(b->db, "SELECT value FROM meta WHERE key='scan_progress'", -1,
+				       &p, NULL) == SQLITE_OK) {
+			char file[256];
+			unsigned long long done, total;
+			if (sqlite3_step(p) == SQLITE_ROW && sqlite3_column_text(p, 0) &&
+			    sscanf((const char *)sqlite3_column_text(p, 0), "%255s %llu %llu", file,
+				   &done, &total) == 3 && total)
+				snprintf(what, sizeof what, "%s at %.0f%%", file,
+					 100.0 * (double)done / (double)total);
+			sqlite3_finalize(p);
+		}
+		ifs_build_progress pr = { "resume", what[0] ? what : NULL, 0, 0, 0 };
+		b->opts->progress(b->opts->ctx, &pr);
+	}
+	return 1;
 }
 
 int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts *opts,
@@ -255,7 +477,6 @@ int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts
 		if ((r = ifs_tree_probe_archive(full, err)))
 			goto out;
 	}
-	remove_stale_temporaries(path);
 	if (snprintf(b->tmp, sizeof b->tmp, "%s.tmp-%ld", path, (long)getpid()) >=
 	    (int)sizeof b->tmp) {
 		b->tmp[0] = '\0';
@@ -263,6 +484,14 @@ int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts
 		goto out;
 	}
 	unlink(b->tmp);
+	/* an interrupted build of the same inputs goes on where it stopped;
+	 * other leftovers are removed */
+	if ((r = adopt(b, data_dir, st.st_mtime, err)) < 0)
+		goto out;
+	if (r == 1) {
+		r = 0;
+		goto ready;
+	}
 	/* created here first: sqlite's own message ("unable to open database file") hides why */
 	int tfd = open(b->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (tfd < 0) {
@@ -306,8 +535,13 @@ int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts
 	    put_meta(b->db, "class_width", "%d", b->class_width) ||
 	    put_meta(b->db, "data_dir", "%s", data_dir))
 		goto out_db;
-	if ((r = ifs_sql_exec(b->db, "COMMIT; BEGIN", "committing the annotations", err)))
+	/* the scan's commits are journaled: a build killed at any point leaves
+	 * the last commit intact for the next build to go on from (no fsync:
+	 * the journal protects against a killed process, not a power cut) */
+	if ((r = ifs_sql_exec(b->db, "COMMIT; PRAGMA journal_mode=PERSIST; BEGIN",
+			      "committing the annotations", err)))
 		goto out;
+ready:
 	clock_gettime(CLOCK_MONOTONIC, &b->last_commit);
 	b->tree.tick = scan_tick;
 	b->tree.tick_ctx = b;
@@ -334,6 +568,9 @@ static int build_scan(ifs_build *b, ifs_err *err)
 		snprintf(full, sizeof full, "%s/%s", b->data_dir, ifs_archive_file(a));
 		if (a != IFS_ARCHIVE_TRAINVAL && access(full, F_OK) < 0)
 			continue;
+		if (b->adopted && count(db, a == 1 ? "SELECT count(*) FROM archives WHERE id=1"
+					       : "SELECT count(*) FROM archives WHERE id=2") > 0)
+			continue;   /* scanned completely before the interruption */
 		if ((r = ifs_tree_scan_archive(&b->tree, a, full, b->opts, err)))
 			return r;
 	}
@@ -368,9 +605,10 @@ static int build_scan(ifs_build *b, ifs_err *err)
 	    put_meta(db, "skipped_unsafe", "%llu", (unsigned long long)b->tree.skipped_unsafe) ||
 	    put_meta(db, "skipped_type", "%llu", (unsigned long long)b->tree.skipped_type) ||
 	    put_meta(db, "duplicates", "%llu", (unsigned long long)b->tree.duplicates) ||
-	    ifs_sql_exec(db, "DELETE FROM meta WHERE key='scan_progress'", "writing meta", err))
+	    ifs_sql_exec(db, "DELETE FROM meta WHERE key IN ('scan_progress', 'scan_resume')",
+			 "writing meta", err))
 		return ifs_err_set(err, EIO, "index: writing meta: %s", sqlite3_errmsg(db));
-	if ((r = ifs_sql_exec(db, "COMMIT", "committing", err)))
+	if ((r = ifs_sql_exec(db, "COMMIT; PRAGMA journal_mode=DELETE", "committing", err)))
 		return r;
 	int rc = sqlite3_close(db);
 	b->db = NULL;
@@ -415,6 +653,12 @@ int ifs_build_scan(ifs_build *b, ifs_err *err)
 	int r = build_scan(b, err);
 	if (r == -ECANCELED && !(err && err->code))
 		ifs_err_set(err, ECANCELED, "index: build cancelled");
+	if (r == -ECANCELED && b->db) {
+		/* kept with what the last commit holds: the next build goes on from
+		 * its resume record (damage found by the scan is not resumed) */
+		sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+		b->keep_tmp = 1;
+	}
 	if (b->opts->live)
 		ifs_index_publish(b->opts->live, r ? IFS_LIVE_FAILED : IFS_LIVE_DONE);
 	return r;

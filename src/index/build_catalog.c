@@ -164,6 +164,75 @@ nomem:
 	return ifs_err_set(err, ENOMEM, "index: linking images to members: out of memory");
 }
 
+int ifs_join_restore(sqlite3 *db, const ifs_tree *t, struct ifs_join **out, ifs_err *err)
+{
+	/* the images' file names as the JSON gave them, in row order */
+	ifs_catalog c = { 0 };
+	sqlite3_stmt *st;
+	int64_t *node = NULL;
+	size_t cap = 0;
+	int r = ifs_sql_prepare(db, "SELECT rid, split, " IFS_SQL_FILE_NAME("i") ", node FROM "
+				"images i ORDER BY rid", &st, err);
+	if (r)
+		return r;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (c.nimgs == cap) {
+			cap = cap ? 2 * cap : 4096;
+			ifs_image *ni = realloc(c.imgs, cap * sizeof *ni);
+			int64_t *nn = ni ? realloc(node, cap * sizeof *nn) : NULL;
+			if (ni)
+				c.imgs = ni;
+			if (!nn) {
+				r = ifs_err_set(err, ENOMEM, "out of memory");
+				break;
+			}
+			node = nn;
+		}
+		ifs_image *m = &c.imgs[c.nimgs];
+		memset(m, 0, sizeof *m);
+		const char *fn = (const char *)sqlite3_column_text(st, 2);
+		if (sqlite3_column_int64(st, 0) != (sqlite3_int64)c.nimgs + 1 || !fn) {
+			r = ifs_err_set(err, EIO, "index: %s: image rows are not as the build made them",
+					sqlite3_db_filename(db, "main"));
+			break;
+		}
+		m->split = sqlite3_column_int(st, 1);
+		if (!(m->file_name = strdup(fn))) {
+			r = ifs_err_set(err, ENOMEM, "out of memory");
+			break;
+		}
+		node[c.nimgs++] = sqlite3_column_type(st, 3) == SQLITE_NULL ? 0
+								     : sqlite3_column_int64(st, 3);
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = ifs_err_set(err, EIO, "index: %s: reading the images: %s",
+				sqlite3_db_filename(db, "main"), sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	if (!r)
+		r = join_new(db, &c, out, err);
+	/* images linked before the interruption: by exact path (quality 2) if
+	 * their file_name is their member's path, else by layout (1) */
+	for (size_t i = 0; !r && i < c.nimgs; i++) {
+		if (!node[i])
+			continue;
+		char norm[PATH_MAX];
+		int64_t id;
+		(*out)->quality[i] = ifs_path_normalize(c.imgs[i].file_name, norm, sizeof norm) == 0 &&
+				     ifs_strmap_get(t->paths, norm, strlen(norm), &id) && id == node[i]
+				     ? 2 : 1;
+	}
+	for (size_t i = 0; i < c.nimgs; i++)
+		free(c.imgs[i].file_name);
+	free(c.imgs);
+	free(node);
+	if (r && *out) {
+		ifs_join_free(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
 /* Links the chain starting at image `first` (only test or only other images
  * when want_test is 0 or 1; any when -1) to node at the given quality. */
 static int link_chain(struct ifs_join *j, const int32_t *next, int64_t first, int want_test,

@@ -51,6 +51,13 @@ void ifs_tree_free(ifs_tree *t)
 	t->paths = NULL;
 }
 
+/* The stream state a delivered checkpoint carries (for resume records). */
+struct cpstate {
+	uint64_t out, in_bit, member_out;
+	uint32_t crc, members;
+};
+#define CP_RING 512   /* more than the sparse-window thread can lag behind */
+
 /* One scan in progress. */
 struct scan {
 	ifs_tree *t;
@@ -64,6 +71,17 @@ struct scan {
 	const char *prefix;          /* "test2017" for a flat test tarball */
 	sqlite3_stmt *ins_node, *ins_cp, *upd_node, *upd_dir;
 	uint64_t in_total;
+	/* resuming: tar bytes before skip_to were scanned by the interrupted
+	 * build; members whose data starts in [rewant_from, skip_to) still want
+	 * their checkpoints (they may not have been delivered before it stopped) */
+	uint64_t skip_to, rewant_from;
+	int rewant;
+	/* recently delivered checkpoints, and the counters at the tar scanner's
+	 * last resume point (each member end) */
+	struct cpstate ring[CP_RING];
+	uint64_t nring;
+	uint64_t snap[4];
+	int snap_prefix;
 };
 
 static int mount_path(struct scan *s, const char *raw, char *out, size_t outsz)
@@ -146,7 +164,30 @@ static int on_entry(void *ctx, const ifs_tar_entry *e)
 	return step_done(s, s->upd_dir, "updating a directory");
 }
 
+static int member_end(void *ctx, const ifs_tar_entry *e);
+
+static int prefix_state(const struct scan *s)
+{
+	return !s->prefix_decided ? -1 : s->prefix ? 1 : 0;
+}
+
+/* A member ended: the tar scanner's resume point moves here, so do the
+ * counters a resumed build starts from. */
 static int on_end(void *ctx, const ifs_tar_entry *e)
+{
+	struct scan *s = ctx;
+	int r = member_end(ctx, e);
+	if (r == 0) {
+		s->snap[0] = s->t->files;
+		s->snap[1] = s->t->skipped_unsafe;
+		s->snap[2] = s->t->skipped_type;
+		s->snap[3] = s->t->duplicates;
+		s->snap_prefix = prefix_state(s);
+	}
+	return r;
+}
+
+static int member_end(void *ctx, const ifs_tar_entry *e)
 {
 	struct scan *s = ctx;
 	if (e->type != IFS_TAR_FILE)
@@ -205,12 +246,43 @@ static int on_end(void *ctx, const ifs_tar_entry *e)
 	return s->t->join ? ifs_join_member(s->t->join, path, len, id, s->err) : 0;
 }
 
+/* Resuming: the members whose checkpoints may not have been delivered. */
+static int rewant(struct scan *s)
+{
+	sqlite3_stmt *st;
+	int r = ifs_sql_prepare(s->t->db, "SELECT off FROM nodes WHERE archive=?1 AND type=0 AND "
+				"size>0 AND off>=?2 AND off<?3", &st, s->err);
+	if (r)
+		return r;
+	sqlite3_bind_int(st, 1, s->archive);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)s->rewant_from);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)s->skip_to);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		ifs_gz_want(s->gz, (uint64_t)sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : ifs_err_set(s->err, EIO, "index: %s: resuming: %s",
+						   sqlite3_db_filename(s->t->db, "main"),
+						   sqlite3_errmsg(s->t->db));
+}
+
 static int on_data(void *ctx, ifs_gz_scan *gz, const uint8_t *buf, size_t len, uint64_t off)
 {
 	struct scan *s = ctx;
-	(void)off;
 	s->gz = gz;
-	int r = ifs_tar_feed(s->tar, buf, len, s->err);
+	int r = 0;
+	if (s->rewant) {
+		s->rewant = 0;
+		if ((r = rewant(s)))
+			return r;
+	}
+	if (off < s->skip_to) {   /* resuming: the tar scanner starts at skip_to */
+		size_t skip = s->skip_to - off < len ? (size_t)(s->skip_to - off) : len;
+		buf += skip;
+		len -= skip;
+	}
+	if (len)
+		r = ifs_tar_feed(s->tar, buf, len, s->err);
 	/* between feeds no statement is running: the build may commit here */
 	if (!r && s->t->tick)
 		r = s->t->tick(s->t->tick_ctx, s->file, ifs_gz_scan_in_pos(gz), s->in_total,
@@ -221,6 +293,12 @@ static int on_data(void *ctx, ifs_gz_scan *gz, const uint8_t *buf, size_t len, u
 static int on_checkpoint(void *ctx, const ifs_gz_checkpoint *cp)
 {
 	struct scan *s = ctx;
+	struct cpstate *c = &s->ring[s->nring++ % CP_RING];
+	c->out = cp->out;
+	c->in_bit = cp->in_bit;
+	c->member_out = cp->member_out;
+	c->crc = cp->crc;
+	c->members = cp->members;
 	sqlite3_stmt *st = s->ins_cp;
 	sqlite3_bind_int(st, 1, s->archive);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)cp->out);
@@ -253,8 +331,10 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 	memset(&res, 0, sizeof res);
 	if ((r = ifs_sql_prepare(t->db, "INSERT INTO nodes VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
 				 &s.ins_node, err)) ||
-	    (r = ifs_sql_prepare(t->db, "INSERT INTO checkpoints VALUES(?1,?2,?3,?4)", &s.ins_cp,
-				 err)) ||
+	    /* a resumed scan delivers again the checkpoints between its start and
+	     * where the interrupted one stopped: the same rows */
+	    (r = ifs_sql_prepare(t->db, "INSERT OR IGNORE INTO checkpoints VALUES(?1,?2,?3,?4)",
+				 &s.ins_cp, err)) ||
 	    (r = ifs_sql_prepare(t->db, "UPDATE nodes SET archive=?1, off=?2, size=?3, mtime=?4, "
 				 "mode=?5, crc=?6 WHERE id=?7", &s.upd_node, err)) ||
 	    (r = ifs_sql_prepare(t->db, "UPDATE nodes SET mtime=?1, mode=?2 WHERE id=?3",
@@ -272,11 +352,44 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 	}
 	ifs_gz_scan_opts go = { .on_data = on_data, .on_checkpoint = on_checkpoint,
 				.on_progress = on_progress, .ctx = &s };
+	const ifs_scan_resume *rs = t->resume && t->resume->archive == archive ? t->resume : NULL;
+	s.snap[0] = t->files;
+	s.snap[1] = t->skipped_unsafe;
+	s.snap[2] = t->skipped_type;
+	s.snap[3] = t->duplicates;
+	s.snap_prefix = -1;
+	if (rs) {
+		s.prefix_decided = rs->prefix >= 0;
+		s.prefix = rs->prefix == 1 ? "test2017" : NULL;
+		s.snap_prefix = rs->prefix;
+		if (rs->tar_off) {
+			go.resume = &rs->cp;
+			ifs_tar_start_at(s.tar, rs->tar_off, rs->tar_count);
+			s.skip_to = rs->tar_off;
+			s.rewant_from = rs->cp.out;
+			s.rewant = 1;
+		}
+	}
+	t->cur = &s;
 	r = ifs_gz_scan_file(fd, path, &go, &res, err);
+	t->cur = NULL;
 	if (r == 0)
 		r = ifs_tar_finish(s.tar, err);
 	if (r)
 		goto out;
+	if (rs && rs->tar_off) {
+		/* the counts of the whole archive, not of the resumed part */
+		sqlite3_stmt *st;
+		if ((r = ifs_sql_prepare(t->db, "SELECT count(*), coalesce(sum(length(window)), 0) "
+					 "FROM checkpoints WHERE archive=?1", &st, err)))
+			goto out;
+		sqlite3_bind_int(st, 1, archive);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			res.checkpoints = (uint64_t)sqlite3_column_int64(st, 0);
+			res.window_bytes = (uint64_t)sqlite3_column_int64(st, 1);
+		}
+		sqlite3_finalize(st);
+	}
 	char sql[512];
 	snprintf(sql, sizeof sql, "INSERT INTO archives VALUES(%d, '%s', %llu, %llu, %llu, %llu, %llu)",
 		 archive, s.file, (unsigned long long)res.in_size, (unsigned long long)res.out_size,
@@ -284,6 +397,7 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 		 (unsigned long long)res.window_bytes);
 	r = ifs_sql_exec(t->db, sql, "recording an archive", err);
 out:
+	t->cur = NULL;
 	if (fd >= 0)
 		close(fd);
 	ifs_tar_free(s.tar);
@@ -291,6 +405,138 @@ out:
 	sqlite3_finalize(s.ins_cp);
 	sqlite3_finalize(s.upd_node);
 	sqlite3_finalize(s.upd_dir);
+	return r;
+}
+
+/* ---- resuming an interrupted build ------------------------------------ */
+
+#define RECORD_FMT "1 %d %llu %llu %llu %llu %u %llu %u %d %llu %llu %llu %llu"
+
+int ifs_tree_resume_record(const ifs_tree *t, char *buf, size_t size)
+{
+	const struct scan *s = t->cur;
+	uint64_t off, count;
+	if (!s || !ifs_tar_resume_point(s->tar, &off, &count))
+		return 0;
+	const struct cpstate *best = NULL;
+	if (off) {
+		/* the last delivered (so stored) checkpoint at or before the point */
+		uint64_t n = s->nring < CP_RING ? s->nring : CP_RING;
+		for (uint64_t i = 0; i < n; i++) {
+			const struct cpstate *c = &s->ring[(s->nring - 1 - i) % CP_RING];
+			if (c->out <= off && (!best || c->out > best->out))
+				best = c;
+		}
+		if (!best)
+			return 0;
+	}
+	static const struct cpstate none;
+	const struct cpstate *c = best ? best : &none;
+	int n = snprintf(buf, size, RECORD_FMT, s->archive, (unsigned long long)off,
+			 (unsigned long long)count, (unsigned long long)c->out,
+			 (unsigned long long)c->in_bit, c->crc, (unsigned long long)c->member_out,
+			 c->members, s->snap_prefix, (unsigned long long)s->snap[0],
+			 (unsigned long long)s->snap[1], (unsigned long long)s->snap[2],
+			 (unsigned long long)s->snap[3]);
+	return n > 0 && (size_t)n < size;
+}
+
+int ifs_tree_resume_parse(const char *rec, ifs_scan_resume *r, ifs_tree *t)
+{
+	unsigned long long off, count, out, in_bit, mout, f, u, ty, d;
+	unsigned crc, members;
+	int archive, prefix, end = 0;
+	memset(r, 0, sizeof *r);
+	if (sscanf(rec, RECORD_FMT "%n", &archive, &off, &count, &out, &in_bit, &crc, &mout,
+		   &members, &prefix, &f, &u, &ty, &d, &end) != 13 || rec[end] ||
+	    archive < 1 || archive > IFS_ARCHIVE_MAX || prefix < -1 || prefix > 1 ||
+	    (off && (out > off || mout > out || members == 0)))
+		return -EINVAL;
+	r->archive = archive;
+	r->tar_off = off;
+	r->tar_count = count;
+	r->cp.out = out;
+	r->cp.in_bit = in_bit;
+	r->cp.crc = crc;
+	r->cp.member_out = mout;
+	r->cp.members = members;
+	r->prefix = prefix;
+	t->files = f;
+	t->skipped_unsafe = u;
+	t->skipped_type = ty;
+	t->duplicates = d;
+	return 0;
+}
+
+int ifs_tree_restore(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *err)
+{
+	memset(t, 0, sizeof *t);
+	t->db = db;
+	t->default_mtime = default_mtime;
+	t->dirs = ifs_strmap_new();
+	t->paths = ifs_strmap_new();
+	if (!t->dirs || !t->paths)
+		return ifs_err_set(err, ENOMEM, "out of memory");
+	/* a parent always has a smaller id than its children (made first) */
+	sqlite3_stmt *st;
+	int r = ifs_sql_prepare(db, "SELECT id, parent, name, type FROM nodes ORDER BY id", &st, err);
+	if (r)
+		return r;
+	char **dir = NULL;   /* id -> path of directories */
+	size_t ndir = 0;
+	int rc;
+	int64_t max = 0;
+	char path[PATH_MAX];
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0), parent = sqlite3_column_int64(st, 1);
+		const char *name = (const char *)sqlite3_column_text(st, 2);
+		int is_dir = sqlite3_column_int(st, 3) == IFS_NODE_DIR;
+		max = id;
+		if (id == IFS_ROOT_NODE) {
+			path[0] = '\0';
+		} else if (parent < 1 || (size_t)parent >= ndir || !dir[parent] || !name ||
+			   snprintf(path, sizeof path, "%s%s%s", dir[parent], *dir[parent] ? "/" : "",
+				    name) >= (int)sizeof path) {
+			r = ifs_err_set(err, EIO, "index: %s: node %lld has no parent folder",
+					sqlite3_db_filename(db, "main"), (long long)id);
+			break;
+		}
+		if (is_dir) {
+			if ((size_t)id >= ndir) {
+				size_t nn = ndir ? ndir : 1024;
+				while (nn <= (size_t)id)
+					nn *= 2;
+				char **nd = realloc(dir, nn * sizeof *nd);
+				if (!nd) {
+					r = -ENOMEM;
+					break;
+				}
+				memset(nd + ndir, 0, (nn - ndir) * sizeof *nd);
+				dir = nd;
+				ndir = nn;
+			}
+			if (!(dir[id] = strdup(path)) ||
+			    ifs_strmap_put(t->dirs, path, strlen(path), id) < 0) {
+				r = -ENOMEM;
+				break;
+			}
+		} else if (ifs_strmap_put(t->paths, path, strlen(path), id) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = ifs_err_set(err, EIO, "index: %s: reading the tree: %s",
+				sqlite3_db_filename(db, "main"), sqlite3_errmsg(db));
+	if (r == -ENOMEM)
+		r = ifs_err_set(err, ENOMEM, "out of memory");
+	sqlite3_finalize(st);
+	for (size_t i = 0; i < ndir; i++)
+		free(dir[i]);
+	free(dir);
+	if (!r && max < IFS_ROOT_NODE)
+		r = ifs_err_set(err, EIO, "index: %s: no root node", sqlite3_db_filename(db, "main"));
+	t->next_id = max + 1;
 	return r;
 }
 

@@ -51,7 +51,7 @@ struct ifs_tar_scanner {
 	uint64_t count;
 	bool seen_header;        /* a header with a valid checksum was seen */
 	bool had_global;         /* a pax 'g' header was seen: no resume point after it */
-	uint64_t safe_off, safe_count;   /* the last resume point (0: none) */
+	uint64_t safe_off, safe_count;   /* the last resume point (0, 0: the start) */
 
 	uint8_t hdr[BLOCK];
 	uint8_t sblk[BLOCK];     /* a GNU sparse extension block */
@@ -141,7 +141,7 @@ uint64_t ifs_tar_count(const ifs_tar_scanner *t)
 
 int ifs_tar_resume_point(const ifs_tar_scanner *t, uint64_t *off, uint64_t *count)
 {
-	if (t->had_global || t->failed || t->safe_off == 0)
+	if (t->had_global || t->failed)
 		return 0;
 	*off = t->safe_off;
 	*count = t->safe_count;
