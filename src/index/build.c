@@ -404,7 +404,7 @@ static int adopt(ifs_build *b, const char *data_dir, int64_t default_mtime, ifs_
 				   b->db ? sqlite3_errmsg(b->db) : "no memory");
 	}
 	sqlite3_busy_timeout(b->db, 60000);
-	if ((r = ifs_sql_exec(b->db, "PRAGMA journal_mode=PERSIST; PRAGMA synchronous=OFF; "
+	if ((r = ifs_sql_exec(b->db, "PRAGMA journal_mode=DELETE; PRAGMA synchronous=OFF; "
 			      "PRAGMA cache_size=-65536; PRAGMA temp_store=FILE; BEGIN",
 			      "resuming the build", err)))
 		return r;
@@ -530,15 +530,19 @@ int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts
 		goto out;
 	ifs_catalog_free(cat);
 	cat = NULL;
-	/* the indexes the views need, before anything is served */
+	/* the indexes the views need, before anything is served; from here on a
+	 * build that stops goes on at the next one, without the annotations */
+	char rec[320];
 	if ((r = ifs_schema_create_indexes(b->db, err)) ||
 	    put_meta(b->db, "class_width", "%d", b->class_width) ||
-	    put_meta(b->db, "data_dir", "%s", data_dir))
+	    put_meta(b->db, "data_dir", "%s", data_dir) ||
+	    !ifs_tree_resume_initial(&b->tree, rec, sizeof rec) ||
+	    put_meta(b->db, "scan_resume", "%s", rec))
 		goto out_db;
 	/* the scan's commits are journaled: a build killed at any point leaves
 	 * the last commit intact for the next build to go on from (no fsync:
 	 * the journal protects against a killed process, not a power cut) */
-	if ((r = ifs_sql_exec(b->db, "COMMIT; PRAGMA journal_mode=PERSIST; BEGIN",
+	if ((r = ifs_sql_exec(b->db, "COMMIT; PRAGMA journal_mode=DELETE; BEGIN",
 			      "committing the annotations", err)))
 		goto out;
 ready:
@@ -656,7 +660,7 @@ int ifs_build_scan(ifs_build *b, ifs_err *err)
 	if (r == -ECANCELED && b->db) {
 		/* kept with what the last commit holds: the next build goes on from
 		 * its resume record (damage found by the scan is not resumed) */
-		sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_exec(b->db, "ROLLBACK; PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
 		b->keep_tmp = 1;
 	}
 	if (b->opts->live)

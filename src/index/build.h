@@ -63,6 +63,8 @@ int ifs_tree_restore(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *e
  * buf, or 0 if this scan cannot be resumed (then none must be kept).
  */
 int ifs_tree_resume_record(const ifs_tree *t, char *buf, size_t size);
+/* The record before any scan: the first archive from its start. */
+int ifs_tree_resume_initial(const ifs_tree *t, char *buf, size_t size);
 /* Parses a record; 0 or -EINVAL. The window of r->cp is not filled. */
 int ifs_tree_resume_parse(const char *rec, ifs_scan_resume *r, ifs_tree *t);
 

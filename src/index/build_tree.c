@@ -346,10 +346,12 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 		goto out;
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	struct stat fst;
+	if (fd < 0 || fstat(fd, &fst) < 0) {
 		r = ifs_err_sys(err, errno, "%s", path);
 		goto out;
 	}
+	s.in_total = (uint64_t)fst.st_size;   /* for the progress recorded at commits */
 	ifs_gz_scan_opts go = { .on_data = on_data, .on_checkpoint = on_checkpoint,
 				.on_progress = on_progress, .ctx = &s };
 	const ifs_scan_resume *rs = t->resume && t->resume->archive == archive ? t->resume : NULL;
@@ -438,6 +440,15 @@ int ifs_tree_resume_record(const ifs_tree *t, char *buf, size_t size)
 			 c->members, s->snap_prefix, (unsigned long long)s->snap[0],
 			 (unsigned long long)s->snap[1], (unsigned long long)s->snap[2],
 			 (unsigned long long)s->snap[3]);
+	return n > 0 && (size_t)n < size;
+}
+
+int ifs_tree_resume_initial(const ifs_tree *t, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, RECORD_FMT, IFS_ARCHIVE_TRAINVAL, 0ull, 0ull, 0ull, 0ull, 0u,
+			 0ull, 0u, -1, (unsigned long long)t->files,
+			 (unsigned long long)t->skipped_unsafe, (unsigned long long)t->skipped_type,
+			 (unsigned long long)t->duplicates);
 	return n > 0 && (size_t)n < size;
 }
 

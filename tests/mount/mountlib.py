@@ -99,5 +99,6 @@ def unexpected_stderr(text):
               "inatfs: joining", "inatfs: writing the index", "inatfs: indexed",
               "inatfs: mounted", "inatfs: note:", "inatfs: rebuilding",
               "inatfs: writing the COCO",
-              "inatfs: the build needs", "inatfs: the folders are usable now")
+              "inatfs: the build needs", "inatfs: the folders are usable now",
+              "inatfs: going on with an interrupted build")
     return [l for l in text.splitlines() if l.strip() and not l.startswith(normal)]

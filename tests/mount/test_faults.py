@@ -329,6 +329,7 @@ def test_index_build_killed_anywhere(data, tmp_path):
             seen_complete += 1
     # the next build gives the same result, and it serves the right bytes
     r = inatfs("index", data, "--index", idx, "--force")
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
     assert r.returncode == 0, r.stderr
     assert _counts(inatfs("info", data, "--index", idx).stdout) == want
     rows = load_manifest(data)
@@ -338,3 +339,34 @@ def test_index_build_killed_anywhere(data, tmp_path):
         assert wrong == [] and eio == [] and len(ok) == len(rows)
     finally:
         assert m.close() == 0
+
+
+def test_index_build_killed_anywhere_goes_on(data, tmp_path):
+    """Without --force, each build goes on with the one killed before it
+    (when it got past the annotations): the end result is the same index as
+    one uninterrupted build, row for row."""
+    from test_live import tables
+    ref = tmp_path / "ref.sqlite"
+    t0 = time.monotonic()
+    assert inatfs("index", data, "--index", ref).returncode == 0
+    build_s = time.monotonic() - t0
+    idx = tmp_path / "i.sqlite"
+    resumed = 0
+    for k in range(8):
+        p = subprocess.Popen([str(mountlib.INATFS), "index", str(data), "--index", str(idx)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(build_s * (0.1 + 0.1 * k))
+        p.send_signal(signal.SIGKILL)
+        _, err = p.communicate()
+        resumed += "going on with an interrupted build" in err
+        if idx.exists():
+            info = inatfs("info", data, "--index", idx)
+            assert "index state: up to date" in info.stdout, info.stdout
+            break
+    r = inatfs("index", data, "--index", idx)
+    assert r.returncode == 0, r.stderr
+    assert resumed or "going on with an interrupted build" in r.stderr
+    assert tables(idx) == tables(ref)
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    v = inatfs("verify", data, "--index", idx)
+    assert v.returncode == 0, v.stdout + v.stderr

@@ -10,6 +10,7 @@ import json
 import os
 import pathlib
 import shutil
+import sqlite3
 import subprocess
 import threading
 import time
@@ -172,16 +173,129 @@ def test_ls_l_with_readdirplus_while_the_scan_runs(tiny_dir, tmp_path):
         assert m.close() == 0
 
 
-def test_unmount_during_the_scan_keeps_no_index(tiny_dir, tmp_path):
-    idx = tmp_path / "index.sqlite"
+def tables(idx):
+    """Everything an index holds but the build's times, to compare two builds."""
+    db = sqlite3.connect(f"file:{idx}?mode=ro", uri=True)
+    try:
+        return {t: db.execute(q).fetchall() for t, q in (
+            ("nodes", "SELECT * FROM nodes ORDER BY id"),
+            ("images", "SELECT * FROM images ORDER BY rid"),
+            ("archives", "SELECT * FROM archives ORDER BY id"),
+            ("checkpoints", "SELECT * FROM checkpoints ORDER BY archive, out"),
+            ("shapes", "SELECT * FROM shapes ORDER BY id"),
+            ("generated", "SELECT * FROM generated ORDER BY name"),
+            ("meta", "SELECT * FROM meta WHERE key NOT IN ('built_at', 'build_seconds') "
+                     "ORDER BY key"))}
+    finally:
+        db.close()
+
+
+def scan_fraction(folder):
+    """How far the scan in the one temporary index in folder has got:
+    (archive file, fraction of it), or None before its first commit."""
+    tmps = [p for p in pathlib.Path(folder).iterdir()
+            if ".tmp-" in p.name and not p.name.endswith("-journal")]
+    if len(tmps) != 1:
+        return None
+    try:
+        db = sqlite3.connect(f"file:{tmps[0]}?mode=ro", uri=True, timeout=5)
+        row = db.execute("SELECT value FROM meta WHERE key='scan_progress'").fetchone()
+        db.close()
+    except sqlite3.Error:
+        return None
+    if not row:
+        return None
+    f, done, total = row[0].split()
+    return f, int(done) / max(int(total), 1)
+
+
+def kill_during_scan(data, mnt, idx, archive, at):
+    """A throttled first mount, SIGKILLed once its scan committed past `at`
+    of `archive`. Returns its stderr."""
+    m = Mount(data, mnt, LIMIT, index=idx, wait_scan=False)
+    deadline = time.time() + 60
+    while True:
+        got = scan_fraction(idx.parent)
+        if got and (got[0] != TAR if archive != TAR else got[0] == TAR and got[1] >= at):
+            break
+        assert time.time() < deadline and m.proc.poll() is None, m.stderr()
+        time.sleep(0.05)
+    m.proc.kill()
+    m.proc.wait()
+    unmount(mnt)
+    err = m.stderr()
+    m._err.close()
+    return err
+
+
+def test_killed_first_mounts_go_on_where_they_stopped(tiny_dir, tmp_path):
+    ref = tmp_path / "ref" / "index.sqlite"
+    ref.parent.mkdir()
+    assert inatfs("index", tiny_dir, "--index", ref).returncode == 0
+    idx = tmp_path / "i" / "index.sqlite"
+    idx.parent.mkdir()
+    # killed a third into the image tarball, then (resumed) at three quarters,
+    # then (resumed) in the test tarball
+    err = kill_during_scan(tiny_dir, tmp_path / "mnt", idx, TAR, 0.3)
+    assert "going on" not in err
+    assert len([n for n in leftovers(idx.parent) if not n.endswith("-journal")]) == 1
+    err = kill_during_scan(tiny_dir, tmp_path / "mnt", idx, TAR, 0.75)
+    assert "inatfs: going on with an interrupted build: scanned up to " + TAR in err, err
+    err = kill_during_scan(tiny_dir, tmp_path / "mnt", idx, "test2017.tar.gz", 0)
+    assert "going on with an interrupted build" in err, err
+    assert not idx.exists()
+    r = inatfs("index", tiny_dir, "--index", idx)
+    assert r.returncode == 0, r.stderr
+    assert "going on with an interrupted build" in r.stderr
+    assert leftovers(idx.parent) == []
+    # the same index as one build from the start, row for row
+    assert tables(idx) == tables(ref)
+    v = inatfs("verify", tiny_dir, "--index", idx)
+    assert v.returncode == 0, v.stdout + v.stderr
+
+
+def test_an_interrupted_build_of_other_inputs_is_not_resumed(tiny_dir, tmp_path):
+    d = tmp_path / "data"
+    shutil.copytree(tiny_dir, d, ignore=shutil.ignore_patterns(".inatfs-index*"))
+    idx = tmp_path / "i" / "index.sqlite"
+    idx.parent.mkdir()
+    kill_during_scan(d, tmp_path / "mnt", idx, TAR, 0.3)
+    st = os.stat(d / TAR)
+    os.utime(d / TAR, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))   # "another" archive
+    r = inatfs("index", d, "--index", idx)
+    assert r.returncode == 0, r.stderr
+    assert "going on" not in r.stderr
+    assert leftovers(idx.parent) == []
+    # --force also starts afresh, and removes what it does not use
+    kill_during_scan(d, tmp_path / "mnt", tmp_path / "i" / "other.sqlite", TAR, 0.3)
+    r = inatfs("index", d, "--index", tmp_path / "i" / "other.sqlite", "--force")
+    assert r.returncode == 0 and "going on" not in r.stderr, r.stderr
+    assert leftovers(idx.parent) == []
+
+
+def test_unmount_during_the_scan_then_the_next_mount_goes_on(tiny_dir, tmp_path):
+    idx = tmp_path / "i" / "index.sqlite"
+    idx.parent.mkdir()
     m = Mount(tiny_dir, tmp_path / "mnt", LIMIT, index=idx, wait_scan=False)
     assert scanning(m)
     assert os.listdir(m.mnt / "train")
     rc = m.close()
     assert rc == 0, m.stderr()
-    assert "the index was not kept" in m.stderr()
+    assert "unmounted before the scan ended: the next mount" in m.stderr()
     assert not idx.exists()
-    assert leftovers(tmp_path) == []
+    assert len(leftovers(idx.parent)) == 1   # the partial index, its journal gone
+    m = Mount(tiny_dir, tmp_path / "mnt", index=idx)   # waits for the scan's end
+    try:
+        assert "going on with an interrupted build" in m.stderr()
+        assert not unexpected_stderr(m.stderr()), m.stderr()
+        exp = Expected(tiny_dir)
+        p, row = last_in_tar(exp)
+        assert md5(m.mnt / p) == row["md5"]
+    finally:
+        assert m.close() == 0
+    assert idx.exists() and leftovers(idx.parent) == []
+    v = inatfs("verify", tiny_dir, "--index", idx)
+    assert v.returncode == 0, v.stdout + v.stderr
 
 
 @pytest.fixture
