@@ -210,8 +210,9 @@ static void print_query(sqlite3 *db, const char *label, const char *sql)
 }
 
 /*
- * A first mount scanning right now (PATH.tmp-<pid> of a live process):
- * prints its progress. Returns 1 if there was one.
+ * A build scanning right now (PATH.tmp-<pid> of a live process), or one that
+ * was interrupted (of a process that is gone: the next build goes on with
+ * it): prints its progress. Returns 1 if there was one.
  */
 static int print_build_in_progress(const char *path)
 {
@@ -232,14 +233,18 @@ static int print_build_in_progress(const char *path)
 		if (strncmp(de->d_name, prefix, pl) != 0)
 			continue;
 		long pid = strtol(de->d_name + pl, &end, 10);
-		if (*end || pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH))
+		if (*end || pid <= 0)
 			continue;
+		int alive = !(kill((pid_t)pid, 0) < 0 && errno == ESRCH);
 		char full[PATH_MAX * 2];
 		snprintf(full, sizeof full, "%s/%s", slash ? (dir[0] ? dir : "") : ".", de->d_name);
 		sqlite3 *db = NULL;
-		char *uri = sqlite3_mprintf("file:%s?mode=ro", full);
-		if (uri && sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) ==
-		    SQLITE_OK) {
+		/* an interrupted build may have left the commit it was in: reading it
+		 * read-write rolls that back, as the next build would */
+		char *uri = sqlite3_mprintf("file:%s?mode=%s", full, alive ? "ro" : "rw");
+		if (uri && sqlite3_open_v2(uri, &db, (alive ? SQLITE_OPEN_READONLY :
+						      SQLITE_OPEN_READWRITE) | SQLITE_OPEN_URI,
+					   NULL) == SQLITE_OK) {
 			sqlite3_busy_timeout(db, 5000);
 			sqlite3_stmt *st;
 			char file[256] = "";
@@ -251,7 +256,11 @@ static int print_build_in_progress(const char *path)
 					       file, &done, &total);
 				sqlite3_finalize(st);
 			}
-			printf("build in progress: process %ld, %s\n", pid, full);
+			if (alive)
+				printf("build in progress: process %ld, %s\n", pid, full);
+			else
+				printf("interrupted build: %s (the next mount or inatfs index goes on "
+				       "with it if the downloads are unchanged)\n", full);
 			if (file[0])
 				printf("scan: %s %.1f of %.1f MB (%.0f%%)\n", file, (double)done / 1e6,
 				       (double)total / 1e6, total ? 100.0 * (double)done / (double)total

@@ -239,6 +239,8 @@ def test_killed_first_mounts_go_on_where_they_stopped(tiny_dir, tmp_path):
     err = kill_during_scan(tiny_dir, tmp_path / "mnt", idx, TAR, 0.3)
     assert "going on" not in err
     assert len([n for n in leftovers(idx.parent) if not n.endswith("-journal")]) == 1
+    info = inatfs("info", tiny_dir, "--index", idx).stdout
+    assert "interrupted build: " in info and "scan: " + TAR in info, info
     err = kill_during_scan(tiny_dir, tmp_path / "mnt", idx, TAR, 0.75)
     assert "inatfs: going on with an interrupted build: scanned up to " + TAR in err, err
     err = kill_during_scan(tiny_dir, tmp_path / "mnt", idx, "test2017.tar.gz", 0)
