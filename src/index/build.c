@@ -265,6 +265,24 @@ static int scan_tick(void *ctx, const char *file, uint64_t in_done, uint64_t in_
 
 /* ---- going on with an interrupted build ------------------------------ */
 
+/*
+ * This boot of the machine. The scan's commits are journaled but not
+ * fsynced: they survive a killed process, not a crash of the machine, so a
+ * build is only resumed on the boot it was started on ("" if unknown: then
+ * never).
+ */
+static void boot_id(char out[64])
+{
+	out[0] = '\0';
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	if (!f)
+		return;
+	if (!fgets(out, 64, f))
+		out[0] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+	fclose(f);
+}
+
 struct adopt {
 	ifs_build *b;
 	char **fps;     /* fingerprints of ifs_source_files now */
@@ -307,13 +325,17 @@ static int resumable(const struct adopt *a, const char *file)
 	size_t want = 0;
 	while (ifs_source_files[want])
 		want++;
-	ok = ok && n == want &&
-	     sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='scan_resume'", -1, &st,
+	char boot[64];
+	boot_id(boot);
+	ok = ok && n == want && boot[0] &&
+	     sqlite3_prepare_v2(db, "SELECT (SELECT value FROM meta WHERE key='scan_resume'), "
+				"(SELECT value FROM meta WHERE key='boot_id')", -1, &st,
 				NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW;
 	if (ok) {
 		ifs_scan_resume r;
 		ifs_tree t;
-		ok = sqlite3_column_text(st, 0) &&
+		const char *b = (const char *)sqlite3_column_text(st, 1);
+		ok = sqlite3_column_text(st, 0) && b && !strcmp(b, boot) &&
 		     ifs_tree_resume_parse((const char *)sqlite3_column_text(st, 0), &r, &t) == 0;
 	}
 	sqlite3_finalize(st);
@@ -532,12 +554,13 @@ int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts
 	cat = NULL;
 	/* the indexes the views need, before anything is served; from here on a
 	 * build that stops goes on at the next one, without the annotations */
-	char rec[320];
+	char rec[320], boot[64];
+	boot_id(boot);
 	if ((r = ifs_schema_create_indexes(b->db, err)) ||
 	    put_meta(b->db, "class_width", "%d", b->class_width) ||
 	    put_meta(b->db, "data_dir", "%s", data_dir) ||
 	    !ifs_tree_resume_initial(&b->tree, rec, sizeof rec) ||
-	    put_meta(b->db, "scan_resume", "%s", rec))
+	    put_meta(b->db, "scan_resume", "%s", rec) || put_meta(b->db, "boot_id", "%s", boot))
 		goto out_db;
 	/* the scan's commits are journaled: a build killed at any point leaves
 	 * the last commit intact for the next build to go on from (no fsync:
@@ -609,8 +632,8 @@ static int build_scan(ifs_build *b, ifs_err *err)
 	    put_meta(db, "skipped_unsafe", "%llu", (unsigned long long)b->tree.skipped_unsafe) ||
 	    put_meta(db, "skipped_type", "%llu", (unsigned long long)b->tree.skipped_type) ||
 	    put_meta(db, "duplicates", "%llu", (unsigned long long)b->tree.duplicates) ||
-	    ifs_sql_exec(db, "DELETE FROM meta WHERE key IN ('scan_progress', 'scan_resume')",
-			 "writing meta", err))
+	    ifs_sql_exec(db, "DELETE FROM meta WHERE key IN ('scan_progress', 'scan_resume', "
+			 "'boot_id')", "writing meta", err))
 		return ifs_err_set(err, EIO, "index: writing meta: %s", sqlite3_errmsg(db));
 	if ((r = ifs_sql_exec(db, "COMMIT; PRAGMA journal_mode=DELETE", "committing", err)))
 		return r;

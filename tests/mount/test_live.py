@@ -268,6 +268,18 @@ def test_an_interrupted_build_of_other_inputs_is_not_resumed(tiny_dir, tmp_path)
     assert r.returncode == 0, r.stderr
     assert "going on" not in r.stderr
     assert leftovers(idx.parent) == []
+    # nor one from an earlier boot (its commits were not fsynced: a crash of
+    # the machine may have lost some)
+    other = tmp_path / "i" / "boot.sqlite"
+    kill_during_scan(d, tmp_path / "mnt", other, TAR, 0.3)
+    tmp = [p for p in leftovers(idx.parent) if not p.endswith("-journal")]
+    db = sqlite3.connect(idx.parent / tmp[0])
+    db.execute("UPDATE meta SET value='another boot' WHERE key='boot_id'")
+    db.commit()
+    db.close()
+    r = inatfs("index", d, "--index", other)
+    assert r.returncode == 0 and "going on" not in r.stderr, r.stderr
+    assert leftovers(idx.parent) == []
     # --force also starts afresh, and removes what it does not use
     kill_during_scan(d, tmp_path / "mnt", tmp_path / "i" / "other.sqlite", TAR, 0.3)
     r = inatfs("index", d, "--index", tmp_path / "i" / "other.sqlite", "--force")
