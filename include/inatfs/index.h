@@ -11,7 +11,9 @@
  *                       first and last MiB). Says why not.
  *   ifs_index_build()   builds into PATH.tmp-<pid>, fsyncs and renames it into
  *                       place: a build killed at any moment leaves the old
- *                       index or none, never a corrupt one. It is
+ *                       index or none, never a corrupt one, and the next
+ *                       build of the same inputs goes on where it stopped
+ *                       (opts->fresh: starts afresh). It is
  *                       ifs_build_begin() + ifs_build_scan(): a mount serves
  *                       between the two (a "live" index, see below).
  *   ifs_index_open()    opens a checked index read-only for serving.
@@ -87,14 +89,19 @@ int ifs_index_build(const char *data_dir, const char *path, const ifs_build_opts
  *   ifs_build_begin()   checks the start of every tarball, loads the
  *                       annotations and commits them, with the indexes the
  *                       views need, to the temporary file
- *                       (ifs_build_temp_path). Seconds.
+ *                       (ifs_build_temp_path). Seconds. Or it takes over the
+ *                       temporary file of an interrupted build of the same
+ *                       inputs (on this boot), and the scan goes on from
+ *                       its last commit.
  *   ifs_build_scan()    scans the tarballs, committing members and
  *                       checkpoints about twice a second (each commit is
  *                       announced to opts->live), then finishes the index and
  *                       renames it into place. Call it once, from any thread.
  *   ifs_build_cancel()  from any thread: ifs_build_scan() returns -ECANCELED
  *                       soon after.
- *   ifs_build_free()    removes the temporary file unless it was renamed.
+ *   ifs_build_free()    removes the temporary file unless it was renamed,
+ *                       or the scan was cancelled (kept: the next build
+ *                       goes on with it).
  * opts must stay valid until ifs_build_free.
  */
 typedef struct ifs_build ifs_build;
