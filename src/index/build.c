@@ -508,12 +508,30 @@ int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts
 	unlink(b->tmp);
 	/* an interrupted build of the same inputs goes on where it stopped;
 	 * other leftovers are removed */
-	if ((r = adopt(b, data_dir, st.st_mtime, err)) < 0)
-		goto out;
+	r = adopt(b, data_dir, st.st_mtime, err);
 	if (r == 1) {
 		r = 0;
 		goto ready;
 	}
+	if (r < 0 && b->adopted) {
+		/* a file that looked resumable but is not: start afresh instead */
+		if (b->opts->report)
+			fprintf(b->opts->report, "inatfs: note: cannot go on with the interrupted "
+				"build (%s); starting afresh\n", err ? err->msg : "?");
+		ifs_err_clear(err);
+		ifs_join_free(b->tree.join);
+		ifs_tree_free(&b->tree);
+		memset(&b->tree, 0, sizeof b->tree);
+		ifs_gz_checkpoint_clear(&b->resume.cp);
+		memset(&b->resume, 0, sizeof b->resume);
+		sqlite3_close(b->db);
+		b->db = NULL;
+		b->adopted = 0;
+		unlink(b->tmp);
+		r = 0;
+	}
+	if (r < 0)
+		goto out;
 	/* created here first: sqlite's own message ("unable to open database file") hides why */
 	int tfd = open(b->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (tfd < 0) {

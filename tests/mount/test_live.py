@@ -280,6 +280,20 @@ def test_an_interrupted_build_of_other_inputs_is_not_resumed(tiny_dir, tmp_path)
     r = inatfs("index", d, "--index", other)
     assert r.returncode == 0 and "going on" not in r.stderr, r.stderr
     assert leftovers(idx.parent) == []
+    # one that looks resumable but does not restore: noted, and a fresh build
+    broken = tmp_path / "i" / "broken.sqlite"
+    kill_during_scan(d, tmp_path / "mnt", broken, TAR, 0.3)
+    tmp = [p for p in leftovers(idx.parent) if not p.endswith("-journal")]
+    db = sqlite3.connect(idx.parent / tmp[0])
+    db.execute("UPDATE nodes SET parent=999999 WHERE id=(SELECT max(id) FROM nodes)")
+    db.commit()
+    db.close()
+    r = inatfs("index", d, "--index", broken)
+    assert r.returncode == 0, r.stderr
+    assert "cannot go on with the interrupted build" in r.stderr and "starting afresh" in r.stderr
+    assert leftovers(idx.parent) == []
+    v = inatfs("verify", d, "--index", broken)
+    assert v.returncode == 0, v.stdout + v.stderr
     # --force also starts afresh, and removes what it does not use
     kill_during_scan(d, tmp_path / "mnt", tmp_path / "i" / "other.sqlite", TAR, 0.3)
     r = inatfs("index", d, "--index", tmp_path / "i" / "other.sqlite", "--force")
