@@ -176,6 +176,8 @@ struct ifs_build {
 	time_t t0;
 	struct timespec last_commit;
 	struct timespec file_start;   /* of the tarball being scanned (scan_limit) */
+	uint64_t file_in0;            /* where this run's scan of it started (a resumed
+				       * scan does not start at 0) */
 	const char *file;
 	volatile int cancel;
 	int renamed, scanned;
@@ -229,6 +231,7 @@ static int scan_tick(void *ctx, const char *file, uint64_t in_done, uint64_t in_
 	ifs_build *b = ctx;
 	if (file != b->file) {
 		b->file = file;
+		b->file_in0 = in_done;
 		clock_gettime(CLOCK_MONOTONIC, &b->file_start);
 	}
 	/* -o scan_limit: sleep until the bytes read are due, in short naps */
@@ -236,7 +239,8 @@ static int scan_tick(void *ctx, const char *file, uint64_t in_done, uint64_t in_
 		if (__atomic_load_n(&b->cancel, __ATOMIC_ACQUIRE))
 			return -ECANCELED;
 		double ahead = b->opts->scan_limit > 0
-			? (double)in_done / b->opts->scan_limit - since(&b->file_start) : 0;
+			? (double)(in_done - b->file_in0) / b->opts->scan_limit -
+			  since(&b->file_start) : 0;
 		if (ahead <= 0 || since(&b->last_commit) >= 0.5)
 			break;
 		struct timespec nap = { 0, 50 * 1000 * 1000 };
