@@ -97,6 +97,12 @@ int ifs_jstr(const ifs_jctx *c, ifs_jwhere w, const char *key, const cJSON *v, c
 int ifs_jstr_opt(const ifs_jctx *c, ifs_jwhere w, const char *key, const cJSON *v, char **out);
 /* Compact JSON text of v, malloc'd. */
 int ifs_jcompact(const ifs_jctx *c, ifs_jwhere w, const cJSON *v, char **out);
+/* Compact JSON text of an element read from the source: its checked text
+ * with the whitespace outside strings removed (numbers and escapes as the
+ * file wrote them), or ifs_jcompact(v) where there is no source text. */
+struct ifs_jiter;
+int ifs_jcompact_src(const ifs_jctx *c, ifs_jwhere w, const struct ifs_jiter *it,
+		     const cJSON *v, char **out);
 
 /* ---- jsplit.c ---- */
 
@@ -141,12 +147,16 @@ typedef struct ifs_jiter {
 	const cJSON *next;     /* tree: the next element */
 	size_t pos, count;     /* lazy: where the next element starts, elements seen */
 	cJSON *cur;            /* lazy: the element last returned, owned */
+	size_t cur_s, cur_e;   /* lazy: its text, text[cur_s, cur_e) */
 } ifs_jiter;
 
 void ifs_jiter_init(ifs_jiter *it, const ifs_jctx *c, const ifs_jarr *a);
 /* 1 and *el (valid until the next call or ifs_jiter_end), 0 at the end, or -errno. */
 int ifs_jiter_next(ifs_jiter *it, const cJSON **el);
 void ifs_jiter_end(ifs_jiter *it);
+/* The source text of the element last returned (1), or 0 if there is none
+ * (a parsed tree, not a lazy array). */
+int ifs_jiter_span(const ifs_jiter *it, const uint8_t **p, size_t *n);
 
 /*
  * The top-level member `key` of d (which must be an object) as an array.

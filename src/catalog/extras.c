@@ -98,7 +98,7 @@ static int boxes(ifs_cload *L, const ifs_jctx *jc, const ifs_jdoc *d, int split)
 		r = ifs_cat_grow((void **)&c->boxes, &L->cap_boxes, c->nboxes + 1, sizeof b, L->err);
 		if (r < 0)
 			goto out;
-		if ((r = ifs_jcompact(jc, w, it, &b.json)) < 0)
+		if ((r = ifs_jcompact_src(jc, w, &ji, it, &b.json)) < 0)
 			goto out;
 		c->boxes[c->nboxes++] = b;
 		i++;
@@ -158,7 +158,7 @@ static int locations(ifs_cload *L, const ifs_jctx *jc, const ifs_jdoc *d, int sp
 		ifs_location *loc = &c->locs[c->nlocs];
 		loc->image_id = id;
 		loc->split = split;
-		if ((r = ifs_jcompact(jc, w, it, &loc->json)) < 0)
+		if ((r = ifs_jcompact_src(jc, w, &ji, it, &loc->json)) < 0)
 			goto out;
 		c->nlocs++;
 	}

@@ -494,6 +494,8 @@ int ifs_jiter_next(ifs_jiter *it, const cJSON **out)
 	it->cur = parse_span(p, s, i);
 	if (!it->cur)
 		return ifs_err_set(c->err, ENOMEM, "%s: %s: out of memory", c->zip, c->entry);
+	it->cur_s = s;
+	it->cur_e = i;
 	it->pos = i;
 	it->count++;
 	*out = it->cur;
@@ -501,6 +503,15 @@ int ifs_jiter_next(ifs_jiter *it, const cJSON **out)
 bad:
 	ifs_jline_col(p, i < n ? i : n, &line, &col);
 	return ifs_jfail(c, IFS_JTOP, NULL, "invalid JSON at line %zu, column %zu", line, col);
+}
+
+int ifs_jiter_span(const ifs_jiter *it, const uint8_t **p, size_t *n)
+{
+	if (!it->a.text || !it->cur)
+		return 0;
+	*p = it->a.text + it->cur_s;
+	*n = it->cur_e - it->cur_s;
+	return 1;
 }
 
 void ifs_jiter_end(ifs_jiter *it)
