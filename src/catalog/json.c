@@ -380,7 +380,9 @@ int ifs_jcompact_src(const ifs_jctx *c, ifs_jwhere w, const struct ifs_jiter *it
 		}
 	}
 	o[k] = '\0';
-	*out = o;
+	/* a million of these are held until the index is written: fit them */
+	char *fit = realloc(o, k + 1);
+	*out = fit ? fit : o;
 	return 0;
 }
 
