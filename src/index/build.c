@@ -617,8 +617,9 @@ static int build_scan(ifs_build *b, ifs_err *err)
 		snprintf(full, sizeof full, "%s/%s", b->data_dir, ifs_archive_file(a));
 		if (a != IFS_ARCHIVE_TRAINVAL && access(full, F_OK) < 0)
 			continue;
-		if (b->adopted && count(db, a == 1 ? "SELECT count(*) FROM archives WHERE id=1"
-					       : "SELECT count(*) FROM archives WHERE id=2") > 0)
+		char done[64];
+		snprintf(done, sizeof done, "SELECT count(*) FROM archives WHERE id=%d", a);
+		if (b->adopted && count(db, done) > 0)
 			continue;   /* scanned completely before the interruption */
 		if ((r = ifs_tree_scan_archive(&b->tree, a, full, b->opts, err)))
 			return r;

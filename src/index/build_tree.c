@@ -25,7 +25,8 @@
 #include "inatfs/tar.h"
 #include "schema.h"
 
-int ifs_tree_init(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *err)
+/* An empty tree: no maps filled, no node made. */
+static int tree_setup(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *err)
 {
 	memset(t, 0, sizeof *t);
 	t->db = db;
@@ -34,6 +35,14 @@ int ifs_tree_init(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *err)
 	t->paths = ifs_strmap_new();
 	if (!t->dirs || !t->paths)
 		return ifs_err_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
+int ifs_tree_init(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *err)
+{
+	int r = tree_setup(t, db, default_mtime, err);
+	if (r)
+		return r;
 	t->next_id = IFS_ROOT_NODE + 1;
 	if (ifs_strmap_put(t->dirs, "", 0, IFS_ROOT_NODE) < 0)
 		return ifs_err_set(err, ENOMEM, "out of memory");
@@ -423,11 +432,12 @@ int ifs_tree_resume_record(const ifs_tree *t, char *buf, size_t size)
 		return 0;
 	const struct cpstate *best = NULL;
 	if (off) {
-		/* the last delivered (so stored) checkpoint at or before the point */
+		/* the last delivered (so stored) checkpoint at or before the point:
+		 * they arrive in increasing order, so the newest one that fits */
 		uint64_t n = s->nring < CP_RING ? s->nring : CP_RING;
-		for (uint64_t i = 0; i < n; i++) {
+		for (uint64_t i = 0; i < n && !best; i++) {
 			const struct cpstate *c = &s->ring[(s->nring - 1 - i) % CP_RING];
-			if (c->out <= off && (!best || c->out > best->out))
+			if (c->out <= off)
 				best = c;
 		}
 		if (!best)
@@ -482,17 +492,13 @@ int ifs_tree_resume_parse(const char *rec, ifs_scan_resume *r, ifs_tree *t)
 
 int ifs_tree_restore(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *err)
 {
-	memset(t, 0, sizeof *t);
-	t->db = db;
-	t->default_mtime = default_mtime;
-	t->dirs = ifs_strmap_new();
-	t->paths = ifs_strmap_new();
-	if (!t->dirs || !t->paths)
-		return ifs_err_set(err, ENOMEM, "out of memory");
+	int r = tree_setup(t, db, default_mtime, err);
+	if (r)
+		return r;
 	/* a parent always has a smaller id than its children (made first) */
 	sqlite3_stmt *st;
-	int r = ifs_sql_prepare(db, "SELECT id, parent, name, type FROM nodes ORDER BY id", &st, err);
-	if (r)
+	if ((r = ifs_sql_prepare(db, "SELECT id, parent, name, type FROM nodes ORDER BY id", &st,
+				 err)))
 		return r;
 	char **dir = NULL;   /* id -> path of directories */
 	size_t ndir = 0;

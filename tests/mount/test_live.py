@@ -270,27 +270,27 @@ def test_an_interrupted_build_of_other_inputs_is_not_resumed(tiny_dir, tmp_path)
     assert r.returncode == 0, r.stderr
     assert "going on" not in r.stderr
     assert leftovers(idx.parent) == []
+    def interrupted_then_changed(name, sql):
+        """Kills a build of index `name`, runs sql on its temporary file, and
+        builds again."""
+        kill_during_scan(d, tmp_path / "mnt", tmp_path / "i" / name, TAR, 0.3)
+        tmp = [p for p in leftovers(idx.parent) if not p.endswith("-journal")]
+        db = sqlite3.connect(idx.parent / tmp[0])
+        db.execute(sql)
+        db.commit()
+        db.close()
+        return inatfs("index", d, "--index", tmp_path / "i" / name)
+
     # nor one from an earlier boot (its commits were not fsynced: a crash of
     # the machine may have lost some)
-    other = tmp_path / "i" / "boot.sqlite"
-    kill_during_scan(d, tmp_path / "mnt", other, TAR, 0.3)
-    tmp = [p for p in leftovers(idx.parent) if not p.endswith("-journal")]
-    db = sqlite3.connect(idx.parent / tmp[0])
-    db.execute("UPDATE meta SET value='another boot' WHERE key='boot_id'")
-    db.commit()
-    db.close()
-    r = inatfs("index", d, "--index", other)
+    r = interrupted_then_changed("boot.sqlite",
+                                 "UPDATE meta SET value='another boot' WHERE key='boot_id'")
     assert r.returncode == 0 and "going on" not in r.stderr, r.stderr
     assert leftovers(idx.parent) == []
     # one that looks resumable but does not restore: noted, and a fresh build
     broken = tmp_path / "i" / "broken.sqlite"
-    kill_during_scan(d, tmp_path / "mnt", broken, TAR, 0.3)
-    tmp = [p for p in leftovers(idx.parent) if not p.endswith("-journal")]
-    db = sqlite3.connect(idx.parent / tmp[0])
-    db.execute("UPDATE nodes SET parent=999999 WHERE id=(SELECT max(id) FROM nodes)")
-    db.commit()
-    db.close()
-    r = inatfs("index", d, "--index", broken)
+    r = interrupted_then_changed(
+        broken.name, "UPDATE nodes SET parent=999999 WHERE id=(SELECT max(id) FROM nodes)")
     assert r.returncode == 0, r.stderr
     assert "cannot go on with the interrupted build" in r.stderr and "starting afresh" in r.stderr
     assert leftovers(idx.parent) == []

@@ -58,13 +58,18 @@ static int on_cp(void *ctx, const ifs_gz_checkpoint *cp)
 	return 0;
 }
 
-static int scan(const char *path, scanctx *c, uint64_t spacing, ifs_gz_scan_result *res,
-		ifs_err *err)
+/* Scans path into c (fresh, or resumed at checkpoint `from`, NULL: the start). */
+static int scan_at(const char *path, const ifs_gz_checkpoint *from, scanctx *c,
+		   uint64_t spacing, ifs_gz_scan_result *res, ifs_err *err)
 {
 	memset(c, 0, sizeof *c);
 	c->order_ok = c->add_ok = 1;
+	if (from) {
+		c->data_next = from->out;
+		c->next_want = (from->out + WANT_EVERY - 1) / WANT_EVERY * WANT_EVERY;
+	}
 	ifs_gz_scan_opts o = {.max_spacing = spacing, .on_data = on_data,
-			      .on_checkpoint = on_cp, .ctx = c};
+			      .on_checkpoint = on_cp, .ctx = c, .resume = from};
 	int fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return -errno;
@@ -72,6 +77,12 @@ static int scan(const char *path, scanctx *c, uint64_t spacing, ifs_gz_scan_resu
 	int rc = ifs_gz_scan_file(fd, path, &o, res, err);
 	close(fd);
 	return rc;
+}
+
+static int scan(const char *path, scanctx *c, uint64_t spacing, ifs_gz_scan_result *res,
+		ifs_err *err)
+{
+	return scan_at(path, NULL, c, spacing, res, err);
 }
 
 /* Reads [off, off+len) through c and compares with exp. */
@@ -282,19 +293,7 @@ out:
 static int scan_from(const char *path, const ifs_gz_checkpoint *cp, scanctx *c,
 		     ifs_gz_scan_result *res, ifs_err *err)
 {
-	memset(c, 0, sizeof *c);
-	c->order_ok = c->add_ok = 1;
-	c->data_next = cp->out;
-	c->next_want = (cp->out + WANT_EVERY - 1) / WANT_EVERY * WANT_EVERY;
-	ifs_gz_scan_opts o = {.max_spacing = 300000, .on_data = on_data, .on_checkpoint = on_cp,
-			      .ctx = c, .resume = cp};
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -errno;
-	ifs_err_clear(err);
-	int rc = ifs_gz_scan_file(fd, path, &o, res, err);
-	close(fd);
-	return rc;
+	return scan_at(path, cp, c, 300000, res, err);
 }
 
 static void test_resume(const char *dir, const char *name)
