@@ -381,7 +381,7 @@ def rows_digest(idx):
     con = sqlite3.connect(f"file:{idx}?mode=ro", uri=True)
     h = hashlib.sha256()
     for q in ("SELECT * FROM nodes ORDER BY id", "SELECT * FROM images ORDER BY rid",
-              "SELECT * FROM checkpoints ORDER BY archive, out"):
+              "SELECT * FROM checkpoints ORDER BY key"):
         for row in con.execute(q):
             h.update(repr(row).encode())
     con.close()

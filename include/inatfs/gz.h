@@ -4,9 +4,17 @@
  *
  * A checkpoint is a deflate block boundary: the bit offset of the block's
  * first bit in the compressed file, the uncompressed offset there, and a
- * "sparse window": the 32 KiB of output before the boundary with every byte
- * the following output does not reference zeroed, then zlib-compressed
- * (~100 bytes on JPEG data instead of 32 KiB).
+ * "sparse window": the bytes of the 32 KiB of output before the boundary
+ * that the output a reader wants actually reads. A checkpoint is wanted for a
+ * tar member's data, which starts a little after the boundary; only output
+ * from there on (`from`) has to come out right, so only the window bytes it
+ * reads, directly or through copies of the output before it, are kept
+ * (~14 bytes of 32 KiB on JPEG data, many checkpoints need none).
+ *
+ * Window format (what `window` holds, ifs_gz_window_decode): varint(32768 -
+ * wlen), then runs: varint(gap) varint(len - 1) and len bytes, where gap is
+ * the run's start minus the previous run's end (the first run's: its start).
+ * Bytes outside the runs are zero. Varints are LEB128.
  *
  * Uncompressed offsets count across all members of a multi-member
  * (concatenated) gzip file, as `gzip -dc` would output them.
@@ -34,12 +42,13 @@
 
 typedef struct ifs_gz_checkpoint {
 	uint64_t out;       /* uncompressed offset of the block boundary */
+	uint64_t from;      /* >= out: output from here on decodes exactly; the output in
+			     * [out, from) may not (window bytes it alone reads are left out) */
 	uint64_t in_bit;    /* bit offset, in the compressed file, of the block's first bit */
-	uint32_t window_len;/* bytes in window, i.e. the compressed size (0: empty window: the
-			     * checkpoint is at the start of a gzip member's output) */
-	uint8_t *window;    /* zlib-compressed sparse window (zlib format, inflates to the
-			     * <= 32 KiB of history before `out`, unreferenced bytes zeroed);
-			     * owned by whoever holds the struct */
+	uint32_t window_len;/* bytes in window (0: no window: the checkpoint is at the start of
+			     * a gzip member's output, and from == out) */
+	uint8_t *window;    /* the sparse window, in the format above; owned by whoever
+			     * holds the struct */
 	/* Set by the scan (not stored in the index): the stream's state at `out`,
 	 * enough to resume a scan there (ifs_gz_scan_opts.resume). */
 	uint32_t crc;        /* CRC-32 of the current gzip member's output before out */
@@ -51,6 +60,12 @@ typedef struct ifs_gz_checkpoint {
 void ifs_gz_checkpoint_clear(ifs_gz_checkpoint *cp);
 
 /*
+ * Decodes a window (format above) into dict (32 KiB of room):
+ * *wlen gets its length. Returns 0, or -EIO if the bytes are not a window.
+ */
+int ifs_gz_window_decode(const uint8_t *w, size_t len, uint8_t *dict, size_t *wlen);
+
+/*
  * An in-memory, sorted list of checkpoints (for tests, tools and `verify`;
  * the index stores them in SQLite instead). Not thread-safe for writes.
  */
@@ -59,9 +74,9 @@ typedef struct ifs_gz_cplist {
 	size_t n, cap;
 } ifs_gz_cplist;
 
-/* Appends a deep copy of *cp (window copied). cp->out must not decrease. */
+/* Appends a deep copy of *cp (window copied). cp->from must increase. */
 int ifs_gz_cplist_add(ifs_gz_cplist *l, const ifs_gz_checkpoint *cp);
-/* The last checkpoint with out <= off, or NULL if none. */
+/* The last checkpoint with from <= off, or NULL if none. */
 const ifs_gz_checkpoint *ifs_gz_cplist_find(const ifs_gz_cplist *l, uint64_t off);
 void ifs_gz_cplist_free(ifs_gz_cplist *l);
 
@@ -78,11 +93,12 @@ typedef int (*ifs_gz_data_fn)(void *ctx, ifs_gz_scan *s, const uint8_t *buf,
 			      size_t len, uint64_t off);
 
 /*
- * Called once per checkpoint, in strictly increasing `out` order (there is
- * always one at offset 0, so every offset has a checkpoint at or before it) (possibly some time
- * after the data passed, since sparse windows are computed beside the main
- * inflate). cp and its window are valid only during the call: copy what you
- * keep. Return 0 or a negative errno to stop.
+ * Called once per checkpoint, in strictly increasing `out` (and `from`)
+ * order (there is always one at offset 0, so every offset has a checkpoint
+ * at or before it) (possibly some time after the data passed, since sparse
+ * windows are computed beside the main inflate). cp and its window are
+ * valid only during the call: copy what you keep. Return 0 or a negative
+ * errno to stop.
  */
 typedef int (*ifs_gz_checkpoint_fn)(void *ctx, const ifs_gz_checkpoint *cp);
 
@@ -100,14 +116,16 @@ typedef struct ifs_gz_scan_opts {
 	void *ctx;                         /* passed to all callbacks */
 	/*
 	 * Resume an earlier scan of the same file at this checkpoint, one it
-	 * emitted (window, crc, member_out and members as it gave them): output
-	 * and callbacks start at resume->out, no checkpoint is emitted there
-	 * again, and the checks go on as if the scan had never stopped (the
-	 * member's CRC-32 continues from resume->crc). A sparse window suffices:
-	 * output after the first 32 KiB references only bytes after out. NULL:
-	 * from the start.
+	 * emitted (out, in_bit, crc, member_out and members as it gave them),
+	 * with resume_window: the exact output before resume->out, the last
+	 * min(32 KiB, out - member_out) bytes of it (a checkpoint's sparse window
+	 * is not enough: the scan checks every byte). Output and callbacks start
+	 * at resume->out, no checkpoint is emitted there again, and the checks go
+	 * on as if the scan had never stopped (the member's CRC-32 continues from
+	 * resume->crc). NULL: from the start.
 	 */
 	const ifs_gz_checkpoint *resume;
+	const uint8_t *resume_window;
 } ifs_gz_scan_opts;
 
 typedef struct ifs_gz_scan_result {
@@ -115,7 +133,7 @@ typedef struct ifs_gz_scan_result {
 	uint64_t out_size;     /* total uncompressed size */
 	uint32_t members;      /* gzip members seen */
 	uint64_t checkpoints;  /* checkpoints emitted */
-	uint64_t window_bytes; /* sum of compressed sparse window sizes */
+	uint64_t window_bytes; /* sum of the sparse windows' sizes */
 } ifs_gz_scan_result;
 
 /*
@@ -129,9 +147,10 @@ int ifs_gz_scan_file(int fd, const char *name, const ifs_gz_scan_opts *opts,
 
 /*
  * From inside on_data: ask for a checkpoint at the last block boundary at or
- * before uncompressed offset `off` (the start of a tar member's data). off
- * must be >= the offset of the data currently being delivered. Requests for
- * the same boundary yield one checkpoint.
+ * before uncompressed offset `off` (the start of a tar member's data), that
+ * serves reads from off on. off must be >= the offset of the data currently
+ * being delivered. Requests for the same boundary yield one checkpoint, whose
+ * `from` is the smallest of them.
  */
 void ifs_gz_want(ifs_gz_scan *s, uint64_t off);
 
@@ -148,7 +167,7 @@ void ifs_gz_cursor_free(ifs_gz_cursor *c);
 
 /*
  * Reads up to len uncompressed bytes at offset off into buf. `cp` is a
- * checkpoint with cp->out <= off (the caller looks it up). If the cursor's
+ * checkpoint with cp->from <= off (the caller looks it up). If the cursor's
  * current position is already in [cp->out, off] it goes on from there
  * (sequential reads never restart); otherwise it restarts at cp.
  * Returns the number of bytes read (short only at the end of the stream),

@@ -34,7 +34,7 @@
 
 struct sqlite3;
 
-#define IFS_SCHEMA_VERSION 5
+#define IFS_SCHEMA_VERSION 6
 
 /* The archives inatfs knows, by their download names. */
 enum ifs_archive_id { IFS_ARCHIVE_TRAINVAL = 1, IFS_ARCHIVE_TEST = 2 };
@@ -159,7 +159,8 @@ const char *ifs_index_path(const ifs_index *idx);
 int ifs_index_archive_fd(const ifs_index *idx, int archive);
 
 /*
- * The checkpoint at or before uncompressed offset off in archive; the window
+ * The checkpoint that serves uncompressed offset off in archive (the last
+ * one with from <= off); the window
  * is malloc'd into cp (free with ifs_gz_checkpoint_clear).
  */
 int ifs_index_checkpoint(ifs_index *idx, int archive, uint64_t off, ifs_gz_checkpoint *cp,

@@ -547,7 +547,7 @@ static int read_member(fuse_req_t req, struct fh *h, char *buf, size_t size, uin
 	}
 	uint64_t pos = ifs_gz_cursor_pos(h->cur);
 	/* a cursor already inside this member, at or before the offset, just goes on */
-	if (!h->have_cp || pos == UINT64_MAX || pos > abs || pos < h->cp.out ||
+	if (!h->have_cp || pos == UINT64_MAX || pos > abs || pos < h->cp.from ||
 	    abs - pos > (4u << 20)) {
 		ifs_gz_checkpoint_clear(&h->cp);
 		h->have_cp = 0;

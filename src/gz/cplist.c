@@ -27,7 +27,7 @@ void ifs_gz_checkpoint_clear(ifs_gz_checkpoint *cp)
 
 int ifs_gz_cplist_add(ifs_gz_cplist *l, const ifs_gz_checkpoint *cp)
 {
-	if (l->n && cp->out < l->cp[l->n - 1].out)
+	if (cp->from < cp->out || (l->n && cp->from <= l->cp[l->n - 1].from))
 		return -EINVAL;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
@@ -52,10 +52,10 @@ int ifs_gz_cplist_add(ifs_gz_cplist *l, const ifs_gz_checkpoint *cp)
 
 const ifs_gz_checkpoint *ifs_gz_cplist_find(const ifs_gz_cplist *l, uint64_t off)
 {
-	size_t lo = 0, hi = l->n; /* first index with out > off, by bisection */
+	size_t lo = 0, hi = l->n; /* first index with from > off, by bisection */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (l->cp[mid].out <= off)
+		if (l->cp[mid].from <= off)
 			lo = mid + 1;
 		else
 			hi = mid;

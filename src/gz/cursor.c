@@ -13,11 +13,11 @@
 #include "gz_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <isa-l/igzip_lib.h>
-#include <zlib.h>
 
 #define IN_CAP (64u * 1024)     /* per cursor: one is held per file being read */
 #define SCRATCH (32u * 1024)
@@ -79,14 +79,11 @@ uint64_t ifs_gz_cursor_restarts(const ifs_gz_cursor *c)
 
 static int restart(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp, ifs_err *err)
 {
-	uLongf dlen = 0;
+	size_t dlen = 0;
 	c->valid = 0;
-	if (cp->window_len) {
-		dlen = sizeof c->dict;
-		if (!cp->window || uncompress(c->dict, &dlen, cp->window, cp->window_len) != Z_OK)
-			return ifs_err_set(err, EIO, "%s: bad checkpoint window at offset %llu "
-					   "(index corrupt?)", c->name, (unsigned long long)cp->out);
-	}
+	if (cp->window_len && ifs_gz_window_decode(cp->window, cp->window_len, c->dict, &dlen) < 0)
+		return ifs_err_set(err, EIO, "%s: bad checkpoint window at offset %llu "
+				   "(index corrupt?)", c->name, (unsigned long long)cp->out);
 	isal_inflate_init(&c->st);
 	c->st.crc_flag = ISAL_DEFLATE;
 	if (dlen && isal_inflate_set_dict(&c->st, c->dict, (uint32_t)dlen) != COMP_OK)
@@ -194,11 +191,13 @@ ssize_t ifs_gz_cursor_read(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp,
 			   uint64_t off, uint8_t *buf, size_t len, ifs_err *err)
 {
 	int rc;
-	if (!cp || cp->out > off)
-		return ifs_err_set(err, EINVAL, "%s: no checkpoint at or before offset %llu",
+	if (!cp || cp->from > off || cp->out > cp->from)
+		return ifs_err_set(err, EINVAL, "%s: no checkpoint for offset %llu",
 				   c->name, (unsigned long long)off);
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
+	/* a valid cursor's state is exact wherever it stopped (a restart stops
+	 * only at or after cp->from), so going on is always right */
 	if (!c->valid || c->pos > off || c->pos < cp->out) {
 		if ((rc = restart(c, cp, err)) < 0)
 			return rc;

@@ -56,22 +56,35 @@ int gzi_read_trailer(gzi_in *r, uint32_t *crc, uint32_t *isize, ifs_err *err);
 
 /*
  * Sparse windows. Decodes raw deflate from bit `first_bit` of in[] with
- * window win[0..wlen) until 32 KiB of output are produced or the final block
- * ends, and sets used[i] = 1 for every window byte a back-reference reads.
+ * window win[0..wlen) until skip + 32 KiB bytes of output exist or the final
+ * block ends, and sets need[i] = 1 for every window byte that output at or
+ * after `skip` reads, directly or through copies of earlier output (output
+ * in [0, skip) that nothing after skip copies may come out wrong). hist and
+ * root are scratch space for wlen + skip + GZI_OUTMAX entries.
  * in[] must have 8 readable zero bytes after in_len (fast bit loads).
  * Returns 0, 1 (in[] ended too early: give more input), or -EIO (invalid
  * deflate data; *why says what).
  */
+#define GZI_OUTMAX (GZI_WSIZE + 258) /* the last copy may run past 32 KiB */
 int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit,
-		    const uint8_t *win, size_t wlen, uint8_t *used, const char **why);
+		    const uint8_t *win, size_t wlen, size_t skip, uint8_t *hist,
+		    uint32_t *root, uint8_t *need, const char **why);
 
 /*
- * Builds cp->window from the full window win[0..wlen): reads the compressed
- * bytes at cp->in_bit from fd, marks the referenced bytes, zeroes the others
- * and zlib-compresses the result (malloc'd into cp->window, its size into
- * cp->window_len). wlen 0 gives an empty window. Returns 0 or a negative errno.
+ * Builds cp->window from the full window win[0..wlen) for reads from
+ * cp->from on: reads the compressed bytes at cp->in_bit from fd, marks the
+ * bytes those reads need and encodes them (malloc'd into cp->window, its
+ * size into cp->window_len). wlen 0 (a gzip member's start) gives no window
+ * and sets from = out; so does a `from` more than GZI_SKIP_MAX past out,
+ * with a window for reads from out. Returns 0 or a negative errno.
  */
+#define GZI_SKIP_MAX (1u << 20)
 int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 		     const uint8_t *win, size_t wlen, ifs_err *err);
+
+/* Encodes the bytes of win[0..wlen) with keep[i] set (format in gz.h) into
+ * a malloc'd *out. Returns 0 or -ENOMEM. */
+int gzi_window_encode(const uint8_t *win, const uint8_t *keep, size_t wlen, uint8_t **out,
+		      uint32_t *outlen);
 
 #endif

@@ -163,8 +163,8 @@ static int deliver(ifs_gz_scan *s, int block)
 	}
 }
 
-/* Queues a checkpoint at `cur` (once per boundary). */
-static int emit(ifs_gz_scan *s)
+/* Queues a checkpoint at `cur` (once per boundary) serving reads from `from`. */
+static int emit(ifs_gz_scan *s, uint64_t from)
 {
 	if (s->emitted_any && s->last_emit == s->cur)
 		return 0;
@@ -176,6 +176,7 @@ static int emit(ifs_gz_scan *s)
 	job *j = &s->jobs[s->tail % NJOB];
 	memset(&j->cp, 0, sizeof j->cp);
 	j->cp.out = s->cur;
+	j->cp.from = from;
 	j->cp.in_bit = s->cur_bit;
 	j->cp.crc = s->cur_crc;
 	j->cp.member_out = s->mstart;
@@ -210,7 +211,8 @@ static int boundary(ifs_gz_scan *s, uint64_t b, uint64_t bit, uint32_t crc, int 
 	int rc;
 	if (s->emitted_any && b == s->cur && bit == s->cur_bit)
 		return 0;
-	if (s->want_min < b && (rc = emit(s)) < 0)
+	/* the wants below b are all in [cur, b): cur is their boundary */
+	if (s->want_min < b && (rc = emit(s, s->want_min)) < 0)
 		return rc;
 	drop_wants(s, b);
 	s->cur = b;
@@ -221,7 +223,7 @@ static int boundary(ifs_gz_scan *s, uint64_t b, uint64_t bit, uint32_t crc, int 
 	s->cur_saved = 0;
 	uint64_t spacing = s->o->max_spacing ? s->o->max_spacing : (4ull << 20);
 	if (!s->emitted_any || b - s->last_emit >= spacing)
-		return emit(s);
+		return emit(s, b);
 	return 0;
 }
 
@@ -247,27 +249,20 @@ uint64_t ifs_gz_scan_in_pos(const ifs_gz_scan *s)
 /*
  * Sets the scan up at checkpoint cp, as it was when the scan that emitted it
  * passed there: input at cp->in_bit (zlib primed with the leftover bits), the
- * window as dictionary and as the output buffer's history, the member's
- * CRC-32 and start. *crc gets the CRC to continue from.
+ * window (the exact output before cp->out) as dictionary and as the output
+ * buffer's history, the member's CRC-32 and start. *crc gets the CRC to
+ * continue from.
  */
 static int start_at(ifs_gz_scan *s, gzi_in *r, z_stream *zs, const ifs_gz_checkpoint *cp,
-		    uint32_t *crc)
+		    const uint8_t *win, uint32_t *crc)
 {
-	uLongf wl = 0;
-	uint64_t want_wl = cp->out - cp->member_out;
-	if (cp->member_out > cp->out || cp->members == 0)
+	uint64_t wl = cp->out - cp->member_out;
+	if (cp->member_out > cp->out || cp->members == 0 || (wl && !win))
 		return ifs_err_set(s->err, EINVAL, "%s: resume point at offset %llu is inconsistent",
 				   s->name, (unsigned long long)cp->out);
-	if (want_wl > GZI_WSIZE)
-		want_wl = GZI_WSIZE;
-	if (cp->window_len) {
+	if (wl > GZI_WSIZE)
 		wl = GZI_WSIZE;
-		if (!cp->window || uncompress(s->obuf, &wl, cp->window, cp->window_len) != Z_OK)
-			wl = (uLongf)-1;
-	}
-	if (wl != want_wl)
-		return ifs_err_set(s->err, EIO, "%s: bad window at resume point %llu", s->name,
-				   (unsigned long long)cp->out);
+	memcpy(s->obuf, win, (size_t)wl);
 	gzi_in_seek(r, cp->in_bit >> 3);
 	unsigned used = (unsigned)(cp->in_bit & 7);
 	if (used) {
@@ -304,7 +299,8 @@ static int run(ifs_gz_scan *s, gzi_in *r, z_stream *zs)
 	uint64_t next_progress = PROGRESS_EVERY, in_total = 0;
 	uint32_t crc = 0;
 	int resumed = o->resume != NULL;
-	int rc = resumed ? start_at(s, r, zs, o->resume, &crc) : gzi_read_header(r, 1, s->err);
+	int rc = resumed ? start_at(s, r, zs, o->resume, o->resume_window, &crc)
+			 : gzi_read_header(r, 1, s->err);
 	if (rc < 0)
 		return rc;
 	{
@@ -392,7 +388,7 @@ static int run(ifs_gz_scan *s, gzi_in *r, z_stream *zs)
 			break;
 	}
 	uint64_t total = s->base + s->opos;
-	if (s->want_min < total && (rc = emit(s)) < 0)
+	if (s->want_min < total && (rc = emit(s, s->want_min)) < 0)
 		return rc;
 	s->res.in_size = gzi_in_tell(r);
 	s->res.out_size = total;

@@ -5,12 +5,16 @@
  * A small raw-deflate decoder in the spirit of zlib's contrib/puff (stored,
  * fixed and dynamic blocks, canonical Huffman codes with a 9-bit lookup
  * table in front of puff's bit-by-bit decode) that starts at a block
- * boundary with a known window and records every window byte a
- * length/distance copy reads. It stops once 32 KiB of output exist: no
- * distance can reach the window after that. Speed is secondary (it decodes
- * 32 KiB per checkpoint, on the scan's helper thread); correctness is
- * checked by the tests, which decode from every sparse window with ISA-L and
- * compare with the real output.
+ * boundary with a known window and tracks, for every output byte, the
+ * window byte it is a copy of (its "root"), if any. A checkpoint serves a
+ * tar member whose data starts `skip` bytes after the boundary: only the
+ * roots of the output from there on are kept, since the output before it
+ * (the previous member's end, the tar headers) is never served from this
+ * checkpoint. It stops once skip + 32 KiB of output exist: no distance can
+ * reach back past skip after that. Speed is secondary (it decodes ~50 KiB
+ * per checkpoint on JPEG data, on the scan's helper thread); correctness is
+ * checked by the tests, which decode from every sparse window with ISA-L
+ * and compare with the real output.
  */
 #include "gz_internal.h"
 
@@ -20,11 +24,10 @@
 #include <endian.h>
 #include <unistd.h>
 
-#include <zlib.h>
 
 #define MAXBITS 15
 #define FASTBITS 9
-#define OUTMAX (GZI_WSIZE + 258) /* the last copy may run past 32 KiB */
+#define NOROOT UINT32_MAX   /* a literal, or a copy of one */
 
 typedef struct huff {
 	uint16_t count[MAXBITS + 1];
@@ -37,8 +40,10 @@ typedef struct dstate {
 	size_t in_len;
 	uint64_t bit, bit_end; /* position, and in_len * 8 */
 	uint8_t *hist;         /* window then output */
+	uint32_t *root;        /* per output byte (index hpos - wlen): NOROOT or
+				* the window byte it copies */
 	size_t wlen, hpos;     /* hpos: bytes in hist */
-	uint8_t *used;
+	size_t stop;           /* output wanted: skip + 32 KiB */
 	const char *why;
 	int need_more;
 	huff lencode, distcode;
@@ -154,9 +159,11 @@ static int stored(dstate *s)
 		return -1;
 	}
 	size_t n = len;
-	if (n > OUTMAX - (s->hpos - s->wlen))
-		n = OUTMAX - (s->hpos - s->wlen); /* only the first 32 KiB matter */
+	if (n > s->stop - (s->hpos - s->wlen))
+		n = s->stop - (s->hpos - s->wlen); /* nothing later can reach back further */
 	memcpy(s->hist + s->hpos, s->in + byte, n);
+	for (size_t i = 0; i < n; i++)
+		s->root[s->hpos - s->wlen + i] = NOROOT;
 	s->hpos += n;
 	s->bit += (uint64_t)len * 8;
 	return 0;
@@ -171,16 +178,17 @@ static const uint16_t dbase[30] = {1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 
 static const uint16_t dext[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6,
 	7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
 
-/* Decodes one Huffman block's symbols until end-of-block or 32 KiB out. */
+/* Decodes one Huffman block's symbols until end-of-block or enough output. */
 static int codes(dstate *s)
 {
 	for (;;) {
-		if (s->hpos - s->wlen >= GZI_WSIZE)
-			return 1; /* enough: later copies cannot reach the window */
+		if (s->hpos - s->wlen >= s->stop)
+			return 1; /* enough: later copies cannot reach back past skip */
 		int sym = decode(s, &s->lencode);
 		if (sym < 0)
 			return -1;
 		if (sym < 256) {
+			s->root[s->hpos - s->wlen] = NOROOT;
 			s->hist[s->hpos++] = (uint8_t)sym;
 			continue;
 		}
@@ -211,8 +219,8 @@ static int codes(dstate *s)
 		}
 		size_t from = s->hpos - dist;
 		for (size_t i = 0; i < len; i++, from++) {
-			if (from < s->wlen)
-				s->used[from] = 1;
+			s->root[s->hpos - s->wlen] = from < s->wlen ? (uint32_t)from
+								   : s->root[from - s->wlen];
 			s->hist[s->hpos++] = s->hist[from];
 		}
 	}
@@ -318,23 +326,22 @@ static int dynamic(dstate *s)
 }
 
 int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit,
-		    const uint8_t *win, size_t wlen, uint8_t *used, const char **why)
+		    const uint8_t *win, size_t wlen, size_t skip, uint8_t *hist,
+		    uint32_t *root, uint8_t *need, const char **why)
 {
 	dstate *s = calloc(1, sizeof *s);
 	int ret = -ENOMEM;
 	if (!s)
 		return ret;
-	s->hist = malloc(wlen + OUTMAX);
-	if (!s->hist)
-		goto out;
+	s->hist = hist;
+	s->root = root;
 	s->in = in;
 	s->in_len = in_len;
 	s->bit = first_bit;
 	s->bit_end = (uint64_t)in_len * 8;
 	memcpy(s->hist, win, wlen);
 	s->wlen = s->hpos = wlen;
-	s->used = used;
-	memset(used, 0, wlen);
+	s->stop = skip + GZI_WSIZE;
 
 	for (;;) {
 		uint32_t last, type;
@@ -353,9 +360,13 @@ int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit,
 		}
 		if (rc < 0)
 			goto fail;
-		if (rc == 1 || last || s->hpos - s->wlen >= GZI_WSIZE)
+		if (rc == 1 || last || s->hpos - s->wlen >= s->stop)
 			break;
 	}
+	memset(need, 0, wlen);
+	for (size_t i = skip; i < s->hpos - s->wlen; i++)
+		if (root[i] != NOROOT)
+			need[root[i]] = 1;
 	ret = 0;
 	goto out;
 fail:
@@ -366,7 +377,6 @@ fail:
 		*why = s->why ? s->why : "invalid deflate data";
 	}
 out:
-	free(s->hist);
 	free(s);
 	return ret;
 }
@@ -374,21 +384,30 @@ out:
 int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 		     const uint8_t *win, size_t wlen, ifs_err *err)
 {
-	uint8_t *in = NULL, *used = NULL, *sparse = NULL, *z = NULL;
-	size_t cap = 64 * 1024, have = 0;
+	uint8_t *in = NULL, *need = NULL, *hist = NULL;
+	uint32_t *root = NULL;
 	int ret = -ENOMEM;
 	const char *why = NULL;
 
 	free(cp->window);
 	cp->window = NULL;
 	cp->window_len = 0;
-	if (wlen == 0)
+	if (cp->from < cp->out)
+		return ifs_err_set(err, EINVAL, "%s: checkpoint serves offsets before itself", name);
+	if (wlen == 0) {
+		cp->from = cp->out; /* no history: everything after out is exact */
 		return 0;
+	}
 	if (wlen > GZI_WSIZE)
 		return ifs_err_set(err, EINVAL, "%s: window too large", name);
-	used = malloc(wlen);
-	sparse = malloc(wlen);
-	if (!used || !sparse)
+	if (cp->from - cp->out > GZI_SKIP_MAX)
+		cp->from = cp->out; /* a very long block: serve reads from out on */
+	size_t skip = (size_t)(cp->from - cp->out);
+	size_t cap = skip + 64 * 1024, have = 0;
+	need = malloc(wlen);
+	hist = malloc(wlen + skip + GZI_OUTMAX);
+	root = malloc((skip + GZI_OUTMAX) * sizeof *root);
+	if (!need || !hist || !root)
 		goto oom;
 	uint64_t start = cp->in_bit >> 3;
 	for (;;) {
@@ -413,7 +432,8 @@ int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 			have += (size_t)n;
 		}
 		memset(in + have, 0, 8);
-		int rc = gzi_sparse_mark(in, have, (unsigned)(cp->in_bit & 7), win, wlen, used, &why);
+		int rc = gzi_sparse_mark(in, have, (unsigned)(cp->in_bit & 7), win, wlen, skip,
+					 hist, root, need, &why);
 		if (rc == 0)
 			break;
 		if (rc < 0 && rc != -EIO)
@@ -424,38 +444,18 @@ int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 					  rc < 0 ? why : "unexpected end of file");
 			goto out;
 		}
-		cap *= 2; /* highly compressible data: 32 KiB out needs more in */
+		cap *= 2; /* highly compressible data: the output needs more input */
 	}
-	for (size_t i = 0; i < wlen; i++)
-		sparse[i] = used[i] ? win[i] : 0;
-	/* Z_RLE: the window is mostly zero runs; level 9's match search on long
-	 * runs costs ~1 ms per window for the same few bytes of output. */
-	z_stream zs;
-	memset(&zs, 0, sizeof zs);
-	uLong zcap = compressBound((uLong)wlen);
-	z = malloc(zcap);
-	if (!z || deflateInit2(&zs, 9, Z_DEFLATED, 15, 9, Z_RLE) != Z_OK)
+	if (gzi_window_encode(win, need, wlen, &cp->window, &cp->window_len) < 0)
 		goto oom;
-	zs.next_in = sparse;
-	zs.avail_in = (uInt)wlen;
-	zs.next_out = z;
-	zs.avail_out = (uInt)zcap;
-	int zr = deflate(&zs, Z_FINISH);
-	uLong zlen = zs.total_out;
-	deflateEnd(&zs);
-	if (zr != Z_STREAM_END)
-		goto oom;
-	cp->window = z;
-	cp->window_len = (uint32_t)zlen;
-	z = NULL;
 	ret = 0;
 	goto out;
 oom:
 	ret = ifs_err_set(err, ENOMEM, "%s: out of memory building a sparse window", name);
 out:
-	free(z);
-	free(sparse);
-	free(used);
+	free(root);
+	free(hist);
+	free(need);
 	free(in);
 	return ret;
 }

@@ -208,6 +208,7 @@ void ifs_build_free(ifs_build *b)
 	if (!b->renamed && !b->keep_tmp && b->tmp[0])
 		unlink(b->tmp);
 	ifs_gz_checkpoint_clear(&b->resume.cp);
+	free(b->resume.window);
 	free(b->data_dir);
 	free(b->path);
 	free(b);
@@ -366,34 +367,56 @@ static int consider(void *ctx, const char *file)
 	return 1;
 }
 
-/* The stored checkpoint the resume record names, window included. */
-static int load_resume_checkpoint(ifs_build *b, ifs_err *err)
+/*
+ * The exact output before the resume point: the resumed scan checks every
+ * byte, and a stored checkpoint's window holds only what reads of member
+ * data need, so the bytes are read from the archive through the stored
+ * checkpoint that serves them (less than one member back).
+ */
+static int load_resume_window(ifs_build *b, ifs_err *err)
 {
 	ifs_scan_resume *rs = &b->resume;
 	if (!rs->tar_off)
 		return 0;
-	sqlite3_stmt *st;
-	int r = ifs_sql_prepare(b->db, "SELECT in_bit, window FROM checkpoints WHERE archive=?1 "
-				"AND out=?2", &st, err);
+	uint64_t wl = rs->cp.out - rs->cp.member_out;   /* checked by the parse */
+	if (wl > 32768)
+		wl = 32768;
+	if (!wl)
+		return 0;
+	char full[PATH_MAX];
+	snprintf(full, sizeof full, "%s/%s", b->data_dir, ifs_archive_file(rs->archive));
+	sqlite3_stmt *st = NULL;
+	ifs_gz_checkpoint cp = { 0 };
+	ifs_gz_cursor *cur = NULL;
+	int fd = -1, r = ifs_sql_prepare(b->db, ifs_sql_checkpoint, &st, err);
 	if (r)
 		return r;
-	sqlite3_bind_int(st, 1, rs->archive);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)rs->cp.out);
-	if (sqlite3_step(st) != SQLITE_ROW ||
-	    (uint64_t)sqlite3_column_int64(st, 0) != rs->cp.in_bit) {
-		r = ifs_err_set(err, EIO, "index: %s: the resume point's checkpoint is missing",
-				b->tmp);
-	} else if (sqlite3_column_bytes(st, 1) > 0) {
-		int n = sqlite3_column_bytes(st, 1);
-		rs->cp.window = malloc((size_t)n);
-		if (!rs->cp.window)
-			r = ifs_err_set(err, ENOMEM, "out of memory");
-		else {
-			memcpy(rs->cp.window, sqlite3_column_blob(st, 1), (size_t)n);
-			rs->cp.window_len = (uint32_t)n;
-		}
-	}
+	r = ifs_sql_checkpoint_row(st, rs->archive, rs->cp.out - wl, &cp);
 	sqlite3_finalize(st);
+	if (r) {
+		r = ifs_err_set(err, EIO, "index: %s: no checkpoint before the resume point", b->tmp);
+		goto out;
+	}
+	if (!(rs->window = malloc((size_t)wl))) {
+		r = ifs_err_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((fd = open(full, O_RDONLY | O_CLOEXEC)) < 0) {
+		r = ifs_err_sys(err, errno, "%s", full);
+		goto out;
+	}
+	if ((r = ifs_gz_cursor_new(fd, full, &cur, err)))
+		goto out;
+	ssize_t got = ifs_gz_cursor_read(cur, &cp, rs->cp.out - wl, rs->window, (size_t)wl, err);
+	if (got >= 0 && (uint64_t)got != wl)
+		r = ifs_err_set(err, EIO, "%s: ends before the resume point", full);
+	else if (got < 0)
+		r = (int)got;
+out:
+	ifs_gz_cursor_free(cur);
+	if (fd >= 0)
+		close(fd);
+	ifs_gz_checkpoint_clear(&cp);
 	return r;
 }
 
@@ -447,7 +470,7 @@ static int adopt(ifs_build *b, const char *data_dir, int64_t default_mtime, ifs_
 	if (ifs_tree_resume_parse(rec, &b->resume, &b->tree) < 0)
 		return ifs_err_set(err, EIO, "index: %s: bad resume record", b->tmp);
 	b->tree.resume = &b->resume;
-	if ((r = load_resume_checkpoint(b, err)) ||
+	if ((r = load_resume_window(b, err)) ||
 	    (r = ifs_join_restore(b->db, &b->tree, &b->tree.join, err)))
 		return r;
 	if (b->opts->progress) {
@@ -527,6 +550,7 @@ int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts
 		ifs_tree_free(&b->tree);
 		memset(&b->tree, 0, sizeof b->tree);
 		ifs_gz_checkpoint_clear(&b->resume.cp);
+		free(b->resume.window);
 		memset(&b->resume, 0, sizeof b->resume);
 		sqlite3_close(b->db);
 		b->db = NULL;

@@ -25,7 +25,9 @@ struct ifs_join;
 typedef struct ifs_scan_resume {
 	int archive;
 	uint64_t tar_off, tar_count;
-	ifs_gz_checkpoint cp;
+	ifs_gz_checkpoint cp;   /* where the gzip scan goes on (no window) */
+	uint8_t *window;        /* the exact output before cp.out, min(32 KiB,
+				 * cp.out - cp.member_out) bytes (malloc'd) */
 	int prefix;   /* test tarball layout: -1 undecided, 0 as stored, 1 under test2017/ */
 } ifs_scan_resume;
 

@@ -309,9 +309,11 @@ static int on_checkpoint(void *ctx, const ifs_gz_checkpoint *cp)
 	c->member_out = cp->member_out;
 	c->crc = cp->crc;
 	c->members = cp->members;
+	if (cp->from >> IFS_CP_OFF_BITS)
+		return ifs_err_set(s->err, EFBIG, "%s: more than 256 TB of tar data", s->file);
 	sqlite3_stmt *st = s->ins_cp;
-	sqlite3_bind_int(st, 1, s->archive);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)cp->out);
+	sqlite3_bind_int64(st, 1, IFS_CP_KEY(s->archive, cp->from));
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)(cp->from - cp->out));
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)cp->in_bit);
 	if (cp->window_len)
 		sqlite3_bind_blob(st, 4, cp->window, (int)cp->window_len, SQLITE_STATIC);
@@ -376,6 +378,7 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 		s.snap_prefix = rs->prefix;
 		if (rs->tar_off) {
 			go.resume = &rs->cp;
+			go.resume_window = rs->window;
 			ifs_tar_start_at(s.tar, rs->tar_off, rs->tar_count);
 			s.skip_to = rs->tar_off;
 			s.rewant_from = rs->cp.out;
@@ -393,9 +396,10 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 		/* the counts of the whole archive, not of the resumed part */
 		sqlite3_stmt *st;
 		if ((r = ifs_sql_prepare(t->db, "SELECT count(*), coalesce(sum(length(window)), 0) "
-					 "FROM checkpoints WHERE archive=?1", &st, err)))
+					 "FROM checkpoints WHERE key>=?1 AND key<?2", &st, err)))
 			goto out;
-		sqlite3_bind_int(st, 1, archive);
+		sqlite3_bind_int64(st, 1, IFS_CP_KEY(archive, 0));
+		sqlite3_bind_int64(st, 2, IFS_CP_KEY(archive + 1, 0));
 		if (sqlite3_step(st) == SQLITE_ROW) {
 			res.checkpoints = (uint64_t)sqlite3_column_int64(st, 0);
 			res.window_bytes = (uint64_t)sqlite3_column_int64(st, 1);

@@ -472,47 +472,24 @@ int ifs_index_archive_fd(const ifs_index *idx, int archive)
 	return archive >= 1 && archive <= IFS_ARCHIVE_MAX ? idx->archive_fd[archive] : -1;
 }
 
-static const char *const q_checkpoint =
-	"SELECT out, in_bit, window FROM checkpoints WHERE archive=?1 AND out<=?2 "
-	"ORDER BY out DESC LIMIT 1";
-
 int ifs_index_checkpoint(ifs_index *idx, int archive, uint64_t off, ifs_gz_checkpoint *cp,
 			 ifs_err *err)
 {
 	memset(cp, 0, sizeof *cp);
-	sqlite3_stmt *st = ifs_index_stmt(idx, q_checkpoint, err);
+	sqlite3_stmt *st = ifs_index_stmt(idx, ifs_sql_checkpoint, err);
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int(st, 1, archive);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)off);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE && ifs_index_live_state(idx) == IFS_LIVE_SCANNING) {
-		sqlite3_reset(st);
+	int r = ifs_sql_checkpoint_row(st, archive, off, cp);
+	if (r == -ENOENT && ifs_index_live_state(idx) == IFS_LIVE_SCANNING)
 		return -EAGAIN;   /* the scan has not delivered it yet */
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		sqlite3_reset(st);
-		return ifs_err_set(err, EIO, "index: %s: looking up a checkpoint: %s", idx->path,
-				   sqlite3_errmsg(ifs_index_db(idx, NULL)));
-	}
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
+	if (r == -ENOENT)
 		return ifs_err_set(err, EIO, "%s: no checkpoint at or before offset %llu",
 				   ifs_archive_file(archive), (unsigned long long)off);
-	}
-	cp->out = (uint64_t)sqlite3_column_int64(st, 0);
-	cp->in_bit = (uint64_t)sqlite3_column_int64(st, 1);
-	int n = sqlite3_column_bytes(st, 2);
-	if (n > 0) {
-		cp->window = malloc((size_t)n);
-		if (!cp->window) {
-			sqlite3_reset(st);
-			return ifs_err_set(err, ENOMEM, "out of memory");
-		}
-		memcpy(cp->window, sqlite3_column_blob(st, 2), (size_t)n);
-		cp->window_len = (uint32_t)n;
-	}
-	sqlite3_reset(st);
+	if (r == -ENOMEM)
+		return ifs_err_set(err, ENOMEM, "out of memory");
+	if (r)
+		return ifs_err_set(err, EIO, "index: %s: looking up a checkpoint of %s failed "
+				   "(corrupt index?)", idx->path, ifs_archive_file(archive));
 	return 0;
 }
 

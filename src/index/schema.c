@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "inatfs/index.h"
 
@@ -14,8 +16,9 @@ static const char *const ddl =
 	"CREATE TABLE sources(file TEXT PRIMARY KEY, fingerprint TEXT NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE archives(id INTEGER PRIMARY KEY, file TEXT NOT NULL, in_size INTEGER,"
 	"  out_size INTEGER, members INTEGER, checkpoints INTEGER, window_bytes INTEGER);"
-	"CREATE TABLE checkpoints(archive INTEGER NOT NULL, out INTEGER NOT NULL,"
-	"  in_bit INTEGER NOT NULL, window BLOB, PRIMARY KEY(archive, out)) WITHOUT ROWID;"
+	/* key: IFS_CP_KEY(archive, from) (schema.h); skip: from - out */
+	"CREATE TABLE checkpoints(key INTEGER PRIMARY KEY, skip INTEGER NOT NULL,"
+	"  in_bit INTEGER NOT NULL, window BLOB);"
 	"CREATE TABLE nodes(id INTEGER PRIMARY KEY, parent INTEGER NOT NULL, name TEXT NOT NULL,"
 	"  archive INTEGER NOT NULL, type INTEGER NOT NULL, off INTEGER NOT NULL,"
 	"  size INTEGER NOT NULL, mtime INTEGER NOT NULL, mode INTEGER NOT NULL,"
@@ -85,4 +88,42 @@ int ifs_schema_create(sqlite3 *db, ifs_err *err)
 int ifs_schema_create_indexes(sqlite3 *db, ifs_err *err)
 {
 	return ifs_sql_exec(db, ddl_indexes, "creating indexes", err);
+}
+
+const char ifs_sql_checkpoint[] =
+	"SELECT key, skip, in_bit, window FROM checkpoints WHERE key<=?2 AND key>=?1 "
+	"ORDER BY key DESC LIMIT 1";
+
+int ifs_sql_checkpoint_row(sqlite3_stmt *st, int archive, uint64_t off, ifs_gz_checkpoint *cp)
+{
+	memset(cp, 0, sizeof *cp);
+	if (off >> IFS_CP_OFF_BITS)
+		return -ENOENT;
+	sqlite3_bind_int64(st, 1, IFS_CP_KEY(archive, 0));
+	sqlite3_bind_int64(st, 2, IFS_CP_KEY(archive, off));
+	int rc = sqlite3_step(st), r = 0;
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? -ENOENT : -EIO;
+	}
+	cp->from = (uint64_t)(sqlite3_column_int64(st, 0) - IFS_CP_KEY(archive, 0));
+	sqlite3_int64 skip = sqlite3_column_int64(st, 1), in_bit = sqlite3_column_int64(st, 2);
+	int n = sqlite3_column_bytes(st, 3);
+	if (skip < 0 || (uint64_t)skip > cp->from || in_bit < 0 || (n == 0 && skip != 0)) {
+		r = -EIO;
+	} else {
+		cp->out = cp->from - (uint64_t)skip;
+		cp->in_bit = (uint64_t)in_bit;
+		if (n > 0) {
+			cp->window = malloc((size_t)n);
+			if (!cp->window)
+				r = -ENOMEM;
+			else {
+				memcpy(cp->window, sqlite3_column_blob(st, 3), (size_t)n);
+				cp->window_len = (uint32_t)n;
+			}
+		}
+	}
+	sqlite3_reset(st);
+	return r;
 }

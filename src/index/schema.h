@@ -5,7 +5,8 @@
  *   meta(key, value)                 build facts and counts
  *   sources(file, fingerprint)       every input file the index was built from
  *   archives(id, file, in_size, out_size, members, checkpoints, window_bytes)
- *   checkpoints(archive, out, in_bit, window)          gzip seek points
+ *   checkpoints(key, skip, in_bit, window)   gzip seek points: key =
+ *                                    IFS_CP_KEY(archive, from), skip = from - out
  *   nodes(id, parent, name, archive, type, off, size, mtime, mode, crc)
  *                                    the pristine tree of every tarball
  *   categories(id, name, supercategory, dir, superdir)
@@ -26,10 +27,31 @@
 
 #include "inatfs/buf.h"
 #include "inatfs/err.h"
+#include "inatfs/gz.h"
 #include "inatfs/jpack.h"
 
 /* node types in nodes.type */
 enum { IFS_NODE_FILE = 0, IFS_NODE_DIR = 1 };
+
+/*
+ * checkpoints.key: the archive and the first offset the checkpoint serves
+ * (ifs_gz_checkpoint.from) in one rowid, so that "the checkpoint for offset
+ * X" is one probe of the table's own B-tree, and rows appended in key order
+ * fill their pages (a WITHOUT ROWID table keyed (archive, from) left ~11% of
+ * its pages empty and stored the key twice as wide).
+ */
+#define IFS_CP_OFF_BITS 48
+#define IFS_CP_KEY(archive, off) ((sqlite3_int64)(archive) << IFS_CP_OFF_BITS | (sqlite3_int64)(off))
+
+/* "The checkpoint that serves offset ?2 of archive ?1" (ifs_sql_checkpoint_row
+ * reads its row). */
+extern const char ifs_sql_checkpoint[];
+/*
+ * Steps st (ifs_sql_checkpoint, prepared on db) for offset off of archive and
+ * fills cp (window malloc'd) from the row; resets st. 0, -ENOENT (no row),
+ * -EIO (the row is corrupt or the query failed), -ENOMEM.
+ */
+int ifs_sql_checkpoint_row(sqlite3_stmt *st, int archive, uint64_t off, ifs_gz_checkpoint *cp);
 
 /* The root of the pristine tree has id 1 and parent 0. */
 #define IFS_ROOT_NODE 1

@@ -181,7 +181,7 @@ def tables(idx):
             ("nodes", "SELECT * FROM nodes ORDER BY id"),
             ("images", "SELECT * FROM images ORDER BY rid"),
             ("archives", "SELECT * FROM archives ORDER BY id"),
-            ("checkpoints", "SELECT * FROM checkpoints ORDER BY archive, out"),
+            ("checkpoints", "SELECT * FROM checkpoints ORDER BY key"),
             ("shapes", "SELECT * FROM shapes ORDER BY id"),
             ("generated", "SELECT * FROM generated ORDER BY name"),
             ("meta", "SELECT * FROM meta WHERE key NOT IN ('built_at', 'build_seconds') "

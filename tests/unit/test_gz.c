@@ -51,16 +51,18 @@ static int on_data(void *ctx, ifs_gz_scan *s, const uint8_t *buf, size_t len, ui
 static int on_cp(void *ctx, const ifs_gz_checkpoint *cp)
 {
 	scanctx *c = ctx;
-	if (c->cps.n && cp->out <= c->cps.cp[c->cps.n - 1].out)
+	if (cp->from < cp->out || (c->cps.n && (cp->out <= c->cps.cp[c->cps.n - 1].out ||
+						  cp->from <= c->cps.cp[c->cps.n - 1].from)))
 		c->order_ok = 0; /* strictly increasing: one checkpoint per boundary */
 	if (ifs_gz_cplist_add(&c->cps, cp) != 0)
 		c->add_ok = 0;
 	return 0;
 }
 
-/* Scans path into c (fresh, or resumed at checkpoint `from`, NULL: the start). */
-static int scan_at(const char *path, const ifs_gz_checkpoint *from, scanctx *c,
-		   uint64_t spacing, ifs_gz_scan_result *res, ifs_err *err)
+/* Scans path into c (fresh, or resumed at checkpoint `from` with the exact
+ * output before it in win; from NULL: the start). */
+static int scan_at(const char *path, const ifs_gz_checkpoint *from, const uint8_t *win,
+		   scanctx *c, uint64_t spacing, ifs_gz_scan_result *res, ifs_err *err)
 {
 	memset(c, 0, sizeof *c);
 	c->order_ok = c->add_ok = 1;
@@ -69,7 +71,8 @@ static int scan_at(const char *path, const ifs_gz_checkpoint *from, scanctx *c,
 		c->next_want = (from->out + WANT_EVERY - 1) / WANT_EVERY * WANT_EVERY;
 	}
 	ifs_gz_scan_opts o = {.max_spacing = spacing, .on_data = on_data,
-			      .on_checkpoint = on_cp, .ctx = c, .resume = from};
+			      .on_checkpoint = on_cp, .ctx = c, .resume = from,
+			      .resume_window = win};
 	int fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return -errno;
@@ -82,7 +85,7 @@ static int scan_at(const char *path, const ifs_gz_checkpoint *from, scanctx *c,
 static int scan(const char *path, scanctx *c, uint64_t spacing, ifs_gz_scan_result *res,
 		ifs_err *err)
 {
-	return scan_at(path, NULL, c, spacing, res, err);
+	return scan_at(path, NULL, NULL, c, spacing, res, err);
 }
 
 /* Reads [off, off+len) through c and compares with exp. */
@@ -208,9 +211,10 @@ static void test_file(const char *dir, const char *name, uint64_t *seed)
 		goto out;
 	uint8_t *buf = malloc(300000);
 
-	/* Each sparse window reproduces the first 32 KiB after its checkpoint
-	 * exactly as the full window does (the expected output). */
-	size_t bad = 0, unaligned = 0, wbytes = 0, nwin = 0;
+	/* Each sparse window reproduces the output from the checkpoint's `from`
+	 * on exactly (64 KiB of it: past the 32 KiB that can still reach back
+	 * before `from`), though it keeps only the bytes that output reads. */
+	size_t bad = 0, unaligned = 0, wbytes = 0, nwin = 0, pruned = 0;
 	for (size_t i = 0; i < c.cps.n; i++) {
 		const ifs_gz_checkpoint *cp = &c.cps.cp[i];
 		ifs_gz_cursor_free(cur);
@@ -223,13 +227,20 @@ static void test_file(const char *dir, const char *name, uint64_t *seed)
 			wbytes += cp->window_len;
 			nwin++;
 		}
-		size_t want = n - cp->out < 32768 ? n - cp->out : 32768;
-		ssize_t got = ifs_gz_cursor_read(cur, cp, cp->out, buf, 32768, &err);
-		if (got != (ssize_t)want || memcmp(buf, exp + cp->out, want) != 0)
+		if (cp->from > cp->out)
+			pruned++;
+		size_t want = n - cp->from < 65536 ? n - cp->from : 65536;
+		ssize_t got = ifs_gz_cursor_read(cur, cp, cp->from, buf, 65536, &err);
+		if (got != (ssize_t)want || memcmp(buf, exp + cp->from, want) != 0)
+			bad++;
+		/* before `from` it is not served */
+		if (cp->from > cp->out && ifs_gz_cursor_read(cur, cp, cp->from - 1, buf, 1, &err) >= 0)
 			bad++;
 	}
 	CHECK(bad == 0, "%s: %zu of %zu sparse windows reproduce the data", name,
 	      c.cps.n - bad, c.cps.n);
+	CHECK(pruned > 0 || c.cps.n < 3, "%s: %zu checkpoints serve from after their boundary",
+	      name, pruned);
 	if (strcmp(name, "bsdtar") != 0)
 		CHECK(unaligned > 0, "%s: some checkpoints at non-byte-aligned bits (%zu)", name, unaligned);
 	if (nwin)
@@ -290,10 +301,12 @@ out:
 
 /* Resumes a scan at checkpoint cp of a full scan (c): the rest of the
  * output, the checks and the checkpoints must be what the full scan gave. */
-static int scan_from(const char *path, const ifs_gz_checkpoint *cp, scanctx *c,
-		     ifs_gz_scan_result *res, ifs_err *err)
+static int scan_from(const char *path, const ifs_gz_checkpoint *cp, const uint8_t *exp,
+		     scanctx *c, ifs_gz_scan_result *res, ifs_err *err)
 {
-	return scan_at(path, cp, c, 300000, res, err);
+	uint64_t wl = cp->out >= cp->member_out ? cp->out - cp->member_out : 0;
+	wl = wl < 32768 ? wl : 32768;
+	return scan_at(path, cp, exp + cp->out - wl, c, 300000, res, err);
 }
 
 static void test_resume(const char *dir, const char *name)
@@ -314,7 +327,7 @@ static void test_resume(const char *dir, const char *name)
 	int tried = 0;
 	for (size_t k = 0; k < 12 && full.cps.n; k++) {
 		const ifs_gz_checkpoint *cp = &full.cps.cp[k * full.cps.n / 12];
-		int rc = scan_from(path, cp, &part, &pres, &err);
+		int rc = scan_from(path, cp, exp, &part, &pres, &err);
 		tried++;
 		CHECK(rc == 0, "%s: resumed at %llu: %d %s", name, (unsigned long long)cp->out, rc,
 		      err.msg);
@@ -329,8 +342,9 @@ static void test_resume(const char *dir, const char *name)
 		int same = part.cps.n > 0 || cp->out + 300000 >= n;
 		for (size_t i = 0; i < part.cps.n && same; i++) {
 			const ifs_gz_checkpoint *p = &part.cps.cp[i];
-			const ifs_gz_checkpoint *f = ifs_gz_cplist_find(&full.cps, p->out);
-			same = p->out > cp->out && f && f->out == p->out && f->in_bit == p->in_bit &&
+			const ifs_gz_checkpoint *f = ifs_gz_cplist_find(&full.cps, p->from);
+			same = p->out > cp->out && f && f->out == p->out && f->from == p->from &&
+			       f->in_bit == p->in_bit &&
 			       f->window_len == p->window_len && f->crc == p->crc &&
 			       f->member_out == p->member_out && f->members == p->members &&
 			       (!p->window_len || !memcmp(f->window, p->window, p->window_len));
@@ -353,14 +367,14 @@ static void test_resume(const char *dir, const char *name)
 			fclose(f);
 		}
 		free(g);
-		int rc = scan_from(bad, &full.cps.cp[full.cps.n / 2], &part, &pres, &err);
+		int rc = scan_from(bad, &full.cps.cp[full.cps.n / 2], exp, &part, &pres, &err);
 		CHECK(rc == -EIO && strstr(err.msg, "CRC-32"), "resumed scan of a bad trailer: %d %s",
 		      rc, err.msg);
 		ifs_gz_cplist_free(&part.cps);
 		/* an inconsistent resume point is refused, not decoded */
 		ifs_gz_checkpoint odd = full.cps.cp[full.cps.n / 2];
 		odd.member_out = odd.out + 1;
-		rc = scan_from(path, &odd, &part, &pres, &err);
+		rc = scan_from(path, &odd, exp, &part, &pres, &err);
 		CHECK(rc < 0, "inconsistent resume point refused: %d", rc);
 		ifs_gz_cplist_free(&part.cps);
 	}
@@ -474,7 +488,7 @@ static void test_corrupt(const char *dir)
 	ifs_err_clear(&err);
 	ifs_gz_cursor_new(fd, bad, &cur, &err);
 	uint8_t buf[4096];
-	ssize_t got = cur ? ifs_gz_cursor_read(cur, cp, cp->out, buf, sizeof buf, &err) : 0;
+	ssize_t got = cur ? ifs_gz_cursor_read(cur, cp, cp->from, buf, sizeof buf, &err) : 0;
 	CHECK(got == -EIO && strstr(err.msg, "offset"), "invalid block type: cold read fails: %zd %s",
 	      got, err.msg);
 	ifs_gz_cursor_free(cur);
@@ -504,6 +518,49 @@ static void test_crc(uint64_t *seed)
 	CHECK(ok, "ifs_crc32 equals zlib crc32, also chained");
 }
 
+/* The stored window format: crafted windows decode to what they say,
+ * malformed ones fail, and random bytes never read or write out of bounds
+ * (the index is input too). */
+static void test_window(uint64_t *seed)
+{
+	static uint8_t dict[32768];
+	size_t wl = 0;
+	static const uint8_t one[] = {0x00, 0x05, 0x02, 'a', 'b', 'c', 0x80, 0x01, 0x00, 'z'};
+	int ok = ifs_gz_window_decode(one, sizeof one, dict, &wl) == 0 && wl == 32768 &&
+		 !memcmp(dict + 5, "abc", 3) && dict[8 + 128] == 'z' && dict[4] == 0 &&
+		 dict[8] == 0 && dict[32767] == 0;
+	CHECK(ok, "window: runs land at their gaps, the rest is zero");
+	static const uint8_t shortw[] = {0xff, 0xff, 0x01}; /* 32768 - 32767: 1 byte */
+	ok = ifs_gz_window_decode(shortw, sizeof shortw, dict, &wl) == 0 && wl == 1;
+	static const uint8_t none[] = {0x00};
+	ok = ok && ifs_gz_window_decode(none, sizeof none, dict, &wl) == 0 && wl == 32768;
+	CHECK(ok, "window: a short window, and one with no bytes kept");
+	static const uint8_t *const bad[] = {
+		(const uint8_t *)"\x80\x80\x02",          /* 32768 - 32768: empty */
+		(const uint8_t *)"\x00\x05\x02" "ab",        /* run longer than the blob */
+		(const uint8_t *)"\xff\xff\x01\x01\x00" "x",  /* run past a 1-byte window */
+		(const uint8_t *)"\x00\x80",                  /* unterminated varint */
+		(const uint8_t *)"\x00\x80\x80\x02\x00" "x",  /* gap to the end */
+	};
+	static const size_t badlen[] = {3, 5, 6, 2, 6};
+	ok = 1;
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		if (ifs_gz_window_decode(bad[i], badlen[i], dict, &wl) != -EIO)
+			ok = 0;
+	CHECK(ok, "window: malformed windows are -EIO");
+	uint8_t blob[64];
+	size_t clean = 0;
+	for (int i = 0; i < 20000; i++) {
+		size_t len = 1 + tu_rand(seed) % sizeof blob;
+		for (size_t k = 0; k < len; k++)
+			blob[k] = (uint8_t)tu_rand(seed);
+		int rc = ifs_gz_window_decode(blob, len, dict, &wl);
+		if ((rc == 0 && wl >= 1 && wl <= 32768) || rc == -EIO)
+			clean++;
+	}
+	CHECK(clean == 20000, "window: 20000 random blobs decode or fail cleanly (%zu)", clean);
+}
+
 int main(void)
 {
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
@@ -515,6 +572,7 @@ int main(void)
 	int rc = tu_sh("/usr/bin/python3 '%s/tests/unit/gz_fixture.py' '%s'", src ? src : ".", dir);
 	CHECK(rc == 0, "fixture generation (gz_fixture.py) exit %d", rc);
 	test_crc(&seed);
+	test_window(&seed);
 	if (rc == 0) {
 		static const char *names[] = {"gzip1", "gzip6", "gzip9", "pigz", "igzip",
 			"python", "bsdtar", "multi", "padded", "fancy"};
