@@ -6,7 +6,7 @@
  * `gzip -dc` would: skip the trailer, parse the next header, go on.
  *
  * Checks: ISA-L reports invalid codes and distances; when a cursor has
- * decoded a member from its first byte (a checkpoint with an empty window)
+ * decoded a member from its first byte (a checkpoint without a window)
  * it also checks the member's CRC-32 and ISIZE at its end. Data read from
  * the middle of a member cannot be CRC-checked (the scan did that once).
  */

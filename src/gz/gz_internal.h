@@ -75,8 +75,9 @@ int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit,
  * cp->from on: reads the compressed bytes at cp->in_bit from fd, marks the
  * bytes those reads need and encodes them (malloc'd into cp->window, its
  * size into cp->window_len). wlen 0 (a gzip member's start) gives no window
- * and sets from = out; so does a `from` more than GZI_SKIP_MAX past out,
- * with a window for reads from out. Returns 0 or a negative errno.
+ * and sets from = out. A `from` more than GZI_SKIP_MAX past out (a block
+ * that long is rare) is lowered to out, which bounds the decoding and the
+ * scratch space. Returns 0 or a negative errno.
  */
 #define GZI_SKIP_MAX (1u << 20)
 int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,

@@ -72,8 +72,16 @@ body = co.compress(tar) + co.flush()
 trailer = struct.pack("<II", zlib.crc32(tar), len(tar) & 0xffffffff)
 open(os.path.join(d, "fancy.gz"), "wb").write(hdr + body + trailer)
 expect("fancy", tar)
+# Long blocks: 6 MB of zeros between random bytes, so a want lands more than
+# 1 MiB (GZI_SKIP_MAX) after its block's boundary.
+longdata = bytes(rng.getrandbits(8) for _ in range(100000)) + bytes(6000000) + \
+    bytes(rng.getrandbits(8) for _ in range(100000))
+open(os.path.join(d, "long"), "wb").write(longdata)
+sh("gzip -9 -c long > long.gz")
+expect("long", longdata)
 # Sanity of the fixture itself: gzip agrees (padded: gzip warns, exit 2).
-for n in ("gzip1", "gzip6", "gzip9", "pigz", "igzip", "python", "multi", "fancy", "bsdtar"):
+for n in ("gzip1", "gzip6", "gzip9", "pigz", "igzip", "python", "multi", "fancy", "bsdtar",
+          "long"):
     got = subprocess.run("gzip -dc %s.gz" % n, shell=True, check=True, cwd=d,
                          capture_output=True).stdout
     assert got == open(os.path.join(d, n + ".expect"), "rb").read(), n
