@@ -166,6 +166,14 @@ int ifs_index_archive_fd(const ifs_index *idx, int archive);
 int ifs_index_checkpoint(ifs_index *idx, int archive, uint64_t off, ifs_gz_checkpoint *cp,
 			 ifs_err *err);
 
+/*
+ * Opens an index file with SQLite directly (the library, `inatfs info`,
+ * tests), like sqlite3_open_v2 (on failure *db may still need closing), and
+ * registers the SQL functions that stored names need: nm(x), a node's or
+ * image's stored name as text, and nk(text), a name's stored form (names.h).
+ */
+int ifs_index_sql_open(const char *path, struct sqlite3 **db, int flags);
+
 /* The input files an index depends on (NULL-terminated list of base names). */
 extern const char *const ifs_source_files[];
 

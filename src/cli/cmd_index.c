@@ -302,7 +302,7 @@ int cmd_info(int argc, char **argv)
 		return r == -ENOENT ? 0 : EXIT_INDEX;
 	}
 	sqlite3 *db;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+	if (ifs_index_sql_open(path, &db, SQLITE_OPEN_READONLY) != SQLITE_OK) {
 		cli_error("%s: %s", path, sqlite3_errmsg(db));
 		sqlite3_close(db);
 		free(path);

@@ -18,8 +18,8 @@
 static const char q_members[] =
 	"SELECT id, archive, off, size, crc FROM nodes WHERE type=0 ORDER BY archive, off";
 static const char q_path[] =
-	"WITH RECURSIVE up(id, parent, path) AS (SELECT id, parent, name FROM nodes WHERE id=?1 "
-	"UNION ALL SELECT n.id, n.parent, n.name || '/' || up.path FROM nodes n JOIN up ON "
+	"WITH RECURSIVE up(id, parent, path) AS (SELECT id, parent, nm(name) FROM nodes WHERE id=?1 "
+	"UNION ALL SELECT n.id, n.parent, nm(n.name) || '/' || up.path FROM nodes n JOIN up ON "
 	"n.id=up.parent WHERE n.id<>1) SELECT path FROM up WHERE parent=1";
 static const char q_total[] = "SELECT coalesce(sum(size), 0) FROM nodes WHERE type=0";
 

@@ -124,3 +124,31 @@ int ifs_path_normalize(const char *in, char *out, size_t outsz)
 	out[o] = '\0';
 	return 0;
 }
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int ifs_name_pack(const char *name, size_t len, uint8_t out[IFS_NAME_PACKED])
+{
+	if (len != IFS_NAME_UNPACKED || memcmp(name + 32, ".jpg", 4) != 0)
+		return 0;
+	for (size_t i = 0; i < IFS_NAME_PACKED; i++) {
+		int hi = hexval(name[2 * i]), lo = hexval(name[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return 0;   /* uppercase hex stays text: it must unpack to itself */
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 1;
+}
+
+void ifs_name_unpack(const uint8_t in[IFS_NAME_PACKED], char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < IFS_NAME_PACKED; i++) {
+		out[2 * i] = hex[in[i] >> 4];
+		out[2 * i + 1] = hex[in[i] & 15];
+	}
+	memcpy(out + 32, ".jpg", 5);
+}

@@ -301,7 +301,7 @@ static int resumable(const struct adopt *a, const char *file)
 	/* read-write, under its own name: SQLite rolls back the commit the
 	 * build was killed in (its journal is beside it) before anything is read */
 	sqlite3 *db = NULL;
-	int ok = sqlite3_open_v2(file, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK;
+	int ok = ifs_index_sql_open(file, &db, SQLITE_OPEN_READWRITE) == SQLITE_OK;
 	if (ok)
 		sqlite3_busy_timeout(db, 5000);
 	sqlite3_stmt *st = NULL;
@@ -448,7 +448,7 @@ static int adopt(ifs_build *b, const char *data_dir, int64_t default_mtime, ifs_
 	b->adopted = 1;
 	sqlite3_stmt *st = NULL;
 	char rec[320] = "";
-	if (sqlite3_open_v2(b->tmp, &b->db, SQLITE_OPEN_READWRITE, NULL)) {
+	if (ifs_index_sql_open(b->tmp, &b->db, SQLITE_OPEN_READWRITE)) {
 		return ifs_err_set(err, EIO, "index: cannot open %s: %s", b->tmp,
 				   b->db ? sqlite3_errmsg(b->db) : "no memory");
 	}
@@ -568,7 +568,7 @@ int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts
 		goto out;
 	}
 	close(tfd);
-	if (sqlite3_open_v2(b->tmp, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)) {
+	if (ifs_index_sql_open(b->tmp, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) {
 		r = ifs_err_set(err, EIO, "index: cannot create %s: %s", b->tmp,
 				b->db ? sqlite3_errmsg(b->db) : "no memory");
 		goto out;

@@ -426,7 +426,7 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, struct ifs_join **join
 		sqlite3_bind_int(img, 2, m->split);
 		sqlite3_bind_int64(img, 3, m->id);
 		sqlite3_bind_int64(img, 4, m->category_id);
-		sqlite3_bind_text(img, 5, name, -1, SQLITE_TRANSIENT);
+		ifs_sql_bind_name(img, 5, name, -1);
 		sqlite3_bind_null(img, 6);   /* linked by the scan */
 		sqlite3_bind_int64(img, 7, l.nboxes[i]);
 		sqlite3_bind_int64(img, 8, (sqlite3_int64)slen);

@@ -130,7 +130,7 @@ static int ensure_dir(struct scan *s, const char *path, size_t len, int64_t *id)
 	sqlite3_stmt *st = s->ins_node;
 	sqlite3_bind_int64(st, 1, *id);
 	sqlite3_bind_int64(st, 2, parent);
-	sqlite3_bind_text(st, 3, name, (int)nlen, SQLITE_TRANSIENT);
+	ifs_sql_bind_name(st, 3, name, (int)nlen);
 	sqlite3_bind_int(st, 4, s->archive);
 	sqlite3_bind_int(st, 5, IFS_NODE_DIR);
 	sqlite3_bind_int64(st, 6, 0);
@@ -239,7 +239,7 @@ static int member_end(void *ctx, const ifs_tar_entry *e)
 	st = s->ins_node;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, parent);
-	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	ifs_sql_bind_name(st, 3, name, -1);
 	sqlite3_bind_int(st, 4, s->archive);
 	sqlite3_bind_int(st, 5, IFS_NODE_FILE);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)e->data_off);
@@ -501,7 +501,7 @@ int ifs_tree_restore(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *e
 		return r;
 	/* a parent always has a smaller id than its children (made first) */
 	sqlite3_stmt *st;
-	if ((r = ifs_sql_prepare(db, "SELECT id, parent, name, type FROM nodes ORDER BY id", &st,
+	if ((r = ifs_sql_prepare(db, "SELECT id, parent, nm(name), type FROM nodes ORDER BY id", &st,
 				 err)))
 		return r;
 	char **dir = NULL;   /* id -> path of directories */

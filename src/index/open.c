@@ -152,7 +152,7 @@ int ifs_index_check(const char *path, const char *data_dir, ifs_err *err)
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	int r = -ESTALE;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+	if (ifs_index_sql_open(path, &db, SQLITE_OPEN_READONLY) != SQLITE_OK) {
 		ifs_err_set(err, ESTALE, "cannot open it (%s)", db ? sqlite3_errmsg(db) : "no memory");
 		goto out;
 	}
@@ -409,7 +409,7 @@ static struct conn *thread_conn(ifs_index *idx, ifs_err *err)
 		return NULL;
 	}
 	int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
-	if (sqlite3_open_v2(idx->uri, &c->db, flags, NULL) != SQLITE_OK) {
+	if (ifs_index_sql_open(idx->uri, &c->db, flags) != SQLITE_OK) {
 		ifs_err_set(err, EIO, "%s: %s", idx->path, c->db ? sqlite3_errmsg(c->db) : "no memory");
 		sqlite3_close(c->db);
 		free(c);

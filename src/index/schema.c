@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "inatfs/index.h"
+#include "inatfs/names.h"
 
 static const char *const ddl =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
@@ -126,4 +127,49 @@ int ifs_sql_checkpoint_row(sqlite3_stmt *st, int archive, uint64_t off, ifs_gz_c
 	}
 	sqlite3_reset(st);
 	return r;
+}
+
+static void fn_nm(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) == SQLITE_BLOB &&
+	    sqlite3_value_bytes(argv[0]) == IFS_NAME_PACKED) {
+		char out[IFS_NAME_UNPACKED + 1];
+		ifs_name_unpack(sqlite3_value_blob(argv[0]), out);
+		sqlite3_result_text(ctx, out, IFS_NAME_UNPACKED, SQLITE_TRANSIENT);
+	} else {
+		sqlite3_result_value(ctx, argv[0]);
+	}
+}
+
+static void fn_nk(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	uint8_t packed[IFS_NAME_PACKED];
+	if (sqlite3_value_type(argv[0]) == SQLITE_TEXT &&
+	    ifs_name_pack((const char *)sqlite3_value_text(argv[0]),
+			  (size_t)sqlite3_value_bytes(argv[0]), packed))
+		sqlite3_result_blob(ctx, packed, sizeof packed, SQLITE_TRANSIENT);
+	else
+		sqlite3_result_value(ctx, argv[0]);
+}
+
+int ifs_index_sql_open(const char *path, sqlite3 **db, int flags)
+{
+	int rc = sqlite3_open_v2(path, db, flags, NULL);
+	int fl = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function(*db, "nm", 1, fl, NULL, fn_nm, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function(*db, "nk", 1, fl, NULL, fn_nk, NULL, NULL);
+	return rc;
+}
+
+int ifs_sql_bind_name(sqlite3_stmt *st, int i, const char *name, int len)
+{
+	uint8_t packed[IFS_NAME_PACKED];
+	size_t n = len < 0 ? strlen(name) : (size_t)len;
+	if (ifs_name_pack(name, n, packed))
+		return sqlite3_bind_blob(st, i, packed, sizeof packed, SQLITE_TRANSIENT);
+	return sqlite3_bind_text(st, i, name, (int)n, SQLITE_TRANSIENT);
 }

@@ -63,8 +63,8 @@ int ifs_sql_checkpoint_row(sqlite3_stmt *st, int archive, uint64_t off, ifs_gz_c
  * file_name for a row of images aliased `i` (needs categories reachable).
  */
 #define IFS_SQL_FILE_NAME(i) \
-	"coalesce(" i ".file_name, CASE WHEN " i ".split=2 THEN 'test2017/' || " i ".name " \
-	"ELSE (SELECT 'train_val_images/' || c.supercategory || '/' || c.name || '/' || " i ".name " \
+	"coalesce(" i ".file_name, CASE WHEN " i ".split=2 THEN 'test2017/' || nm(" i ".name) " \
+	"ELSE (SELECT 'train_val_images/' || c.supercategory || '/' || c.name || '/' || nm(" i ".name) " \
 	"FROM categories c WHERE c.id=" i ".category) END)"
 
 /*
@@ -91,6 +91,15 @@ int ifs_records_unpack(const void *in, size_t len, struct ifs_shapes *s, ifs_buf
 int ifs_schema_create(sqlite3 *db, ifs_err *err);
 /* Creates the secondary indexes (after the bulk inserts: faster). */
 int ifs_schema_create_indexes(sqlite3 *db, ifs_err *err);
+
+/*
+ * Stored names (names.h): names of nodes and images are written with
+ * ifs_sql_bind_name (or nk(?) in SQL), compared as `name=nk(?)`, and read as
+ * `nm(name)`; connections get nm and nk from ifs_index_sql_open (index.h).
+ * ORDER BY name puts text names before packed ones.
+ */
+/* Binds name[0, len) (len -1: up to the NUL) in its stored form. */
+int ifs_sql_bind_name(sqlite3_stmt *st, int i, const char *name, int len);
 
 /* Runs SQL with no result rows; err names `what`. */
 int ifs_sql_exec(sqlite3 *db, const char *sql, const char *what, ifs_err *err);

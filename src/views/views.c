@@ -131,13 +131,14 @@ void ifs_views_free(ifs_views *v)
 /* ---- the pristine trees ------------------------------------------------ */
 
 static const char q_node_child[] =
-	"SELECT id, type, off, size, mtime, mode, crc, archive FROM nodes WHERE parent=?1 AND name=?2";
+	"SELECT id, type, off, size, mtime, mode, crc, archive FROM nodes WHERE parent=?1 "
+	"AND name=nk(?2)";
 static const char q_node_list[] =
-	"SELECT id, type, off, size, mtime, mode, crc, archive, name FROM nodes WHERE parent=?1 "
-	"ORDER BY name";
+	"SELECT id, type, off, size, mtime, mode, crc, archive, nm(name) FROM nodes "
+	"WHERE parent=?1 ORDER BY name";
 /* Without listing_attrs: read from the index nodes_child (parent, name, type) alone. */
 static const char q_node_names[] =
-	"SELECT id, type, name FROM nodes WHERE parent=?1 ORDER BY name";
+	"SELECT id, type, nm(name) FROM nodes WHERE parent=?1 ORDER BY name";
 
 static void node_entry(sqlite3_stmt *st, ifs_entry *e)
 {
@@ -210,21 +211,22 @@ static const char q_class[] =
 	"SELECT c.id FROM categories c WHERE c.dir=?4 AND (?2 IS NULL OR c.superdir=?2) AND EXISTS("
 	"SELECT 1 FROM images i WHERE i.split=?1 AND i.category=c.id AND "
 	"(i.node IS NOT NULL OR ?9) AND i.nboxes>=?3)";
-#define IMG_COLS "SELECT i.rid, i.name, n.off, n.size, n.mtime, n.crc, n.archive, i.sidecar_len " \
+#define IMG_COLS "SELECT i.rid, nm(i.name), n.off, n.size, n.mtime, n.crc, n.archive, i.sidecar_len " \
 	"FROM images i LEFT JOIN nodes n ON n.id=i.node WHERE (i.node IS NOT NULL OR ?9) "
 static const char q_images[] = IMG_COLS
 	"AND i.split=?1 AND i.category=?2 AND i.nboxes>=?3 ORDER BY i.name";
 /* a listing without attributes: the images table (and its index) alone */
 static const char q_image_names[] =
-	"SELECT i.rid, i.name, i.node IS NULL, i.sidecar_len FROM images i WHERE "
+	"SELECT i.rid, nm(i.name), i.node IS NULL, i.sidecar_len FROM images i WHERE "
 	"(i.node IS NOT NULL OR ?9) AND i.split=?1 AND i.category=?2 AND i.nboxes>=?3 "
 	"ORDER BY i.name";
 static const char q_image[] = IMG_COLS
-	"AND i.split=?1 AND i.category=?2 AND i.nboxes>=?3 AND i.name=?4";
-/* images whose name starts with "stem." (sidecar lookup) or is "stem" */
+	"AND i.split=?1 AND i.category=?2 AND i.nboxes>=?3 AND i.name=nk(?4)";
+/* images whose name starts with "stem." (sidecar lookup) or is "stem": a
+ * packed name only as "stem.jpg", text names by their range */
 static const char q_image_stem[] = IMG_COLS
 	"AND i.split=?1 AND i.category=?2 AND i.nboxes>=?3 AND (i.name=?4 OR "
-	"(i.name>?4||'.' AND i.name<?4||'/')) ORDER BY i.name";
+	"i.name=nk(?4||'.jpg') OR (i.name>?4||'.' AND i.name<?4||'/')) ORDER BY i.name";
 
 /* The class queries take ?1 split, ?2 supercategory folder (or NULL), ?3 boxed. */
 static void bind_classes(ifs_views *v, sqlite3_stmt *st, const struct imgsel *s)
@@ -819,9 +821,9 @@ int ifs_views_readdir_ino(ifs_views *v, uint64_t ino, ifs_views_fill_fn fill, vo
 }
 
 static const char q_member_path[] =
-	"WITH RECURSIVE up(id, parent, path) AS (SELECT id, parent, name FROM nodes "
+	"WITH RECURSIVE up(id, parent, path) AS (SELECT id, parent, nm(name) FROM nodes "
 	"WHERE archive=?1 AND off=?2 AND type=0 UNION ALL SELECT n.id, n.parent, "
-	"n.name || '/' || up.path FROM nodes n JOIN up ON n.id=up.parent WHERE n.id<>1) "
+	"nm(n.name) || '/' || up.path FROM nodes n JOIN up ON n.id=up.parent WHERE n.id<>1) "
 	"SELECT path FROM up WHERE parent=1 LIMIT 1";
 
 int ifs_views_member_path(ifs_views *v, const ifs_entry *e, char *out, size_t outsz)

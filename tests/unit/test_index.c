@@ -48,6 +48,44 @@ static void test_names(void)
 	ifs_name_safe(longname, out, sizeof out);
 	CHECK(strlen(out) <= IFS_NAME_MAX && strlen(out) % 2 == 0, "cut on a character: %zu",
 	      strlen(out));
+	/* stored names: "<32 lowercase hex>.jpg" packs to 16 bytes and back */
+	const char *hash = "0a25ec2844cfe259b8ea92926d6b0e04.jpg";
+	uint8_t packed[IFS_NAME_PACKED];
+	char back[IFS_NAME_UNPACKED + 1];
+	int ok = ifs_name_pack(hash, strlen(hash), packed) == 1 && packed[0] == 0x0a &&
+		 packed[15] == 0x04;
+	ifs_name_unpack(packed, back);
+	CHECK(ok && !strcmp(back, hash), "name packs and unpacks: %s", back);
+	static const char *const textual[] = {
+		"0A25EC2844CFE259B8EA92926D6B0E04.jpg", "0a25ec2844cfe259b8ea92926d6b0e04.JPG",
+		"0a25ec2844cfe259b8ea92926d6b0e04.jpeg", "0a25ec2844cfe259b8ea92926d6b0e0.jpg",
+		"0a25ec2844cfe259b8ea92926d6b0e04x.jpg", "0a25ec2844cfe259b8ea92926d6b0e0g.jpg",
+		"Aves", "",
+	};
+	ok = 1;
+	for (size_t i = 0; i < sizeof textual / sizeof *textual; i++)
+		if (ifs_name_pack(textual[i], strlen(textual[i]), packed) != 0)
+			ok = 0;
+	CHECK(ok, "other names stay text (one stored form per name)");
+	sqlite3 *mem = NULL;
+	sqlite3_stmt *q = NULL;
+	ok = ifs_index_sql_open(":memory:", &mem, SQLITE_OPEN_READWRITE) == SQLITE_OK &&
+	     sqlite3_prepare_v2(mem, "SELECT typeof(nk(?1)), length(nk(?1)), nm(nk(?1)), "
+				"typeof(nk('Aves')), nm('Aves'), nm(NULL) IS NULL", -1, &q, NULL) ==
+		     SQLITE_OK;
+	if (ok) {
+		sqlite3_bind_text(q, 1, hash, -1, SQLITE_STATIC);
+		ok = sqlite3_step(q) == SQLITE_ROW &&
+		     !strcmp((const char *)sqlite3_column_text(q, 0), "blob") &&
+		     sqlite3_column_int(q, 1) == 16 &&
+		     !strcmp((const char *)sqlite3_column_text(q, 2), hash) &&
+		     !strcmp((const char *)sqlite3_column_text(q, 3), "text") &&
+		     !strcmp((const char *)sqlite3_column_text(q, 4), "Aves") &&
+		     sqlite3_column_int(q, 5) == 1;
+	}
+	CHECK(ok, "SQL nk() and nm() on an index connection");
+	sqlite3_finalize(q);
+	sqlite3_close(mem);
 	ifs_class_dirname(42, 4, "Ardea herodias", out, sizeof out);
 	CHECK(!strcmp(out, "0042 Ardea herodias"), "class dir: %s", out);
 	ifs_class_dirname(7, 4, "x/..", out, sizeof out);
@@ -107,15 +145,15 @@ static void test_against_manifest(const char *dir, const char *idx)
 	snprintf(man, sizeof man, "%s/data/manifest.tsv", dir);
 	FILE *mf = fopen(man, "r"), *tf = fopen(raw, "rb");
 	sqlite3 *db = NULL;
-	CHECK(mf && tf && sqlite3_open_v2(idx, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK,
+	CHECK(mf && tf && ifs_index_sql_open(idx, &db, SQLITE_OPEN_READONLY) == SQLITE_OK,
 	      "open manifest, tar, index");
 	if (!mf || !tf || !db)
 		goto out;
 	sqlite3_stmt *node, *img;
 	/* a member by its full path: walk the tree with a recursive query */
 	sqlite3_prepare_v2(db,
-		"WITH RECURSIVE p(id, path) AS (SELECT id, name FROM nodes WHERE parent=1 UNION ALL "
-		"SELECT n.id, p.path || '/' || n.name FROM nodes n JOIN p ON n.parent=p.id) "
+		"WITH RECURSIVE p(id, path) AS (SELECT id, nm(name) FROM nodes WHERE parent=1 UNION ALL "
+		"SELECT n.id, p.path || '/' || nm(n.name) FROM nodes n JOIN p ON n.parent=p.id) "
 		"SELECT n.off, n.size, n.id FROM p JOIN nodes n ON n.id=p.id WHERE p.path=?1", -1,
 		&node, NULL);
 	sqlite3_prepare_v2(db, "SELECT split, category, node FROM images WHERE id=?1 AND split=?2",
