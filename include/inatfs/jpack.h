@@ -15,12 +15,15 @@
  *   IFS_JPACK_STR  a string value: varint(length) + the text between the
  *                  quotes, escapes as they were
  *   IFS_JPACK_RAW  any other number token: varint(length) + its text
+ *   IFS_JPACK_TIME a string "YYYY-MM-DD HH:MM:SS", with or without a zone
+ *                  "+HH:MM"/"-HH:MM" in quarter hours (the locations' dates):
+ *                  varint of its fields in mixed radix (7 bytes, not 26)
  *
  * Shape 0 is reserved for "the whole record as one RAW value": used for text
  * the tokenizer does not accept (it is not compact JSON as cJSON prints it,
  * or it contains a marker byte). Decoding reproduces the text byte for byte,
  * whatever it was; the round trip is what sidecar sizes rely on.
- * Typical record: 105 bytes of location text -> ~37 bytes.
+ * Typical record: 105 bytes of location text -> ~28 bytes.
  */
 #ifndef INATFS_JPACK_H
 #define INATFS_JPACK_H
@@ -30,7 +33,8 @@
 
 #include "inatfs/buf.h"
 
-enum { IFS_JPACK_NUM = 1, IFS_JPACK_STR = 2, IFS_JPACK_RAW = 3 };
+enum { IFS_JPACK_NUM = 1, IFS_JPACK_STR = 2, IFS_JPACK_RAW = 3, IFS_JPACK_TIME = 4 };
+#define IFS_JPACK_MAX IFS_JPACK_TIME   /* bytes <= this are markers in shapes */
 
 /* The encoder's table of shapes (ids from 1, in order of first use). */
 typedef struct ifs_jpack ifs_jpack;

@@ -132,6 +132,74 @@ static int pack_number(const char *t, size_t n, uint64_t *packed)
 	return 1;
 }
 
+/* Field values and radixes of a packed time "YYYY-MM-DD HH:MM:SS", least
+ * significant last; the time zone comes below them (radix TZ_RADIX). */
+static const struct {
+	unsigned at, radix;
+} time_fields[] = {{5, 13}, {8, 32}, {11, 24}, {14, 60}, {17, 61}};
+#define TZ_RADIX 194   /* 0: none; 1 + (quarter hours << 1 | negative), up to 23:45 */
+
+static int two_digits(const char *t, unsigned *v)
+{
+	if (!is_digit(t[0]) || !is_digit(t[1]))
+		return 0;
+	*v = (unsigned)(t[0] - '0') * 10 + (unsigned)(t[1] - '0');
+	return 1;
+}
+
+/* A string "YYYY-MM-DD HH:MM:SS" with an optional "+HH:MM"/"-HH:MM" zone (a
+ * quarter-hour multiple) as one integer; 0 if it is not exactly that form
+ * with the fields in range (so that unpack_time gives the same text). */
+static int pack_time(const char *t, size_t n, uint64_t *packed)
+{
+	unsigned y = 0, v, tz = 0;
+	if ((n != 19 && n != 25) || t[4] != '-' || t[7] != '-' || t[10] != ' ' || t[13] != ':' ||
+	    t[16] != ':')
+		return 0;
+	for (int i = 0; i < 4; i++) {
+		if (!is_digit(t[i]))
+			return 0;
+		y = y * 10 + (unsigned)(t[i] - '0');
+	}
+	uint64_t x = y;
+	for (size_t f = 0; f < sizeof time_fields / sizeof *time_fields; f++) {
+		if (!two_digits(t + time_fields[f].at, &v) || v >= time_fields[f].radix)
+			return 0;
+		x = x * time_fields[f].radix + v;
+	}
+	if (n == 25) {
+		unsigned hh, mm;
+		if ((t[19] != '+' && t[19] != '-') || t[22] != ':' || !two_digits(t + 20, &hh) ||
+		    !two_digits(t + 23, &mm) || hh > 23 || mm % 15)
+			return 0;
+		tz = 1 + ((hh * 4 + mm / 15) << 1 | (t[19] == '-'));
+	}
+	*packed = x * TZ_RADIX + tz;
+	return 1;
+}
+
+static int unpack_time(uint64_t packed, ifs_buf *out)
+{
+	unsigned tz = (unsigned)(packed % TZ_RADIX), v[5];
+	uint64_t x = packed / TZ_RADIX;
+	for (size_t f = 5; f-- > 0;) {
+		v[f] = (unsigned)(x % time_fields[f].radix);
+		x /= time_fields[f].radix;
+	}
+	if (x > 9999)
+		return -EIO;
+	char t[32];
+	int k = snprintf(t, sizeof t, "\"%04u-%02u-%02u %02u:%02u:%02u", (unsigned)x, v[0], v[1],
+			 v[2], v[3], v[4]);
+	if (tz) {
+		unsigned q = (tz - 1) >> 1;
+		k += snprintf(t + k, sizeof t - (size_t)k, "%c%02u:%02u", (tz - 1) & 1 ? '-' : '+',
+			      q / 4, q % 4 * 15);
+	}
+	t[k++] = '"';
+	return ifs_buf_add(out, t, (size_t)k);
+}
+
 /* Splits text into p->skel and p->vals; 0 if it cannot be (use shape 0). */
 static int split(ifs_jpack *p, const char *t, size_t n, int *ok)
 {
@@ -148,8 +216,8 @@ static int split(ifs_jpack *p, const char *t, size_t n, int *ok)
 			size_t j = i + 1;
 			while (j < n && t[j] != '"') {
 				/* marker bytes cannot go into a shape (keys), escaped or not */
-				if ((unsigned char)t[j] <= IFS_JPACK_RAW ||
-				    (t[j] == '\\' && j + 1 < n && (unsigned char)t[j + 1] <= IFS_JPACK_RAW))
+				if ((unsigned char)t[j] <= IFS_JPACK_MAX ||
+				    (t[j] == '\\' && j + 1 < n && (unsigned char)t[j + 1] <= IFS_JPACK_MAX))
 					return 0;
 				j += t[j] == '\\' ? 2 : 1;
 			}
@@ -158,11 +226,15 @@ static int split(ifs_jpack *p, const char *t, size_t n, int *ok)
 			if (j + 1 < n && t[j + 1] == ':') {         /* a key: part of the shape */
 				r = ifs_buf_add(s, t + i, j + 1 - i);
 			} else {
-				char m = IFS_JPACK_STR;
+				uint64_t packed = 0;
+				char m = pack_time(t + i + 1, j - i - 1, &packed) ? IFS_JPACK_TIME
+										  : IFS_JPACK_STR;
 				r = ifs_buf_add(s, &m, 1);
-				if (!r)
+				if (!r && m == IFS_JPACK_TIME)
+					r = put_varint(v, packed);
+				if (!r && m == IFS_JPACK_STR)
 					r = put_varint(v, j - i - 1);
-				if (!r)
+				if (!r && m == IFS_JPACK_STR)
 					r = ifs_buf_add(v, t + i + 1, j - i - 1);
 			}
 			i = j + 1;
@@ -276,9 +348,9 @@ int ifs_jpack_decode(const uint8_t *in, size_t len, size_t *used, ifs_jpack_look
 		r = lookup(ctx, id, &shape, &slen);
 	for (size_t i = 0; i < slen && !r; i++) {
 		unsigned char c = (unsigned char)shape[i];
-		if (c > IFS_JPACK_RAW) {
+		if (c > IFS_JPACK_MAX) {
 			size_t j = i;
-			while (j < slen && (unsigned char)shape[j] > IFS_JPACK_RAW)
+			while (j < slen && (unsigned char)shape[j] > IFS_JPACK_MAX)
 				j++;
 			r = ifs_buf_add(out, shape + i, j - i);
 			i = j - 1;
@@ -288,7 +360,9 @@ int ifs_jpack_decode(const uint8_t *in, size_t len, size_t *used, ifs_jpack_look
 			break;
 		if (c == IFS_JPACK_NUM) {
 			r = unpack_number(v, out);
-		} else if (v > len - pos) {
+		} else if (c == IFS_JPACK_TIME) {
+			r = unpack_time(v, out);
+		} else if (c == 0 || v > len - pos) {
 			r = -EIO;
 		} else {
 			if (c == IFS_JPACK_STR)
