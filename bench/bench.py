@@ -682,7 +682,7 @@ class Bench:
                                  ("seq_mb_s", "sequential inflate (one cursor)", "MB/s"),
                                  ("checkpoints", "checkpoints", "count"),
                                  ("avg_checkpoint_bytes", "bytes per checkpoint", "B"),
-                                 ("avg_window_bytes", "window bytes referenced per checkpoint", "B"),
+                                 ("avg_window_bytes", "stored sparse window per checkpoint", "B"),
                                  ("index_bytes_per_gb", "checkpoint bytes per GB of gzip", "B/GB"),
                                  ("member_median_ms", "random member read, median", "ms"),
                                  ("member_ratio_median", "random member read overhead ratio", "x"),

@@ -143,16 +143,11 @@ static void remove_stale_temporaries(const char *path, int (*keep)(void *, const
 			continue;
 		char *end;
 		long pid = strtol(de->d_name + pl, &end, 10);
-		int journal = !strcmp(end, "-journal"), packed = !strcmp(end, "-packed");
-		if ((*end && !journal && !packed) || pid <= 0 ||
-		    (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+		int journal = !strcmp(end, "-journal");
+		if ((*end && !journal) || pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
 			continue;
 		char full[PATH_MAX * 2];
 		snprintf(full, sizeof full, "%s/%s", slash ? (dir[0] ? dir : "") : ".", de->d_name);
-		if (packed) {   /* a packed copy being written (pack()): never resumable */
-			unlink(full);
-			continue;
-		}
 		if (journal) {
 			/* a journal whose database is gone (adopted or removed) */
 			char db[PATH_MAX * 2];
@@ -174,7 +169,6 @@ static void remove_stale_temporaries(const char *path, int (*keep)(void *, const
 struct ifs_build {
 	char *data_dir, *path;
 	char tmp[PATH_MAX];
-	char packed[PATH_MAX + 16];   /* tmp + "-packed", while pack() writes it */
 	const ifs_build_opts *opts;   /* the caller's (live may be set after begin) */
 	sqlite3 *db;
 	ifs_tree tree;
@@ -213,8 +207,6 @@ void ifs_build_free(ifs_build *b)
 		sqlite3_close(b->db);
 	if (!b->renamed && !b->keep_tmp && b->tmp[0])
 		unlink(b->tmp);
-	if (!b->renamed && b->packed[0])
-		unlink(b->packed);
 	ifs_gz_checkpoint_clear(&b->resume.cp);
 	free(b->resume.window);
 	free(b->data_dir);
@@ -637,33 +629,6 @@ out:
 	return r;
 }
 
-/*
- * A packed copy of the finished index (VACUUM INTO PATH.tmp-<pid>-packed):
- * the tree's indexes (nodes_child, images_by_class) grew by inserts in
- * random order and by the scan's updates, which leaves ~12% of their pages
- * empty; the copy rebuilds every B-tree in order. ~1 s at real scale.
- * Returns the file to rename into place: the copy, or the index as built
- * if the copy cannot be made (a full disk, say; with a note).
- */
-static const char *pack(ifs_build *b, FILE *rep)
-{
-	if (snprintf(b->packed, sizeof b->packed, "%s-packed", b->tmp) >= (int)sizeof b->packed)
-		return b->tmp;
-	unlink(b->packed);
-	char *sql = sqlite3_mprintf("VACUUM INTO %Q", b->packed);
-	char *msg = NULL;
-	int rc = sql ? sqlite3_exec(b->db, sql, NULL, NULL, &msg) : SQLITE_NOMEM;
-	sqlite3_free(sql);
-	if (rc == SQLITE_OK)
-		return b->packed;
-	if (rep)
-		fprintf(rep, "inatfs: note: cannot write a packed copy of the index (%s); keeping "
-			"it as built\n", msg ? msg : sqlite3_errstr(rc));
-	sqlite3_free(msg);
-	unlink(b->packed);
-	return b->tmp;
-}
-
 static int build_scan(ifs_build *b, ifs_err *err)
 {
 	char full[PATH_MAX];
@@ -717,19 +682,36 @@ static int build_scan(ifs_build *b, ifs_err *err)
 	    ifs_sql_exec(db, "DELETE FROM meta WHERE key IN ('scan_progress', 'scan_resume', "
 			 "'boot_id')", "writing meta", err))
 		return ifs_err_set(err, EIO, "index: writing meta: %s", sqlite3_errmsg(db));
-	if ((r = ifs_sql_exec(db, "COMMIT; PRAGMA journal_mode=DELETE", "committing", err)))
+	/* The tree's indexes grew by inserts in random order (and the scan's
+	 * updates of images.node): ~12% of their pages are empty. Rebuilt in
+	 * order, they shrink; the file gives the freed pages back (auto_vacuum
+	 * is incremental, see ifs_schema_create). In place, so a live daemon
+	 * reading this file sees one more commit. ~2 s at real scale. */
+	progress(b->opts, "packing the index", NULL);
+	ifs_err perr;
+	ifs_err_clear(&perr);
+	if ((r = ifs_sql_exec(db, "SAVEPOINT pack", "packing the index", err)))
 		return r;
-	const char *done = pack(b, b->opts->report);
+	if (ifs_sql_exec(db, "REINDEX nodes_child; REINDEX images_by_class; "
+			 "PRAGMA incremental_vacuum", "packing the index", &perr)) {
+		/* it needs room for a journal of the indexes: without it, the index
+		 * works the same, a little bigger */
+		if (b->opts->report)
+			fprintf(b->opts->report, "inatfs: note: the index is not packed (%s)\n",
+				perr.msg);
+		sqlite3_exec(db, "ROLLBACK TO pack", NULL, NULL, NULL);
+	}
+	if ((r = ifs_sql_exec(db, "RELEASE pack; COMMIT; PRAGMA journal_mode=DELETE", "committing",
+			      err)))
+		return r;
 	int rc = sqlite3_close(db);
 	b->db = NULL;
 	if (rc != SQLITE_OK)
 		return ifs_err_set(err, EIO, "index: %s: closing failed", b->tmp);
-	if ((r = fsync_path(done, 0, err)))
+	if ((r = fsync_path(b->tmp, 0, err)))
 		return r;
-	if (rename(done, b->path) < 0)
-		return ifs_err_sys(err, errno, "index: rename %s -> %s", done, b->path);
-	if (done != b->tmp)
-		unlink(b->tmp);   /* a live daemon keeps reading it through its descriptor */
+	if (rename(b->tmp, b->path) < 0)
+		return ifs_err_sys(err, errno, "index: rename %s -> %s", b->tmp, b->path);
 	b->renamed = 1;
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s", b->path);

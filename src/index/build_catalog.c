@@ -368,11 +368,17 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, struct ifs_join **join
 		       int *class_width, ifs_err *err)
 {
 	sqlite3_stmt *cat = NULL, *lic = NULL, *img = NULL, *shape = NULL, *ann = NULL;
+	sqlite3_stmt *holder = NULL;
 	struct links l = { 0 };
 	ifs_buf b = { 0 }, boxes = { 0 }, loc = { 0 };
 	ifs_jpack *pack = ifs_jpack_new();
+	ifs_strmap *holders = ifs_strmap_new();   /* rights holder -> holders.id */
 	int r;
 	*join = NULL;
+	if (!holders) {
+		ifs_jpack_free(pack);
+		return ifs_err_set(err, ENOMEM, "index: out of memory");
+	}
 	if (!pack)
 		return ifs_err_set(err, ENOMEM, "index: out of memory");
 	if ((r = link_records(c, &l, err))) {
@@ -386,6 +392,7 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, struct ifs_join **join
 	    (r = ifs_sql_prepare(db, "INSERT INTO images VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
 				 "?11,?12,?13,?14,?15,?16,zeroblob(4))", &img, err)) ||
 	    (r = ifs_sql_prepare(db, "INSERT INTO shapes VALUES(?1, ?2)", &shape, err)) ||
+	    (r = ifs_sql_prepare(db, "INSERT INTO holders VALUES(?1, ?2)", &holder, err)) ||
 	    (r = ifs_sql_prepare(db, "INSERT OR REPLACE INTO annfiles VALUES(?1,?2,?3,?4,?5)", &ann,
 				 err)))
 		goto out;
@@ -449,7 +456,24 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, struct ifs_join **join
 			sqlite3_bind_int64(img, 12, m->license);
 		else
 			sqlite3_bind_null(img, 12);
-		bind_text_or_null(img, 13, m->rights_holder);
+		if (m->rights_holder) {   /* one photographer, many pictures: stored once */
+			int64_t hid;
+			size_t hl = strlen(m->rights_holder);
+			if (!ifs_strmap_get(holders, m->rights_holder, hl, &hid)) {
+				hid = (int64_t)ifs_strmap_count(holders) + 1;
+				sqlite3_bind_int64(holder, 1, hid);
+				sqlite3_bind_text(holder, 2, m->rights_holder, (int)hl, SQLITE_STATIC);
+				if (ifs_strmap_put(holders, m->rights_holder, hl, hid) < 0)
+					r = ifs_err_set(err, ENOMEM, "index: out of memory");
+				else
+					r = ifs_sql_step_done(db, holder, "adding a rights holder", err);
+				if (r)
+					break;
+			}
+			sqlite3_bind_int64(img, 13, hid);
+		} else {
+			sqlite3_bind_null(img, 13);
+		}
 		bind_text_or_null(img, 14, m->extra);
 		boxes.len = loc.len = 0;
 		for (ssize_t k = l.first_box[i]; !r && k >= 0; k = l.next_box[k])
@@ -513,7 +537,9 @@ out:
 	free(boxes.p);
 	free(loc.p);
 	ifs_jpack_free(pack);
+	ifs_strmap_free(holders);
 	links_free(&l);
+	sqlite3_finalize(holder);
 	sqlite3_finalize(cat);
 	sqlite3_finalize(lic);
 	sqlite3_finalize(img);

@@ -124,8 +124,8 @@ static int coco(sqlite3 *db, int split, ifs_buf *out, ifs_err *err)
 	if (!r)
 		r = json_array(db, &b, "images",
 			"SELECT i.id, i.width, i.height, CASE i.split WHEN 0 THEN 'train' ELSE 'val' END,"
-			" c.dir, nm(i.name), i.license, i.rights_holder FROM images i JOIN categories c ON"
-			" c.id=i.category WHERE i.split=?1 AND i.nboxes>0 AND i.node IS NOT NULL"
+			" c.dir, nm(i.name), i.license, h.name FROM images i JOIN categories c ON"
+			" c.id=i.category LEFT JOIN holders h ON h.id=i.rights_holder WHERE i.split=?1 AND i.nboxes>0 AND i.node IS NOT NULL"
 			" ORDER BY i.rid", split, emit_image, NULL, err);
 	if (!r)
 		r = ifs_buf_add(&b, ",", 1);

@@ -31,11 +31,12 @@ static const char *const ddl =
 	"  category INTEGER NOT NULL, name TEXT NOT NULL, node INTEGER, nboxes INTEGER NOT NULL,"
 	"  sidecar_len INTEGER NOT NULL DEFAULT 0,"
 	"  file_name TEXT, width INTEGER, height INTEGER, license INTEGER,"
-	"  rights_holder TEXT, extra TEXT, boxes BLOB, location BLOB,"
+	"  rights_holder INTEGER, extra TEXT, boxes BLOB, location BLOB,"
 	/* 4 bytes that the scan's UPDATE of node (<= 4 bytes) gives back: rows do
 	 * not grow, so the pages packed by the bulk insert are not split */
 	"  pad BLOB);"
 	"CREATE TABLE shapes(id INTEGER PRIMARY KEY, text BLOB NOT NULL);"
+	"CREATE TABLE holders(id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
 	"CREATE TABLE annfiles(name TEXT PRIMARY KEY, zip TEXT NOT NULL, entry TEXT NOT NULL,"
 	"  size INTEGER NOT NULL, mtime INTEGER NOT NULL);"
 	"CREATE TABLE generated(name TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;";
@@ -80,7 +81,11 @@ int ifs_schema_create(sqlite3 *db, ifs_err *err)
 {
 	char pragma[64];
 	snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d;", IFS_SCHEMA_VERSION);
-	int r = ifs_sql_exec(db, ddl, "creating tables", err);
+	/* incremental: the build packs the tree's indexes at its end and gives
+	 * the freed pages back (build.c); nothing is vacuumed at commits */
+	int r = ifs_sql_exec(db, "PRAGMA auto_vacuum=INCREMENTAL", "creating tables", err);
+	if (r == 0)
+		r = ifs_sql_exec(db, ddl, "creating tables", err);
 	if (r == 0)
 		r = ifs_sql_exec(db, pragma, "setting the schema version", err);
 	return r;

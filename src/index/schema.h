@@ -16,6 +16,7 @@
  *          location, pad)            boxes and location: packed JSON records;
  *                                    pad: 4 bytes until the scan sets node
  *   shapes(id, text)                 the shapes of the packed records (jpack.h)
+ *   holders(id, name)                rights holders (images.rights_holder -> id)
  *   annfiles(name, zip, entry, size, mtime)   JSON files served from the zips
  *   generated(name, size)            files made when opened (COCO files,
  *                                    template; generated.c): their sizes

@@ -13,9 +13,10 @@
 
 const char ifs_sql_sidecar_image[] =
 	"SELECT i.id, " IFS_SQL_FILE_NAME("i") ", i.split, i.width, i.height, c.id, c.name,"
-	" c.supercategory, l.id, l.name, l.url, i.rights_holder, i.extra, i.license, i.boxes,"
+	" c.supercategory, l.id, l.name, l.url, h.name, i.extra, i.license, i.boxes,"
 	" i.location FROM images i LEFT JOIN categories c ON c.id=i.category"
-	" LEFT JOIN licenses l ON l.id=i.license WHERE i.rid=?1";
+	" LEFT JOIN licenses l ON l.id=i.license LEFT JOIN holders h ON h.id=i.rights_holder"
+	" WHERE i.rid=?1";
 const char *const ifs_sql_sidecar_shape = ifs_sql_shape;
 
 static int str_or_null(ifs_buf *b, const char *s)

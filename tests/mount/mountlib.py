@@ -98,7 +98,7 @@ def unexpected_stderr(text):
     normal = ("inatfs: building the index", "inatfs: reading annotations", "inatfs: scanning",
               "inatfs: joining", "inatfs: writing the index", "inatfs: indexed",
               "inatfs: mounted", "inatfs: note:", "inatfs: rebuilding",
-              "inatfs: writing the COCO",
+              "inatfs: writing the COCO", "inatfs: packing the index",
               "inatfs: the build needs", "inatfs: the folders are usable now",
               "inatfs: going on with an interrupted build")
     return [l for l in text.splitlines() if l.strip() and not l.startswith(normal)]

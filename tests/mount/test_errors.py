@@ -34,7 +34,7 @@ JSON = "train2017.json"
 # progress / chatter lines that may accompany an error; everything else counts
 CHATTER = re.compile(r"^inatfs: (building the index|rebuilding the index|reading annotations|"
                      r"scanning|joining|writing the |indexed |note:|the build needs|"
-                     r"mounted |the folders are usable now)")
+                     r"mounted |the folders are usable now|packing the index)")
 
 # drop the two capabilities that let root ignore file permissions
 NO_DAC = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
