@@ -211,8 +211,9 @@ static int boundary(ifs_gz_scan *s, uint64_t b, uint64_t bit, uint32_t crc, int 
 	int rc;
 	if (s->emitted_any && b == s->cur && bit == s->cur_bit)
 		return 0;
-	/* the wants below b are all in [cur, b): cur is their boundary */
-	if (s->want_min < b && (rc = emit(s, s->want_min)) < 0)
+	/* the wants below b are in [cur, b) (they are never behind the data
+	 * being delivered): cur is their boundary */
+	if (s->want_min < b && (rc = emit(s, s->want_min > s->cur ? s->want_min : s->cur)) < 0)
 		return rc;
 	drop_wants(s, b);
 	s->cur = b;
@@ -262,7 +263,8 @@ static int start_at(ifs_gz_scan *s, gzi_in *r, z_stream *zs, const ifs_gz_checkp
 				   s->name, (unsigned long long)cp->out);
 	if (wl > GZI_WSIZE)
 		wl = GZI_WSIZE;
-	memcpy(s->obuf, win, (size_t)wl);
+	if (wl)
+		memcpy(s->obuf, win, (size_t)wl);
 	gzi_in_seek(r, cp->in_bit >> 3);
 	unsigned used = (unsigned)(cp->in_bit & 7);
 	if (used) {
@@ -388,7 +390,8 @@ static int run(ifs_gz_scan *s, gzi_in *r, z_stream *zs)
 			break;
 	}
 	uint64_t total = s->base + s->opos;
-	if (s->want_min < total && (rc = emit(s, s->want_min)) < 0)
+	if (s->want_min < total &&
+	    (rc = emit(s, s->want_min > s->cur ? s->want_min : s->cur)) < 0)
 		return rc;
 	s->res.in_size = gzi_in_tell(r);
 	s->res.out_size = total;
