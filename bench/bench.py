@@ -169,7 +169,7 @@ def run_phases(cmd):
     phases = {}
     for i, (name, t, last) in enumerate(marks):
         end = marks[i + 1][1] if i + 1 < len(marks) else dt
-        if not name.startswith(("reading", "scanning", "joining", "writing")):
+        if not name.startswith(("reading", "scanning", "joining", "writing", "packing")):
             continue
         phases[name] = phases.get(name, 0.0) + (end - t)
         if last > t and end - last > 5:
