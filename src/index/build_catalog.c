@@ -375,14 +375,14 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, struct ifs_join **join
 	ifs_strmap *holders = ifs_strmap_new();   /* rights holder -> holders.id */
 	int r;
 	*join = NULL;
-	if (!holders) {
+	if (!pack || !holders) {
 		ifs_jpack_free(pack);
+		ifs_strmap_free(holders);
 		return ifs_err_set(err, ENOMEM, "index: out of memory");
 	}
-	if (!pack)
-		return ifs_err_set(err, ENOMEM, "index: out of memory");
 	if ((r = link_records(c, &l, err))) {
 		ifs_jpack_free(pack);
+		ifs_strmap_free(holders);
 		return r;
 	}
 	if ((r = join_new(db, c, join, err)))
