@@ -15,9 +15,10 @@
  *   IFS_JPACK_STR  a string value: varint(length) + the text between the
  *                  quotes, escapes as they were
  *   IFS_JPACK_RAW  any other number token: varint(length) + its text
- *   IFS_JPACK_TIME a string "YYYY-MM-DD HH:MM:SS", with or without a zone
- *                  "+HH:MM"/"-HH:MM" in quarter hours (the locations' dates):
- *                  varint of its fields in mixed radix (7 bytes, not 26)
+ *   IFS_JPACK_TIME a string "YYYY-MM-DD HH:MM:SS" (or "...DDTHH..."), with or
+ *                  without a zone "+HH:MM"/"-HH:MM" in quarter hours (the
+ *                  locations' dates): varint of its fields in mixed radix
+ *                  (7 bytes, not 26)
  *
  * Shape 0 is reserved for "the whole record as one RAW value": used for text
  * the tokenizer does not accept (it is not compact JSON as cJSON prints it,

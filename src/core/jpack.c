@@ -132,12 +132,15 @@ static int pack_number(const char *t, size_t n, uint64_t *packed)
 	return 1;
 }
 
-/* Field values and radixes of a packed time "YYYY-MM-DD HH:MM:SS", least
- * significant last; the time zone comes below them (radix TZ_RADIX). */
+/* Field values and radixes of a packed time "YYYY-MM-DD HH:MM:SS" (or
+ * "...DDTHH..."), least significant last; the zone and the separator come
+ * below them (radix TZ_RADIX). */
 static const struct {
 	unsigned at, radix;
 } time_fields[] = {{5, 13}, {8, 32}, {11, 24}, {14, 60}, {17, 61}};
-#define TZ_RADIX 194   /* 0: none; 1 + (quarter hours << 1 | negative), up to 23:45 */
+/* (zone << 1 | separator is 'T'), zone 0: none, else 1 + (quarter hours << 1
+ * | negative), up to 23:45 */
+#define TZ_RADIX (194 * 2)
 
 static int two_digits(const char *t, unsigned *v)
 {
@@ -147,14 +150,15 @@ static int two_digits(const char *t, unsigned *v)
 	return 1;
 }
 
-/* A string "YYYY-MM-DD HH:MM:SS" with an optional "+HH:MM"/"-HH:MM" zone (a
- * quarter-hour multiple) as one integer; 0 if it is not exactly that form
- * with the fields in range (so that unpack_time gives the same text). */
+/* A string "YYYY-MM-DD HH:MM:SS" (or with a 'T' between date and time) with
+ * an optional "+HH:MM"/"-HH:MM" zone (a quarter-hour multiple) as one
+ * integer; 0 if it is not exactly that form with the fields in range (so
+ * that unpack_time gives the same text). */
 static int pack_time(const char *t, size_t n, uint64_t *packed)
 {
 	unsigned y = 0, v, tz = 0;
-	if ((n != 19 && n != 25) || t[4] != '-' || t[7] != '-' || t[10] != ' ' || t[13] != ':' ||
-	    t[16] != ':')
+	if ((n != 19 && n != 25) || t[4] != '-' || t[7] != '-' || (t[10] != ' ' && t[10] != 'T') ||
+	    t[13] != ':' || t[16] != ':')
 		return 0;
 	for (int i = 0; i < 4; i++) {
 		if (!is_digit(t[i]))
@@ -174,13 +178,14 @@ static int pack_time(const char *t, size_t n, uint64_t *packed)
 			return 0;
 		tz = 1 + ((hh * 4 + mm / 15) << 1 | (t[19] == '-'));
 	}
-	*packed = x * TZ_RADIX + tz;
+	*packed = x * TZ_RADIX + (tz << 1 | (t[10] == 'T'));
 	return 1;
 }
 
 static int unpack_time(uint64_t packed, ifs_buf *out)
 {
-	unsigned tz = (unsigned)(packed % TZ_RADIX), v[5];
+	unsigned tz = (unsigned)(packed % TZ_RADIX) >> 1, v[5];
+	char sep = packed & 1 ? 'T' : ' ';
 	uint64_t x = packed / TZ_RADIX;
 	for (size_t f = 5; f-- > 0;) {
 		v[f] = (unsigned)(x % time_fields[f].radix);
@@ -189,8 +194,8 @@ static int unpack_time(uint64_t packed, ifs_buf *out)
 	if (x > 9999)
 		return -EIO;
 	char t[32];
-	int k = snprintf(t, sizeof t, "\"%04u-%02u-%02u %02u:%02u:%02u", (unsigned)x, v[0], v[1],
-			 v[2], v[3], v[4]);
+	int k = snprintf(t, sizeof t, "\"%04u-%02u-%02u%c%02u:%02u:%02u", (unsigned)x, v[0], v[1],
+			 sep, v[2], v[3], v[4]);
 	if (tz) {
 		unsigned q = (tz - 1) >> 1;
 		k += snprintf(t + k, sizeof t - (size_t)k, "%c%02u:%02u", (tz - 1) & 1 ? '-' : '+',

@@ -150,6 +150,7 @@ static void test_jpack(void)
 		"[\"2016-13-06 08:26:42\",\"2016-11-32 08:26:42\",\"2016-11-06 24:26:42\"]",
 		"[\"2016-11-06 08:60:42\",\"2016-11-06 08:26:61\",\"2016-11-06 08:26:42+05:20\"]",
 		"[\"2016-11-06 08:26:42+24:00\",\"2016-11-06 08:26:42Z\",\"2016-11-06T08:26:42\"]",
+		"[\"2016-11-06T08:26:42-05:00\",\"2016-11-06t08:26:42\",\"2016-11-06_08:26:42\"]",
 		"[\"2016-11-06 08:26:42.5\",\"16-11-06 08:26:42\",\"2016-11-06 08:26:42 +05:00\"]",
 		"[\"2016-1a-06 08:26:42\",\"2016-11-06 08:26:42+0a:00\",\"-016-11-06 08:26:42\"]",
 	};
@@ -158,6 +159,9 @@ static void test_jpack(void)
 	size_t loc = round_trip(p, texts[0], strlen(texts[0]));
 	size_t box = round_trip(p, texts[2], strlen(texts[2]));
 	CHECK(loc <= 30 && box <= 30, "packed sizes: location %zu, box %zu bytes", loc, box);
+	static const char iso[] = "{\"date\":\"2016-11-06T08:26:42-05:00\"}";
+	size_t isol = round_trip(p, iso, strlen(iso));
+	CHECK(isol <= 10, "an ISO time (T, zone) packs too: %zu bytes", isol);
 	CHECK(ifs_jpack_count(p) < 30, "shapes are shared: %zu", ifs_jpack_count(p));
 
 	/* random text from a JSON-ish alphabet, and random bytes */
@@ -177,9 +181,9 @@ static void test_jpack(void)
 	for (int round = 0; round < 20000; round++) {
 		char d[64];
 		unsigned r = (unsigned)tu_rand(&seed);
-		int n = snprintf(d, sizeof d, "{\"date\":\"%04u-%02u-%02u %02u:%02u:%02u",
-				 r % 10000, (r >> 3) % 14, (r >> 7) % 33, (r >> 11) % 25,
-				 (r >> 15) % 61, (r >> 19) % 62);
+		int n = snprintf(d, sizeof d, "{\"date\":\"%04u-%02u-%02u%c%02u:%02u:%02u",
+				 r % 10000, (r >> 3) % 14, (r >> 7) % 33, round % 2 ? 'T' : ' ',
+				 (r >> 11) % 25, (r >> 15) % 61, (r >> 19) % 62);
 		if (r & (1u << 30))
 			n += snprintf(d + n, sizeof d - (size_t)n, "%c%02u:%02u", r & (1u << 29) ? '-' : '+',
 				      (r >> 23) % 25, (r >> 27) % 4 * 15 + (r & (1u << 31) ? 1 : 0));
