@@ -80,12 +80,28 @@ def data(tiny_dir, tmp_path):
 # ------------------------------------------------------------------ damage between mounts
 
 def test_damage_seen_by_fingerprint_rebuilds_and_fails(data, tmp_path):
-    """(a) a flipped byte in the tiny tarball is inside its first MiB: the next
-    mount sees the change, rebuilds, and the scan names the archive."""
+    """(a) damage in the tiny tarball's first MiB: the next mount sees the
+    change, rebuilds, and the scan of the tarball's start names the archive.
+    The damage is an invalid block type at the deflate block nearest the
+    middle (a block start the index knows), which any decoder must refuse."""
     idx = tmp_path / "i.sqlite"
     assert inatfs("index", data, "--index", idx).returncode == 0
     old = idx.read_bytes()
-    flip_keep_stamp(data / TAR, (data / TAR).stat().st_size // 2)
+    size = (data / TAR).stat().st_size
+    con = sqlite3.connect(idx)
+    # checkpoints of archive 1 have keys 1 << 48 | offset (schema.h)
+    bit, = con.execute("SELECT in_bit FROM checkpoints WHERE key < ?1 AND in_bit % 8 < 6 "
+                       "ORDER BY abs(in_bit / 8 - ?2) LIMIT 1", (2 << 48, size // 2)).fetchone()
+    con.close()
+    assert 0 < bit // 8 < 1 << 20, bit
+    st = os.stat(data / TAR)
+    with open(data / TAR, "r+b") as fh:   # BTYPE (the 2 bits after BFINAL) = 3
+        fh.seek(bit // 8)
+        b = bytearray(fh.read(1))
+        b[0] |= 0b11 << (bit % 8 + 1)
+        fh.seek(bit // 8)
+        fh.write(b)
+    os.utime(data / TAR, ns=(st.st_atime_ns, st.st_mtime_ns))
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     r = subprocess.run([str(mountlib.INATFS), str(data), str(mnt),
