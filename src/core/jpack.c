@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "inatfs/strmap.h"
+#include "inatfs/varint.h"
 
 struct ifs_jpack {
 	ifs_strmap *ids;      /* shape text -> id */
@@ -57,32 +58,8 @@ const char *ifs_jpack_shape(const ifs_jpack *p, size_t id, size_t *len)
 
 static int put_varint(ifs_buf *b, uint64_t v)
 {
-	char t[10];
-	size_t n = 0;
-	do {
-		t[n] = (char)(v & 0x7f);
-		v >>= 7;
-		if (v)
-			t[n] |= (char)0x80;
-		n++;
-	} while (v);
-	return ifs_buf_add(b, t, n);
-}
-
-static int get_varint(const uint8_t *in, size_t len, size_t *pos, uint64_t *v)
-{
-	uint64_t x = 0;
-	for (unsigned shift = 0; shift < 64; shift += 7) {
-		if (*pos >= len)
-			return -EIO;
-		uint8_t c = in[(*pos)++];
-		x |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80)) {
-			*v = x;
-			return 0;
-		}
-	}
-	return -EIO;
+	uint8_t t[IFS_VARINT_MAX];
+	return ifs_buf_add(b, (const char *)t, ifs_varint_put(t, v));
 }
 
 static int is_digit(char c)
@@ -348,7 +325,7 @@ int ifs_jpack_decode(const uint8_t *in, size_t len, size_t *used, ifs_jpack_look
 	uint64_t id, v;
 	const char *shape = "\3";
 	size_t slen = 1;
-	int r = get_varint(in, len, &pos, &id);
+	int r = ifs_varint_get(in, len, &pos, &id);
 	if (!r && id != 0)
 		r = lookup(ctx, id, &shape, &slen);
 	for (size_t i = 0; i < slen && !r; i++) {
@@ -361,7 +338,7 @@ int ifs_jpack_decode(const uint8_t *in, size_t len, size_t *used, ifs_jpack_look
 			i = j - 1;
 			continue;
 		}
-		if ((r = get_varint(in, len, &pos, &v)))
+		if ((r = ifs_varint_get(in, len, &pos, &v)))
 			break;
 		if (c == IFS_JPACK_NUM) {
 			r = unpack_number(v, out);

@@ -55,20 +55,19 @@ int gzi_read_header(gzi_in *r, int first, ifs_err *err);
 int gzi_read_trailer(gzi_in *r, uint32_t *crc, uint32_t *isize, ifs_err *err);
 
 /*
- * Sparse windows. Decodes raw deflate from bit `first_bit` of in[] with
- * window win[0..wlen) until skip + 32 KiB bytes of output exist or the final
- * block ends, and sets need[i] = 1 for every window byte that output at or
- * after `skip` reads, directly or through copies of earlier output (output
- * in [0, skip) that nothing after skip copies may come out wrong). hist and
- * root are scratch space for wlen + skip + GZI_OUTMAX entries.
+ * Sparse windows. Decodes raw deflate from bit `first_bit` of in[] after a
+ * window of wlen bytes until skip + 32 KiB bytes of output exist or the
+ * final block ends, and sets need[i] = 1 (i < wlen) for every window byte
+ * that output at or after `skip` reads, directly or through copies of
+ * earlier output (output in [0, skip) that nothing after skip copies may
+ * come out wrong). root is scratch space for skip + GZI_OUTMAX entries.
  * in[] must have 8 readable zero bytes after in_len (fast bit loads).
  * Returns 0, 1 (in[] ended too early: give more input), or -EIO (invalid
  * deflate data; *why says what).
  */
 #define GZI_OUTMAX (GZI_WSIZE + 258) /* the last copy may run past 32 KiB */
 int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit,
-		    const uint8_t *win, size_t wlen, size_t skip, uint8_t *hist,
-		    uint32_t *root, uint8_t *need, const char **why);
+		    size_t wlen, size_t skip, uint32_t *root, uint8_t *need, const char **why);
 
 /*
  * Builds cp->window from the full window win[0..wlen) for reads from

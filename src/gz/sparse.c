@@ -39,10 +39,11 @@ typedef struct dstate {
 	const uint8_t *in;
 	size_t in_len;
 	uint64_t bit, bit_end; /* position, and in_len * 8 */
-	uint8_t *hist;         /* window then output */
+	/* Byte values are never needed: decoding depends only on the input, and
+	 * what is tracked is where each output byte comes from. */
 	uint32_t *root;        /* per output byte (index hpos - wlen): NOROOT or
 				* the window byte it copies */
-	size_t wlen, hpos;     /* hpos: bytes in hist */
+	size_t wlen, hpos;     /* hpos: window length + bytes output */
 	size_t stop;           /* output wanted: skip + 32 KiB */
 	const char *why;
 	int need_more;
@@ -161,7 +162,6 @@ static int stored(dstate *s)
 	size_t n = len;
 	if (n > s->stop - (s->hpos - s->wlen))
 		n = s->stop - (s->hpos - s->wlen); /* nothing later can reach back further */
-	memcpy(s->hist + s->hpos, s->in + byte, n);
 	for (size_t i = 0; i < n; i++)
 		s->root[s->hpos - s->wlen + i] = NOROOT;
 	s->hpos += n;
@@ -188,8 +188,7 @@ static int codes(dstate *s)
 		if (sym < 0)
 			return -1;
 		if (sym < 256) {
-			s->root[s->hpos - s->wlen] = NOROOT;
-			s->hist[s->hpos++] = (uint8_t)sym;
+			s->root[s->hpos++ - s->wlen] = NOROOT;
 			continue;
 		}
 		if (sym == 256)
@@ -221,7 +220,7 @@ static int codes(dstate *s)
 		for (size_t i = 0; i < len; i++, from++) {
 			s->root[s->hpos - s->wlen] = from < s->wlen ? (uint32_t)from
 								   : s->root[from - s->wlen];
-			s->hist[s->hpos++] = s->hist[from];
+			s->hpos++;
 		}
 	}
 }
@@ -326,20 +325,17 @@ static int dynamic(dstate *s)
 }
 
 int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit,
-		    const uint8_t *win, size_t wlen, size_t skip, uint8_t *hist,
-		    uint32_t *root, uint8_t *need, const char **why)
+		    size_t wlen, size_t skip, uint32_t *root, uint8_t *need, const char **why)
 {
 	dstate *s = calloc(1, sizeof *s);
 	int ret = -ENOMEM;
 	if (!s)
 		return ret;
-	s->hist = hist;
 	s->root = root;
 	s->in = in;
 	s->in_len = in_len;
 	s->bit = first_bit;
 	s->bit_end = (uint64_t)in_len * 8;
-	memcpy(s->hist, win, wlen);
 	s->wlen = s->hpos = wlen;
 	s->stop = skip + GZI_WSIZE;
 
@@ -384,7 +380,7 @@ out:
 int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 		     const uint8_t *win, size_t wlen, ifs_err *err)
 {
-	uint8_t *in = NULL, *need = NULL, *hist = NULL;
+	uint8_t *in = NULL, *need = NULL;
 	uint32_t *root = NULL;
 	int ret = -ENOMEM;
 	const char *why = NULL;
@@ -405,9 +401,8 @@ int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 	size_t skip = (size_t)(cp->from - cp->out);
 	size_t cap = skip + 64 * 1024, have = 0;
 	need = malloc(wlen);
-	hist = malloc(wlen + skip + GZI_OUTMAX);
 	root = malloc((skip + GZI_OUTMAX) * sizeof *root);
-	if (!need || !hist || !root)
+	if (!need || !root)
 		goto oom;
 	uint64_t start = cp->in_bit >> 3;
 	for (;;) {
@@ -432,8 +427,8 @@ int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 			have += (size_t)n;
 		}
 		memset(in + have, 0, 8);
-		int rc = gzi_sparse_mark(in, have, (unsigned)(cp->in_bit & 7), win, wlen, skip,
-					 hist, root, need, &why);
+		int rc = gzi_sparse_mark(in, have, (unsigned)(cp->in_bit & 7), wlen, skip, root,
+					 need, &why);
 		if (rc == 0)
 			break;
 		if (rc < 0 && rc != -EIO)
@@ -454,7 +449,6 @@ oom:
 	ret = ifs_err_set(err, ENOMEM, "%s: out of memory building a sparse window", name);
 out:
 	free(root);
-	free(hist);
 	free(need);
 	free(in);
 	return ret;

@@ -196,6 +196,13 @@ void ifs_build_cancel(ifs_build *b)
 	__atomic_store_n(&b->cancel, 1, __ATOMIC_RELEASE);
 }
 
+static void resume_clear(ifs_scan_resume *rs)
+{
+	ifs_gz_checkpoint_clear(&rs->cp);
+	free(rs->window);
+	memset(rs, 0, sizeof *rs);
+}
+
 void ifs_build_free(ifs_build *b)
 {
 	if (!b)
@@ -207,8 +214,7 @@ void ifs_build_free(ifs_build *b)
 		sqlite3_close(b->db);
 	if (!b->renamed && !b->keep_tmp && b->tmp[0])
 		unlink(b->tmp);
-	ifs_gz_checkpoint_clear(&b->resume.cp);
-	free(b->resume.window);
+	resume_clear(&b->resume);
 	free(b->data_dir);
 	free(b->path);
 	free(b);
@@ -549,9 +555,7 @@ int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts
 		ifs_join_free(b->tree.join);
 		ifs_tree_free(&b->tree);
 		memset(&b->tree, 0, sizeof b->tree);
-		ifs_gz_checkpoint_clear(&b->resume.cp);
-		free(b->resume.window);
-		memset(&b->resume, 0, sizeof b->resume);
+		resume_clear(&b->resume);
 		sqlite3_close(b->db);
 		b->db = NULL;
 		b->adopted = 0;
