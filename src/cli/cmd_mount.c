@@ -35,12 +35,15 @@ struct mount_opts {
 	char *scan_limit;   /* MB/s */
 	int nosidecar;
 	int readdirplus;
+	int max_threads_given;   /* -o max_threads=N: the user's, not ours */
 	char *data_dir;
 	char *mountpoint;   /* the second non-option, kept in args for fuse_parse_cmdline */
 };
 
 #define OPT(t, p) { t, offsetof(struct mount_opts, p), 1 }
+enum { KEY_MAX_THREADS = 1 };
 static const struct fuse_opt opt_spec[] = {
+	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
 	{ "index=%s", offsetof(struct mount_opts, index), 0 },
 	{ "scan_limit=%s", offsetof(struct mount_opts, scan_limit), 0 },
 	OPT("nosidecar", nosidecar),
@@ -52,6 +55,10 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 {
 	(void)outargs;
 	struct mount_opts *o = data;
+	if (key == KEY_MAX_THREADS) {
+		o->max_threads_given = 1;
+		return 1;   /* kept for fuse_parse_cmdline */
+	}
 	if (key == FUSE_OPT_KEY_NONOPT && !o->data_dir) {
 		o->data_dir = strdup(arg);
 		return 0;
@@ -94,6 +101,22 @@ static int check_mountpoint(const char *mp)
 		return EXIT_MOUNT;
 	}
 	return 0;
+}
+
+/*
+ * Threads serving requests, unless -o max_threads says: two per CPU, at
+ * least 4. More idle threads cost time: the kernel hands each request to
+ * the thread that has waited longest, whose CPU and caches are the coldest;
+ * on 2 CPUs, 2 readers read ~15% faster with 4 threads than with libfuse's 10.
+ */
+static unsigned default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 2)
+		n = 2;
+	if (n > 512)
+		n = 512;
+	return (unsigned)(2 * n);
 }
 
 /* The scan of a first mount, on its own thread while the daemon serves. */
@@ -227,7 +250,8 @@ int cmd_mount(int argc, char **argv)
 	}
 	ifs_fs fs = { .idx = idx, .views = views, .debug = co.debug,
 		      .readdirplus = o.readdirplus, .bad_lock = PTHREAD_MUTEX_INITIALIZER,
-		      .bad = bad, .shared_lock = PTHREAD_MUTEX_INITIALIZER };
+		      .bad = bad, .shared_lock = PTHREAD_MUTEX_INITIALIZER,
+		      .push_lock = PTHREAD_MUTEX_INITIALIZER };
 	se = fuse_session_new(&args, ifs_fuse_ops(), sizeof *ifs_fuse_ops(), &fs);
 	if (!se) {
 		r = EXIT_MOUNT;
@@ -274,11 +298,15 @@ int cmd_mount(int argc, char **argv)
 		fuse_loop_cfg_set_clone_fd(lc, co.clone_fd);
 		if (co.max_idle_threads <= 100000)   /* UINT_MAX means "not given" */
 			fuse_loop_cfg_set_idle_threads(lc, co.max_idle_threads);
-		unsigned maxt = co.max_threads > 0 && co.max_threads <= 100000 ? co.max_threads : 10;
+		unsigned maxt = o.max_threads_given && co.max_threads > 0 && co.max_threads <= 100000
+				? co.max_threads : default_threads();
 		/* while the scan runs, requests for images not reached yet hold a thread */
 		if (build && maxt < 32)
 			maxt = 32;
 		fuse_loop_cfg_set_max_threads(lc, maxt);
+		/* pushes into the page cache may wait for reads other threads
+		 * answer: never more of them than half the threads (fs.h) */
+		fs.push_slots = maxt / 2 < IFS_PUSH_MAX ? maxt / 2 : IFS_PUSH_MAX;
 		lr = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}

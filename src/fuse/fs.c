@@ -14,10 +14,19 @@
  * commit and is asked again (the views say -EAGAIN); and the kernel may
  * cache answers for a second only, since the pristine trees still grow.
  *
+ * Whole-member reads: the kernel asks for 128 KiB at a time (its readahead),
+ * one request after the other, and each round trip leaves both the reader
+ * and the daemon idle for a moment. So a bulk read of an image (a read of
+ * 128 KiB or more, or to its end) that no cursor is inside decodes the whole
+ * member, checks its CRC-32 before serving a byte, answers the read and then
+ * pushes the rest of the file into the kernel's page cache
+ * (FUSE_NOTIFY_STORE): the rest is read with no further request. Small
+ * first reads (a header probe) and members over 8 MiB are served as asked.
+ *
  * Integrity: once the reads of a file (in any order) have covered all of it,
  * its CRC-32 is checked against the one recorded at index time; on a
  * mismatch the read that completes the file fails with EIO, every later read
- * too, and a line goes to the log.
+ * too, and a line goes to the log. A whole-member read checks first.
  */
 #define FUSE_USE_VERSION 312
 #include "fs.h"
@@ -370,6 +379,7 @@ struct ifs_shared {
 struct fh {
 	ifs_entry e;
 	pthread_mutex_t lock;        /* the kernel may read one handle from several threads */
+	pthread_cond_t pushed;       /* signalled when pushing drops to 0 */
 	uint8_t *data;               /* generated and annotation files (owned, or sh's) */
 	size_t len;
 	struct ifs_shared *sh;       /* data belongs to this shared copy */
@@ -378,6 +388,9 @@ struct fh {
 	int have_cp;
 	ifs_crc_cover cov;           /* what was read so far, for the CRC-32 check */
 	int bad;                     /* a CRC mismatch was seen: fail every read */
+	uint64_t reads;              /* member reads so far */
+	uint8_t *whole;              /* the decoded member while its rest is pushed */
+	int pushing;                 /* a thread is pushing it (release waits) */
 };
 
 static int shareable(const ifs_entry *e)
@@ -466,6 +479,8 @@ static void fh_free(ifs_fs *fs, struct fh *h)
 	ifs_gz_cursor_free(h->cur);
 	ifs_gz_checkpoint_clear(&h->cp);
 	content_put(fs, h);
+	free(h->whole);
+	pthread_cond_destroy(&h->pushed);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
@@ -511,6 +526,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->pushed, NULL);
 	int r = getattr_wait(req, ino, &h->e, &err);
 	if (!r && h->e.src == IFS_SRC_DIR)
 		r = -EISDIR;
@@ -534,8 +550,19 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
-static int read_member(fuse_req_t req, struct fh *h, char *buf, size_t size, uint64_t off,
-		       ifs_err *err)
+/* h's cursor goes on to the archive offset abs without starting over. */
+static int goes_on(const struct fh *h, uint64_t abs)
+{
+	uint64_t pos = h->cur ? ifs_gz_cursor_pos(h->cur) : UINT64_MAX;
+	return h->have_cp && pos != UINT64_MAX && pos <= abs && pos >= h->cp.from &&
+	       abs - pos <= (4u << 20);
+}
+
+/* Decodes size bytes of h's member from off into buf (size > 0, the range
+ * inside the member): on from the cursor where it can, else from the
+ * checkpoint serving the offset. */
+static int decode_member(fuse_req_t req, struct fh *h, uint8_t *buf, size_t size, uint64_t off,
+			 ifs_err *err)
 {
 	ifs_fs *fs = fs_of(req);
 	uint64_t abs = h->e.off + off;
@@ -545,10 +572,7 @@ static int read_member(fuse_req_t req, struct fh *h, char *buf, size_t size, uin
 		if (r)
 			return r;
 	}
-	uint64_t pos = ifs_gz_cursor_pos(h->cur);
-	/* a cursor already inside this member, at or before the offset, just goes on */
-	if (!h->have_cp || pos == UINT64_MAX || pos > abs || pos < h->cp.from ||
-	    abs - pos > (4u << 20)) {
+	if (!goes_on(h, abs)) {
 		ifs_gz_checkpoint_clear(&h->cp);
 		h->have_cp = 0;
 		int r;
@@ -565,33 +589,168 @@ static int read_member(fuse_req_t req, struct fh *h, char *buf, size_t size, uin
 			return r;
 		h->have_cp = 1;
 	}
-	ssize_t n = ifs_gz_cursor_read(h->cur, &h->cp, abs, (uint8_t *)buf, size, err);
+	ssize_t n = ifs_gz_cursor_read(h->cur, &h->cp, abs, buf, size, err);
 	if (n < 0)
 		return (int)n;
 	if ((size_t)n != size)
 		return ifs_err_set(err, EIO, "%s: member data ends early (offset %llu)",
 				   ifs_archive_file(h->e.archive), (unsigned long long)abs);
-	uint32_t whole;
-	if (ifs_crc_cover_add(&h->cov, off, size, ifs_crc32(0, (const uint8_t *)buf, size),
-			      h->e.size, &whole) && whole != h->e.crc) {
-		h->bad = 1;
-		member_mark_bad(fs, &h->e);
-		return ifs_err_set(err, EIO, "CRC-32 mismatch in %s (got %08x, indexed %08x): the "
-				   "archive changed or is damaged", ifs_archive_file(h->e.archive),
-				   whole, h->e.crc);
-	}
 	if (off + size == h->e.size) {
 		/* read to the end: free the decoder until the next read, if any */
 		ifs_gz_cursor_free(h->cur);
 		h->cur = NULL;
 	}
-	return (int)n;
+	return 0;
+}
+
+static int crc_mismatch(ifs_fs *fs, struct fh *h, uint32_t whole, ifs_err *err)
+{
+	h->bad = 1;
+	member_mark_bad(fs, &h->e);
+	return ifs_err_set(err, EIO, "CRC-32 mismatch in %s (got %08x, indexed %08x): the "
+			   "archive changed or is damaged", ifs_archive_file(h->e.archive), whole,
+			   h->e.crc);
+}
+
+/* A read as asked: decoded, then CRC-checked once the reads so far cover the
+ * whole member. */
+static int read_member(fuse_req_t req, struct fh *h, uint8_t *buf, size_t size, uint64_t off,
+		       ifs_err *err)
+{
+	int r = decode_member(req, h, buf, size, off, err);
+	if (r)
+		return r;
+	uint32_t whole;
+	if (ifs_crc_cover_add(&h->cov, off, size, ifs_crc32(0, buf, size), h->e.size, &whole) &&
+	    whole != h->e.crc)
+		return crc_mismatch(fs_of(req), h, whole, err);
+	return 0;
+}
+
+/* ---- whole-member reads (see the top of the file) ---- */
+
+#define WHOLE_MIN_READ (128u * 1024)   /* the kernel's readahead unit */
+#define WHOLE_MAX (8u << 20)
+
+/* Books a whole-member read of h's member: its buffer in the budget and, if
+ * it pushes, a push slot (none if the file is being pushed already). */
+static int whole_take(ifs_fs *fs, const struct fh *h, int push)
+{
+	int ok = 0;
+	pthread_mutex_lock(&fs->push_lock);
+	if (fs->whole_bytes + h->e.size <= IFS_WHOLE_BUDGET &&
+	    (!push || fs->npushing < fs->push_slots)) {
+		ok = 1;
+		for (unsigned i = 0; push && i < fs->npushing; i++)
+			if (fs->pushing[i] == h->e.ino)
+				ok = 0;
+		if (ok && push)
+			fs->pushing[fs->npushing++] = h->e.ino;
+		if (ok)
+			fs->whole_bytes += h->e.size;
+	}
+	pthread_mutex_unlock(&fs->push_lock);
+	return ok;
+}
+
+static void whole_put(ifs_fs *fs, uint64_t ino, uint64_t size, int push)
+{
+	pthread_mutex_lock(&fs->push_lock);
+	fs->whole_bytes -= size;
+	for (unsigned i = 0; push && i < fs->npushing; i++)
+		if (fs->pushing[i] == ino) {
+			fs->pushing[i] = fs->pushing[--fs->npushing];
+			break;
+		}
+	pthread_mutex_unlock(&fs->push_lock);
+}
+
+/*
+ * Is the first read of a handle, [off, off+size), served by decoding the
+ * member whole? (Later reads are those the page cache lost, or O_DIRECT ones
+ * that come one by one and must not each decode the whole member.) Only a
+ * bulk read says yes; *push says whether part of the file is then left to
+ * push. Books it (whole_take) when it says yes.
+ */
+static int whole_wanted(ifs_fs *fs, struct fh *h, uint64_t off, size_t size, int *push)
+{
+	*push = 0;
+	if (h->e.size > WHOLE_MAX)
+		return 0;
+	if (size < WHOLE_MIN_READ && off + size != h->e.size)
+		return 0;   /* a probe of a few KiB (file(1), an image header) */
+	*push = !(off == 0 && size == h->e.size);
+	return whole_take(fs, h, *push);
+}
+
+/* Pushes data[off, off+len) of h's file into the kernel's page cache. Best
+ * effort: where it fails, the kernel asks with reads as it would have. */
+static void push_range(ifs_fs *fs, fuse_ino_t ino, const uint8_t *data, uint64_t off,
+		       uint64_t len)
+{
+	if (!len)
+		return;
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+	bv.buf[0].mem = (void *)(data + off);
+	int r = fuse_lowlevel_notify_store(fs->se, ino, (off_t)off, &bv, 0);
+	if (r && fs->debug)
+		fprintf(stderr, "inatfs: page cache push of inode %llu failed: %s\n",
+			(unsigned long long)ino, strerror(-r));
+}
+
+/*
+ * Serves a read by decoding h's member whole (h->lock held; released on
+ * return). Returns 0 once the read is answered, or a negative errno with
+ * the read not answered.
+ */
+static int read_whole(fuse_req_t req, fuse_ino_t ino, struct fh *h, uint64_t off, size_t size,
+		      int push, ifs_err *err)
+{
+	ifs_fs *fs = fs_of(req);
+	uint8_t *w = malloc(h->e.size);
+	if (!w) {
+		pthread_mutex_unlock(&h->lock);
+		return ifs_err_set(err, ENOMEM, "out of memory");
+	}
+	int r = decode_member(req, h, w, h->e.size, 0, err);
+	uint32_t crc = r ? 0 : ifs_crc32(0, w, h->e.size);
+	if (!r && crc != h->e.crc)
+		r = crc_mismatch(fs, h, crc, err);
+	if (r) {
+		pthread_mutex_unlock(&h->lock);
+		free(w);
+		return r;
+	}
+	/* other reads of this handle are served from w meanwhile; release waits */
+	h->whole = w;
+	h->pushing = 1;
+	pthread_mutex_unlock(&h->lock);
+	/*
+	 * Push, then answer (answered first, the reader would ask for the next
+	 * pages before the push reaches them). The push waits for pages that
+	 * reads in flight hold: of this handle, answered from w by other
+	 * threads; of other handles, answered by other threads as asked (one
+	 * push per file at a time); never this read's own pages.
+	 */
+	if (push) {
+		push_range(fs, ino, w, off + size, h->e.size - off - size);
+		push_range(fs, ino, w, 0, off);
+	}
+	fuse_reply_buf(req, (const char *)w + off, size);
+	pthread_mutex_lock(&h->lock);
+	h->whole = NULL;
+	h->pushing = 0;
+	pthread_cond_broadcast(&h->pushed);
+	pthread_mutex_unlock(&h->lock);
+	free(w);
+	return 0;
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	ifs_fs *fs = fs_of(req);
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -610,35 +769,59 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		pthread_mutex_unlock(&h->lock);
 		return;
 	}
-	char *buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
 	ifs_err err;
 	ifs_err_clear(&err);
+	uint8_t *buf = NULL;
+	int r, push;
 	pthread_mutex_lock(&h->lock);
-	int r = h->bad ? -EIO : read_member(req, h, buf, size, (uint64_t)off, &err);
+	if (h->whole) {
+		/* another thread decoded it whole and is pushing it */
+		fuse_reply_buf(req, (const char *)h->whole + off, size);
+		pthread_mutex_unlock(&h->lock);
+		return;
+	}
+	int first = h->reads++ == 0;
+	if (h->bad) {
+		r = -EIO;
+	} else if (first && whole_wanted(fs, h, (uint64_t)off, size, &push)) {
+		/* h may be released once the read is answered */
+		uint64_t key = h->e.ino, wsize = h->e.size;
+		r = read_whole(req, ino, h, (uint64_t)off, size, push, &err);   /* unlocks */
+		whole_put(fs, key, wsize, push);
+		if (!r)
+			return;
+		goto failed;
+	} else if (!(buf = malloc(size))) {
+		r = -ENOMEM;
+	} else {
+		r = read_member(req, h, buf, size, (uint64_t)off, &err);
+	}
 	pthread_mutex_unlock(&h->lock);
-	if (r < 0 && err.code) {
+	if (!r) {
+		fuse_reply_buf(req, (const char *)buf, size);
+		free(buf);
+		return;
+	}
+	free(buf);
+failed:
+	if (err.code) {
 		/* name the file: "read /train_val_images/...: what went wrong" */
 		char path[4096];
-		ifs_views_member_path(fs_of(req)->views, &h->e, path, sizeof path);
+		ifs_views_member_path(fs->views, &h->e, path, sizeof path);
 		ifs_err_prefix(&err, "/%s", path);
 	}
-	if (r < 0)
-		fuse_reply_err(req, errno_of("read", ino, err.code ? -EIO : r, &err));
-	else
-		fuse_reply_buf(req, buf, (size_t)r);
-	free(buf);
+	fuse_reply_err(req, errno_of("read", ino, err.code ? -EIO : r, &err));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-	/* wait for a read that is still returning from its reply (see op_read) */
+	/* wait for a read that is still returning from its reply (see op_read),
+	 * or pushing the file into the page cache */
 	pthread_mutex_lock(&h->lock);
+	while (h->pushing)
+		pthread_cond_wait(&h->pushed, &h->lock);
 	pthread_mutex_unlock(&h->lock);
 	fh_free(fs_of(req), h);
 	fuse_reply_err(req, 0);

@@ -8,10 +8,14 @@
 #define INATFS_FUSE_FS_H
 
 #include <pthread.h>
+#include <stdint.h>
 
 #include "inatfs/index.h"
 #include "inatfs/strmap.h"
 #include "inatfs/views.h"
+
+#define IFS_PUSH_MAX 64
+#define IFS_WHOLE_BUDGET (64u << 20)
 
 struct fuse_lowlevel_ops;
 
@@ -30,6 +34,17 @@ typedef struct ifs_fs {
 	 * by their open handles (the real ones are 80-130 MB) */
 	pthread_mutex_t shared_lock;
 	struct ifs_shared *shared;
+	/* Whole-member reads (fs.c), under push_lock. Their buffers hold at most
+	 * IFS_WHOLE_BUDGET bytes together. Those that push the rest of a file
+	 * into the kernel's page cache are at most push_slots at once (0: never,
+	 * as in single-threaded mode): a push can wait for a read of the same
+	 * file that another thread must answer, so one push per file, and
+	 * pushes get at most half of the threads. */
+	pthread_mutex_t push_lock;
+	uint64_t whole_bytes;
+	unsigned push_slots;           /* <= IFS_PUSH_MAX */
+	unsigned npushing;
+	uint64_t pushing[IFS_PUSH_MAX];
 } ifs_fs;
 
 /* The operations table; the session's userdata must be an ifs_fs *. */

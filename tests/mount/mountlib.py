@@ -39,13 +39,15 @@ def unmount(path):
 class Mount:
     """A running inatfs daemon (foreground, so its stderr can be read)."""
 
-    def __init__(self, data_dir, mnt, *opts, index=None, timeout=120, wait_scan=True):
-        """wait_scan: on a first mount (the index is built while the tree is
-        already served), return only once the scan has ended, so that the
-        tests see the complete tree; the live phase has its own tests."""
+    def __init__(self, data_dir, mnt, *opts, index=None, timeout=120, wait_scan=True,
+                 flags=()):
+        """opts: -o options; flags: others (-s). wait_scan: on a first mount
+        (the index is built while the tree is already served), return only
+        once the scan has ended, so that the tests see the complete tree; the
+        live phase has its own tests."""
         self.mnt = pathlib.Path(mnt)
         self.mnt.mkdir(parents=True, exist_ok=True)
-        args = [str(INATFS), str(data_dir), str(self.mnt), "-f"]
+        args = [str(INATFS), str(data_dir), str(self.mnt), "-f", *flags]
         if index:
             args += ["-o", f"index={index}"]
         for o in opts:
