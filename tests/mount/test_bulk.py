@@ -36,6 +36,14 @@ def big_index(big_dir, tmp_path_factory):
     return d, big, idx
 
 
+def vm_kb(pid, key):
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise AssertionError(key)
+
+
 def drop(fd):
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
@@ -155,7 +163,8 @@ def race_worker(mnt, rels, seed, rounds, q):
 @pytest.mark.parametrize("mode", MODES)
 def test_racing_readers_of_the_same_files(big_index, tmp_path, mode):
     """4 processes x 3 threads read the same files at once, each dropping
-    the file's page cache first, so that pushes and reads of one file meet."""
+    the file's page cache first, so that pushes and reads of one file meet.
+    The daemon's peak RSS stays small (the decoded copies are freed)."""
     d, big, idx = big_index
     opts, flags = MODES[mode]
     rels = [(rel, b) for rel, b in big.items() if len(b) <= 2 * MIB]
@@ -173,6 +182,9 @@ def test_racing_readers_of_the_same_files(big_index, tmp_path, mode):
             assert p.exitcode == 0
         for bad in results:
             assert bad == [], bad[:10]
+        # the decoded copies are freed after each read: the daemon stays small
+        hwm = vm_kb(m.proc.pid, "VmHWM")
+        assert hwm < 64 * 1024, hwm
     finally:
         rc = m.close()
     assert rc == 0, m.stderr()
