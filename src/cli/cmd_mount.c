@@ -251,7 +251,8 @@ int cmd_mount(int argc, char **argv)
 	ifs_fs fs = { .idx = idx, .views = views, .debug = co.debug,
 		      .readdirplus = o.readdirplus, .bad_lock = PTHREAD_MUTEX_INITIALIZER,
 		      .bad = bad, .shared_lock = PTHREAD_MUTEX_INITIALIZER,
-		      .push_lock = PTHREAD_MUTEX_INITIALIZER };
+		      .push_lock = PTHREAD_MUTEX_INITIALIZER,
+		      .open_lock = PTHREAD_MUTEX_INITIALIZER };
 	se = fuse_session_new(&args, ifs_fuse_ops(), sizeof *ifs_fuse_ops(), &fs);
 	if (!se) {
 		r = EXIT_MOUNT;
@@ -310,8 +311,11 @@ int cmd_mount(int argc, char **argv)
 		lr = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
+	ifs_fuse_release_all(&fs);
 	fuse_remove_signal_handlers(se);
-	r = lr == 0 ? 0 : EXIT_MOUNT;
+	/* the loop returns the signal that ended it (libfuse's handlers): an
+	 * unmount by SIGINT, SIGTERM or SIGHUP is a clean end */
+	r = lr == 0 || lr == SIGINT || lr == SIGTERM || lr == SIGHUP ? 0 : EXIT_MOUNT;
 	if (scanning) {
 		ifs_build_cancel(build);
 		pthread_join(scan_thread, NULL);

@@ -215,11 +215,44 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_attr(req, &st, timeout_of(fs));
 }
 
+/* ---- open handles ------------------------------------------------------ */
+
+/* The head of every open file's and folder's handle (fs->opened). */
+struct ifs_open {
+	struct ifs_open *prev, *next;
+	int dir;
+};
+
+static void open_track(ifs_fs *fs, struct ifs_open *o, int dir)
+{
+	o->dir = dir;
+	o->prev = NULL;
+	pthread_mutex_lock(&fs->open_lock);
+	o->next = fs->opened;
+	if (o->next)
+		o->next->prev = o;
+	fs->opened = o;
+	pthread_mutex_unlock(&fs->open_lock);
+}
+
+static void open_untrack(ifs_fs *fs, struct ifs_open *o)
+{
+	pthread_mutex_lock(&fs->open_lock);
+	if (o->prev)
+		o->prev->next = o->next;
+	else
+		fs->opened = o->next;
+	if (o->next)
+		o->next->prev = o->prev;
+	pthread_mutex_unlock(&fs->open_lock);
+}
+
 /* ---- directories -------------------------------------------------------- */
 
 /* A whole listing, built at the first readdir (the kernel may answer from its
  * cache and never ask): names and entries, in order. */
 struct dirh {
+	struct ifs_open open;   /* first: a handle is found from it */
 	uint64_t ino;
 	int built;
 	ifs_entry *ents;
@@ -275,6 +308,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	d->ino = ino;
+	open_track(fs_of(req), &d->open, 1);
 	fi->fh = (uint64_t)(uintptr_t)d;
 	/* a listing made while the scan runs may grow: not kept */
 	fi->cache_readdir = settled(fs_of(req));
@@ -361,7 +395,9 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	dirh_free((struct dirh *)(uintptr_t)fi->fh);
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	open_untrack(fs_of(req), &d->open);
+	dirh_free(d);
 	fuse_reply_err(req, 0);
 }
 
@@ -378,6 +414,7 @@ struct ifs_shared {
 };
 
 struct fh {
+	struct ifs_open open;        /* first: a handle is found from it */
 	ifs_entry e;
 	pthread_mutex_t lock;        /* the kernel may read one handle from several threads */
 	pthread_cond_t pushed;       /* signalled when pushing drops to 0 */
@@ -546,6 +583,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, r == -EINTR ? EINTR : errno_of("open", ino, r, &err));
 		return;
 	}
+	open_track(fs, &h->open, 0);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);
@@ -826,6 +864,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	while (h->pushing)
 		pthread_cond_wait(&h->pushed, &h->lock);
 	pthread_mutex_unlock(&h->lock);
+	open_untrack(fs_of(req), &h->open);
 	fh_free(fs_of(req), h);
 	fuse_reply_err(req, 0);
 }
@@ -876,4 +915,20 @@ static const struct fuse_lowlevel_ops ops = {
 const struct fuse_lowlevel_ops *ifs_fuse_ops(void)
 {
 	return &ops;
+}
+
+void ifs_fuse_release_all(ifs_fs *fs)
+{
+	pthread_mutex_lock(&fs->open_lock);
+	struct ifs_open *o = fs->opened;
+	fs->opened = NULL;
+	pthread_mutex_unlock(&fs->open_lock);
+	while (o) {
+		struct ifs_open *next = o->next;
+		if (o->dir)
+			dirh_free((struct dirh *)o);
+		else
+			fh_free(fs, (struct fh *)o);
+		o = next;
+	}
 }

@@ -20,6 +20,7 @@
 struct fuse_lowlevel_ops;
 
 struct fuse_session;
+struct ifs_open;
 
 typedef struct ifs_fs {
 	ifs_index *idx;            /* may be live (still being built): see index.h */
@@ -45,9 +46,17 @@ typedef struct ifs_fs {
 	unsigned push_slots;           /* <= IFS_PUSH_MAX */
 	unsigned npushing;
 	uint64_t pushing[IFS_PUSH_MAX];
+	/* open files and folders: the kernel may end the session with a
+	 * RELEASE still unanswered (libfuse refuses requests after DESTROY),
+	 * so what is left is freed by ifs_fuse_release_all */
+	pthread_mutex_t open_lock;
+	struct ifs_open *opened;
 } ifs_fs;
 
 /* The operations table; the session's userdata must be an ifs_fs *. */
 const struct fuse_lowlevel_ops *ifs_fuse_ops(void);
+
+/* Frees the handles the kernel never released; after the session's loop. */
+void ifs_fuse_release_all(ifs_fs *fs);
 
 #endif
