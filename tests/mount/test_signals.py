@@ -19,7 +19,13 @@ def test_signal_unmounts_with_files_open(big_dir, tmp_path, sig):
     d, big = big_dir
     idx = tmp_path / "i.sqlite"
     assert inatfs("index", d, "--index", idx).returncode == 0
-    m = Mount(d, tmp_path / "mnt", index=idx)
+    # a background job inherits SIGINT ignored, and libfuse then leaves it so
+    # (scripts/test may run so): the daemon starts with the default action
+    old = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        m = Mount(d, tmp_path / "mnt", index=idx)
+    finally:
+        signal.signal(signal.SIGINT, old)
     fd = os.open(m.mnt / BIG, os.O_RDONLY)
     it = os.scandir(m.mnt / "train_val_images/Big")
     try:
