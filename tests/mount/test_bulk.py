@@ -5,7 +5,8 @@ single-threaded daemons, with readers of the same files racing each other
 (a push into the page cache waits for the reads in flight that hold its
 pages: these tests end, or the daemon deadlocked). A file read front to back
 costs one request up to 8 MiB (its rest is pushed), one per readahead unit
-past that; a damaged member's bulk read fails before serving a byte.
+past that. (A damaged member's first bulk read failing before serving a
+byte: test_faults.py.)
 """
 
 import mmap
