@@ -417,7 +417,7 @@ struct fh {
 	struct ifs_open open;        /* first: a handle is found from it */
 	ifs_entry e;
 	pthread_mutex_t lock;        /* the kernel may read one handle from several threads */
-	pthread_cond_t pushed;       /* signalled when pushing drops to 0 */
+	pthread_cond_t pushed;       /* signalled when whole goes back to NULL */
 	uint8_t *data;               /* generated and annotation files (owned, or sh's) */
 	size_t len;
 	struct ifs_shared *sh;       /* data belongs to this shared copy */
@@ -427,8 +427,8 @@ struct fh {
 	ifs_crc_cover cov;           /* what was read so far, for the CRC-32 check */
 	int bad;                     /* a CRC mismatch was seen: fail every read */
 	uint64_t reads;              /* member reads so far */
-	uint8_t *whole;              /* the decoded member while its rest is pushed */
-	int pushing;                 /* a thread is pushing it (release waits) */
+	uint8_t *whole;              /* the decoded member while a thread pushes its
+				      * rest and answers (release waits) */
 };
 
 static int shareable(const ifs_entry *e)
@@ -517,7 +517,6 @@ static void fh_free(ifs_fs *fs, struct fh *h)
 	ifs_gz_cursor_free(h->cur);
 	ifs_gz_checkpoint_clear(&h->cp);
 	content_put(fs, h);
-	free(h->whole);
 	pthread_cond_destroy(&h->pushed);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
@@ -764,7 +763,6 @@ static int read_whole(fuse_req_t req, fuse_ino_t ino, struct fh *h, uint64_t off
 	}
 	/* other reads of this handle are served from w meanwhile; release waits */
 	h->whole = w;
-	h->pushing = 1;
 	pthread_mutex_unlock(&h->lock);
 	/*
 	 * Push, then answer (answered first, the reader would ask for the next
@@ -780,7 +778,6 @@ static int read_whole(fuse_req_t req, fuse_ino_t ino, struct fh *h, uint64_t off
 	fuse_reply_buf(req, (const char *)w + off, size);
 	pthread_mutex_lock(&h->lock);
 	h->whole = NULL;
-	h->pushing = 0;
 	pthread_cond_broadcast(&h->pushed);
 	pthread_mutex_unlock(&h->lock);
 	free(w);
@@ -861,7 +858,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	/* wait for a read that is still returning from its reply (see op_read),
 	 * or pushing the file into the page cache */
 	pthread_mutex_lock(&h->lock);
-	while (h->pushing)
+	while (h->whole)
 		pthread_cond_wait(&h->pushed, &h->lock);
 	pthread_mutex_unlock(&h->lock);
 	open_untrack(fs_of(req), &h->open);
