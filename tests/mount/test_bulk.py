@@ -218,3 +218,44 @@ def test_one_request_per_file(big_index, tmp_path):
             assert 2 <= n <= 4, (rel, n)
         else:
             assert n >= 2 * (size // (256 << 10)), (rel, n)
+
+
+def test_one_request_per_file_with_two_readers(big_index, tmp_path):
+    """Two readers, each reading its own files front to back one after the
+    other (page cache dropped first): each open still costs the daemon one
+    READ (two if the kernel sends its next readahead before the answer). A
+    reader asks for its next file as soon as it has the last one's answer;
+    a push slot given back only after the answer would be still taken then
+    (freeing a decoded 8 MiB takes a while), and the file read as asked
+    instead, one READ per 128 KiB."""
+    d, big, idx = big_index
+    rels = sorted((rel for rel, b in big.items() if 256 << 10 < len(b) <= 8 * MIB),
+                  key=lambda r: len(big[r]))
+    assert len(rels) >= 4, rels
+    halves = [rels[0::2], rels[1::2]]   # no file read by both readers
+    rounds = 15
+    m = Mount(d, tmp_path / "mnt", "debug", index=idx)
+    try:
+        inos = {rel: os.stat(m.mnt / rel).st_ino for rel in rels}
+        bad = []
+
+        def reader(mine):
+            for _ in range(rounds):
+                for rel in mine:
+                    if read_seq(m.mnt / rel, MIB) != big[rel]:
+                        bad.append(rel)
+
+        ts = [threading.Thread(target=reader, args=(h,)) for h in halves]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=240)
+            assert not t.is_alive()
+        assert bad == []
+    finally:
+        rc = m.close()
+    assert rc == 0
+    log = m.stderr()
+    for rel, ino in inos.items():
+        n = len(re.findall(rf"opcode: READ \(15\), nodeid: {ino},", log))
+        assert rounds <= n <= 2 * rounds, (rel, len(big[rel]), n)
