@@ -242,8 +242,11 @@ def test_one_request_per_file_with_two_readers(big_index, tmp_path):
         def reader(mine):
             for _ in range(rounds):
                 for rel in mine:
-                    if read_seq(m.mnt / rel, MIB) != big[rel]:
-                        bad.append(rel)
+                    try:
+                        if read_seq(m.mnt / rel, MIB) != big[rel]:
+                            bad.append(rel)
+                    except OSError as e:   # a thread's exception would go unseen
+                        bad.append(f"{rel}: {e}")
 
         ts = [threading.Thread(target=reader, args=(h,)) for h in halves]
         for t in ts:
