@@ -747,31 +747,27 @@ static void push_range(ifs_fs *fs, fuse_ino_t ino, const uint8_t *data, uint64_t
 }
 
 /*
- * Serves a read by decoding h's member whole (h->lock held; released on
- * return). Returns 0 once the read is answered, or a negative errno with
- * the read not answered.
+ * Serves a read by decoding h's member whole, booked by whole_wanted (h->lock
+ * held; released on return, and so is the booking). Returns 0 once the read
+ * is answered, or a negative errno with the read not answered.
  */
 static int read_whole(fuse_req_t req, fuse_ino_t ino, struct fh *h, uint64_t off, size_t size,
 		      int push, ifs_err *err)
 {
 	ifs_fs *fs = fs_of(req);
-	uint64_t key = h->e.ino;
-	uint8_t *w = malloc(h->e.size);
-	if (!w) {
-		pthread_mutex_unlock(&h->lock);
-		if (push)
-			push_done(fs, key);
-		return ifs_err_set(err, ENOMEM, "out of memory");
-	}
-	int r = decode_member(req, h, w, h->e.size, 0, err);
-	uint32_t crc = r ? 0 : ifs_crc32(0, w, h->e.size);
-	if (!r && crc != h->e.crc)
+	uint64_t key = h->e.ino, wsize = h->e.size;   /* h may be released once answered */
+	uint8_t *w = malloc(wsize);
+	int r = w ? decode_member(req, h, w, wsize, 0, err)
+		  : ifs_err_set(err, ENOMEM, "out of memory");
+	uint32_t crc;
+	if (!r && (crc = ifs_crc32(0, w, wsize)) != h->e.crc)
 		r = crc_mismatch(fs, h, crc, err);
 	if (r) {
 		pthread_mutex_unlock(&h->lock);
 		if (push)
 			push_done(fs, key);
 		free(w);
+		whole_put(fs, wsize);
 		return r;
 	}
 	/* other reads of this handle are served from w meanwhile; release waits */
@@ -785,7 +781,7 @@ static int read_whole(fuse_req_t req, fuse_ino_t ino, struct fh *h, uint64_t off
 	 * push per file at a time); never this read's own pages.
 	 */
 	if (push) {
-		push_range(fs, ino, w, off + size, h->e.size - off - size);
+		push_range(fs, ino, w, off + size, wsize - off - size);
 		push_range(fs, ino, w, 0, off);
 		/*
 		 * The slot goes back before the answer: the reader's next file
@@ -801,6 +797,7 @@ static int read_whole(fuse_req_t req, fuse_ino_t ino, struct fh *h, uint64_t off
 	pthread_cond_broadcast(&h->pushed);
 	pthread_mutex_unlock(&h->lock);
 	free(w);
+	whole_put(fs, wsize);
 	return 0;
 }
 
@@ -842,10 +839,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (h->bad) {
 		r = -EIO;
 	} else if (first && whole_wanted(fs, h, (uint64_t)off, size, &push)) {
-		/* h may be released once the read is answered */
-		uint64_t wsize = h->e.size;
 		r = read_whole(req, ino, h, (uint64_t)off, size, push, &err);   /* unlocks */
-		whole_put(fs, wsize);
 		if (!r)
 			return;
 		goto failed;

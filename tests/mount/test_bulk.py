@@ -191,6 +191,11 @@ def test_racing_readers_of_the_same_files(big_index, tmp_path, mode):
     assert rc == 0, m.stderr()
 
 
+def read_requests(log, ino):
+    """READ requests for inode ino in a daemon's -o debug log."""
+    return len(re.findall(rf"opcode: READ \(15\), nodeid: {ino},", log))
+
+
 def test_one_request_per_file(big_index, tmp_path):
     """Read front to back (1 MiB reads, then 32 KiB ones as md5sum does, the
     page cache dropped before each), a member up to 8 MiB costs the daemon
@@ -212,7 +217,7 @@ def test_one_request_per_file(big_index, tmp_path):
     assert rc == 0
     log = m.stderr()
     for rel, ino in inos.items():
-        n = len(re.findall(rf"opcode: READ \(15\), nodeid: {ino},", log))
+        n = read_requests(log, ino)
         size = len(big[rel])
         if size <= 8 * MIB:
             assert 2 <= n <= 4, (rel, n)
@@ -260,5 +265,5 @@ def test_one_request_per_file_with_two_readers(big_index, tmp_path):
     assert rc == 0
     log = m.stderr()
     for rel, ino in inos.items():
-        n = len(re.findall(rf"opcode: READ \(15\), nodeid: {ino},", log))
+        n = read_requests(log, ino)
         assert rounds <= n <= 2 * rounds, (rel, len(big[rel]), n)
