@@ -682,6 +682,8 @@ class Bench:
                                  ("igzip_mb_s", "`igzip -dc` same file, same round", "MB/s"),
                                  ("seq_mb_s", "sequential inflate (one cursor)", "MB/s"),
                                  ("checkpoints", "checkpoints", "count"),
+                                 ("entry_checkpoints", "checkpoints with an entry (start inside "
+                                  "the block, at the member)", "count"),
                                  ("avg_checkpoint_bytes", "bytes per checkpoint", "B"),
                                  ("avg_window_bytes", "stored sparse window per checkpoint", "B"),
                                  ("index_bytes_per_gb", "checkpoint bytes per GB of gzip", "B/GB"),

@@ -131,14 +131,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "scan: %s\n", err.msg);
 		return 1;
 	}
-	/* + ~24 bytes of row (key, skip, in_bit, SQLite cell): see the index rows */
-	double per_cp = res.checkpoints ? 24.0 + (double)res.window_bytes / (double)res.checkpoints : 0;
+	/* + ~24 bytes of row (key, skip, in_bit, SQLite cell) and ~5 for an entry:
+	 * see the index rows */
+	size_t entries = 0;
+	for (size_t i = 0; i < b.cps.n; i++)
+		entries += b.cps.cp[i].entry_bit != 0;
+	double per_cp = res.checkpoints ? 24.0 + ((double)res.window_bytes + 5.0 * (double)entries) /
+						 (double)res.checkpoints : 0;
 	printf("scan_s: %.3f\n", t_scan);
 	printf("scan_mb_s: %.1f\n", (double)res.out_size / t_scan / 1e6);
 	printf("in_bytes: %llu\n", (unsigned long long)res.in_size);
 	printf("out_bytes: %llu\n", (unsigned long long)res.out_size);
 	printf("members: %zu\n", b.n);
 	printf("checkpoints: %llu\n", (unsigned long long)res.checkpoints);
+	printf("entry_checkpoints: %zu\n", entries);
 	printf("avg_window_bytes: %.1f\n", res.checkpoints ? (double)res.window_bytes / (double)res.checkpoints : 0);
 	printf("avg_checkpoint_bytes: %.1f\n", per_cp);
 	printf("index_bytes_per_gb: %.0f\n", per_cp * (double)res.checkpoints / ((double)res.in_size / 1e9));
@@ -190,7 +196,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		member m = b.m[i];
 		const ifs_gz_checkpoint *cp = ifs_gz_cplist_find(&b.cps, m.off);
-		sum_extra += (double)(m.off - cp->out);
+		/* inflated before the member: nothing from an entry (from == m.off) */
+		sum_extra += (double)(m.off - (cp->entry_bit ? cp->from : cp->out));
 		t0 = now();
 		if (ifs_gz_cursor_new(fd, argv[1], &c, &err) < 0)
 			return 1;

@@ -11,6 +11,15 @@
  * reads, directly or through copies of the output before it, are kept
  * (~14 bytes of 32 KiB on JPEG data, many checkpoints need none).
  *
+ * Most checkpoints also have an entry: the bit where the symbol that outputs
+ * `from` begins, inside the block, and the length of the block's header.
+ * A read then starts there, after the block's header bits (read from the
+ * file and laid in front of the entry bit), and inflates nothing before
+ * `from`; the window is then the 32 KiB before `from`, and holds the bytes
+ * the output from `from` on reads directly. Without an entry (a copy runs
+ * across `from`, or `from` falls in a stored block) a read starts at the
+ * boundary and inflates the bytes up to `from` first.
+ *
  * Window format (what `window` holds, ifs_gz_window_decode): varint(32768 -
  * wlen), then runs: varint(gap) varint(len - 1) and len bytes, where gap is
  * the run's start minus the previous run's end (the first run's: its start).
@@ -45,9 +54,14 @@ typedef struct ifs_gz_checkpoint {
 	uint64_t from;      /* >= out: output from here on decodes exactly; the output in
 			     * [out, from) may not (window bytes it alone reads are left out) */
 	uint64_t in_bit;    /* bit offset, in the compressed file, of the block's first bit */
+	uint64_t entry_bit; /* 0: no entry; else the bit offset, in the compressed file, of the
+			     * first symbol that outputs `from` (inside out's block) */
+	uint32_t hdr_bits;  /* with an entry: bits of the block's header, from in_bit on (3
+			     * for a fixed-code block; at most IFS_GZ_HDR_BITS_MAX) */
 	uint32_t window_len;/* bytes in window (0: no window: the checkpoint is at the start of
 			     * a gzip member's output, and from == out) */
-	uint8_t *window;    /* the sparse window, in the format above; owned by whoever
+	uint8_t *window;    /* the sparse window, in the format above: of the 32 KiB before
+			     * `from` with an entry, before `out` without; owned by whoever
 			     * holds the struct */
 	/* Set by the scan (not stored in the index): the stream's state at `out`,
 	 * enough to resume a scan there (ifs_gz_scan_opts.resume). */
@@ -55,6 +69,10 @@ typedef struct ifs_gz_checkpoint {
 	uint64_t member_out; /* uncompressed offset where that gzip member began */
 	uint32_t members;    /* gzip members begun so far, that one included */
 } ifs_gz_checkpoint;
+
+/* A dynamic block's header: 3 + 14 + 19 * 3 bits, then at most 286 + 30 code
+ * lengths of at most 7 + 7 bits each. */
+#define IFS_GZ_HDR_BITS_MAX (3u + 14u + 57u + 316u * 14u)
 
 /* Frees cp->window and zeroes the struct. */
 void ifs_gz_checkpoint_clear(ifs_gz_checkpoint *cp);

@@ -1,6 +1,7 @@
 /*
  * cursor.c - random reads: start ISA-L's inflate at a checkpoint (bit
- * offset + sparse window as dictionary), skip forward to the wanted offset,
+ * offset + sparse window as dictionary; at its entry, inside the block, when
+ * it has one), skip forward to the wanted offset,
  * and keep the decoder state so the next read at or after the current
  * position goes on without restarting. Member boundaries are crossed as
  * `gzip -dc` would: skip the trailer, parse the next header, go on.
@@ -16,6 +17,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <isa-l/igzip_lib.h>
 
@@ -77,17 +79,77 @@ uint64_t ifs_gz_cursor_restarts(const ifs_gz_cursor *c)
 	return c->restarts;
 }
 
-static int restart(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp, ifs_err *err)
+/* Reads n bytes at file offset off; -EIO if the file ends first. */
+static int read_exact(ifs_gz_cursor *c, uint8_t *buf, size_t n, uint64_t off, ifs_err *err)
 {
-	size_t dlen = 0;
-	c->valid = 0;
-	if (cp->window_len && ifs_gz_window_decode(cp->window, cp->window_len, c->dict, &dlen) < 0)
-		return ifs_err_set(err, EIO, "%s: bad checkpoint window at offset %llu "
-				   "(index corrupt?)", c->name, (unsigned long long)cp->out);
-	isal_inflate_init(&c->st);
-	c->st.crc_flag = ISAL_DEFLATE;
-	if (dlen && isal_inflate_set_dict(&c->st, c->dict, (uint32_t)dlen) != COMP_OK)
-		return ifs_err_set(err, EIO, "%s: cannot set inflate dictionary", c->name);
+	size_t have = 0;
+	while (have < n) {
+		ssize_t r = pread(c->fd, buf + have, n - have, (off_t)(off + have));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return ifs_err_sys(err, errno, "%s: read at offset %llu", c->name,
+					   (unsigned long long)(off + have));
+		if (r == 0)
+			return ifs_err_set(err, EIO, "%s: checkpoint at compressed offset %llu "
+					   "is past the end of the file", c->name,
+					   (unsigned long long)off);
+		have += (size_t)r;
+	}
+	return 0;
+}
+
+/*
+ * Starts the input at cp's entry. ISA-L must read the block's header before
+ * the entry's symbols, so the input begins with a prefix: the header's bits
+ * (from in_bit), placed so that they end at the entry bit's position within
+ * its byte, followed by that byte's bits from the entry bit on; the file's
+ * bytes follow from the next byte on, as they are. The bits of the prefix's
+ * first byte before the header go unread (primed into read_in, as at a
+ * boundary).
+ */
+static int enter(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp, ifs_err *err)
+{
+	uint32_t h = cp->hdr_bits;
+	if (h < 3 || h > IFS_GZ_HDR_BITS_MAX || cp->entry_bit < cp->in_bit + h)
+		return ifs_err_set(err, EIO, "%s: bad checkpoint entry at offset %llu "
+				   "(index corrupt?)", c->name, (unsigned long long)cp->from);
+	uint8_t hdr[IFS_GZ_HDR_BITS_MAX / 8 + 3], pre[IFS_GZ_HDR_BITS_MAX / 8 + 3];
+	uint64_t h0 = cp->in_bit >> 3;
+	size_t hn = (size_t)(((cp->in_bit & 7) + h + 7) >> 3);
+	uint64_t ebyte = cp->entry_bit >> 3;
+	unsigned a = (unsigned)(cp->entry_bit & 7);
+	int rc = read_exact(c, hdr, hn, h0, err);
+	uint8_t eb = 0;
+	if (!rc && a)
+		rc = read_exact(c, &eb, 1, ebyte, err);
+	if (rc)
+		return rc;
+	unsigned s0 = (a + 8 - (h & 7)) & 7;       /* s0 + h == a (mod 8) */
+	size_t plen = (s0 + h + 7) / 8;            /* the last byte: a header bits + entry byte's */
+	memset(pre, 0, plen);
+	for (uint32_t i = 0; i < h; i++) {
+		uint64_t sb = (cp->in_bit & 7) + i, db = s0 + i;
+		pre[db >> 3] |= (uint8_t)(((hdr[sb >> 3] >> (sb & 7)) & 1u) << (db & 7));
+	}
+	if (a)
+		pre[plen - 1] |= (uint8_t)(eb & (0xffu << a));
+	/* the file from the byte after the prefix's last one */
+	uint64_t next = a ? ebyte + 1 : ebyte;
+	gzi_in_preload(&c->r, pre, plen, next);
+	if (s0) {
+		uint8_t b;
+		if ((rc = gzi_in_byte(&c->r, &b, err)) < 0)
+			return rc;
+		c->st.read_in = (uint64_t)(b >> s0);
+		c->st.read_in_length = (int32_t)(8 - s0);
+	}
+	return 0;
+}
+
+/* Starts the input at cp's block boundary. */
+static int boundary(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp, ifs_err *err)
+{
 	gzi_in_seek(&c->r, cp->in_bit >> 3);
 	unsigned bits = (unsigned)(cp->in_bit & 7);
 	if (bits) {
@@ -103,7 +165,24 @@ static int restart(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp, ifs_err *err)
 		c->st.read_in = (uint64_t)(b >> bits);
 		c->st.read_in_length = (int32_t)(8 - bits);
 	}
-	c->pos = cp->out;
+	return 0;
+}
+
+static int restart(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp, ifs_err *err)
+{
+	size_t dlen = 0;
+	c->valid = 0;
+	if (cp->window_len && ifs_gz_window_decode(cp->window, cp->window_len, c->dict, &dlen) < 0)
+		return ifs_err_set(err, EIO, "%s: bad checkpoint window at offset %llu "
+				   "(index corrupt?)", c->name, (unsigned long long)cp->out);
+	isal_inflate_init(&c->st);
+	c->st.crc_flag = ISAL_DEFLATE;
+	if (dlen && isal_inflate_set_dict(&c->st, c->dict, (uint32_t)dlen) != COMP_OK)
+		return ifs_err_set(err, EIO, "%s: cannot set inflate dictionary", c->name);
+	int rc = cp->entry_bit ? enter(c, cp, err) : boundary(c, cp, err);
+	if (rc < 0)
+		return rc;
+	c->pos = cp->entry_bit ? cp->from : cp->out;
 	c->at_end = 0;
 	c->crc_valid = cp->window_len == 0;
 	c->crc = 0;

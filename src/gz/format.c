@@ -46,6 +46,15 @@ void gzi_in_seek(gzi_in *r, uint64_t off)
 	r->eof = 0;
 }
 
+void gzi_in_preload(gzi_in *r, const uint8_t *p, size_t n, uint64_t next)
+{
+	memcpy(r->buf, p, n);
+	r->off = next - n; /* may wrap: only off + len and off + pos are used */
+	r->pos = 0;
+	r->len = n;
+	r->eof = 0;
+}
+
 ssize_t gzi_in_fill(gzi_in *r, ifs_err *err)
 {
 	if (r->pos > 0) {

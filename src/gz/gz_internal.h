@@ -32,6 +32,9 @@ int gzi_in_init(gzi_in *r, int fd, const char *name, size_t cap, ifs_err *err);
 void gzi_in_free(gzi_in *r);
 /* Drops the buffer; the next fill reads from file offset `off`. */
 void gzi_in_seek(gzi_in *r, uint64_t off);
+/* Drops the buffer and puts p[0..n) (n <= cap) in it, as if they were the
+ * file's bytes just before offset `next`; the next fill reads from next. */
+void gzi_in_preload(gzi_in *r, const uint8_t *p, size_t n, uint64_t next);
 /* Moves the unread bytes to the front and reads more. Returns the number of
  * bytes added (0 at end of file) or a negative errno. */
 ssize_t gzi_in_fill(gzi_in *r, ifs_err *err);
@@ -55,25 +58,32 @@ int gzi_read_header(gzi_in *r, int first, ifs_err *err);
 int gzi_read_trailer(gzi_in *r, uint32_t *crc, uint32_t *isize, ifs_err *err);
 
 /*
- * Sparse windows. Decodes raw deflate from bit `first_bit` of in[] after a
- * window of wlen bytes until skip + 32 KiB bytes of output exist or the
- * final block ends, and sets need[i] = 1 (i < wlen) for every window byte
- * that output at or after `skip` reads, directly or through copies of
- * earlier output (output in [0, skip) that nothing after skip copies may
- * come out wrong). root is scratch space for skip + GZI_OUTMAX entries.
- * in[] must have 8 readable zero bytes after in_len (fast bit loads).
- * Returns 0, 1 (in[] ended too early: give more input), or -EIO (invalid
- * deflate data; *why says what).
+ * Sparse windows. Decodes raw deflate from bit `first_bit` of in[] after the
+ * window win[0..wlen) until skip + 32 KiB bytes of output exist or the final
+ * block ends, and sets need[i] = 1 (i < wlen) for every window byte that
+ * output at or after `skip` reads, directly or through copies of earlier
+ * output (output in [0, skip) that nothing after skip copies may come out
+ * wrong). For a start at `skip` itself: need2[i] = 1 (i < wlen + skip, the
+ * window then the output) for every byte that output at or after skip reads
+ * directly, val[0..skip) gets the output before skip, and *entry_bit the bit
+ * index into in[] where a symbol outputting byte skip starts in the first
+ * block (0: none; always 0 when skip is 0), *hdr_bits that block's header
+ * length. root is scratch space for skip + GZI_OUTMAX entries. in[] must have
+ * 8 readable zero bytes after in_len (fast bit loads). Returns 0, 1 (in[]
+ * ended too early: give more input), or -EIO (invalid deflate data; *why
+ * says what).
  */
 #define GZI_OUTMAX (GZI_WSIZE + 258) /* the last copy may run past 32 KiB */
-int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit,
-		    size_t wlen, size_t skip, uint32_t *root, uint8_t *need, const char **why);
+int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit, const uint8_t *win,
+		    size_t wlen, size_t skip, uint32_t *root, uint8_t *need, uint8_t *val,
+		    uint8_t *need2, uint64_t *entry_bit, uint32_t *hdr_bits, const char **why);
 
 /*
  * Builds cp->window from the full window win[0..wlen) for reads from
  * cp->from on: reads the compressed bytes at cp->in_bit from fd, marks the
  * bytes those reads need and encodes them (malloc'd into cp->window, its
- * size into cp->window_len). wlen 0 (a gzip member's start) gives no window
+ * size into cp->window_len), and sets the entry (cp->entry_bit, hdr_bits;
+ * the window is then the one before `from`) where there is one. wlen 0 (a gzip member's start) gives no window
  * and sets from = out. A `from` more than GZI_SKIP_MAX past out (a block
  * that long is rare) is lowered to out, which bounds the decoding and the
  * scratch space. Returns 0 or a negative errno.

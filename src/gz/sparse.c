@@ -11,7 +11,14 @@
  * roots of the output from there on are kept, since the output before it
  * (the previous member's end, the tar headers) is never served from this
  * checkpoint. It stops once skip + 32 KiB of output exist: no distance can
- * reach back past skip after that. Speed is secondary (it decodes ~50 KiB
+ * reach back past skip after that.
+ *
+ * The same pass finds the checkpoint's entry: the bit where the symbol that
+ * outputs byte `skip` starts, if a symbol starts there inside the first
+ * block, and that block's header length. A reader that starts there sees
+ * only what the output from `skip` on reads directly of the 32 KiB before
+ * it, so those bytes are marked too (need2), and the values of the output
+ * before `skip` are worked out (val) to fill them in. Speed is secondary (it decodes ~50 KiB
  * per checkpoint on JPEG data, on the scan's helper thread); correctness is
  * checked by the tests, which decode from every sparse window with ISA-L
  * and compare with the real output.
@@ -45,6 +52,16 @@ typedef struct dstate {
 				* the window byte it copies */
 	size_t wlen, hpos;     /* hpos: window length + bytes output */
 	size_t stop;           /* output wanted: skip + 32 KiB */
+	size_t skip;
+	const uint8_t *win;    /* the window's bytes */
+	uint8_t *val;          /* the bytes of output [0, skip) */
+	uint8_t *need2;        /* per window + output byte before skip: read
+				* directly by output at or after skip */
+	uint64_t first_bit;    /* where the first block starts */
+	uint64_t hdr_end;      /* where the current block's codes start */
+	int first_block;       /* in the first block */
+	uint64_t entry_bit;    /* 0 or the entry (a bit index into in[]) */
+	uint32_t entry_hdr;
 	const char *why;
 	int need_more;
 	huff lencode, distcode;
@@ -162,8 +179,12 @@ static int stored(dstate *s)
 	size_t n = len;
 	if (n > s->stop - (s->hpos - s->wlen))
 		n = s->stop - (s->hpos - s->wlen); /* nothing later can reach back further */
-	for (size_t i = 0; i < n; i++)
-		s->root[s->hpos - s->wlen + i] = NOROOT;
+	size_t at = s->hpos - s->wlen;
+	for (size_t i = 0; i < n; i++) {
+		s->root[at + i] = NOROOT;
+		if (at + i < s->skip)
+			s->val[at + i] = s->in[byte + i];
+	}
 	s->hpos += n;
 	s->bit += (uint64_t)len * 8;
 	return 0;
@@ -182,13 +203,21 @@ static const uint16_t dext[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6
 static int codes(dstate *s)
 {
 	for (;;) {
-		if (s->hpos - s->wlen >= s->stop)
+		size_t at = s->hpos - s->wlen;
+		if (at >= s->stop)
 			return 1; /* enough: later copies cannot reach back past skip */
+		if (at == s->skip && s->first_block && !s->entry_bit && s->skip) {
+			s->entry_bit = s->bit;
+			s->entry_hdr = (uint32_t)(s->hdr_end - s->first_bit);
+		}
 		int sym = decode(s, &s->lencode);
 		if (sym < 0)
 			return -1;
 		if (sym < 256) {
-			s->root[s->hpos++ - s->wlen] = NOROOT;
+			s->root[at] = NOROOT;
+			if (at < s->skip)
+				s->val[at] = (uint8_t)sym;
+			s->hpos++;
 			continue;
 		}
 		if (sym == 256)
@@ -218,8 +247,12 @@ static int codes(dstate *s)
 		}
 		size_t from = s->hpos - dist;
 		for (size_t i = 0; i < len; i++, from++) {
-			s->root[s->hpos - s->wlen] = from < s->wlen ? (uint32_t)from
-								   : s->root[from - s->wlen];
+			at = s->hpos - s->wlen;
+			s->root[at] = from < s->wlen ? (uint32_t)from : s->root[from - s->wlen];
+			if (at < s->skip)
+				s->val[at] = from < s->wlen ? s->win[from] : s->val[from - s->wlen];
+			else if (from < s->wlen + s->skip)
+				s->need2[from] = 1;
 			s->hpos++;
 		}
 	}
@@ -241,6 +274,7 @@ static int fixed(dstate *s)
 	for (sym = 0; sym < 30; sym++)
 		lengths[sym] = 5;
 	construct(&s->distcode, lengths, 30);
+	s->hdr_end = s->bit;
 	return codes(s);
 }
 
@@ -321,11 +355,13 @@ static int dynamic(dstate *s)
 		s->why = "bad distance code";
 		return -1;
 	}
+	s->hdr_end = s->bit;
 	return codes(s);
 }
 
-int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit,
-		    size_t wlen, size_t skip, uint32_t *root, uint8_t *need, const char **why)
+int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit, const uint8_t *win,
+		    size_t wlen, size_t skip, uint32_t *root, uint8_t *need, uint8_t *val,
+		    uint8_t *need2, uint64_t *entry_bit, uint32_t *hdr_bits, const char **why)
 {
 	dstate *s = calloc(1, sizeof *s);
 	int ret = -ENOMEM;
@@ -338,10 +374,17 @@ int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit,
 	s->bit_end = (uint64_t)in_len * 8;
 	s->wlen = s->hpos = wlen;
 	s->stop = skip + GZI_WSIZE;
+	s->skip = skip;
+	s->win = win;
+	s->val = val;
+	s->need2 = need2;
+	s->first_bit = first_bit;
+	memset(need2, 0, wlen + skip);
 
 	for (;;) {
 		uint32_t last, type;
 		int rc;
+		s->first_block = s->bit == s->first_bit;
 		if (take(s, 1, &last) < 0 || take(s, 2, &type) < 0)
 			goto fail;
 		if (type == 0)
@@ -363,6 +406,8 @@ int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit,
 	for (size_t i = skip; i < s->hpos - s->wlen; i++)
 		if (root[i] != NOROOT)
 			need[root[i]] = 1;
+	*entry_bit = s->entry_bit;
+	*hdr_bits = s->entry_hdr;
 	ret = 0;
 	goto out;
 fail:
@@ -380,14 +425,18 @@ out:
 int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 		     const uint8_t *win, size_t wlen, ifs_err *err)
 {
-	uint8_t *in = NULL, *need = NULL;
+	uint8_t *in = NULL, *need = NULL, *val = NULL, *need2 = NULL, *win2 = NULL;
 	uint32_t *root = NULL;
 	int ret = -ENOMEM;
 	const char *why = NULL;
+	uint64_t entry = 0;
+	uint32_t hdr = 0;
 
 	free(cp->window);
 	cp->window = NULL;
 	cp->window_len = 0;
+	cp->entry_bit = 0;
+	cp->hdr_bits = 0;
 	if (cp->from < cp->out)
 		return ifs_err_set(err, EINVAL, "%s: checkpoint serves offsets before itself", name);
 	if (wlen == 0) {
@@ -402,7 +451,9 @@ int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 	size_t cap = skip + 64 * 1024, have = 0;
 	need = malloc(wlen);
 	root = malloc((skip + GZI_OUTMAX) * sizeof *root);
-	if (!need || !root)
+	val = malloc(skip + 1);
+	need2 = malloc(wlen + skip);
+	if (!need || !root || !val || !need2)
 		goto oom;
 	uint64_t start = cp->in_bit >> 3;
 	for (;;) {
@@ -427,8 +478,8 @@ int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 			have += (size_t)n;
 		}
 		memset(in + have, 0, 8);
-		int rc = gzi_sparse_mark(in, have, (unsigned)(cp->in_bit & 7), wlen, skip, root,
-					 need, &why);
+		int rc = gzi_sparse_mark(in, have, (unsigned)(cp->in_bit & 7), win, wlen, skip,
+					 root, need, val, need2, &entry, &hdr, &why);
 		if (rc == 0)
 			break;
 		if (rc < 0 && rc != -EIO)
@@ -441,8 +492,22 @@ int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 		}
 		cap *= 2; /* highly compressible data: the output needs more input */
 	}
-	if (gzi_window_encode(win, need, wlen, &cp->window, &cp->window_len) < 0)
+	if (entry && hdr <= IFS_GZ_HDR_BITS_MAX) {
+		/* the 32 KiB before `from`: the window's end, then the output
+		 * before skip; keep what the output from skip on reads */
+		size_t w2 = wlen + skip < GZI_WSIZE ? wlen + skip : GZI_WSIZE;
+		size_t base = wlen + skip - w2;
+		if (!(win2 = malloc(w2)))
+			goto oom;
+		for (size_t i = 0; i < w2; i++)
+			win2[i] = base + i < wlen ? win[base + i] : val[base + i - wlen];
+		if (gzi_window_encode(win2, need2 + base, w2, &cp->window, &cp->window_len) < 0)
+			goto oom;
+		cp->entry_bit = (cp->in_bit & ~(uint64_t)7) + entry;
+		cp->hdr_bits = hdr;
+	} else if (gzi_window_encode(win, need, wlen, &cp->window, &cp->window_len) < 0) {
 		goto oom;
+	}
 	ret = 0;
 	goto out;
 oom:
@@ -450,6 +515,9 @@ oom:
 out:
 	free(root);
 	free(need);
+	free(val);
+	free(need2);
+	free(win2);
 	free(in);
 	return ret;
 }

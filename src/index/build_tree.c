@@ -319,6 +319,10 @@ static int on_checkpoint(void *ctx, const ifs_gz_checkpoint *cp)
 		sqlite3_bind_blob(st, 4, cp->window, (int)cp->window_len, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 4);
+	if (cp->entry_bit)
+		sqlite3_bind_int64(st, 5, IFS_CP_ENTRY(cp->entry_bit - cp->in_bit, cp->hdr_bits));
+	else
+		sqlite3_bind_null(st, 5);
 	return step_done(s, st, "adding a checkpoint");
 }
 
@@ -345,7 +349,7 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 				 &s.ins_node, err)) ||
 	    /* a resumed scan delivers again the checkpoints between its start and
 	     * where the interrupted one stopped: the same rows */
-	    (r = ifs_sql_prepare(t->db, "INSERT OR IGNORE INTO checkpoints VALUES(?1,?2,?3,?4)",
+	    (r = ifs_sql_prepare(t->db, "INSERT OR IGNORE INTO checkpoints VALUES(?1,?2,?3,?4,?5)",
 				 &s.ins_cp, err)) ||
 	    (r = ifs_sql_prepare(t->db, "UPDATE nodes SET archive=?1, off=?2, size=?3, mtime=?4, "
 				 "mode=?5, crc=?6 WHERE id=?7", &s.upd_node, err)) ||

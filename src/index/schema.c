@@ -17,9 +17,10 @@ static const char *const ddl =
 	"CREATE TABLE sources(file TEXT PRIMARY KEY, fingerprint TEXT NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE archives(id INTEGER PRIMARY KEY, file TEXT NOT NULL, in_size INTEGER,"
 	"  out_size INTEGER, members INTEGER, checkpoints INTEGER, window_bytes INTEGER);"
-	/* key: IFS_CP_KEY(archive, from) (schema.h); skip: from - out */
+	/* key: IFS_CP_KEY(archive, from) (schema.h); skip: from - out; entry:
+	 * NULL or IFS_CP_ENTRY(entry_bit - in_bit, hdr_bits) */
 	"CREATE TABLE checkpoints(key INTEGER PRIMARY KEY, skip INTEGER NOT NULL,"
-	"  in_bit INTEGER NOT NULL, window BLOB);"
+	"  in_bit INTEGER NOT NULL, window BLOB, entry INTEGER);"
 	"CREATE TABLE nodes(id INTEGER PRIMARY KEY, parent INTEGER NOT NULL, name TEXT NOT NULL,"
 	"  archive INTEGER NOT NULL, type INTEGER NOT NULL, off INTEGER NOT NULL,"
 	"  size INTEGER NOT NULL, mtime INTEGER NOT NULL, mode INTEGER NOT NULL,"
@@ -97,7 +98,7 @@ int ifs_schema_create_indexes(sqlite3 *db, ifs_err *err)
 }
 
 const char ifs_sql_checkpoint[] =
-	"SELECT key, skip, in_bit, window FROM checkpoints WHERE key<=?2 AND key>=?1 "
+	"SELECT key, skip, in_bit, window, entry FROM checkpoints WHERE key<=?2 AND key>=?1 "
 	"ORDER BY key DESC LIMIT 1";
 
 int ifs_sql_checkpoint_row(sqlite3_stmt *st, int archive, uint64_t off, ifs_gz_checkpoint *cp)
@@ -115,11 +116,21 @@ int ifs_sql_checkpoint_row(sqlite3_stmt *st, int archive, uint64_t off, ifs_gz_c
 	cp->from = (uint64_t)(sqlite3_column_int64(st, 0) - IFS_CP_KEY(archive, 0));
 	sqlite3_int64 skip = sqlite3_column_int64(st, 1), in_bit = sqlite3_column_int64(st, 2);
 	int n = sqlite3_column_bytes(st, 3);
-	if (skip < 0 || (uint64_t)skip > cp->from || in_bit < 0 || (n == 0 && skip != 0)) {
+	sqlite3_int64 entry = sqlite3_column_int64(st, 4);
+	uint64_t delta = entry > 0 ? (uint64_t)entry >> IFS_CP_ENTRY_HDR : 0;
+	uint32_t hdr = entry > 0 ? (uint32_t)(entry & ((1 << IFS_CP_ENTRY_HDR) - 1)) : 0;
+	if (skip < 0 || (uint64_t)skip > cp->from || in_bit < 0 || (n == 0 && skip != 0) ||
+	    entry < 0 || (entry > 0 && (skip == 0 || n == 0 || hdr < 3 ||
+					hdr > IFS_GZ_HDR_BITS_MAX || delta < hdr ||
+					delta > INT64_MAX - (uint64_t)in_bit))) {
 		r = -EIO;
 	} else {
 		cp->out = cp->from - (uint64_t)skip;
 		cp->in_bit = (uint64_t)in_bit;
+		if (entry > 0) {
+			cp->entry_bit = (uint64_t)in_bit + delta;
+			cp->hdr_bits = hdr;
+		}
 		if (n > 0) {
 			cp->window = malloc((size_t)n);
 			if (!cp->window)

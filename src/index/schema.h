@@ -5,8 +5,9 @@
  *   meta(key, value)                 build facts and counts
  *   sources(file, fingerprint)       every input file the index was built from
  *   archives(id, file, in_size, out_size, members, checkpoints, window_bytes)
- *   checkpoints(key, skip, in_bit, window)   gzip seek points: key =
- *                                    IFS_CP_KEY(archive, from), skip = from - out
+ *   checkpoints(key, skip, in_bit, window, entry)   gzip seek points: key =
+ *                                    IFS_CP_KEY(archive, from), skip = from - out,
+ *                                    entry = IFS_CP_ENTRY(...) or NULL
  *   nodes(id, parent, name, archive, type, off, size, mtime, mode, crc)
  *                                    the pristine tree of every tarball
  *   categories(id, name, supercategory, dir, superdir)
@@ -43,6 +44,11 @@ enum { IFS_NODE_FILE = 0, IFS_NODE_DIR = 1 };
  */
 #define IFS_CP_OFF_BITS 48
 #define IFS_CP_KEY(archive, off) ((sqlite3_int64)(archive) << IFS_CP_OFF_BITS | (sqlite3_int64)(off))
+
+/* checkpoints.entry: where the checkpoint's entry is (entry_bit - in_bit) and
+ * its block's header length (hdr_bits < 2^13) in one integer; NULL: none */
+#define IFS_CP_ENTRY_HDR 13
+#define IFS_CP_ENTRY(delta, hdr) ((sqlite3_int64)(delta) << IFS_CP_ENTRY_HDR | (sqlite3_int64)(hdr))
 
 /* "The checkpoint that serves offset ?2 of archive ?1" (ifs_sql_checkpoint_row
  * reads its row). */

@@ -218,7 +218,7 @@ static void test_file(const char *dir, const char *name, uint64_t *seed)
 	/* Each sparse window reproduces the output from the checkpoint's `from`
 	 * on exactly (64 KiB of it: past the 32 KiB that can still reach back
 	 * before `from`), though it keeps only the bytes that output reads. */
-	size_t bad = 0, unaligned = 0, wbytes = 0, nwin = 0, pruned = 0;
+	size_t bad = 0, unaligned = 0, wbytes = 0, nwin = 0, pruned = 0, entries = 0;
 	for (size_t i = 0; i < c.cps.n; i++) {
 		const ifs_gz_checkpoint *cp = &c.cps.cp[i];
 		ifs_gz_cursor_free(cur);
@@ -233,6 +233,10 @@ static void test_file(const char *dir, const char *name, uint64_t *seed)
 		}
 		if (cp->from > cp->out)
 			pruned++;
+		if (cp->entry_bit)
+			entries++;
+		if (cp->entry_bit && (cp->entry_bit < cp->in_bit + cp->hdr_bits || cp->from == cp->out))
+			bad++;
 		size_t want = n - cp->from < 65536 ? n - cp->from : 65536;
 		ssize_t got = ifs_gz_cursor_read(cur, cp, cp->from, buf, 65536, &err);
 		if (got != (ssize_t)want || memcmp(buf, exp + cp->from, want) != 0)
@@ -249,10 +253,34 @@ static void test_file(const char *dir, const char *name, uint64_t *seed)
 	else  /* its wants are > 1 MiB into their blocks: served from the boundary */
 		CHECK(pruned == 0 && c.cps.n >= 3, "long: %zu checkpoints, %zu serve from after "
 		      "their boundary", c.cps.n, pruned);
+	/* most that serve from after their boundary start there too, inside the
+	 * block (the rest: a copy runs across `from`, or a stored block; text,
+	 * with its long copies, has fewer) */
+	if (pruned >= 10)
+		CHECK(entries * 2 > pruned, "%s: %zu of %zu checkpoints start at their entry", name,
+		      entries, pruned);
 	if (strcmp(name, "bsdtar") != 0)
 		CHECK(unaligned > 0, "%s: some checkpoints at non-byte-aligned bits (%zu)", name, unaligned);
 	if (nwin)
 		CHECK(wbytes / nwin < 6000, "%s: sparse windows average %zu bytes", name, wbytes / nwin);
+
+	/* An entry that cannot be one (a header shorter than a block type, or
+	 * longer than any) is refused, not followed. */
+	for (size_t i = 0; i < c.cps.n; i++) {
+		if (!c.cps.cp[i].entry_bit)
+			continue;
+		ifs_gz_checkpoint e = c.cps.cp[i];
+		int refused = 1;
+		for (int k = 0; k < 3; k++) {
+			e.hdr_bits = k == 0 ? 2 : k == 1 ? IFS_GZ_HDR_BITS_MAX + 1
+						    : (uint32_t)(c.cps.cp[i].entry_bit - e.in_bit + 1);
+			ifs_err_clear(&err);
+			ssize_t got = ifs_gz_cursor_read(cur, &e, e.from, buf, 100, &err);
+			refused = refused && got == -EIO && strstr(err.msg, "entry");
+		}
+		CHECK(refused, "%s: impossible entries are refused (%s)", name, err.msg);
+		break;
+	}
 
 	/* Random reads, cold and warm, near checkpoints and the ends. */
 	int cold_ok = 1, warm_ok = 1;
@@ -352,7 +380,8 @@ static void test_resume(const char *dir, const char *name)
 			const ifs_gz_checkpoint *p = &part.cps.cp[i];
 			const ifs_gz_checkpoint *f = ifs_gz_cplist_find(&full.cps, p->from);
 			same = p->out > cp->out && f && f->out == p->out && f->from == p->from &&
-			       f->in_bit == p->in_bit &&
+			       f->in_bit == p->in_bit && f->entry_bit == p->entry_bit &&
+			       f->hdr_bits == p->hdr_bits &&
 			       f->window_len == p->window_len && f->crc == p->crc &&
 			       f->member_out == p->member_out && f->members == p->members &&
 			       (!p->window_len || !memcmp(f->window, p->window, p->window_len));
