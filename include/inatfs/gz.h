@@ -21,9 +21,10 @@
  * boundary and inflates the bytes up to `from` first.
  *
  * Window format (what `window` holds, ifs_gz_window_decode): varint(32768 -
- * wlen), then runs: varint(gap) varint(len - 1) and len bytes, where gap is
- * the run's start minus the previous run's end (the first run's: its start).
- * Bytes outside the runs are zero. Varints are LEB128.
+ * wlen), then runs: varint(gap << 3 | min(len - 1, 7)), then varint(len - 8)
+ * if len > 7, and len bytes, where gap is the run's start minus the previous
+ * run's end (the first run's: its start). Bytes outside the runs are zero.
+ * Varints are LEB128.
  *
  * Uncompressed offsets count across all members of a multi-member
  * (concatenated) gzip file, as `gzip -dc` would output them.
@@ -73,6 +74,8 @@ typedef struct ifs_gz_checkpoint {
 /* A dynamic block's header: 3 + 14 + 19 * 3 bits, then at most 286 + 30 code
  * lengths of at most 7 + 7 bits each. */
 #define IFS_GZ_HDR_BITS_MAX (3u + 14u + 57u + 316u * 14u)
+
+#define IFS_GZ_ENTRY_ALWAYS UINT32_MAX
 
 /* Frees cp->window and zeroes the struct. */
 void ifs_gz_checkpoint_clear(ifs_gz_checkpoint *cp);
@@ -128,6 +131,10 @@ typedef struct ifs_gz_scan_opts {
 	/* A checkpoint at least every max_spacing uncompressed bytes even when
 	 * nobody asks (long members); 0 = default 4 MiB. */
 	uint64_t max_spacing;
+	/* The most a checkpoint's entry may cost in stored bytes per 4 KiB of
+	 * inflating it saves (see sparse.c); 0 = the default;
+	 * IFS_GZ_ENTRY_ALWAYS: every checkpoint that has one gets it (tests). */
+	uint32_t entry_bytes_per_4kib;
 	ifs_gz_data_fn on_data;
 	ifs_gz_checkpoint_fn on_checkpoint;
 	ifs_gz_progress_fn on_progress;   /* may be NULL */

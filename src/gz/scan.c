@@ -71,6 +71,7 @@ struct ifs_gz_scan {
 
 	ifs_gz_scan_result res;
 	const gzi_in *in;  /* the input, while the scan runs */
+	uint32_t entry_price;  /* o->entry_bytes_per_4kib, or the default */
 };
 
 void ifs_gz_want(ifs_gz_scan *s, uint64_t off)
@@ -116,7 +117,8 @@ static void *worker(void *arg)
 			break;
 		job *j = &s->jobs[s->wnext % NJOB];
 		pthread_mutex_unlock(&s->mu);
-		j->rc = gzi_sparse_build(s->fd, s->name, &j->cp, j->win, j->wlen, &j->err);
+		j->rc = gzi_sparse_build(s->fd, s->name, &j->cp, j->win, j->wlen, s->entry_price,
+					 &j->err);
 		pthread_mutex_lock(&s->mu);
 		j->done = 1;
 		s->wnext++;
@@ -192,7 +194,8 @@ static int emit(ifs_gz_scan *s, uint64_t from)
 	s->emitted_any = 1;
 	s->last_emit = s->cur;
 	if (!s->have_thr) { /* no helper thread: do the work here */
-		j->rc = gzi_sparse_build(s->fd, s->name, &j->cp, j->win, j->wlen, &j->err);
+		j->rc = gzi_sparse_build(s->fd, s->name, &j->cp, j->win, j->wlen, s->entry_price,
+					 &j->err);
 		j->done = 1;
 		s->tail++;
 		return deliver(s, 0);
@@ -411,6 +414,8 @@ int ifs_gz_scan_file(int fd, const char *name, const ifs_gz_scan_opts *opts,
 		return ifs_err_set(err, ENOMEM, "%s: out of memory", name);
 	memset(&zs, 0, sizeof zs);
 	s->o = opts;
+	s->entry_price = opts->entry_bytes_per_4kib ? opts->entry_bytes_per_4kib
+						    : GZI_ENTRY_BYTES_PER_4KIB;
 	s->fd = fd;
 	s->name = name;
 	s->err = err;

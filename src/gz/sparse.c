@@ -423,7 +423,7 @@ out:
 }
 
 int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
-		     const uint8_t *win, size_t wlen, ifs_err *err)
+		     const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err)
 {
 	uint8_t *in = NULL, *need = NULL, *val = NULL, *need2 = NULL, *win2 = NULL;
 	uint32_t *root = NULL;
@@ -492,21 +492,34 @@ int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 		}
 		cap *= 2; /* highly compressible data: the output needs more input */
 	}
+	if (gzi_window_encode(win, need, wlen, &cp->window, &cp->window_len) < 0)
+		goto oom;
 	if (entry && hdr <= IFS_GZ_HDR_BITS_MAX) {
 		/* the 32 KiB before `from`: the window's end, then the output
 		 * before skip; keep what the output from skip on reads */
 		size_t w2 = wlen + skip < GZI_WSIZE ? wlen + skip : GZI_WSIZE;
 		size_t base = wlen + skip - w2;
+		uint8_t *ew;
+		uint32_t elen;
 		if (!(win2 = malloc(w2)))
 			goto oom;
 		for (size_t i = 0; i < w2; i++)
 			win2[i] = base + i < wlen ? win[base + i] : val[base + i - wlen];
-		if (gzi_window_encode(win2, need2 + base, w2, &cp->window, &cp->window_len) < 0)
+		if (gzi_window_encode(win2, need2 + base, w2, &ew, &elen) < 0)
 			goto oom;
-		cp->entry_bit = (cp->in_bit & ~(uint64_t)7) + entry;
-		cp->hdr_bits = hdr;
-	} else if (gzi_window_encode(win, need, wlen, &cp->window, &cp->window_len) < 0) {
-		goto oom;
+		/* the entry's window reaches the whole 32 KiB before `from`, so it
+		 * keeps more bytes: worth them where it saves enough inflating */
+		if (entry_price == IFS_GZ_ENTRY_ALWAYS ||
+		    ((uint64_t)elen + GZI_ENTRY_COST) * 4096 <=
+		    (uint64_t)cp->window_len * 4096 + (uint64_t)skip * entry_price) {
+			free(cp->window);
+			cp->window = ew;
+			cp->window_len = elen;
+			cp->entry_bit = (cp->in_bit & ~(uint64_t)7) + entry;
+			cp->hdr_bits = hdr;
+		} else {
+			free(ew);
+		}
 	}
 	ret = 0;
 	goto out;

@@ -2,7 +2,8 @@
  * window.c - the stored form of a sparse window (format in gz.h): the kept
  * bytes as runs with varint gaps. On JPEG data a window keeps a dozen bytes
  * or none, and zlib's own framing of 32 KiB of mostly zeros cost ~100 bytes
- * where this costs ~30.
+ * where this costs ~30. Runs are short (a copy reads 3 bytes or a few more,
+ * and zero bytes split them), so a run's length shares its gap's varint.
  */
 #include "gz_internal.h"
 
@@ -28,8 +29,10 @@ int gzi_window_encode(const uint8_t *win, const uint8_t *keep, size_t wlen, uint
 		size_t j = i;
 		while (j < wlen && keep[j] && win[j])
 			j++;
-		n += ifs_varint_put(p + n, i - end);
-		n += ifs_varint_put(p + n, j - i - 1);
+		size_t len1 = j - i - 1;
+		n += ifs_varint_put(p + n, (uint64_t)(i - end) << 3 | (len1 < 7 ? len1 : 7));
+		if (len1 >= 7)
+			n += ifs_varint_put(p + n, len1 - 7);
 		memcpy(p + n, win + i, j - i);
 		n += j - i;
 		end = i = j;
@@ -49,8 +52,17 @@ int ifs_gz_window_decode(const uint8_t *w, size_t len, uint8_t *dict, size_t *wl
 	size_t n = GZI_WSIZE - (size_t)v;
 	memset(dict, 0, n);
 	while (pos < len) {
-		if (ifs_varint_get(w, len, &pos, &gap) < 0 || ifs_varint_get(w, len, &pos, &run) < 0 ||
-		    gap > n - end || run >= n - end - gap || run >= len - pos)
+		if (ifs_varint_get(w, len, &pos, &gap) < 0)
+			return -EIO;
+		run = gap & 7; /* length - 1, or 7: more in the next varint */
+		gap >>= 3;
+		if (run == 7) {
+			uint64_t more;
+			if (ifs_varint_get(w, len, &pos, &more) < 0 || more >= n)
+				return -EIO;
+			run += more;
+		}
+		if (gap > n - end || run >= n - end - gap || run >= len - pos)
 			return -EIO;
 		end += (size_t)gap;
 		memcpy(dict + end, w + pos, (size_t)run + 1);

@@ -22,12 +22,17 @@
 
 #include "inatfs/gz.h"
 #include "testutil.h"
+/* the window encoder is internal to the gz module; its format is public */
+#include "../../src/gz/gz_internal.h"
 
 /* checkpoints are wanted every want_every bytes: 50 KB, and 2 MB for "long",
  * whose 6 MB block of zeros then gets its first want more than 1 MiB after
  * the block's start (the checkpoint serves from its boundary instead) */
 static uint64_t want_every = 50000;
 #define WANT_EVERY want_every
+/* every checkpoint that can have an entry gets one, so that reads go
+ * through entries as much as they can (test_prices checks the default) */
+static uint32_t entry_price = IFS_GZ_ENTRY_ALWAYS;
 
 typedef struct scanctx {
 	ifs_gz_cplist cps;
@@ -74,9 +79,9 @@ static int scan_at(const char *path, const ifs_gz_checkpoint *from, const uint8_
 		c->data_next = from->out;
 		c->next_want = (from->out + WANT_EVERY - 1) / WANT_EVERY * WANT_EVERY;
 	}
-	ifs_gz_scan_opts o = {.max_spacing = spacing, .on_data = on_data,
-			      .on_checkpoint = on_cp, .ctx = c, .resume = from,
-			      .resume_window = win};
+	ifs_gz_scan_opts o = {.max_spacing = spacing, .entry_bytes_per_4kib = entry_price,
+			      .on_data = on_data, .on_checkpoint = on_cp, .ctx = c,
+			      .resume = from, .resume_window = win};
 	int fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return -errno;
@@ -335,6 +340,61 @@ out:
 	free(exp);
 }
 
+/* The default price gives entries to some checkpoints only (the ones that
+ * save the most inflating for the bytes), the same entries, and every
+ * checkpoint, with or without, reproduces the data from its `from`. */
+static size_t default_entries;
+
+static void test_prices(const char *dir, const char *name)
+{
+	char path[4096], epath[4096];
+	snprintf(path, sizeof path, "%s/%s.gz", dir, name);
+	snprintf(epath, sizeof epath, "%s/%s.expect", dir, name);
+	size_t n = 0;
+	uint8_t *exp = tu_slurp(epath, &n);
+	scanctx all, def;
+	ifs_gz_scan_result res;
+	ifs_err err;
+	entry_price = IFS_GZ_ENTRY_ALWAYS;
+	int rc = scan(path, &all, 300000, &res, &err);
+	entry_price = 0;
+	rc = rc ? rc : scan(path, &def, 300000, &res, &err);
+	entry_price = IFS_GZ_ENTRY_ALWAYS;
+	CHECK(rc == 0 && exp && all.cps.n == def.cps.n, "%s: scans at both prices", name);
+	size_t same = 0, nall = 0, ndef = 0, bad = 0;
+	uint8_t *buf = malloc(65536);
+	int fd = open(path, O_RDONLY);
+	for (size_t i = 0; rc == 0 && exp && buf && i < def.cps.n && i < all.cps.n; i++) {
+		const ifs_gz_checkpoint *a = &all.cps.cp[i], *d = &def.cps.cp[i];
+		nall += a->entry_bit != 0;
+		ndef += d->entry_bit != 0;
+		same += a->out == d->out && a->from == d->from && a->in_bit == d->in_bit &&
+			(!d->entry_bit || (d->entry_bit == a->entry_bit && d->hdr_bits == a->hdr_bits &&
+					   d->window_len == a->window_len));
+		ifs_gz_cursor *cur = NULL;
+		ifs_err_clear(&err);
+		if (ifs_gz_cursor_new(fd, path, &cur, &err) < 0) {
+			bad++;
+			continue;
+		}
+		size_t want = n - d->from < 65536 ? n - d->from : 65536;
+		ssize_t got = ifs_gz_cursor_read(cur, d, d->from, buf, 65536, &err);
+		if (got != (ssize_t)want || memcmp(buf, exp + d->from, want) != 0)
+			bad++;
+		ifs_gz_cursor_free(cur);
+	}
+	default_entries += ndef;
+	CHECK(same == def.cps.n && bad == 0 && ndef <= nall,
+	      "%s: default price: %zu of %zu entries kept, %zu checkpoints alike, %zu bad", name,
+	      ndef, nall, same, bad);
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	free(exp);
+	ifs_gz_cplist_free(&all.cps);
+	ifs_gz_cplist_free(&def.cps);
+}
+
 /* Resumes a scan at checkpoint cp of a full scan (c): the rest of the
  * output, the checks and the checkpoints must be what the full scan gave. */
 static int scan_from(const char *path, const ifs_gz_checkpoint *cp, const uint8_t *exp,
@@ -562,11 +622,26 @@ static void test_window(uint64_t *seed)
 {
 	static uint8_t dict[32768];
 	size_t wl = 0;
-	static const uint8_t one[] = {0x00, 0x05, 0x02, 'a', 'b', 'c', 0x80, 0x01, 0x00, 'z'};
+	/* gap 5, 3 bytes; gap 128, 1 byte; gap 2, 10 bytes (7, then 10 - 8) */
+	static const uint8_t one[] = {0x00, 5 << 3 | 2, 'a', 'b', 'c', 0x80, 0x08, 'z',
+				      2 << 3 | 7, 2, '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'};
 	int ok = ifs_gz_window_decode(one, sizeof one, dict, &wl) == 0 && wl == 32768 &&
 		 !memcmp(dict + 5, "abc", 3) && dict[8 + 128] == 'z' && dict[4] == 0 &&
-		 dict[8] == 0 && dict[32767] == 0;
+		 dict[8] == 0 && !memcmp(dict + 139, "0123456789", 10) && dict[138] == 0 &&
+		 dict[149] == 0 && dict[32767] == 0;
 	CHECK(ok, "window: runs land at their gaps, the rest is zero");
+	/* and the encoder writes exactly that */
+	static uint8_t keep[32768];
+	memset(keep, 0, sizeof keep);
+	memset(keep + 5, 1, 3);
+	keep[136] = 1;
+	memset(keep + 139, 1, 10);
+	uint8_t *enc = NULL;
+	uint32_t enclen = 0;
+	ok = gzi_window_encode(dict, keep, 32768, &enc, &enclen) == 0 && enclen == sizeof one &&
+	     !memcmp(enc, one, sizeof one);
+	free(enc);
+	CHECK(ok, "window: the encoder gives the same runs");
 	static const uint8_t shortw[] = {0xff, 0xff, 0x01}; /* 32768 - 32767: 1 byte */
 	ok = ifs_gz_window_decode(shortw, sizeof shortw, dict, &wl) == 0 && wl == 1;
 	static const uint8_t none[] = {0x00};
@@ -574,12 +649,14 @@ static void test_window(uint64_t *seed)
 	CHECK(ok, "window: a short window, and one with no bytes kept");
 	static const uint8_t *const bad[] = {
 		(const uint8_t *)"\x80\x80\x02",          /* 32768 - 32768: empty */
-		(const uint8_t *)"\x00\x05\x02" "ab",        /* run longer than the blob */
-		(const uint8_t *)"\xff\xff\x01\x01\x00" "x",  /* run past a 1-byte window */
+		(const uint8_t *)"\x00\x2a" "ab",            /* run longer than the blob */
+		(const uint8_t *)"\xff\xff\x01\x08" "x",    /* run past a 1-byte window */
 		(const uint8_t *)"\x00\x80",                  /* unterminated varint */
-		(const uint8_t *)"\x00\x80\x80\x02\x00" "x",  /* gap to the end */
+		(const uint8_t *)"\x00\x80\x80\x10" "x",    /* gap to the end */
+		(const uint8_t *)"\x00\x07",                  /* long run, no length */
+		(const uint8_t *)"\x00\x07\xff\xff\x03" "x", /* long run past the window */
 	};
-	static const size_t badlen[] = {3, 5, 6, 2, 6};
+	static const size_t badlen[] = {3, 4, 5, 2, 5, 2, 6};
 	ok = 1;
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
 		if (ifs_gz_window_decode(bad[i], badlen[i], dict, &wl) != -EIO)
@@ -617,7 +694,10 @@ int main(void)
 			want_every = strcmp(names[i], "long") ? 50000 : 2000000;
 			test_file(dir, names[i], &seed);
 			test_resume(dir, names[i]);
+			test_prices(dir, names[i]);
 		}
+		CHECK(default_entries > 0, "the default price gives some checkpoints their entry "
+		      "(%zu)", default_entries);
 		test_corrupt(dir);
 	}
 	tu_sh("rm -rf '%s'", dir);
