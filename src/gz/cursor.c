@@ -126,7 +126,7 @@ static int enter(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp, ifs_err *err)
 	if (rc)
 		return rc;
 	unsigned s0 = (a + 8 - (h & 7)) & 7;       /* s0 + h == a (mod 8) */
-	size_t plen = (s0 + h + 7) / 8;            /* the last byte: a header bits + entry byte's */
+	size_t plen = (s0 + h + 7) / 8; /* the last: the header's end, the entry byte's bits */
 	memset(pre, 0, plen);
 	for (uint32_t i = 0; i < h; i++) {
 		uint64_t sb = (cp->in_bit & 7) + i, db = s0 + i;

@@ -53,7 +53,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	struct ctx c = { malloc(MAX_OUT), 0, 0, { 0 } };
-	ifs_gz_scan_opts o = { 16384, on_data, on_cp, NULL, &c };
+	/* every entry there is, so that reads start at entries too */
+	ifs_gz_scan_opts o = { .max_spacing = 16384, .entry_bytes_per_4kib = IFS_GZ_ENTRY_ALWAYS,
+			       .on_data = on_data, .on_checkpoint = on_cp, .ctx = &c };
 	ifs_gz_scan_result res;
 	ifs_err err;
 	ifs_err_clear(&err);
@@ -68,9 +70,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			uint8_t buf[4096];
 			for (size_t i = 0; i < c.cps.n && i < 8; i++) {
 				const ifs_gz_checkpoint *cp = &c.cps.cp[c.cps.n - 1 - i];
-				uint64_t at = cp->out + (cp->out % 7);
+				/* a checkpoint serves from its `from` on */
+				uint64_t at = cp->from + (cp->out % 7);
 				if (at > c.len)
-					at = cp->out;
+					at = cp->from;
 				ifs_err_clear(&err);
 				ssize_t n = ifs_gz_cursor_read(cur, cp, at, buf, sizeof buf, &err);
 				if (n < 0)
