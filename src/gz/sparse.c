@@ -18,10 +18,11 @@
  * block, and that block's header length. A reader that starts there sees
  * only what the output from `skip` on reads directly of the 32 KiB before
  * it, so those bytes are marked too (need2), and the values of the output
- * before `skip` are worked out (val) to fill them in. Speed is secondary (it decodes ~50 KiB
- * per checkpoint on JPEG data, on the scan's helper thread); correctness is
- * checked by the tests, which decode from every sparse window with ISA-L
- * and compare with the real output.
+ * before `skip` are worked out (val) to fill them in.
+ *
+ * Speed is secondary (it decodes ~50 KiB per checkpoint on JPEG data, on the
+ * scan's helper thread); correctness is checked by the tests, which decode
+ * from every sparse window with ISA-L and compare with the real output.
  */
 #include "gz_internal.h"
 
