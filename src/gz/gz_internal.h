@@ -99,7 +99,7 @@ int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit, const 
  * bytes (the default price; ifs_gz_scan_opts) per 4 KiB of inflating it
  * saves (skip). On the bench fixture: 47% of the checkpoints, which skip 57%
  * of the bytes before members, for 6.5 bytes more per checkpoint (with every
- * entry: 100%, for ~30 more, which would take the index past its size budget
+ * entry: 100%, for 26 more, which would take the index past its size budget
  * at real scale).
  */
 #define GZI_ENTRY_COST 5u
