@@ -154,13 +154,21 @@ static uint64_t *boundaries(const char *path, size_t *nb)
 	return bd;
 }
 
+/* A fixture case: path gets DIR/NAME.gz; returns what gzip -dc gives for it
+ * (NAME.expect, malloc'd, *n bytes), or NULL. */
+static uint8_t *load_case(const char *dir, const char *name, char path[4096], size_t *n)
+{
+	char epath[4096];
+	snprintf(path, 4096, "%s/%s.gz", dir, name);
+	snprintf(epath, sizeof epath, "%s/%s.expect", dir, name);
+	return tu_slurp(epath, n);
+}
+
 static void test_file(const char *dir, const char *name, uint64_t *seed)
 {
-	char path[4096], epath[4096];
-	snprintf(path, sizeof path, "%s/%s.gz", dir, name);
-	snprintf(epath, sizeof epath, "%s/%s.expect", dir, name);
+	char path[4096];
 	size_t n = 0;
-	uint8_t *exp = tu_slurp(epath, &n);
+	uint8_t *exp = load_case(dir, name, path, &n);
 	CHECK(exp != NULL, "%s: expected output", name);
 	if (!exp)
 		return;
@@ -347,11 +355,9 @@ static size_t default_entries;
 
 static void test_prices(const char *dir, const char *name)
 {
-	char path[4096], epath[4096];
-	snprintf(path, sizeof path, "%s/%s.gz", dir, name);
-	snprintf(epath, sizeof epath, "%s/%s.expect", dir, name);
+	char path[4096];
 	size_t n = 0;
-	uint8_t *exp = tu_slurp(epath, &n);
+	uint8_t *exp = load_case(dir, name, path, &n);
 	scanctx all, def;
 	ifs_gz_scan_result res;
 	ifs_err err;
@@ -407,11 +413,9 @@ static int scan_from(const char *path, const ifs_gz_checkpoint *cp, const uint8_
 
 static void test_resume(const char *dir, const char *name)
 {
-	char path[4096], epath[4096];
-	snprintf(path, sizeof path, "%s/%s.gz", dir, name);
-	snprintf(epath, sizeof epath, "%s/%s.expect", dir, name);
+	char path[4096];
 	size_t n = 0;
-	uint8_t *exp = tu_slurp(epath, &n);
+	uint8_t *exp = load_case(dir, name, path, &n);
 	scanctx full, part;
 	ifs_gz_scan_result fres, pres;
 	ifs_err err;
