@@ -10,6 +10,7 @@
  *   image in view V               3<<40 | V<<32 | images.rid
  *   sidecar in view V             4<<40 | V<<32 | images.rid
  *   by-supercategory folders      5<<40 | part<<32 | smallest category id
+ *   2017/... (train_val_images/)  6<<40 | pristine node id
  */
 #include "inatfs/views.h"
 
@@ -30,6 +31,7 @@ struct ifs_views {
 	int listing_attrs;
 	int64_t mtime;       /* for folders that exist only in the views */
 	int has_test;        /* -1: not known yet (live index) */
+	int64_t alias_root;  /* 2017/'s node: 0 not known yet, -1 none */
 };
 
 /* Live index: may images whose member is not scanned yet be shown? */
@@ -159,11 +161,63 @@ static void node_entry(sqlite3_stmt *st, ifs_entry *e)
 static int is_view_name(const char *name)
 {
 	static const char *const names[] = { "train", "val", "by-supercategory", "with-bbox",
-					     "test", NULL };
+					     "test", "2017", NULL };
 	for (const char *const *n = names; *n; n++)
 		if (strcmp(name, *n) == 0)
 			return 1;
 	return 0;
+}
+
+/*
+ * 2017/ is the train/val tarball's top folder, train_val_images/, under the
+ * name torchvision's INaturalist(root, version="2017") looks for. Its entries
+ * are the pristine ones with ALIAS_KIND in the inode's kind bits: a folder
+ * has one parent, so the alias cannot share the pristine tree's inodes.
+ */
+#define ALIAS_KIND 6
+#define ALIAS_NAME "2017"
+#define NODE_BITS ((UINT64_C(1) << 40) - 1)
+#define ALIAS_INO(id) ((uint64_t)ALIAS_KIND << 40 | (uint64_t)(id))
+
+/* The node 2017/ shows, or -ENOENT while it does not exist (yet). */
+static int alias_root(ifs_views *v, int64_t *id, ifs_err *err)
+{
+	int64_t known = __atomic_load_n(&v->alias_root, __ATOMIC_RELAXED);
+	if (known) {
+		*id = known;
+		return known > 0 ? 0 : -ENOENT;
+	}
+	int complete = ifs_index_complete(v->idx);   /* read before the query */
+	sqlite3_stmt *st = ifs_index_stmt(v->idx, "SELECT id FROM nodes WHERE parent=?1 AND "
+					  "name=nk('train_val_images') AND type=?2", err);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, IFS_ROOT_NODE);
+	sqlite3_bind_int(st, 2, IFS_NODE_DIR);
+	int rc = sqlite3_step(st);
+	int64_t found = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(v, err);
+	/* a live index may still get it; a complete one never changes */
+	if (found > 0 || complete)
+		__atomic_store_n(&v->alias_root, found, __ATOMIC_RELAXED);
+	*id = found;
+	return found > 0 ? 0 : -ENOENT;
+}
+
+/* A listing of an alias folder: the pristine entries with alias inodes. */
+struct alias_fill {
+	ifs_views_fill_fn fill;
+	void *ctx;
+};
+
+static int alias_fill(void *ctx, const char *name, const ifs_entry *e)
+{
+	struct alias_fill *a = ctx;
+	ifs_entry ae = *e;
+	ae.ino = ALIAS_INO(e->ino);
+	return a->fill(a->ctx, name, &ae);
 }
 
 static int node_list(ifs_views *v, int64_t id, int skip_root_kids, ifs_views_fill_fn fill,
@@ -474,6 +528,10 @@ static int list_root(ifs_views *v, ifs_views_fill_fn fill, void *ctx, ifs_err *e
 	int r = node_list(v, IFS_ROOT_NODE, 1, fill, ctx, err);
 	if (r)
 		return r;
+	int64_t alias;
+	if (alias_root(v, &alias, err) == 0 && ifs_views_getattr(v, ALIAS_INO(alias), &e, err) == 0 &&
+	    (r = fill(ctx, ALIAS_NAME, &e)))
+		return r;
 	sqlite3_stmt *st = ifs_index_stmt(v->idx, q_annfiles, err);
 	if (!st)
 		return -EIO;
@@ -570,13 +628,16 @@ int ifs_views_getattr(ifs_views *v, uint64_t ino, ifs_entry *e, ifs_err *err)
 	}
 	switch (kind) {
 	case 0:   /* the pristine trees */
+	case ALIAS_KIND:
 		if (!(st = ifs_index_stmt(v->idx, q_node_id, err)))
 			return -EIO;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)(ino & NODE_BITS));
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW)
 			node_entry(st, e);
 		sqlite3_reset(st);
+		if (rc == SQLITE_ROW && kind == ALIAS_KIND)
+			e->ino = ino;
 		return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
 	case 1:
 		if (id == K_TEMPLATE)
@@ -670,6 +731,11 @@ static int dir_op(ifs_views *v, uint64_t ino, const char *name, ifs_entry *e,
 		}
 		if (strcmp(name, "submission_template.csv") == 0)
 			return has_test(v) ? blob_entry(v, name, INO(1, 0, K_TEMPLATE), e, err) : -ENOENT;
+		if (strcmp(name, ALIAS_NAME) == 0) {
+			int64_t alias;
+			return (r = alias_root(v, &alias, err)) ? r
+				: ifs_views_getattr(v, ALIAS_INO(alias), e, err);
+		}
 		sqlite3_stmt *st = ifs_index_stmt(v->idx,
 			"SELECT size, mtime, name, rowid FROM annfiles WHERE name=?1", err);
 		if (!st)
@@ -686,18 +752,26 @@ static int dir_op(ifs_views *v, uint64_t ino, const char *name, ifs_entry *e,
 		/* fall through to the pristine root */
 	}
 	switch (kind) {
-	case 0: {
+	case 0:
+	case ALIAS_KIND: {
+		int64_t node = (int64_t)(ino & NODE_BITS);
+		if (fill && kind == ALIAS_KIND) {
+			struct alias_fill a = { fill, ctx };
+			return node_list(v, node, 0, alias_fill, &a, err);
+		}
 		if (fill)
-			return node_list(v, (int64_t)ino, 0, fill, ctx, err);
+			return node_list(v, node, 0, fill, ctx, err);
 		sqlite3_stmt *st = ifs_index_stmt(v->idx, q_node_child, err);
 		if (!st)
 			return -EIO;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+		sqlite3_bind_int64(st, 1, node);
 		sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 		int rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW)
 			node_entry(st, e);
 		sqlite3_reset(st);
+		if (rc == SQLITE_ROW && kind == ALIAS_KIND)
+			e->ino = ALIAS_INO(e->ino);
 		return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
 	}
 	case 1:

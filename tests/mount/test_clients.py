@@ -111,14 +111,30 @@ def test_torchvision_imagefolder(mounted, exp):
         assert img.size[0] > 0 and target == 0
 
 
-def test_torchvision_inaturalist_through_symlink(mounted, exp, tmp_path):
+def test_torchvision_inaturalist_at_the_mount(mounted, exp):
+    """INaturalist(root=MOUNTPOINT, version="2017"), unchanged and with no
+    set-up, sees every train and val image under its own category."""
     import torchvision.datasets as datasets
-    (tmp_path / "2017").symlink_to(mounted / "train_val_images")
-    ds = datasets.INaturalist(str(tmp_path), version="2017", download=False)
-    want = sum(1 for p in exp.by_path if p.startswith("train_val_images/"))
-    assert len(ds) == want
-    img, target = ds[1]
-    assert img.size[0] > 0
+    ds = datasets.INaturalist(str(mounted), version="2017", download=False)
+    got = sorted("train_val_images/" + ds.all_categories[cat] + "/" + fname
+                 for cat, fname in ds.index)
+    want = sorted(p for p in exp.by_path if p.startswith("train_val_images/"))
+    assert got == want
+    json_images = {img["file_name"] for split in ("train", "val") for img, _, _ in
+                   exp.images(split)}
+    assert json_images and json_images <= set(got)
+    # decoded samples: the same pixels as the fixture's own bytes
+    from PIL import Image
+    for i in range(0, len(ds), max(1, len(ds) // 7)):
+        img, target = ds[i]
+        cat, fname = ds.index[i]
+        row = exp.by_path["train_val_images/" + ds.all_categories[cat] + "/" + fname]
+        with open(mounted / "2017" / ds.all_categories[cat] / fname, "rb") as fh:
+            data = fh.read()
+        assert hashlib.md5(data).hexdigest() == row["md5"]
+        with Image.open(io.BytesIO(data)) as ref:
+            assert img.convert("RGB").tobytes() == ref.convert("RGB").tobytes()
+        assert target == cat
 
 
 def test_readdirplus_listing(tiny_dir, tmp_path, exp):

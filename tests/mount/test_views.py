@@ -30,8 +30,8 @@ def md5(path):
 
 def test_root_lists_every_view(mounted, exp):
     names = set(os.listdir(mounted))
-    for n in ("train_val_images", "test2017", "train", "val", "by-supercategory", "with-bbox",
-              "test", "submission_template.csv", *ANNFILES):
+    for n in ("train_val_images", "2017", "test2017", "train", "val", "by-supercategory",
+              "with-bbox", "test", "submission_template.csv", *ANNFILES):
         assert n in names, n
 
 
@@ -45,6 +45,31 @@ def test_pristine_tree_matches_manifest(mounted, exp):
     assert seen == {p: int(r["size"]) for p, r in exp.by_path.items()}
     for p, row in exp.by_path.items():
         assert md5(mounted / p) == row["md5"], p
+
+
+def test_2017_is_the_pristine_train_val_tree(mounted, exp):
+    """2017/ holds what train_val_images/ holds, byte for byte, with inode
+    numbers of its own (a folder has one parent) that are stable."""
+    tree = {}
+    for root, dirs, files in os.walk(mounted / "2017"):
+        for f in files:
+            p = os.path.join(root, f)
+            tree["train_val_images/" + os.path.relpath(p, mounted / "2017")] = os.path.getsize(p)
+    want = {p: int(r["size"]) for p, r in exp.by_path.items()
+            if p.startswith("train_val_images/")}
+    assert tree == want
+    for p, row in want.items():
+        alias = mounted / "2017" / p.split("/", 1)[1]
+        assert md5(alias) == exp.by_path[p]["md5"], alias
+    pristine_inos = {os.stat(mounted / p).st_ino for p in want}
+    alias_inos = {os.stat(mounted / "2017" / p.split("/", 1)[1]).st_ino for p in want}
+    assert len(alias_inos) == len(want) and not alias_inos & pristine_inos
+    sup = sorted(os.listdir(mounted / "2017"))
+    assert sup == sorted(os.listdir(mounted / "train_val_images"))
+    for s in sup:
+        a, b = os.stat(mounted / "2017" / s), os.stat(mounted / "train_val_images" / s)
+        assert a.st_ino != b.st_ino and a.st_nlink == b.st_nlink and a.st_mtime == b.st_mtime
+        assert os.stat(mounted / "2017" / s).st_ino == a.st_ino
 
 
 def test_any_part_read_cold(mounted, exp, tiny_dir):
@@ -136,7 +161,7 @@ def test_sidecars(mounted, exp):
 
 
 def test_pristine_trees_hold_no_sidecars(mounted):
-    for root, dirs, files in os.walk(mounted / "train_val_images"):
+    for root, dirs, files in [*os.walk(mounted / "train_val_images"), *os.walk(mounted / "2017")]:
         assert not [f for f in files if f.endswith(".json")], root
 
 
