@@ -153,19 +153,49 @@ typedef struct ifs_gz_scan_opts {
 	const uint8_t *resume_window;
 } ifs_gz_scan_opts;
 
+/* What a scan that failed on damaged data found (ifs_gz_scan_result.damage). */
+enum ifs_gz_damage {
+	IFS_GZ_DAMAGE_NONE = 0,  /* no damage: success, or a failure of another kind
+				  * (reading the file, memory, a callback's error) */
+	IFS_GZ_TRUNCATED,        /* the file ends inside the data (an interrupted download) */
+	IFS_GZ_CORRUPT,          /* deflate data that does not decode */
+	IFS_GZ_BAD_TRAILER,      /* a gzip member's CRC-32 or size does not match its data */
+	IFS_GZ_GARBAGE,          /* bytes after a gzip member that are no gzip member */
+};
+
 typedef struct ifs_gz_scan_result {
 	uint64_t in_size;      /* compressed bytes consumed (the file size) */
 	uint64_t out_size;     /* total uncompressed size */
 	uint32_t members;      /* gzip members seen */
 	uint64_t checkpoints;  /* checkpoints emitted */
 	uint64_t window_bytes; /* sum of the sparse windows' sizes */
+	/*
+	 * Filled when the scan fails on damaged data (and only then):
+	 * damage_in is the compressed offset where it was found; every
+	 * uncompressed byte before good_out is what the archive holds, from
+	 * good_out on nothing is. TRUNCATED and GARBAGE: good_out is all the
+	 * output delivered (a prefix of a deflate stream decodes to a prefix of
+	 * its output). CORRUPT: the last block boundary at least 64 KiB of
+	 * output before the error (data that fails to decode has usually been
+	 * decoding wrong for a short while: a few hundred bytes of blocks that
+	 * only look valid). BAD_TRAILER: the start of that gzip member, whose
+	 * bytes no check vouches for.
+	 */
+	int damage;            /* enum ifs_gz_damage */
+	uint64_t damage_in;
+	uint64_t good_out;
 } ifs_gz_scan_result;
+
+/* A word for a damage kind ("truncated", ...), for messages. */
+const char *ifs_gz_damage_name(int damage);
 
 /*
  * One pass over the gzip file open on fd (read from offset 0 with pread;
  * `name` is used in messages). Checks the gzip header of every member, CRC32
  * and ISIZE of every member, and that nothing but gzip members (or trailing
- * zero bytes) follows. res may be NULL.
+ * zero bytes) follows. res may be NULL; on success it holds the totals, on a
+ * failure caused by damaged data its damage fields (see above), on any other
+ * failure zeros.
  */
 int ifs_gz_scan_file(int fd, const char *name, const ifs_gz_scan_opts *opts,
 		     ifs_gz_scan_result *res, ifs_err *err);

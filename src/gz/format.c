@@ -70,9 +70,11 @@ ssize_t gzi_in_fill(gzi_in *r, ifs_err *err)
 				  (off_t)(r->off + r->len));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
+		if (n < 0) {
+			r->read_failed = 1;
 			return ifs_err_sys(err, errno, "%s: read at offset %llu", r->name,
 					   (unsigned long long)(r->off + r->len));
+		}
 		if (n == 0)
 			r->eof = 1;
 		r->len += (size_t)n;

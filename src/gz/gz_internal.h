@@ -25,6 +25,7 @@ typedef struct gzi_in {
 	size_t cap, pos, len;
 	uint64_t off;
 	int eof; /* a pread returned 0: nothing after off+len */
+	int read_failed; /* a pread failed: an error of the file, not of its data */
 } gzi_in;
 
 /* Allocates the buffer. Returns 0 or -ENOMEM. */

@@ -62,6 +62,10 @@ struct ifs_gz_scan {
 	int emitted_any;
 	uint64_t last_emit;
 
+	/* block boundaries at least 16 KiB apart, newest last (for damage) */
+	uint64_t bring[16];
+	unsigned nbring;
+
 	job *jobs;
 	uint64_t head, tail, wnext; /* deliver / fill / worker counters */
 	pthread_t thr;
@@ -219,6 +223,8 @@ static int boundary(ifs_gz_scan *s, uint64_t b, uint64_t bit, uint32_t crc, int 
 	if (s->want_min < b && (rc = emit(s, s->want_min > s->cur ? s->want_min : s->cur)) < 0)
 		return rc;
 	drop_wants(s, b);
+	if (member_start || !s->nbring || b >= s->bring[(s->nbring - 1) % 16] + (16u << 10))
+		s->bring[s->nbring++ % 16] = b;
 	s->cur = b;
 	s->cur_bit = bit;
 	s->cur_crc = crc;
@@ -297,6 +303,43 @@ static int start_at(ifs_gz_scan *s, gzi_in *r, z_stream *zs, const ifs_gz_checkp
 	return 0;
 }
 
+/* The scan stops on damaged data: what can still be trusted (gz.h). */
+static int damaged(ifs_gz_scan *s, const gzi_in *r, int kind, uint64_t good_out, int rc)
+{
+	if (rc != -EIO || r->read_failed)
+		return rc;   /* not the data's fault */
+	s->res.damage = kind;
+	s->res.damage_in = gzi_in_tell(r);
+	s->res.good_out = good_out;
+	return rc;
+}
+
+/* Corrupt data found at output err_out: the last recorded boundary 64 KiB
+ * or more before it, never before the gzip member's start (the members
+ * before have passed their CRC-32 check). */
+static uint64_t good_before(const ifs_gz_scan *s, uint64_t err_out)
+{
+	uint64_t best = s->mstart;
+	unsigned n = s->nbring < 16 ? s->nbring : 16;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t b = s->bring[i];
+		if (b > best && b + (64u << 10) <= err_out)
+			best = b;
+	}
+	return best;
+}
+
+const char *ifs_gz_damage_name(int damage)
+{
+	switch (damage) {
+	case IFS_GZ_TRUNCATED: return "truncated";
+	case IFS_GZ_CORRUPT: return "corrupt deflate data";
+	case IFS_GZ_BAD_TRAILER: return "checksum mismatch";
+	case IFS_GZ_GARBAGE: return "not gzip data";
+	default: return "damaged";
+	}
+}
+
 static int run(ifs_gz_scan *s, gzi_in *r, z_stream *zs)
 {
 	s->in = r;
@@ -332,9 +375,10 @@ static int run(ifs_gz_scan *s, gzi_in *r, z_stream *zs)
 				if (n < 0)
 					return (int)n;
 				if (n == 0)
-					return ifs_err_set(s->err, EIO, "%s: truncated: unexpected "
+					return damaged(s, r, IFS_GZ_TRUNCATED, s->base + s->opos,
+						       ifs_err_set(s->err, EIO, "%s: truncated: unexpected "
 							   "end of file at offset %llu inside deflate data",
-							   s->name, (unsigned long long)gzi_in_tell(r));
+							   s->name, (unsigned long long)gzi_in_tell(r)));
 			}
 			if (s->opos == OUT_CAP)
 				compact(s);
@@ -346,10 +390,12 @@ static int run(ifs_gz_scan *s, gzi_in *r, z_stream *zs)
 			r->pos = (size_t)(zs->next_in - r->buf);
 			size_t got = (OUT_CAP - s->opos) - zs->avail_out;
 			if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
-				return ifs_err_set(s->err, EIO, "%s: corrupt deflate data near "
+				return damaged(s, r, IFS_GZ_CORRUPT,
+					       good_before(s, s->base + s->opos + got),
+					       ifs_err_set(s->err, EIO, "%s: corrupt deflate data near "
 						   "compressed offset %llu: %s", s->name,
 						   (unsigned long long)gzi_in_tell(r),
-						   zs->msg ? zs->msg : "inflate error");
+						   zs->msg ? zs->msg : "inflate error"));
 			if (got) {
 				uint64_t at = s->base + s->opos;
 				crc = ifs_crc32(crc, s->obuf + s->opos, got);
@@ -377,18 +423,21 @@ static int run(ifs_gz_scan *s, gzi_in *r, z_stream *zs)
 		uint64_t tpos = gzi_in_tell(r);
 		uint32_t tcrc, tsize;
 		if ((rc = gzi_read_trailer(r, &tcrc, &tsize, s->err)) < 0)
-			return rc;
+			return damaged(s, r, IFS_GZ_TRUNCATED, s->base + s->opos, rc);
 		uint64_t msize = s->base + s->opos - s->mstart;
 		if (tcrc != crc)
-			return ifs_err_set(s->err, EIO, "%s: CRC-32 mismatch in the gzip trailer "
-					   "at offset %llu (data says %08x, trailer %08x)", s->name,
-					   (unsigned long long)tpos, crc, tcrc);
+			return damaged(s, r, IFS_GZ_BAD_TRAILER, s->mstart,
+				       ifs_err_set(s->err, EIO, "%s: CRC-32 mismatch in the gzip "
+					   "trailer at offset %llu (data says %08x, trailer %08x)",
+					   s->name, (unsigned long long)tpos, crc, tcrc));
 		if (tsize != (uint32_t)msize)
-			return ifs_err_set(s->err, EIO, "%s: size mismatch in the gzip trailer "
-					   "at offset %llu", s->name, (unsigned long long)tpos);
+			return damaged(s, r, IFS_GZ_BAD_TRAILER, s->mstart,
+				       ifs_err_set(s->err, EIO, "%s: size mismatch in the gzip "
+					   "trailer at offset %llu", s->name, (unsigned long long)tpos));
 		rc = gzi_read_header(r, 0, s->err);
 		if (rc < 0)
-			return rc;
+			return damaged(s, r, r->eof && r->pos == r->len ? IFS_GZ_TRUNCATED
+					     : IFS_GZ_GARBAGE, s->base + s->opos, rc);
 		if (rc == 1)
 			break;
 	}
@@ -454,8 +503,13 @@ out:
 	if (s->jobs)
 		for (size_t i = 0; i < NJOB; i++)
 			ifs_gz_checkpoint_clear(&s->jobs[i].cp);
-	if (rc == 0 && res)
+	if (res) {
 		*res = s->res;
+		if (rc)   /* a failed scan's totals are partial: only its damage */
+			res->in_size = res->out_size = res->checkpoints = res->window_bytes = 0;
+		if (rc && !s->res.damage)
+			memset(res, 0, sizeof *res);
+	}
 	if (zinit)
 		inflateEnd(&zs);
 	gzi_in_free(&r);

@@ -603,6 +603,137 @@ static void test_corrupt(const char *dir)
 	ifs_gz_cplist_free(&good.cps);
 }
 
+/* ---- damage: what a failed scan says can still be trusted ---------------- */
+
+typedef struct capture {
+	uint8_t *buf;
+	size_t len, cap;
+} capture;
+
+static int on_capture(void *ctx, ifs_gz_scan *s, const uint8_t *buf, size_t len, uint64_t off)
+{
+	(void)s;
+	capture *c = ctx;
+	if (off != c->len)
+		return -EPROTO;
+	if (c->len + len > c->cap) {
+		size_t cap = (c->len + len) * 2;
+		uint8_t *p = realloc(c->buf, cap);
+		if (!p)
+			return -ENOMEM;
+		c->buf = p;
+		c->cap = cap;
+	}
+	memcpy(c->buf + c->len, buf, len);
+	c->len += len;
+	return 0;
+}
+
+/*
+ * Scans the damaged file bad: it must fail with damage `kind` (or with
+ * kind2, when not 0), every byte delivered before good_out must be the
+ * expected output's, and good_out must lie in [lo, hi].
+ */
+static void expect_damage(const char *bad, const uint8_t *exp, size_t explen, const char *what,
+			  int kind, int kind2, uint64_t lo, uint64_t hi, ifs_gz_scan_result *out)
+{
+	capture c = {0};
+	ifs_gz_scan_result res;
+	memset(&res, 0xff, sizeof res);
+	ifs_err err;
+	ifs_err_clear(&err);
+	ifs_gz_scan_opts o = {.on_data = on_capture, .ctx = &c};
+	int fd = open(bad, O_RDONLY);
+	int rc = fd < 0 ? -errno : ifs_gz_scan_file(fd, bad, &o, &res, &err);
+	if (fd >= 0)
+		close(fd);
+	CHECK(rc == -EIO, "%s: fails with -EIO (%d: %s)", what, rc, err.msg);
+	CHECK(res.damage == kind || (kind2 && res.damage == kind2), "%s: damage %d (%s), want %d",
+	      what, res.damage, ifs_gz_damage_name(res.damage), kind);
+	if (kind == IFS_GZ_DAMAGE_NONE)
+		goto out;
+	CHECK(res.good_out >= lo && res.good_out <= hi, "%s: good_out %llu in [%llu, %llu]", what,
+	      (unsigned long long)res.good_out, (unsigned long long)lo, (unsigned long long)hi);
+	CHECK(res.good_out <= c.len && res.good_out <= explen && memcmp(c.buf, exp, res.good_out) == 0,
+	      "%s: the %llu bytes before good_out are the archive's (%zu delivered)", what,
+	      (unsigned long long)res.good_out, c.len);
+	CHECK(res.damage_in > 0, "%s: names where (%llu)", what, (unsigned long long)res.damage_in);
+	if (kind == IFS_GZ_TRUNCATED || kind == IFS_GZ_GARBAGE)
+		CHECK(res.good_out == c.len, "%s: all %zu bytes delivered are kept (%llu)", what,
+		      c.len, (unsigned long long)res.good_out);
+	CHECK(res.in_size == 0 && res.out_size == 0, "%s: no totals for a failed scan", what);
+out:
+	if (out)
+		*out = res;
+	free(c.buf);
+}
+
+static void test_damage(const char *dir)
+{
+	char src[4096], bad[4096];
+	snprintf(bad, sizeof bad, "%s/damaged.gz", dir);
+	size_t n, explen;
+	uint8_t *exp = load_case(dir, "gzip6", src, &explen);
+	uint8_t *d = tu_slurp(src, &n);
+	if (!d || !exp) {
+		CHECK(0, "damage: loading gzip6");
+		free(d);
+		free(exp);
+		return;
+	}
+	free(d);
+	ifs_gz_scan_result res;
+
+	/* an interrupted download: everything delivered is right */
+	make_bad(src, bad, -1, 0, (long)(n * 6 / 10));
+	expect_damage(bad, exp, explen, "truncated at 60%", IFS_GZ_TRUNCATED, 0, 1, explen, &res);
+	CHECK(res.damage_in == n * 6 / 10, "truncated: found at the end of the file (%llu)",
+	      (unsigned long long)res.damage_in);
+	make_bad(src, bad, -1, 0, (long)n - 3);
+	expect_damage(bad, exp, explen, "truncated trailer", IFS_GZ_TRUNCATED, 0, explen, explen,
+		      NULL);
+	/* a wrong trailer: nothing in that gzip member is vouched for */
+	make_bad(src, bad, (long)n - 6, 0x40, -1);
+	expect_damage(bad, exp, explen, "bad trailer CRC", IFS_GZ_BAD_TRAILER, 0, 0, 0, NULL);
+	/* bytes after the last member: all of it was checked */
+	tu_sh("cp '%s' '%s' && printf 'junk' >> '%s'", src, bad, bad);
+	expect_damage(bad, exp, explen, "trailing garbage", IFS_GZ_GARBAGE, 0, explen, explen, NULL);
+	/* a flipped byte: caught by the decoder or by the trailer */
+	make_bad(src, bad, (long)n / 2, 0x10, -1);
+	expect_damage(bad, exp, explen, "flipped byte", IFS_GZ_CORRUPT, IFS_GZ_BAD_TRAILER, 0,
+		      explen, &res);
+	if (res.damage == IFS_GZ_CORRUPT)
+		CHECK(res.good_out > 0 && res.good_out < explen, "flipped byte: some of the data "
+		      "is kept (%llu)", (unsigned long long)res.good_out);
+	/* an invalid block type at a block boundary in the middle: found there,
+	 * and what comes before the 64 KiB margin is kept */
+	scanctx good;
+	ifs_err err;
+	CHECK(scan(src, &good, 0, NULL, &err) == 0, "gzip6 rescan");
+	const ifs_gz_checkpoint *cp = &good.cps.cp[good.cps.n / 2];
+	make_bad(src, bad, -1, 0, -1);
+	d = tu_slurp(bad, &n);
+	if (d) {
+		uint64_t b = cp->in_bit + 1;   /* BTYPE bits follow BFINAL */
+		d[b >> 3] |= (uint8_t)(1u << (b & 7));
+		d[(b + 1) >> 3] |= (uint8_t)(1u << ((b + 1) & 7));
+		FILE *f = fopen(bad, "wb");
+		if (f) {
+			fwrite(d, 1, n, f);
+			fclose(f);
+		}
+		free(d);
+	}
+	expect_damage(bad, exp, explen, "invalid block type", IFS_GZ_CORRUPT, 0,
+		      cp->out > (1u << 20) ? cp->out - (1u << 20) : 0, cp->out - (64u << 10), &res);
+	CHECK(res.damage_in >= cp->in_bit / 8, "invalid block type: found at or after it");
+	ifs_gz_cplist_free(&good.cps);
+	/* not gzip at all: no damage to report, the file is refused */
+	make_bad(src, bad, 0, 0x01, -1);
+	expect_damage(bad, exp, explen, "bad magic", IFS_GZ_DAMAGE_NONE, 0, 0, 0, NULL);
+	free(exp);
+}
+
 static void test_crc(uint64_t *seed)
 {
 	uint8_t b[5000];
@@ -703,6 +834,7 @@ int main(void)
 		CHECK(default_entries > 0, "the default price gives some checkpoints their entry "
 		      "(%zu)", default_entries);
 		test_corrupt(dir);
+		test_damage(dir);
 	}
 	tu_sh("rm -rf '%s'", dir);
 	free(dir);
