@@ -172,10 +172,13 @@ typedef struct ifs_gz_scan_result {
 	/*
 	 * Filled when the scan fails on damaged data (and only then):
 	 * damage_in is the compressed offset where it was found; every
-	 * uncompressed byte before good_out is what the archive holds, from
-	 * good_out on nothing is. TRUNCATED and GARBAGE: good_out is all the
-	 * output delivered (a prefix of a deflate stream decodes to a prefix of
-	 * its output). CORRUPT: the last block boundary at least 64 KiB of
+	 * uncompressed byte before good_out is what the archive holds, and can
+	 * be read back with a cursor; from good_out on nothing is. TRUNCATED: a
+	 * prefix of a deflate stream decodes to a prefix of its output, but a
+	 * cursor (ISA-L) does not decode the last symbols of input that ends
+	 * early: all the output delivered but its last 64 KiB (all of it when
+	 * only the gzip trailer is cut). GARBAGE: all the output delivered.
+	 * CORRUPT: the last block boundary at least 64 KiB of
 	 * output before the error (data that fails to decode has usually been
 	 * decoding wrong for a short while: a few hundred bytes of blocks that
 	 * only look valid). BAD_TRAILER: the start of that gzip member, whose

@@ -34,7 +34,7 @@
 
 struct sqlite3;
 
-#define IFS_SCHEMA_VERSION 9
+#define IFS_SCHEMA_VERSION 10
 
 /* The archives inatfs knows, by their download names. */
 enum ifs_archive_id { IFS_ARCHIVE_TRAINVAL = 1, IFS_ARCHIVE_TEST = 2 };
@@ -109,6 +109,8 @@ int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts
 		    ifs_build **out, ifs_err *err);
 const char *ifs_build_temp_path(const ifs_build *b);
 int ifs_build_scan(ifs_build *b, ifs_err *err);
+/* After ifs_build_scan: how many archives it found damaged (ifs_damage). */
+int ifs_build_damaged(const ifs_build *b);
 void ifs_build_cancel(ifs_build *b);
 void ifs_build_free(ifs_build *b);
 
@@ -184,6 +186,32 @@ extern const char *const ifs_source_files[];
  */
 int ifs_index_generate(ifs_index *idx, const char *name, uint8_t **data, size_t *len,
 		       ifs_err *err);
+
+/*
+ * Damage the scan found in an archive's own bytes (an interrupted download,
+ * corrupt data): it is no build failure. The index keeps everything before
+ * it: every uncompressed byte before good_out is the archive's (in a
+ * truncated file, no gzip trailer vouches for them, but a prefix of a
+ * deflate stream decodes to a prefix of its output). Members that end after
+ * good_out, and images the scan never reached, are listed and fail with EIO
+ * (views.h). A later mount of the unchanged archive reports it at once.
+ */
+typedef struct ifs_damage {
+	int archive;
+	char kind[32];          /* "truncated", "corrupt deflate data", ... */
+	uint64_t in_off;        /* where in the archive it was found */
+	uint64_t in_size;       /* the archive's size */
+	uint64_t good_out;
+	int64_t images;         /* JSON images it leaves unreadable (once the build ended) */
+	char message[512];      /* the scan's own words */
+} ifs_damage;
+/* 1 and *d when archive has damage recorded (in a live index: so far), 0 if
+ * not, -EIO if the index cannot say. */
+int ifs_index_damage(ifs_index *idx, int archive, ifs_damage *d);
+/* The same from an index file's connection (`inatfs info`). */
+int ifs_damage_read(struct sqlite3 *db, int archive, ifs_damage *d);
+/* One line for users: which file, what, where, what it costs, what to do. */
+void ifs_damage_describe(const ifs_damage *d, char *buf, size_t size);
 
 /* meta table lookups (counts, build facts); returns a malloc'd string or NULL. */
 char *ifs_index_meta(ifs_index *idx, const char *key);

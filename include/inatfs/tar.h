@@ -73,6 +73,15 @@ int ifs_tar_finish(ifs_tar_scanner *t, ifs_err *err);
 uint64_t ifs_tar_count(const ifs_tar_scanner *t);
 
 /*
+ * After ifs_tar_feed or ifs_tar_finish failed: 1 if the archive's own bytes
+ * are at fault (a malformed header, a stream that ends inside a member), with
+ * *at the stream offset where the scanner stopped (every member reported
+ * complete by on_end ends at or before it); 0 for any other failure (a
+ * callback's, memory) or none.
+ */
+int ifs_tar_damaged(const ifs_tar_scanner *t, uint64_t *at);
+
+/*
  * Resuming an interrupted scan. A resume point is the offset of the first
  * header after the last member whose on_end has run, with the number of
  * members reported up to it: a fresh scanner started there

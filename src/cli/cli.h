@@ -15,6 +15,7 @@
 #define INATFS_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "inatfs/err.h"
 #include "inatfs/index.h"
@@ -54,6 +55,14 @@ int cli_ensure_index(const char *data_dir, const char *explicit_index, int force
  */
 int cli_begin_index(const char *data_dir, const char *explicit_index, const ifs_build_opts *o,
 		    char **path, ifs_build **build);
+
+/*
+ * Damage recorded in the index (ifs_damage): one line per damaged archive
+ * to out (may be NULL) and, with log, to syslog. Returns how many.
+ */
+int cli_report_damage(const char *index_path, FILE *out, int log);
+/* Set by cli_ensure_index when it built the index (which printed its damage). */
+extern int cli_built_now;
 
 /* Maps a core error to an exit code (input vs index problem). */
 int cli_exit_code(const ifs_err *err, int for_index);

@@ -11,11 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "cli.h"
+
+int cli_built_now;
 
 int cli_exit_code(const ifs_err *err, int for_index)
 {
@@ -110,6 +113,28 @@ static int locate_and_check(const char *data_dir, const char *explicit_index, in
 	return -1;
 }
 
+int cli_report_damage(const char *index_path, FILE *out, int log)
+{
+	sqlite3 *db = NULL;
+	int n = 0;
+	if (ifs_index_sql_open(index_path, &db, SQLITE_OPEN_READONLY) == SQLITE_OK) {
+		for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
+			ifs_damage d;
+			if (ifs_damage_read(db, a, &d) <= 0)
+				continue;
+			char line[1024];
+			ifs_damage_describe(&d, line, sizeof line);
+			if (out)
+				fprintf(out, "inatfs: %s\n", line);
+			if (log)
+				syslog(LOG_ERR, "inatfs: %s", line);
+			n++;
+		}
+	}
+	sqlite3_close(db);
+	return n;
+}
+
 int cli_ensure_index(const char *data_dir, const char *explicit_index, int force, char **path)
 {
 	int r = locate_and_check(data_dir, explicit_index, force, path);
@@ -120,6 +145,7 @@ int cli_ensure_index(const char *data_dir, const char *explicit_index, int force
 	/* --force: a fresh build, even where an interrupted one could go on */
 	ifs_build_opts o = { .progress = cli_progress, .report = stderr, .fresh = force };
 	r = ifs_index_build(data_dir, *path, &o, &err);
+	cli_built_now = r == 0;
 	cli_progress_done();
 	if (r < 0) {
 		cli_error("%s", err.msg);
@@ -190,8 +216,13 @@ int cmd_index(int argc, char **argv)
 	if ((r = cli_ensure_index(data_dir, index, force, &path)))
 		return r;
 	printf("%s\n", path);
+	/* a damaged download: the index serves what lies before the damage, and
+	 * the download is bad input all the same (a new build printed it) */
+	int damaged = cli_report_damage(path, NULL, 0);
+	if (damaged && r == 0 && !cli_built_now)
+		cli_report_damage(path, stderr, 0);
 	free(path);
-	return 0;
+	return damaged ? EXIT_INPUT : 0;
 }
 
 static void print_query(sqlite3 *db, const char *label, const char *sql)
@@ -317,6 +348,17 @@ int cmd_info(int argc, char **argv)
 		    "out_size, 'members ' || members, 'checkpoints ' || checkpoints, "
 		    "'window bytes ' || window_bytes FROM archives ORDER BY id");
 	print_query(db, "source: ", "SELECT file, fingerprint FROM sources ORDER BY file");
+	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
+		ifs_damage d;
+		if (ifs_damage_read(db, a, &d) <= 0)
+			continue;
+		char line[1024];
+		ifs_damage_describe(&d, line, sizeof line);
+		printf("damage: %s\n", line);
+		printf("damage: %s: the members that end before byte %llu of its tar data decoded "
+		       "without error and are served, but no gzip checksum vouches for them\n",
+		       ifs_archive_file(a), (unsigned long long)d.good_out);
+	}
 	sqlite3_close(db);
 	free(path);
 	return 0;

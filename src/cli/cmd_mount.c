@@ -122,6 +122,7 @@ static unsigned default_threads(void)
 /* The scan of a first mount, on its own thread while the daemon serves. */
 struct scan_job {
 	ifs_build *build;
+	ifs_index *idx;   /* the live index, for the log */
 	ifs_err err;
 	int r;
 };
@@ -135,6 +136,18 @@ static void *scan_main(void *p)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	j->r = ifs_build_scan(j->build, &j->err);
 	cli_progress_done();
+	if (j->r == 0 && ifs_build_damaged(j->build) && j->idx) {
+		/* the build printed it to stderr; the log gets it too, and the mount
+		 * stays up, serving what lies before the damage */
+		for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
+			ifs_damage d;
+			char line[1024];
+			if (ifs_index_damage(j->idx, a, &d) > 0) {
+				ifs_damage_describe(&d, line, sizeof line);
+				syslog(LOG_ERR, "inatfs: %s", line);
+			}
+		}
+	}
 	/* the scan's maps are freed: give their memory back (a daemon serving a
 	 * complete index stays small) */
 	malloc_trim(0);
@@ -223,6 +236,10 @@ int cmd_mount(int argc, char **argv)
 		goto out;
 	}
 	bo.live = idx;
+	/* an index that records damage says so at every mount (the mount serves
+	 * what lies before it) */
+	if (!build)
+		cli_report_damage(index_path, stderr, !co.foreground);
 	ifs_views_opts vo = { .sidecars = !o.nosidecar, .listing_attrs = o.readdirplus };
 	if (ifs_views_new(idx, &vo, &views, &err) < 0) {
 		cli_error("%s", err.msg);
@@ -281,6 +298,7 @@ int cmd_mount(int argc, char **argv)
 		/* after fuse_daemonize: threads do not survive its fork */
 		memset(&job, 0, sizeof job);
 		job.build = build;
+		job.idx = idx;
 		if (pthread_create(&scan_thread, NULL, scan_main, &job) != 0) {
 			cli_error("cannot start the scan thread");
 			r = EXIT_INDEX;

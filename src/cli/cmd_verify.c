@@ -15,8 +15,10 @@
 #include "cli.h"
 #include "inatfs/gz.h"
 
+/* off NULL: a member the JSON names that a damaged archive's scan never reached */
 static const char q_members[] =
-	"SELECT id, archive, off, size, crc FROM nodes WHERE type=0 ORDER BY archive, off";
+	"SELECT id, archive, off, size, crc, off IS NULL FROM nodes WHERE type=0 "
+	"ORDER BY archive, off";
 static const char q_path[] =
 	"WITH RECURSIVE up(id, parent, path) AS (SELECT id, parent, nm(name) FROM nodes WHERE id=?1 "
 	"UNION ALL SELECT n.id, n.parent, nm(n.name) || '/' || up.path FROM nodes n JOIN up ON "
@@ -86,6 +88,10 @@ int cmd_verify(int argc, char **argv)
 	}
 	ifs_gz_checkpoint cp = { 0 };
 	int have_cp = -1;
+	ifs_damage dmg[IFS_ARCHIVE_MAX + 1];
+	for (int a = 0; a <= IFS_ARCHIVE_MAX; a++)
+		if (ifs_index_damage(idx, a, &dmg[a]) <= 0)
+			dmg[a].archive = 0;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
 		int a = sqlite3_column_int(st, 1);
@@ -94,6 +100,17 @@ int cmd_verify(int argc, char **argv)
 		uint32_t want = (uint32_t)sqlite3_column_int64(st, 4);
 		int fd = ifs_index_archive_fd(idx, a);
 		ifs_err_clear(&err);
+		if (a >= 1 && a <= IFS_ARCHIVE_MAX && dmg[a].archive &&
+		    (sqlite3_column_int(st, 5) || off + size > dmg[a].good_out)) {
+			char why[128];
+			snprintf(why, sizeof why, "lost to the damage in %s (%s)", ifs_archive_file(a),
+				 dmg[a].kind);
+			cli_progress_done();
+			print_path(idx, id, why);
+			checked++;
+			bad++;
+			continue;
+		}
 		if (fd < 0 || (!cur[a] && ifs_gz_cursor_new(fd, ifs_archive_file(a), &cur[a], &err))) {
 			print_path(idx, id, "archive cannot be read");
 			bad++;
@@ -143,6 +160,8 @@ int cmd_verify(int argc, char **argv)
 	sqlite3_finalize(st);
 	printf("verified %llu members (%.1f MB): %llu damaged\n", (unsigned long long)checked,
 	       (double)done / 1e6, (unsigned long long)bad);
+	if (cli_report_damage(path, stdout, 0))
+		bad += !bad;
 	r = bad ? EXIT_DAMAGED : 0;
 out:
 	for (int a = 0; a <= IFS_ARCHIVE_MAX; a++)

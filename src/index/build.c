@@ -184,6 +184,7 @@ struct ifs_build {
 	int keep_tmp;             /* cancelled: the next build resumes from the file */
 	int adopted;              /* this build goes on with an interrupted one */
 	ifs_scan_resume resume;
+	ifs_damage damage[IFS_ARCHIVE_MAX + 1];   /* archive 0: none found */
 };
 
 const char *ifs_build_temp_path(const ifs_build *b)
@@ -602,6 +603,14 @@ int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts
 		goto out;
 	ifs_catalog_free(cat);
 	cat = NULL;
+	/* the pristine trees as the JSON names them, there from the first moment */
+	int present[IFS_ARCHIVE_MAX + 1] = { 0 };
+	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
+		snprintf(full, sizeof full, "%s/%s", data_dir, ifs_archive_file(a));
+		present[a] = access(full, F_OK) == 0;
+	}
+	if ((r = ifs_tree_plant(&b->tree, present, err)))
+		goto out;
 	/* the indexes the views need, before anything is served; from here on a
 	 * build that stops goes on at the next one, without the annotations */
 	char rec[320], boot[64];
@@ -665,9 +674,22 @@ static int build_scan(ifs_build *b, ifs_err *err)
 	int64_t n_cat = count(db, "SELECT count(*) FROM categories");
 	int64_t n_box = count(db, "SELECT coalesce(sum(nboxes), 0) FROM images");
 	int64_t n_loc = count(db, "SELECT count(location) FROM images");
-	int64_t missing = count(db, "SELECT count(*) FROM images WHERE node IS NULL");
+	/* images a damaged archive leaves unreadable: never reached, or ending
+	 * past what can be trusted; they are not "missing" */
+	if ((r = ifs_sql_exec(db, "UPDATE damage SET images=(SELECT count(*) FROM images i "
+			      "LEFT JOIN nodes n ON n.id=i.node WHERE (CASE WHEN i.split=2 THEN 2 "
+			      "ELSE 1 END)=damage.archive AND (i.node IS NULL OR "
+			      "n.off+n.size>damage.good_out))", "counting damaged images", err)))
+		return r;
+	int64_t missing = count(db, "SELECT count(*) FROM images WHERE node IS NULL AND (CASE "
+				"WHEN split=2 THEN 2 ELSE 1 END) NOT IN (SELECT archive FROM damage)");
 	int64_t joined = count(db, "SELECT count(DISTINCT node) FROM images WHERE node IS NOT NULL");
-	int64_t stray = (int64_t)ifs_strmap_count(b->tree.paths) - joined;
+	int64_t stray = count(db, "SELECT count(*) FROM nodes WHERE type=0 AND off IS NOT NULL") -
+			joined;
+	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++)
+		if (ifs_damage_read(db, a, &b->damage[a]) < 0)
+			return ifs_err_set(err, EIO, "index: %s: reading damage: %s", b->tmp,
+					   sqlite3_errmsg(db));
 	ifs_tree_free(&b->tree);   /* the path maps: the biggest part of a live daemon */
 	if (put_meta(db, "built_at", "%lld", (long long)time(NULL)) ||
 	    put_meta(db, "build_seconds", "%lld", (long long)(time(NULL) - b->t0)) ||
@@ -740,7 +762,22 @@ static int build_scan(ifs_build *b, ifs_err *err)
 			fprintf(rep, "inatfs: warning: %llu tar members have paths that cannot be served "
 				"safely and were skipped\n", (unsigned long long)b->tree.skipped_unsafe);
 	}
+	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
+		if (rep && b->damage[a].archive) {
+			char line[1024];
+			ifs_damage_describe(&b->damage[a], line, sizeof line);
+			fprintf(rep, "inatfs: %s\n", line);
+		}
+	}
 	return 0;
+}
+
+int ifs_build_damaged(const ifs_build *b)
+{
+	int n = 0;
+	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++)
+		n += b->damage[a].archive != 0;
+	return n;
 }
 
 int ifs_build_scan(ifs_build *b, ifs_err *err)

@@ -33,6 +33,16 @@ typedef struct ifs_scan_resume {
 
 struct scan;
 
+/* Damage a scan found (see ifs_damage in index.h): kept until it is written. */
+typedef struct ifs_tree_damage {
+	int found;
+	const char *kind;
+	uint64_t in_off, in_size, good_out;
+	char message[512];
+} ifs_tree_damage;
+
+#define IFS_TREE_STMTS 5
+
 /* State of the pristine tree while archives are scanned into it. */
 typedef struct ifs_tree {
 	sqlite3 *db;
@@ -41,13 +51,16 @@ typedef struct ifs_tree {
 	int (*tick)(void *ctx, const char *file, uint64_t in_done, uint64_t in_total,
 		    ifs_err *err);
 	void *tick_ctx;
-	ifs_strmap *dirs;      /* mount path of every directory -> node id ("" = root) */
-	ifs_strmap *paths;     /* mount path of every regular file -> node id */
+	/* mount path -> node id, negated while pending (tree_nodes.c), 0 for none */
+	ifs_strmap *dirs;      /* every directory ("" = root) */
+	ifs_strmap *paths;     /* every regular file */
 	int64_t next_id;       /* next node id */
 	int64_t default_mtime; /* for directories the tar does not list */
 	uint64_t files, skipped_unsafe, skipped_type, duplicates;
 	const ifs_scan_resume *resume;   /* set by an adopted build; may be NULL */
 	struct scan *cur;                /* the scan running, for ifs_tree_resume_record */
+	ifs_tree_damage damage[IFS_ARCHIVE_MAX + 1];   /* found by this run's scans */
+	sqlite3_stmt *st[IFS_TREE_STMTS];              /* tree_nodes.c's, prepared on use */
 } ifs_tree;
 
 int ifs_tree_init(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *err);
@@ -70,10 +83,44 @@ int ifs_tree_resume_initial(const ifs_tree *t, char *buf, size_t size);
 /* Parses a record; 0 or -EINVAL. The window of r->cp is not filled. */
 int ifs_tree_resume_parse(const char *rec, ifs_scan_resume *r, ifs_tree *t);
 
-/* Scans one tarball (gz + tar in one pass) into nodes and checkpoints
- * (resuming it if t->resume names it). */
+/*
+ * Scans one tarball (gz + tar in one pass) into nodes and checkpoints
+ * (resuming it if t->resume names it), and records it in `archives`. Damage
+ * in the tarball's own bytes (index.h, ifs_damage) is not a failure: the
+ * scan stops there, keeps what lies before it and the nodes the JSON
+ * planted after it, records the damage in `damage` and t->damage[archive],
+ * and returns 0. A tarball scanned whole loses its planted nodes that no
+ * member filled.
+ */
 int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 			  const ifs_build_opts *opts, ifs_err *err);
+
+/* ---- the rows of the pristine trees (tree_nodes.c) ---- */
+
+/*
+ * Node id of folder `path` (len bytes, "" the root) of archive, made with
+ * its parents if missing: pending ones when `plant`; else a pending one met
+ * here becomes real, with its parents. A file planted at that path gives way.
+ */
+int ifs_tree_dir(ifs_tree *t, int archive, const char *path, size_t len, int plant, int64_t *id,
+		 ifs_err *err);
+/* A folder's own entry in the tar: its mtime and mode. */
+int ifs_tree_dir_attrs(ifs_tree *t, int64_t id, int64_t mtime, uint32_t mode, ifs_err *err);
+struct ifs_tar_entry;
+/*
+ * The scan met the regular file `path` of archive (e: the ended member).
+ * *id gets its node: the one the JSON planted (now real), a new one, or the
+ * earlier copy of a member stored twice (*dup set), which this one replaces,
+ * as with tar -x. -EEXIST (no message) when a folder has that path.
+ */
+int ifs_tree_member(ifs_tree *t, int archive, const char *path, size_t len,
+		    const struct ifs_tar_entry *e, int64_t *id, int *dup, ifs_err *err);
+/* Before the scan: a pending node for every file (and folder) that a JSON
+ * image names, in each archive with present[archive] set. */
+int ifs_tree_plant(ifs_tree *t, const int present[IFS_ARCHIVE_MAX + 1], ifs_err *err);
+/* After archive was scanned whole: its pending nodes go. */
+int ifs_tree_prune(ifs_tree *t, int archive, ifs_err *err);
+void ifs_tree_stmts_free(ifs_tree *t);
 
 /*
  * Checks the start of a tarball (gzip header, the first MiB of tar headers)

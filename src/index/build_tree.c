@@ -54,6 +54,7 @@ int ifs_tree_init(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *err)
 
 void ifs_tree_free(ifs_tree *t)
 {
+	ifs_tree_stmts_free(t);
 	ifs_strmap_free(t->dirs);
 	ifs_strmap_free(t->paths);
 	t->dirs = NULL;
@@ -78,8 +79,9 @@ struct scan {
 	ifs_tar_scanner *tar;
 	int prefix_decided;
 	const char *prefix;          /* "test2017" for a flat test tarball */
-	sqlite3_stmt *ins_node, *ins_cp, *upd_node, *upd_dir;
+	sqlite3_stmt *ins_cp;
 	uint64_t in_total;
+	uint64_t in_pos;            /* compressed bytes read at the last data */
 	/* resuming: tar bytes before skip_to were scanned by the interrupted
 	 * build; members whose data starts in [rewant_from, skip_to) still want
 	 * their checkpoints (they may not have been delivered before it stopped) */
@@ -114,37 +116,6 @@ static int step_done(struct scan *s, sqlite3_stmt *st, const char *what)
 	return ifs_sql_step_done(s->t->db, st, what, s->err);
 }
 
-/* Node id of directory `path` (length len), creating it and its parents. */
-static int ensure_dir(struct scan *s, const char *path, size_t len, int64_t *id)
-{
-	if (ifs_strmap_get(s->t->dirs, path, len, id))
-		return 0;
-	const char *slash = memrchr(path, '/', len);
-	int64_t parent;
-	int r = ensure_dir(s, path, slash ? (size_t)(slash - path) : 0, &parent);
-	if (r)
-		return r;
-	const char *name = slash ? slash + 1 : path;
-	size_t nlen = len - (size_t)(name - path);
-	*id = s->t->next_id++;
-	sqlite3_stmt *st = s->ins_node;
-	sqlite3_bind_int64(st, 1, *id);
-	sqlite3_bind_int64(st, 2, parent);
-	ifs_sql_bind_name(st, 3, name, (int)nlen);
-	sqlite3_bind_int(st, 4, s->archive);
-	sqlite3_bind_int(st, 5, IFS_NODE_DIR);
-	sqlite3_bind_int64(st, 6, 0);
-	sqlite3_bind_int64(st, 7, 0);
-	sqlite3_bind_int64(st, 8, s->t->default_mtime);
-	sqlite3_bind_int(st, 9, 0555);
-	sqlite3_bind_int64(st, 10, 0);
-	if ((r = step_done(s, st, "adding a directory")))
-		return r;
-	if (ifs_strmap_put(s->t->dirs, path, len, *id) < 0)
-		return ifs_err_set(s->err, ENOMEM, "out of memory");
-	return 0;
-}
-
 static int on_entry(void *ctx, const ifs_tar_entry *e)
 {
 	struct scan *s = ctx;
@@ -163,14 +134,11 @@ static int on_entry(void *ctx, const ifs_tar_entry *e)
 		return 0;
 	}
 	int64_t id;
-	int r = ensure_dir(s, path, strlen(path), &id);
+	int r = ifs_tree_dir(s->t, s->archive, path, strlen(path), 0, &id, s->err);
 	if (r)
 		return r;
 	/* the tar's own mtime and mode for the directory */
-	sqlite3_bind_int64(s->upd_dir, 1, e->mtime);
-	sqlite3_bind_int(s->upd_dir, 2, (int)(e->mode & 07777));
-	sqlite3_bind_int64(s->upd_dir, 3, id);
-	return step_done(s, s->upd_dir, "updating a directory");
+	return ifs_tree_dir_attrs(s->t, id, e->mtime, e->mode, s->err);
 }
 
 static int member_end(void *ctx, const ifs_tar_entry *e);
@@ -207,51 +175,20 @@ static int member_end(void *ctx, const ifs_tar_entry *e)
 		return 0;
 	}
 	size_t len = strlen(path);
-	const char *slash = strrchr(path, '/');
-	int64_t parent, id;
-	int r = ensure_dir(s, path, slash ? (size_t)(slash - path) : 0, &parent);
-	if (r)
-		return r;
-	if (ifs_strmap_get(s->t->dirs, path, len, NULL)) {
+	int64_t id;
+	int dup;
+	int r = ifs_tree_member(s->t, s->archive, path, len, e, &id, &dup, s->err);
+	if (r == -EEXIST) {
 		/* a file where a directory is: tar -x would fail here too */
 		s->t->skipped_unsafe++;
 		return 0;
 	}
-	const char *name = slash ? slash + 1 : path;
-	int exists = ifs_strmap_get(s->t->paths, path, len, &id);
-	sqlite3_stmt *st;
-	if (exists) {
-		/* stored twice: the later copy wins, as with tar -x */
-		s->t->duplicates++;
-		st = s->upd_node;
-		sqlite3_bind_int(st, 1, s->archive);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)e->data_off);
-		sqlite3_bind_int64(st, 3, (sqlite3_int64)e->size);
-		sqlite3_bind_int64(st, 4, e->mtime);
-		sqlite3_bind_int(st, 5, (int)(e->mode & 07777));
-		sqlite3_bind_int64(st, 6, e->crc);
-		sqlite3_bind_int64(st, 7, id);
-		if ((r = step_done(s, st, "updating a member")))
-			return r;
-		return s->t->join ? ifs_join_member(s->t->join, path, len, id, s->err) : 0;
-	}
-	id = s->t->next_id++;
-	st = s->ins_node;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, parent);
-	ifs_sql_bind_name(st, 3, name, -1);
-	sqlite3_bind_int(st, 4, s->archive);
-	sqlite3_bind_int(st, 5, IFS_NODE_FILE);
-	sqlite3_bind_int64(st, 6, (sqlite3_int64)e->data_off);
-	sqlite3_bind_int64(st, 7, (sqlite3_int64)e->size);
-	sqlite3_bind_int64(st, 8, e->mtime);
-	sqlite3_bind_int(st, 9, (int)(e->mode & 07777));
-	sqlite3_bind_int64(st, 10, e->crc);
-	if ((r = step_done(s, st, "adding a member")))
+	if (r)
 		return r;
-	if (ifs_strmap_put(s->t->paths, path, len, id) < 0)
-		return ifs_err_set(s->err, ENOMEM, "out of memory");
-	s->t->files++;
+	if (dup)
+		s->t->duplicates++;
+	else
+		s->t->files++;
 	return s->t->join ? ifs_join_member(s->t->join, path, len, id, s->err) : 0;
 }
 
@@ -280,6 +217,7 @@ static int on_data(void *ctx, ifs_gz_scan *gz, const uint8_t *buf, size_t len, u
 {
 	struct scan *s = ctx;
 	s->gz = gz;
+	s->in_pos = ifs_gz_scan_in_pos(gz);
 	int r = 0;
 	if (s->rewant) {
 		s->rewant = 0;
@@ -336,6 +274,47 @@ static void on_progress(void *ctx, uint64_t in_done, uint64_t in_total, uint64_t
 	s->opts->progress(s->opts->ctx, &p);
 }
 
+/*
+ * The scan of s failed with r: damage in the tarball's own bytes (the gzip
+ * stream's, or the tar's) is recorded, in t->damage and in `damage`, and
+ * the scan ends there as a success; any other failure is returned.
+ */
+static int damage(struct scan *s, const ifs_gz_scan_result *res, int r, uint64_t in_size)
+{
+	ifs_tree_damage *d = &s->t->damage[s->archive];
+	uint64_t at;
+	memset(d, 0, sizeof *d);
+	if (res->damage) {
+		d->kind = ifs_gz_damage_name(res->damage);
+		d->in_off = res->damage_in;
+		d->good_out = res->good_out;
+	} else if (ifs_tar_damaged(s->tar, &at)) {
+		/* the gzip stream ended well and the tar inside it did not: cut short */
+		d->kind = res->out_size ? "truncated tar data" : "bad tar data";
+		d->in_off = s->in_pos;
+		d->good_out = at;
+	} else {
+		return r;
+	}
+	d->found = 1;
+	d->in_size = in_size;
+	snprintf(d->message, sizeof d->message, "%s", s->err->msg);
+	ifs_err_clear(s->err);
+	sqlite3_stmt *st;
+	if ((r = ifs_sql_prepare(s->t->db, "INSERT OR REPLACE INTO damage VALUES(?1,?2,?3,?4,?5,?6,0)",
+				 &st, s->err)))
+		return r;
+	sqlite3_bind_int(st, 1, s->archive);
+	sqlite3_bind_text(st, 2, d->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)d->in_off);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)d->in_size);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)d->good_out);
+	sqlite3_bind_text(st, 6, d->message, -1, SQLITE_STATIC);
+	r = ifs_sql_step_done(s->t->db, st, "recording damage", s->err);
+	sqlite3_finalize(st);
+	return r;
+}
+
 int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 			  const ifs_build_opts *opts, ifs_err *err)
 {
@@ -345,16 +324,10 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 	int r = 0, fd = -1;
 	ifs_gz_scan_result res;
 	memset(&res, 0, sizeof res);
-	if ((r = ifs_sql_prepare(t->db, "INSERT INTO nodes VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
-				 &s.ins_node, err)) ||
-	    /* a resumed scan delivers again the checkpoints between its start and
-	     * where the interrupted one stopped: the same rows */
-	    (r = ifs_sql_prepare(t->db, "INSERT OR IGNORE INTO checkpoints VALUES(?1,?2,?3,?4,?5)",
-				 &s.ins_cp, err)) ||
-	    (r = ifs_sql_prepare(t->db, "UPDATE nodes SET archive=?1, off=?2, size=?3, mtime=?4, "
-				 "mode=?5, crc=?6 WHERE id=?7", &s.upd_node, err)) ||
-	    (r = ifs_sql_prepare(t->db, "UPDATE nodes SET mtime=?1, mode=?2 WHERE id=?3",
-				 &s.upd_dir, err)))
+	/* a resumed scan delivers again the checkpoints between its start and
+	 * where the interrupted one stopped: the same rows */
+	if ((r = ifs_sql_prepare(t->db, "INSERT OR IGNORE INTO checkpoints VALUES(?1,?2,?3,?4,?5)",
+				 &s.ins_cp, err)))
 		goto out;
 	s.tar = ifs_tar_new(path, &cb);
 	if (!s.tar) {
@@ -394,10 +367,12 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 	t->cur = NULL;
 	if (r == 0)
 		r = ifs_tar_finish(s.tar, err);
-	if (r)
+	if (r && (r = damage(&s, &res, r, (uint64_t)fst.st_size)))
 		goto out;
-	if (rs && rs->tar_off) {
-		/* the counts of the whole archive, not of the resumed part */
+	if (!t->damage[archive].found && (r = ifs_tree_prune(t, archive, err)))
+		goto out;
+	if ((rs && rs->tar_off) || t->damage[archive].found) {
+		/* the counts of the whole archive, not of the resumed (or damaged) part */
 		sqlite3_stmt *st;
 		if ((r = ifs_sql_prepare(t->db, "SELECT count(*), coalesce(sum(length(window)), 0) "
 					 "FROM checkpoints WHERE key>=?1 AND key<?2", &st, err)))
@@ -410,6 +385,10 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 		}
 		sqlite3_finalize(st);
 	}
+	if (t->damage[archive].found) {
+		res.in_size = (uint64_t)fst.st_size;
+		res.out_size = t->damage[archive].good_out;
+	}
 	char sql[512];
 	snprintf(sql, sizeof sql, "INSERT INTO archives VALUES(%d, '%s', %llu, %llu, %llu, %llu, %llu)",
 		 archive, s.file, (unsigned long long)res.in_size, (unsigned long long)res.out_size,
@@ -421,10 +400,7 @@ out:
 	if (fd >= 0)
 		close(fd);
 	ifs_tar_free(s.tar);
-	sqlite3_finalize(s.ins_node);
 	sqlite3_finalize(s.ins_cp);
-	sqlite3_finalize(s.upd_node);
-	sqlite3_finalize(s.upd_dir);
 	return r;
 }
 
@@ -505,8 +481,8 @@ int ifs_tree_restore(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *e
 		return r;
 	/* a parent always has a smaller id than its children (made first) */
 	sqlite3_stmt *st;
-	if ((r = ifs_sql_prepare(db, "SELECT id, parent, nm(name), type FROM nodes ORDER BY id", &st,
-				 err)))
+	if ((r = ifs_sql_prepare(db, "SELECT id, parent, nm(name), type, off IS NULL FROM nodes "
+				 "ORDER BY id", &st, err)))
 		return r;
 	char **dir = NULL;   /* id -> path of directories */
 	size_t ndir = 0;
@@ -517,6 +493,7 @@ int ifs_tree_restore(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *e
 		int64_t id = sqlite3_column_int64(st, 0), parent = sqlite3_column_int64(st, 1);
 		const char *name = (const char *)sqlite3_column_text(st, 2);
 		int is_dir = sqlite3_column_int(st, 3) == IFS_NODE_DIR;
+		int64_t v = sqlite3_column_int(st, 4) ? -id : id;   /* pending: negated */
 		max = id;
 		if (id == IFS_ROOT_NODE) {
 			path[0] = '\0';
@@ -542,11 +519,11 @@ int ifs_tree_restore(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *e
 				ndir = nn;
 			}
 			if (!(dir[id] = strdup(path)) ||
-			    ifs_strmap_put(t->dirs, path, strlen(path), id) < 0) {
+			    ifs_strmap_put(t->dirs, path, strlen(path), v) < 0) {
 				r = -ENOMEM;
 				break;
 			}
-		} else if (ifs_strmap_put(t->paths, path, strlen(path), id) < 0) {
+		} else if (ifs_strmap_put(t->paths, path, strlen(path), v) < 0) {
 			r = -ENOMEM;
 			break;
 		}

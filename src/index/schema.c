@@ -21,8 +21,9 @@ static const char *const ddl =
 	 * NULL or IFS_CP_ENTRY(entry_bit - in_bit, hdr_bits) */
 	"CREATE TABLE checkpoints(key INTEGER PRIMARY KEY, skip INTEGER NOT NULL,"
 	"  in_bit INTEGER NOT NULL, window BLOB, entry INTEGER);"
+	/* off NULL: pending, a path the JSON names that the scan has not reached */
 	"CREATE TABLE nodes(id INTEGER PRIMARY KEY, parent INTEGER NOT NULL, name TEXT NOT NULL,"
-	"  archive INTEGER NOT NULL, type INTEGER NOT NULL, off INTEGER NOT NULL,"
+	"  archive INTEGER NOT NULL, type INTEGER NOT NULL, off INTEGER,"
 	"  size INTEGER NOT NULL, mtime INTEGER NOT NULL, mode INTEGER NOT NULL,"
 	"  crc INTEGER NOT NULL);"
 	"CREATE TABLE categories(id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
@@ -40,7 +41,11 @@ static const char *const ddl =
 	"CREATE TABLE holders(id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
 	"CREATE TABLE annfiles(name TEXT PRIMARY KEY, zip TEXT NOT NULL, entry TEXT NOT NULL,"
 	"  size INTEGER NOT NULL, mtime INTEGER NOT NULL);"
-	"CREATE TABLE generated(name TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;";
+	"CREATE TABLE generated(name TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;"
+	/* an archive the scan found damaged (index.h, ifs_damage) */
+	"CREATE TABLE damage(archive INTEGER PRIMARY KEY, kind TEXT NOT NULL, in_off INTEGER NOT NULL,"
+	"  in_size INTEGER NOT NULL, good_out INTEGER NOT NULL, message TEXT NOT NULL,"
+	"  images INTEGER NOT NULL);";
 
 static const char *const ddl_indexes =
 	/* type: plain listings of the pristine trees read this index alone */

@@ -47,6 +47,7 @@ struct ifs_tar_scanner {
 	ifs_tar_callbacks cb;
 	enum state st;
 	int failed;              /* negative code once an error was returned */
+	int cb_failed;           /* ... and it was a callback's */
 	uint64_t off;            /* stream offset of the next byte */
 	uint64_t count;
 	bool seen_header;        /* a header with a valid checksum was seen */
@@ -137,6 +138,14 @@ void ifs_tar_free(ifs_tar_scanner *t)
 uint64_t ifs_tar_count(const ifs_tar_scanner *t)
 {
 	return t ? t->count : 0;
+}
+
+int ifs_tar_damaged(const ifs_tar_scanner *t, uint64_t *at)
+{
+	if (t->failed != -EIO || t->cb_failed)
+		return 0;
+	*at = t->off;
+	return 1;
 }
 
 int ifs_tar_resume_point(const ifs_tar_scanner *t, uint64_t *off, uint64_t *count)
@@ -299,7 +308,7 @@ static int end_member(ifs_tar_scanner *t, ifs_err *err)
 	t->e.crc = t->crc;
 	if (t->cb.on_end) {
 		int r = t->cb.on_end(t->cb.ctx, &t->e);
-		if (r < 0)
+		if (r < 0 && (t->cb_failed = 1))
 			return ifs_err_set(err, -r, "%s: %s: end callback failed", t->name, t->e.path);
 	}
 	t->pad = pad_of(t->e.size);
@@ -379,7 +388,7 @@ static int start_member(ifs_tar_scanner *t, ifs_err *err)
 	t->count++;
 	if (t->cb.on_entry) {
 		r = t->cb.on_entry(t->cb.ctx, e);
-		if (r < 0)
+		if (r < 0 && (t->cb_failed = 1))
 			return ifs_err_set(err, -r, "%s: %s: entry callback failed", t->name, e->path);
 	}
 	if (size == 0)

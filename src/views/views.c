@@ -32,20 +32,80 @@ struct ifs_views {
 	int64_t mtime;       /* for folders that exist only in the views */
 	int has_test;        /* -1: not known yet (live index) */
 	int64_t alias_root;  /* 2017/'s node: 0 not known yet, -1 none */
+	/* per archive: damage recorded (index.h): 0 not known yet, 1 none, 2 damaged
+	 * (then dmg_good is its good_out) */
+	int dmg_state[IFS_ARCHIVE_MAX + 1];
+	uint64_t dmg_good[IFS_ARCHIVE_MAX + 1];
 };
 
-/* Live index: may images whose member is not scanned yet be shown? */
-static int show_pending(ifs_views *v, int split)
+static int split_archive(int split)
 {
-	return ifs_index_live_state(v->idx) == IFS_LIVE_SCANNING &&
-	       ifs_index_archive_fd(v->idx, split == IFS_SPLIT_TEST ? IFS_ARCHIVE_TEST
-								    : IFS_ARCHIVE_TRAINVAL) >= 0;
+	return split == IFS_SPLIT_TEST ? IFS_ARCHIVE_TEST : IFS_ARCHIVE_TRAINVAL;
 }
 
-/* Pending things wait while the scan runs, and fail if it failed. */
-static int pending_errno(ifs_views *v)
+/*
+ * Did the scan find archive damaged? Then *good_out: bytes from there on
+ * cannot be trusted. Settled once seen, or once the index is complete.
+ */
+static int damaged(ifs_views *v, int archive, uint64_t *good_out)
 {
-	return ifs_index_live_state(v->idx) == IFS_LIVE_FAILED ? -EIO : -EAGAIN;
+	if (archive < 1 || archive > IFS_ARCHIVE_MAX)
+		return 0;
+	int known = __atomic_load_n(&v->dmg_state[archive], __ATOMIC_ACQUIRE);
+	if (!known) {
+		int complete = ifs_index_complete(v->idx);   /* read before the query */
+		ifs_damage d;
+		int r = ifs_index_damage(v->idx, archive, &d);
+		if (r > 0) {
+			v->dmg_good[archive] = d.good_out;
+			known = 2;
+		} else {
+			known = r == 0 && complete ? 1 : 0;
+		}
+		if (known)
+			__atomic_store_n(&v->dmg_state[archive], known, __ATOMIC_RELEASE);
+		if (r > 0 && good_out)
+			*good_out = d.good_out;
+		return r > 0;
+	}
+	if (known == 2 && good_out)
+		*good_out = v->dmg_good[archive];
+	return known == 2;
+}
+
+/* May images whose member is not known (scan not there yet, or it stopped
+ * at damage before them) be shown? */
+static int show_pending(ifs_views *v, int split)
+{
+	int archive = split_archive(split);
+	return (ifs_index_live_state(v->idx) == IFS_LIVE_SCANNING &&
+		ifs_index_archive_fd(v->idx, archive) >= 0) || damaged(v, archive, NULL);
+}
+
+/* Pending things wait while the scan may still reach them; they fail once
+ * it has stopped short of them (damage, a failed scan). */
+static int pending_errno(ifs_views *v, int archive)
+{
+	if (damaged(v, archive, NULL) || ifs_index_complete(v->idx) ||
+	    ifs_index_live_state(v->idx) == IFS_LIVE_FAILED)
+		return -EIO;
+	return -EAGAIN;
+}
+
+/* A member of a damaged archive that ends past the bytes that can be trusted. */
+static int untrusted(ifs_views *v, const ifs_entry *e)
+{
+	uint64_t good;
+	return e->src == IFS_SRC_MEMBER && !e->pending && damaged(v, e->archive, &good) &&
+	       e->off + e->size > good;
+}
+
+/* What a lookup or getattr of a file entry answers. */
+static int file_answer(ifs_views *v, const ifs_entry *e, int archive)
+{
+	if (e->pending)
+		return pending_errno(v, archive);
+	return untrusted(v, e) ? -EIO : 0;
 }
 
 /* A folder of images: one split, maybe one category, maybe one supercategory. */
@@ -152,9 +212,11 @@ static void node_entry(sqlite3_stmt *st, ifs_entry *e)
 	e->size = dir ? 0 : (uint64_t)sqlite3_column_int64(st, 3);
 	e->nlink = dir ? 2 + (uint32_t)sqlite3_column_int64(st, 3) : 1;
 	e->mtime = sqlite3_column_int64(st, 4);
-	e->mode = dir ? 0555 : 0444;
+	/* the tar's permission bits, as tar -x gives them (the mount is read-only) */
+	e->mode = (uint32_t)sqlite3_column_int64(st, 5) & 0777;
 	e->crc = (uint32_t)sqlite3_column_int64(st, 6);
 	e->archive = sqlite3_column_int(st, 7);
+	e->pending = !dir && sqlite3_column_type(st, 2) == SQLITE_NULL;
 }
 
 /* Top-level names the views own; a tarball folder of the same name is hidden. */
@@ -239,7 +301,7 @@ static int node_list(ifs_views *v, int64_t id, int skip_root_kids, ifs_views_fil
 			int dir = sqlite3_column_int(st, 1) == IFS_NODE_DIR;
 			e.src = dir ? IFS_SRC_DIR : IFS_SRC_MEMBER;
 			e.nlink = dir ? 2 : 1;
-			e.mode = dir ? 0555 : 0444;
+			e.mode = dir ? 0555 : 0444;   /* listings carry no attributes */
 		}
 		const char *name = (const char *)sqlite3_column_text(st, full ? 8 : 2);
 		if (skip_root_kids && id == IFS_ROOT_NODE &&
@@ -265,7 +327,8 @@ static const char q_class[] =
 	"SELECT c.id FROM categories c WHERE c.dir=?4 AND (?2 IS NULL OR c.superdir=?2) AND EXISTS("
 	"SELECT 1 FROM images i WHERE i.split=?1 AND i.category=c.id AND "
 	"(i.node IS NOT NULL OR ?9) AND i.nboxes>=?3)";
-#define IMG_COLS "SELECT i.rid, nm(i.name), n.off, n.size, n.mtime, n.crc, n.archive, i.sidecar_len " \
+#define IMG_COLS "SELECT i.rid, nm(i.name), n.off, n.size, n.mtime, n.crc, n.archive, i.sidecar_len, " \
+	"i.split " \
 	"FROM images i LEFT JOIN nodes n ON n.id=i.node WHERE (i.node IS NOT NULL OR ?9) "
 static const char q_images[] = IMG_COLS
 	"AND i.split=?1 AND i.category=?2 AND i.nboxes>=?3 ORDER BY i.name";
@@ -317,7 +380,8 @@ static void image_entry(sqlite3_stmt *st, int view, ifs_entry *e)
 	e->mtime = sqlite3_column_int64(st, 4);
 	e->mode = 0444;
 	e->crc = (uint32_t)sqlite3_column_int64(st, 5);
-	e->archive = sqlite3_column_int(st, 6);
+	e->archive = e->pending ? split_archive(sqlite3_column_int(st, 8))
+				: sqlite3_column_int(st, 6);
 	e->rid = rid;
 }
 
@@ -432,7 +496,7 @@ static int image_lookup(ifs_views *v, const struct imgsel *s, int64_t cat, const
 		image_entry(st, s->view, e);
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
-		return e->pending ? pending_errno(v) : 0;
+		return file_answer(v, e, split_archive(s->split));
 	if (rc != SQLITE_DONE)
 		return db_error(v, err);
 	/* not an image: maybe a sidecar */
@@ -506,7 +570,8 @@ static int blob_entry(ifs_views *v, const char *name, uint64_t ino, ifs_entry *e
 	}
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE && !ifs_index_complete(v->idx))
-		return pending_errno(v);   /* written when the scan ends */
+		return ifs_index_live_state(v->idx) == IFS_LIVE_FAILED ? -EIO
+									: -EAGAIN;   /* written when the scan ends */
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
 }
 
@@ -638,7 +703,9 @@ int ifs_views_getattr(ifs_views *v, uint64_t ino, ifs_entry *e, ifs_err *err)
 		sqlite3_reset(st);
 		if (rc == SQLITE_ROW && kind == ALIAS_KIND)
 			e->ino = ino;
-		return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
+		if (rc == SQLITE_ROW)
+			return file_answer(v, e, e->archive);
+		return rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
 	case 1:
 		if (id == K_TEMPLATE)
 			return blob_entry(v, "submission_template.csv", ino, e, err);
@@ -670,8 +737,10 @@ int ifs_views_getattr(ifs_views *v, uint64_t ino, ifs_entry *e, ifs_err *err)
 		if (!(st = ifs_index_stmt(v->idx, q_image_rid, err)))
 			return -EIO;
 		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_int(st, 9, ifs_index_live_state(v->idx) == IFS_LIVE_SCANNING);
+		sqlite3_bind_int(st, 9, 1);   /* shown or not: below */
 		rc = sqlite3_step(st);
+		int split = rc == SQLITE_ROW ? sqlite3_column_int(st, 8) : 0;
+		int unknown = rc == SQLITE_ROW && sqlite3_column_type(st, 2) == SQLITE_NULL;
 		if (rc == SQLITE_ROW) {
 			if (kind == 3)
 				image_entry(st, view, e);
@@ -679,8 +748,10 @@ int ifs_views_getattr(ifs_views *v, uint64_t ino, ifs_entry *e, ifs_err *err)
 				sidecar_entry(st, view, e);
 		}
 		sqlite3_reset(st);
-		if (rc == SQLITE_ROW && e->pending)
-			return pending_errno(v);
+		if (unknown && !show_pending(v, split))
+			return -ENOENT;   /* not in the tarball: left out of the views */
+		if (rc == SQLITE_ROW && kind == 3)
+			return file_answer(v, e, e->archive);
 		return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
 	default:
 		return -ENOENT;
@@ -772,7 +843,9 @@ static int dir_op(ifs_views *v, uint64_t ino, const char *name, ifs_entry *e,
 		sqlite3_reset(st);
 		if (rc == SQLITE_ROW && kind == ALIAS_KIND)
 			e->ino = ALIAS_INO(e->ino);
-		return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
+		if (rc == SQLITE_ROW)
+			return file_answer(v, e, e->archive);
+		return rc == SQLITE_DONE ? -ENOENT : db_error(v, err);
 	}
 	case 1:
 		switch (id) {

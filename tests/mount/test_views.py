@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import random
+import stat
 import tarfile
 import zipfile
 
@@ -224,11 +225,40 @@ def test_stat_details(mounted, exp):
     b = os.stat(mounted / "train")
     assert a.st_ino == b.st_ino
     p, row = next(iter(exp.by_path.items()))
-    st = os.stat(mounted / p)
-    assert st.st_mode & 0o777 == 0o444
+    # the views' files are read-only copies; the pristine trees carry the tar's
+    # permission bits, as tar -x gives them
+    view = next(iter(exp.view_files()))
+    assert os.stat(mounted / view).st_mode & 0o777 == 0o444
     with os.scandir(mounted / "train") as it:
         for e in it:
             assert e.is_dir(follow_symlinks=False)
+
+
+def test_pristine_modes_are_the_tars(mounted, tiny_dir):
+    import tarfile
+    seen = 0
+    for archive, top in (("train_val_images.tar.gz", ""), ("test2017.tar.gz", "test2017/")):
+        with tarfile.open(tiny_dir / archive) as tf:
+            for m in tf.getmembers():
+                name = m.name if m.name.startswith("test2017") or not top else top + m.name
+                path = mounted / name.rstrip("/")
+                st = os.stat(path)
+                assert st.st_mode & 0o777 == m.mode & 0o777, (name, oct(st.st_mode), oct(m.mode))
+                assert stat.S_ISDIR(st.st_mode) == m.isdir()
+                if m.isfile():
+                    assert st.st_mtime == m.mtime
+                seen += 1
+    assert seen > 100
+    with pytest.raises(OSError) as e:
+        open(mounted / p_first_file(mounted), "r+b")
+    assert e.value.errno == errno.EROFS
+
+
+def p_first_file(mounted):
+    for root, dirs, files in os.walk(mounted / "train_val_images"):
+        if files:
+            return os.path.relpath(os.path.join(root, files[0]), mounted)
+    raise AssertionError("no file")
 
 
 def test_missing_names(mounted):

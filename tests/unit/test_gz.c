@@ -658,9 +658,13 @@ static void expect_damage(const char *bad, const uint8_t *exp, size_t explen, co
 	      "%s: the %llu bytes before good_out are the archive's (%zu delivered)", what,
 	      (unsigned long long)res.good_out, c.len);
 	CHECK(res.damage_in > 0, "%s: names where (%llu)", what, (unsigned long long)res.damage_in);
-	if (kind == IFS_GZ_TRUNCATED || kind == IFS_GZ_GARBAGE)
+	if (kind == IFS_GZ_GARBAGE || (kind == IFS_GZ_TRUNCATED && hi == explen))
 		CHECK(res.good_out == c.len, "%s: all %zu bytes delivered are kept (%llu)", what,
 		      c.len, (unsigned long long)res.good_out);
+	else if (kind == IFS_GZ_TRUNCATED)
+		CHECK(res.good_out + (64u << 10) == c.len || (c.len < (64u << 10) && !res.good_out),
+		      "%s: all but the last 64 KiB of the %zu bytes delivered are kept (%llu)",
+		      what, c.len, (unsigned long long)res.good_out);
 	CHECK(res.in_size == 0 && res.out_size == 0, "%s: no totals for a failed scan", what);
 out:
 	if (out)
@@ -686,9 +690,36 @@ static void test_damage(const char *dir)
 
 	/* an interrupted download: everything delivered is right */
 	make_bad(src, bad, -1, 0, (long)(n * 6 / 10));
-	expect_damage(bad, exp, explen, "truncated at 60%", IFS_GZ_TRUNCATED, 0, 1, explen, &res);
+	expect_damage(bad, exp, explen, "truncated at 60%", IFS_GZ_TRUNCATED, 0, 1, explen - 1,
+		      &res);
 	CHECK(res.damage_in == n * 6 / 10, "truncated: found at the end of the file (%llu)",
 	      (unsigned long long)res.damage_in);
+	{
+		/* every byte before good_out reads back through a cursor from the
+		 * truncated file, from any checkpoint before it */
+		scanctx g;
+		ifs_err e2;
+		CHECK(scan(src, &g, 0, NULL, &e2) == 0, "gzip6 scan");
+		int fd = open(bad, O_RDONLY);
+		ifs_gz_cursor *cur = NULL;
+		ifs_err_clear(&e2);
+		uint8_t *buf = malloc(res.good_out + 1);
+		int ok = fd >= 0 && buf && ifs_gz_cursor_new(fd, bad, &cur, &e2) == 0;
+		for (size_t i = 0; ok && i < g.cps.n && g.cps.cp[i].from < res.good_out; i += 7) {
+			const ifs_gz_checkpoint *c = &g.cps.cp[i];
+			size_t len = (size_t)(res.good_out - c->from);
+			ssize_t got = ifs_gz_cursor_read(cur, c, c->from, buf, len, &e2);
+			ok = got == (ssize_t)len && memcmp(buf, exp + c->from, len) == 0;
+			CHECK(ok, "truncated: [%llu, good_out) reads back (%zd: %s)",
+			      (unsigned long long)c->from, got, e2.msg);
+		}
+		CHECK(ok, "truncated: reads back");
+		free(buf);
+		ifs_gz_cursor_free(cur);
+		if (fd >= 0)
+			close(fd);
+		ifs_gz_cplist_free(&g.cps);
+	}
 	make_bad(src, bad, -1, 0, (long)n - 3);
 	expect_damage(bad, exp, explen, "truncated trailer", IFS_GZ_TRUNCATED, 0, explen, explen,
 		      NULL);
