@@ -210,8 +210,9 @@ typedef struct ifs_damage {
 int ifs_index_damage(ifs_index *idx, int archive, ifs_damage *d);
 /* The same from an index file's connection (`inatfs info`). */
 int ifs_damage_read(struct sqlite3 *db, int archive, ifs_damage *d);
-/* One line for users: which file, what, where, what it costs, what to do. */
-void ifs_damage_describe(const ifs_damage *d, char *buf, size_t size);
+/* One line for users: which file (in data_dir, may be NULL), what, where,
+ * what it costs, what to do. */
+void ifs_damage_describe(const ifs_damage *d, const char *data_dir, char *buf, size_t size);
 
 /* meta table lookups (counts, build facts); returns a malloc'd string or NULL. */
 char *ifs_index_meta(ifs_index *idx, const char *key);

@@ -60,7 +60,7 @@ int cli_begin_index(const char *data_dir, const char *explicit_index, const ifs_
  * Damage recorded in the index (ifs_damage): one line per damaged archive
  * to out (may be NULL) and, with log, to syslog. Returns how many.
  */
-int cli_report_damage(const char *index_path, FILE *out, int log);
+int cli_report_damage(const char *index_path, const char *data_dir, FILE *out, int log);
 /* Set by cli_ensure_index when it built the index (which printed its damage). */
 extern int cli_built_now;
 

@@ -113,7 +113,7 @@ static int locate_and_check(const char *data_dir, const char *explicit_index, in
 	return -1;
 }
 
-int cli_report_damage(const char *index_path, FILE *out, int log)
+int cli_report_damage(const char *index_path, const char *data_dir, FILE *out, int log)
 {
 	sqlite3 *db = NULL;
 	int n = 0;
@@ -122,8 +122,8 @@ int cli_report_damage(const char *index_path, FILE *out, int log)
 			ifs_damage d;
 			if (ifs_damage_read(db, a, &d) <= 0)
 				continue;
-			char line[1024];
-			ifs_damage_describe(&d, line, sizeof line);
+			char line[5120];
+			ifs_damage_describe(&d, data_dir, line, sizeof line);
 			if (out)
 				fprintf(out, "inatfs: %s\n", line);
 			if (log)
@@ -218,9 +218,9 @@ int cmd_index(int argc, char **argv)
 	printf("%s\n", path);
 	/* a damaged download: the index serves what lies before the damage, and
 	 * the download is bad input all the same (a new build printed it) */
-	int damaged = cli_report_damage(path, NULL, 0);
-	if (damaged && r == 0 && !cli_built_now)
-		cli_report_damage(path, stderr, 0);
+	int damaged = cli_report_damage(path, data_dir, NULL, 0);
+	if (damaged && !cli_built_now)
+		cli_report_damage(path, data_dir, stderr, 0);
 	free(path);
 	return damaged ? EXIT_INPUT : 0;
 }
@@ -352,8 +352,8 @@ int cmd_info(int argc, char **argv)
 		ifs_damage d;
 		if (ifs_damage_read(db, a, &d) <= 0)
 			continue;
-		char line[1024];
-		ifs_damage_describe(&d, line, sizeof line);
+		char line[5120];
+		ifs_damage_describe(&d, data_dir, line, sizeof line);
 		printf("damage: %s\n", line);
 		printf("damage: %s: the members that end before byte %llu of its tar data decoded "
 		       "without error and are served, but no gzip checksum vouches for them\n",

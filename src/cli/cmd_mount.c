@@ -141,9 +141,9 @@ static void *scan_main(void *p)
 		 * stays up, serving what lies before the damage */
 		for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
 			ifs_damage d;
-			char line[1024];
+			char line[5120];
 			if (ifs_index_damage(j->idx, a, &d) > 0) {
-				ifs_damage_describe(&d, line, sizeof line);
+				ifs_damage_describe(&d, ifs_index_data_dir(j->idx), line, sizeof line);
 				syslog(LOG_ERR, "inatfs: %s", line);
 			}
 		}
@@ -239,7 +239,7 @@ int cmd_mount(int argc, char **argv)
 	/* an index that records damage says so at every mount (the mount serves
 	 * what lies before it) */
 	if (!build)
-		cli_report_damage(index_path, stderr, !co.foreground);
+		cli_report_damage(index_path, data_dir, stderr, !co.foreground);
 	ifs_views_opts vo = { .sidecars = !o.nosidecar, .listing_attrs = o.readdirplus };
 	if (ifs_views_new(idx, &vo, &views, &err) < 0) {
 		cli_error("%s", err.msg);

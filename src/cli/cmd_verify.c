@@ -160,7 +160,7 @@ int cmd_verify(int argc, char **argv)
 	sqlite3_finalize(st);
 	printf("verified %llu members (%.1f MB): %llu damaged\n", (unsigned long long)checked,
 	       (double)done / 1e6, (unsigned long long)bad);
-	if (cli_report_damage(path, stdout, 0))
+	if (cli_report_damage(path, data_dir, stdout, 0))
 		bad += !bad;
 	r = bad ? EXIT_DAMAGED : 0;
 out:

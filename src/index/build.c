@@ -764,8 +764,8 @@ static int build_scan(ifs_build *b, ifs_err *err)
 	}
 	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
 		if (rep && b->damage[a].archive) {
-			char line[1024];
-			ifs_damage_describe(&b->damage[a], line, sizeof line);
+			char line[5120];
+			ifs_damage_describe(&b->damage[a], b->data_dir, line, sizeof line);
 			fprintf(rep, "inatfs: %s\n", line);
 		}
 	}

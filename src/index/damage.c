@@ -49,11 +49,13 @@ int ifs_damage_read(sqlite3 *db, int archive, ifs_damage *d)
 	return r;
 }
 
-void ifs_damage_describe(const ifs_damage *d, char *buf, size_t size)
+void ifs_damage_describe(const ifs_damage *d, const char *data_dir, char *buf, size_t size)
 {
-	const char *f = ifs_archive_file(d->archive);
+	char f[4096];
+	snprintf(f, sizeof f, "%s%s%s", data_dir ? data_dir : "", data_dir ? "/" : "",
+		 ifs_archive_file(d->archive));
 	unsigned long long at = (unsigned long long)d->in_off, all = (unsigned long long)d->in_size;
-	char what[256];
+	char what[4400];
 	if (!strcmp(d->kind, "truncated"))
 		snprintf(what, sizeof what, "%s is truncated: it ends at byte %llu inside its "
 			 "compressed data (an interrupted download?)", f, all);
@@ -69,6 +71,6 @@ void ifs_damage_describe(const ifs_damage *d, char *buf, size_t size)
 	if (d->images > 0)
 		snprintf(lost, sizeof lost, "; %lld image%s in the JSON cannot be read (EIO), the "
 			 "others are served", (long long)d->images, d->images == 1 ? "" : "s");
-	snprintf(buf, size, "%s%s. Download it again, or resume the download (curl -C -), and "
+	snprintf(buf, size, "%.4400s%s. Download it again, or resume the download (curl -C -), and "
 		 "mount again: the index is rebuilt", what, lost);
 }
