@@ -45,6 +45,7 @@ typedef struct ifs_entry {
 	char key[64];        /* IFS_SRC_BLOB / IFS_SRC_ANNFILE */
 	int pending;         /* IFS_SRC_MEMBER of a live index, not scanned yet: only
 			      * in listings; size, off and crc are unknown (0) */
+	int attrs_known;     /* for a listing's user: the attributes are filled in */
 } ifs_entry;
 
 typedef struct ifs_views_opts {

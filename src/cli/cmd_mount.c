@@ -34,7 +34,7 @@ struct mount_opts {
 	char *index;
 	char *scan_limit;   /* MB/s */
 	int nosidecar;
-	int readdirplus;
+	int readdirplus, noreaddirplus;
 	int max_threads_given;   /* -o max_threads=N: the user's, not ours */
 	char *data_dir;
 	char *mountpoint;   /* the second non-option, kept in args for fuse_parse_cmdline */
@@ -48,6 +48,7 @@ static const struct fuse_opt opt_spec[] = {
 	{ "scan_limit=%s", offsetof(struct mount_opts, scan_limit), 0 },
 	OPT("nosidecar", nosidecar),
 	OPT("readdirplus", readdirplus),
+	OPT("noreaddirplus", noreaddirplus),
 	FUSE_OPT_END
 };
 
@@ -240,6 +241,12 @@ int cmd_mount(int argc, char **argv)
 	 * what lies before it) */
 	if (!build)
 		cli_report_damage(index_path, data_dir, stderr, !co.foreground);
+	if (o.readdirplus && o.noreaddirplus) {
+		cli_error("-o readdirplus and -o noreaddirplus: choose one");
+		r = EXIT_USAGE;
+		goto out;
+	}
+	/* listings always with attributes: read them with the listing */
 	ifs_views_opts vo = { .sidecars = !o.nosidecar, .listing_attrs = o.readdirplus };
 	if (ifs_views_new(idx, &vo, &views, &err) < 0) {
 		cli_error("%s", err.msg);
@@ -266,7 +273,8 @@ int cmd_mount(int argc, char **argv)
 		goto out;
 	}
 	ifs_fs fs = { .idx = idx, .views = views, .debug = co.debug,
-		      .readdirplus = o.readdirplus, .bad_lock = PTHREAD_MUTEX_INITIALIZER,
+		      .readdirplus = o.readdirplus ? 1 : o.noreaddirplus ? -1 : 0,
+		      .listing_attrs = o.readdirplus, .bad_lock = PTHREAD_MUTEX_INITIALIZER,
 		      .bad = bad, .shared_lock = PTHREAD_MUTEX_INITIALIZER,
 		      .push_lock = PTHREAD_MUTEX_INITIALIZER,
 		      .open_lock = PTHREAD_MUTEX_INITIALIZER };

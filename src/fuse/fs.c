@@ -135,14 +135,19 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * splice (vmsplice into a pipe, then splice) measured ~3% more CPU */
 	conn->want &= ~FUSE_CAP_SPLICE_WRITE;
 	/*
-	 * Plain readdir by default: find, os.walk and ImageFolder need only names
-	 * and types, and attributes in every listing make them 2.5-4x slower (the
-	 * kernel builds an inode per entry). -o readdirplus favours ls -l and du.
+	 * find, os.walk and ImageFolder need only names and types, and
+	 * attributes in every listing make them slower (the kernel builds an
+	 * inode per entry); ls -l and du stat every entry, a round trip each
+	 * without them. By default the kernel decides (READDIRPLUS_AUTO):
+	 * attributes in a folder's first listing request, and in later ones
+	 * once the program has stat'ed what it listed.
 	 */
-	if (fs->readdirplus && (conn->capable & FUSE_CAP_READDIRPLUS)) {
+	if (fs->readdirplus >= 0 && (conn->capable & FUSE_CAP_READDIRPLUS)) {
 		conn->want |= FUSE_CAP_READDIRPLUS;
-		if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
+		if (fs->readdirplus == 0 && (conn->capable & FUSE_CAP_READDIRPLUS_AUTO))
 			conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+		else
+			conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	} else {
 		conn->want &= ~(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
 	}
@@ -337,6 +342,25 @@ static int dir_build(ifs_fs *fs, struct dirh *d, ifs_err *err)
 	return r;
 }
 
+/*
+ * A listing built without attributes (the covering indexes alone) gets them
+ * entry by entry when the kernel asks for a listing with attributes; an
+ * entry that has none to give now (pending, damaged) goes without.
+ */
+static void fill_attrs(ifs_fs *fs, ifs_entry *e)
+{
+	if (e->attrs_known)
+		return;
+	ifs_entry full;
+	ifs_err err;
+	ifs_err_clear(&err);
+	if (ifs_views_getattr(fs->views, e->ino, &full, &err) == 0)
+		*e = full;
+	else
+		e->pending = 1;
+	e->attrs_known = 1;
+}
+
 static void reply_dir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, int plus)
 {
 	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
@@ -361,6 +385,8 @@ static void reply_dir(fuse_req_t req, size_t size, off_t off, struct fuse_file_i
 		size_t n;
 		if (plus) {
 			struct fuse_entry_param p;
+			if (!fs_of(req)->listing_attrs)
+				fill_attrs(fs_of(req), &d->ents[i]);
 			to_param(fs_of(req), &d->ents[i], &p);
 			n = fuse_add_direntry_plus(req, buf + used, size - used, d->names[i], &p,
 						   (off_t)i + 1);

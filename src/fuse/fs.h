@@ -27,7 +27,11 @@ typedef struct ifs_fs {
 	struct fuse_session *se;   /* set once the session exists */
 	ifs_views *views;
 	int debug;
-	int readdirplus;   /* answer listings with attributes (-o readdirplus) */
+	/* listings with attributes: 0 when the kernel sees the program stat what
+	 * it lists (FUSE_CAP_READDIRPLUS_AUTO), 1 always (-o readdirplus), -1
+	 * never (-o noreaddirplus) */
+	int readdirplus;
+	int listing_attrs;  /* the views' listings carry attributes (ifs_views_opts) */
 	/* members whose CRC-32 check failed: never opened again (any view) */
 	pthread_mutex_t bad_lock;
 	ifs_strmap *bad;

@@ -137,15 +137,28 @@ def test_torchvision_inaturalist_at_the_mount(mounted, exp):
         assert target == cat
 
 
-def test_readdirplus_listing(tiny_dir, tmp_path, exp):
-    """-o readdirplus: listings carry attributes; ls -lR sees the same sizes."""
+@pytest.mark.parametrize("opt", [None, "readdirplus", "noreaddirplus"])
+def test_listing_modes(tiny_dir, tmp_path, exp, opt):
+    """Listings with attributes when the kernel asks (default), always
+    (-o readdirplus) or never (-o noreaddirplus): ls -lR and du see the same
+    sizes and modes, find the same names."""
     from mountlib import Mount
-    m = Mount(tiny_dir, tmp_path / "mnt", "readdirplus", index=tmp_path / "index.sqlite")
+    opts = [opt] if opt else []
+    m = Mount(tiny_dir, tmp_path / "mnt", *opts, index=tmp_path / "index.sqlite")
     try:
         out = sh("ls", "-lR", str(m.mnt / "val")).decode()
+        pristine = sh("ls", "-lR", str(m.mnt / "train_val_images")).decode()
+        found = sh("find", str(m.mnt / "train"), "-name", "*.jpg").decode().splitlines()
+        du = sh("du", "-sb", "--apparent-size", str(m.mnt / "train_val_images")).decode()
     finally:
         assert m.close() == 0, m.stderr()
     sizes = jpg_sizes(out)
     want = {p.rsplit("/", 1)[1]: int(r["size"]) for p, r in exp.view_files().items()
             if p.startswith("val/")}
     assert sizes == want
+    tv = {p.rsplit("/", 1)[1]: int(r["size"]) for p, r in exp.by_path.items()
+          if p.startswith("train_val_images/")}
+    assert jpg_sizes(pristine) == tv
+    assert all(l.startswith("-rw-r--r--") for l in pristine.splitlines() if l.endswith(".jpg"))
+    assert len(found) == sum(1 for p in exp.view_files() if p.startswith("train/"))
+    assert int(du.split()[0]) >= sum(tv.values())
