@@ -1016,7 +1016,10 @@ class Bench:
              "find {t}/train -type f | wc -l"),
             ("`ls -lR train > /dev/null`", "ls -lR {m}/train > /dev/null",
              "ls -lR {t}/train > /dev/null"),
+            ("`ls -lR train_val_images > /dev/null`", "ls -lR {m}/train_val_images > /dev/null",
+             "ls -lR {e}/train_val_images > /dev/null"),
             ("`du -s train_val_images`", "du -s {m}/train_val_images", "du -s {e}/train_val_images"),
+            ("`du -s train`", "du -s {m}/train", "du -s {t}/train"),
         ]
         T = {}
         R = {}

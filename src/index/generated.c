@@ -117,6 +117,10 @@ static int emit_license(ifs_buf *b, sqlite3_stmt *st, void *ctx)
 	return r ? r : ifs_buf_add(b, "}", 1);
 }
 
+/* The images the with-bbox views show: those in the tarball, and those a
+ * damaged train/val tarball's scan never reached (listed, read as EIO). */
+#define SHOWN "(i.node IS NOT NULL OR EXISTS(SELECT 1 FROM damage WHERE archive=1))"
+
 static int coco(sqlite3 *db, int split, ifs_buf *out, ifs_err *err)
 {
 	ifs_buf b = { 0 };
@@ -125,7 +129,7 @@ static int coco(sqlite3 *db, int split, ifs_buf *out, ifs_err *err)
 		r = json_array(db, &b, "images",
 			"SELECT i.id, i.width, i.height, CASE i.split WHEN 0 THEN 'train' ELSE 'val' END,"
 			" c.dir, nm(i.name), i.license, h.name FROM images i JOIN categories c ON"
-			" c.id=i.category LEFT JOIN holders h ON h.id=i.rights_holder WHERE i.split=?1 AND i.nboxes>0 AND i.node IS NOT NULL"
+			" c.id=i.category LEFT JOIN holders h ON h.id=i.rights_holder WHERE i.split=?1 AND i.nboxes>0 AND " SHOWN
 			" ORDER BY i.rid", split, emit_image, NULL, err);
 	if (!r)
 		r = ifs_buf_add(&b, ",", 1);
@@ -136,7 +140,7 @@ static int coco(sqlite3 *db, int split, ifs_buf *out, ifs_err *err)
 	if (!r)
 		r = json_array(db, &b, "annotations",
 			"SELECT i.boxes FROM images i WHERE i.split=?1 AND i.nboxes>0"
-			" AND i.node IS NOT NULL ORDER BY i.rid", split, emit_boxes, &shapes, err);
+			" AND " SHOWN " ORDER BY i.rid", split, emit_boxes, &shapes, err);
 	sqlite3_finalize(shapes.st);
 	ifs_shapes_done(&shapes);
 	if (!r)

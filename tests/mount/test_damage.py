@@ -7,6 +7,7 @@ so at once and serves the same way without scanning again."""
 
 import errno
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -109,6 +110,13 @@ def check_damaged_mount(d, members, tmp_path, kinds):
         json_imgs = {p for p in exp.view_files()}
         assert json_imgs <= ok | eio
         assert eio, "the damage cost no image"
+        # the COCO files list what their views list
+        for split in ("train", "val"):
+            coco = json.loads((m.mnt / "with-bbox" / f"{split}.json").read_bytes())
+            listed = {os.path.relpath(os.path.join(t, f), m.mnt / "with-bbox")
+                      for t, _, fs in os.walk(m.mnt / "with-bbox" / split) for f in fs
+                      if f.endswith(".jpg")}
+            assert {i["file_name"] for i in coco["images"]} == listed
         first = (ok, eio)
     finally:
         assert m.close() == 0, m.stderr()
