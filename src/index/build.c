@@ -256,9 +256,12 @@ static int scan_tick(void *ctx, const char *file, uint64_t in_done, uint64_t in_
 	}
 	if (since(&b->last_commit) < 0.5)
 		return 0;
-	/* with each commit, where a build killed after it would go on */
+	/* with each commit, where a build killed after it would go on; a commit
+	 * waits until the record can say it */
 	char rec[320];
 	int resumable = ifs_tree_resume_record(&b->tree, rec, sizeof rec);
+	if (resumable < 0)
+		return 0;
 	if (put_meta(b->db, "scan_progress", "%s %llu %llu", file, (unsigned long long)in_done,
 		     (unsigned long long)in_total) ||
 	    (resumable ? put_meta(b->db, "scan_resume", "%s", rec)

@@ -75,7 +75,8 @@ int ifs_tree_restore(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *e
 /*
  * The resume record for the scan running now, consistent with what it has
  * written so far (call between tar feeds, i.e. from tick): 1 and the text in
- * buf, or 0 if this scan cannot be resumed (then none must be kept).
+ * buf; 0 if this scan cannot be resumed (then none must be kept); -1 if not
+ * yet (the checkpoint it needs has not been delivered): commit later.
  */
 int ifs_tree_resume_record(const ifs_tree *t, char *buf, size_t size);
 /* The record before any scan: the first archive from its start. */

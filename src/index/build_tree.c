@@ -425,7 +425,7 @@ int ifs_tree_resume_record(const ifs_tree *t, char *buf, size_t size)
 				best = c;
 		}
 		if (!best)
-			return 0;
+			return -1;   /* its checkpoint is still on the sparse-window thread */
 	}
 	static const struct cpstate none;
 	const struct cpstate *c = best ? best : &none;
