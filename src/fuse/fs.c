@@ -381,13 +381,20 @@ static void reply_dir(fuse_req_t req, size_t size, off_t off, struct fuse_file_i
 		return;
 	}
 	size_t used = 0;
+	/* the kernel's own choice (READDIRPLUS_AUTO) asks for attributes in a
+	 * folder's first request whatever the program does: names only there
+	 * (find pays nothing); a program that stats them (ls -l, du) makes the
+	 * kernel ask again with attributes for the requests that follow */
+	int attrs = plus && (off > 0 || fs_of(req)->readdirplus > 0);
 	for (size_t i = off < 0 ? 0 : (size_t)off; i < d->n; i++) {
 		size_t n;
 		if (plus) {
 			struct fuse_entry_param p;
-			if (!fs_of(req)->listing_attrs)
+			if (attrs && !fs_of(req)->listing_attrs)
 				fill_attrs(fs_of(req), &d->ents[i]);
 			to_param(fs_of(req), &d->ents[i], &p);
+			if (!attrs)
+				p.ino = 0;   /* a name without attributes */
 			n = fuse_add_direntry_plus(req, buf + used, size - used, d->names[i], &p,
 						   (off_t)i + 1);
 		} else {
