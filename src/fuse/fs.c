@@ -135,19 +135,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * splice (vmsplice into a pipe, then splice) measured ~3% more CPU */
 	conn->want &= ~FUSE_CAP_SPLICE_WRITE;
 	/*
-	 * find, os.walk and ImageFolder need only names and types, and
-	 * attributes in every listing make them slower (the kernel builds an
-	 * inode per entry); ls -l and du stat every entry, a round trip each
-	 * without them. By default the kernel decides (READDIRPLUS_AUTO):
-	 * attributes in a folder's first listing request, and in later ones
-	 * once the program has stat'ed what it listed.
+	 * Every listing request in the form that can carry attributes; whether
+	 * an answer carries them is decided per process (staters.c), not by the
+	 * kernel's guess (READDIRPLUS_AUTO).
 	 */
 	if (fs->readdirplus >= 0 && (conn->capable & FUSE_CAP_READDIRPLUS)) {
 		conn->want |= FUSE_CAP_READDIRPLUS;
-		if (fs->readdirplus == 0 && (conn->capable & FUSE_CAP_READDIRPLUS_AUTO))
-			conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
-		else
-			conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+		conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	} else {
 		conn->want &= ~(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
 	}
@@ -183,6 +177,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, errno_of("lookup", parent, r, &err));
 		return;
 	}
+	if (e.src != IFS_SRC_DIR)   /* a stat or an open: it will want attributes */
+		ifs_fuse_stater_note(fuse_req_ctx(req)->pid);
 	struct fuse_entry_param p;
 	to_param(fs, &e, &p);
 	fuse_reply_entry(req, &p);
@@ -381,11 +377,9 @@ static void reply_dir(fuse_req_t req, size_t size, off_t off, struct fuse_file_i
 		return;
 	}
 	size_t used = 0;
-	/* the kernel's own choice (READDIRPLUS_AUTO) asks for attributes in a
-	 * folder's first request whatever the program does: names only there
-	 * (find pays nothing); a program that stats them (ls -l, du) makes the
-	 * kernel ask again with attributes for the requests that follow */
-	int attrs = plus && (off > 0 || fs_of(req)->readdirplus > 0);
+	/* names only for a process that does not stat what it lists (staters.c) */
+	int attrs = plus && (fs_of(req)->readdirplus > 0 ||
+			     ifs_fuse_stater_is(fuse_req_ctx(req)->pid));
 	for (size_t i = off < 0 ? 0 : (size_t)off; i < d->n; i++) {
 		size_t n;
 		if (plus) {

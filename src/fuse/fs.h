@@ -8,6 +8,7 @@
 #define INATFS_FUSE_FS_H
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 #include "inatfs/index.h"
@@ -27,9 +28,8 @@ typedef struct ifs_fs {
 	struct fuse_session *se;   /* set once the session exists */
 	ifs_views *views;
 	int debug;
-	/* listings with attributes: 0 when the kernel sees the program stat what
-	 * it lists (FUSE_CAP_READDIRPLUS_AUTO), 1 always (-o readdirplus), -1
-	 * never (-o noreaddirplus) */
+	/* listings with attributes: 0 for processes that stat what they list
+	 * (staters.c), 1 always (-o readdirplus), -1 never (-o noreaddirplus) */
 	int readdirplus;
 	int listing_attrs;  /* the views' listings carry attributes (ifs_views_opts) */
 	/* members whose CRC-32 check failed: never opened again (any view) */
@@ -62,5 +62,10 @@ const struct fuse_lowlevel_ops *ifs_fuse_ops(void);
 
 /* Frees the handles the kernel never released; after the session's loop. */
 void ifs_fuse_release_all(ifs_fs *fs);
+
+/* staters.c: processes that have looked up a regular file get listings
+ * with attributes (thread-safe). */
+void ifs_fuse_stater_note(pid_t pid);
+int ifs_fuse_stater_is(pid_t pid);
 
 #endif
