@@ -137,7 +137,12 @@ def serve_one(sock, head, body, fault):
         reply(sock, "503 Slow Down", SLOWDOWN, "application/xml")
         return 503, True
     if fault == "stall":
-        time.sleep(6)
+        # silent for 6 s, or until the client gives up and closes
+        sock.settimeout(6)
+        try:
+            sock.recv(1)
+        except OSError:
+            pass
         return 0, False
     resp = upstream(head, body)
     rhead, status_line, hdrs, rbody = split_response(resp)
@@ -168,8 +173,7 @@ class Handler(socketserver.BaseRequestHandler):
     def handle(self):
         sock = self.request
         f = sock.makefile("rb")
-        with LOCK:
-            STATS["connections"] += 1
+        counted = False
         while True:
             head = read_head(f)
             if head is None:
@@ -181,22 +185,29 @@ class Handler(socketserver.BaseRequestHandler):
                 control(sock, method, path, body)
                 continue
             with LOCK:
+                if not counted:   # control connections are not counted
+                    STATS["connections"] += 1
+                    counted = True
                 STATS["requests"] += 1
                 STATS["inflight"] += 1
                 STATS["max_inflight"] = max(STATS["max_inflight"], STATS["inflight"])
                 fault = STATE["faults"].pop(0) if STATE["faults"] else STATE["always"]
                 latency = STATE["latency"]
+                # logged as it arrives; the status once answered
+                entry = {"method": method, "path": path, "headers": hdrs, "status": None,
+                         "fault": fault}
+                STATS["log"].append(entry)
+            status, keep = 0, False
             try:
                 if latency:
                     time.sleep(latency)
                 status, keep = serve_one(sock, head, body, fault)
             except OSError:
-                status, keep = 0, False
+                pass
             finally:
                 with LOCK:
                     STATS["inflight"] -= 1
-                    STATS["log"].append({"method": method, "path": path, "headers": hdrs,
-                                         "status": status, "fault": fault})
+                    entry["status"] = status
             if not keep:
                 return
 
