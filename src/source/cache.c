@@ -300,7 +300,8 @@ static int load(ifs_cache *c, ifs_err *err)
 	n = 0;
 	for (struct chunk *k = c->head; k; k = k->next)
 		all[n++] = k;
-	qsort(all, n, sizeof *all, by_mtime);
+	if (n)
+		qsort(all, n, sizeof *all, by_mtime);
 	for (size_t i = 0; i < n; i++)
 		lru_front(c, all[i]);
 	free(all);

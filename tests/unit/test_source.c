@@ -346,7 +346,8 @@ static void test_resp(void)
 		     "match") == 0, "error text: %s", t);
 	ifs_http_error_text("<html>404</html>", 16, t, sizeof t);
 	CHECK(t[0] == '\0', "no code, no text");
-	ifs_http_error_text("<Code>A\x01\n</Code>", 18, t, sizeof t);
+	const char *ctl = "<Code>A\x01\n</Code>";
+	ifs_http_error_text(ctl, strlen(ctl), t, sizeof t);
 	CHECK(strcmp(t, "A??") == 0, "control bytes made printable: %s", t);
 }
 
