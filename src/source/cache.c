@@ -1,0 +1,561 @@
+/*
+ * cache.c - a disk cache of fetched bytes in front of any source.
+ *
+ * Blocks of IFS_CACHE_BLOCK bytes, keyed by (the source's identity, the
+ * block's offset), live in chunk files of IFS_CACHE_CHUNK_BLOCKS blocks:
+ *
+ *   DIR/lock                       flock'd by the one process using DIR
+ *   DIR/<16 hex of sha256(id)>/id  the identity in full (written, then renamed)
+ *   DIR/<...>/<chunk, 16 hex>      a chunk file (created whole, then renamed):
+ *
+ *   offset  size
+ *   0       8     magic "IFSCACH1"
+ *   8       4     block size (LE)            12  4  blocks per chunk (LE)
+ *   16      8     chunk index (LE)           24  8  first 8 bytes of sha256(id)
+ *   64      8*N   per block: length, CRC-32 of its bytes (LE); length 0 = absent
+ *   4096    ...   block i at 4096 + i * block size (a sparse file)
+ *
+ * A block is written before its entry, and an entry being rewritten is
+ * cleared first; every block read is checked against its entry's CRC. So
+ * whatever moment a process is killed at, a torn or half-written block is
+ * never served: it reads as absent or fails its check, and is fetched again.
+ *
+ * The cache's size is its chunks' headers and blocks. Past the cap, whole
+ * chunks go, least recently used first (recency is kept in memory; at start
+ * it is taken from the files' mtimes). Readers open a chunk file per read,
+ * so one evicted under them still reads whole; a block stored into a chunk
+ * evicted meanwhile is dropped (the chunk's generation changed).
+ */
+#include "source_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define B IFS_CACHE_BLOCK
+#define NB IFS_CACHE_CHUNK_BLOCKS
+#define HDR 4096u
+#define ENTRY0 64u
+#define MAGIC "IFSCACH1"
+
+struct ident {
+	char hash[17];
+	struct ident *next;
+};
+
+struct chunk {
+	struct ident *id;
+	uint64_t index, gen, bytes;
+	time_t mtime;                  /* at load: the initial recency */
+	uint32_t len[NB], crc[NB];
+	struct chunk *hnext, *prev, *next;
+};
+
+struct ifs_cache {
+	char *dir;
+	int lockfd;
+	uint64_t cap, bytes, gen;
+	pthread_mutex_t mu;
+	struct ident *idents;
+	struct chunk **tab;
+	size_t ntab;
+	struct chunk *head, *tail;     /* most recently used at head */
+	_Atomic uint64_t hits, misses, bad;
+};
+
+static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> 8 * i); }
+static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> 8 * i); }
+static uint32_t get32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
+static uint64_t get64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
+
+static int hexbyte(const char *h)
+{
+	int v = 0;
+	for (int i = 0; i < 2; i++) {
+		char c = h[i];
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (d < 0)
+			return -1;
+		v = v << 4 | d;
+	}
+	return v;
+}
+
+static int is_hex16(const char *s)
+{
+	if (strlen(s) != 16)
+		return 0;
+	for (int i = 0; i < 16; i += 2)
+		if (hexbyte(s + i) < 0)
+			return 0;
+	return 1;
+}
+
+/* ---- the table of chunks (call with mu held) ----------------------------------- */
+
+static size_t slot_of(const ifs_cache *c, const struct ident *id, uint64_t index)
+{
+	uint64_t h = (uint64_t)(uintptr_t)id * 0x9E3779B97F4A7C15ull ^ index * 0xC2B2AE3D27D4EB4Full;
+	return (size_t)((h ^ h >> 29) % c->ntab);
+}
+
+static struct chunk *find(ifs_cache *c, const struct ident *id, uint64_t index)
+{
+	for (struct chunk *k = c->tab[slot_of(c, id, index)]; k; k = k->hnext)
+		if (k->id == id && k->index == index)
+			return k;
+	return NULL;
+}
+
+static void lru_unlink(ifs_cache *c, struct chunk *k)
+{
+	if (k->prev) k->prev->next = k->next; else c->head = k->next;
+	if (k->next) k->next->prev = k->prev; else c->tail = k->prev;
+	k->prev = k->next = NULL;
+}
+
+static void lru_front(ifs_cache *c, struct chunk *k)
+{
+	if (c->head == k)
+		return;
+	if (k->prev || k->next || c->tail == k)
+		lru_unlink(c, k);
+	k->next = c->head;
+	if (c->head)
+		c->head->prev = k;
+	c->head = k;
+	if (!c->tail)
+		c->tail = k;
+}
+
+static void add_chunk(ifs_cache *c, struct chunk *k)
+{
+	size_t s = slot_of(c, k->id, k->index);
+	k->hnext = c->tab[s];
+	c->tab[s] = k;
+	k->gen = ++c->gen;
+	c->bytes += k->bytes;
+	lru_front(c, k);
+}
+
+static void chunk_path(const ifs_cache *c, const struct ident *id, uint64_t index, char *out,
+		       size_t n)
+{
+	if (snprintf(out, n, "%s/%s/%016llx", c->dir, id->hash, (unsigned long long)index) >= (int)n)
+		out[0] = '\0';   /* cannot happen: open refuses a longer folder name */
+}
+
+static void drop_chunk(ifs_cache *c, struct chunk *k)
+{
+	char path[4096];
+	chunk_path(c, k->id, k->index, path, sizeof path);
+	(void)unlink(path);   /* gone already is as good */
+	struct chunk **pp = &c->tab[slot_of(c, k->id, k->index)];
+	while (*pp != k)
+		pp = &(*pp)->hnext;
+	*pp = k->hnext;
+	lru_unlink(c, k);
+	c->bytes -= k->bytes;
+	free(k);
+}
+
+static void evict(ifs_cache *c, const struct chunk *keep)
+{
+	while (c->bytes > c->cap && c->tail && c->tail != keep)
+		drop_chunk(c, c->tail);
+}
+
+/* A new, empty chunk file, made whole under a temporary name. */
+static struct chunk *create_chunk(ifs_cache *c, struct ident *id, uint64_t index)
+{
+	char path[4096], tmp[4120];
+	chunk_path(c, id, index, path, sizeof path);
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+		return NULL;
+	uint8_t h[HDR] = { 0 };
+	memcpy(h, MAGIC, 8);
+	put32(h + 8, B);
+	put32(h + 12, NB);
+	put64(h + 16, index);
+	for (int i = 0; i < 8; i++)
+		h[24 + i] = (uint8_t)hexbyte(id->hash + 2 * i);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return NULL;
+	int ok = pwrite(fd, h, HDR, 0) == HDR;
+	ok &= close(fd) == 0;
+	struct chunk *k = ok && rename(tmp, path) == 0 ? calloc(1, sizeof *k) : NULL;
+	if (!k) {
+		(void)unlink(tmp);
+		return NULL;
+	}
+	k->id = id;
+	k->index = index;
+	k->bytes = HDR;
+	add_chunk(c, k);
+	return k;
+}
+
+/* ---- loading what is on disk ----------------------------------------------- */
+
+static struct ident *ident_add(ifs_cache *c, const char *hash)
+{
+	for (struct ident *i = c->idents; i; i = i->next)
+		if (strcmp(i->hash, hash) == 0)
+			return i;
+	struct ident *i = calloc(1, sizeof *i);
+	if (!i)
+		return NULL;
+	memcpy(i->hash, hash, 17);
+	i->next = c->idents;
+	c->idents = i;
+	return i;
+}
+
+/* Loads one chunk file's header; removes a file that is not a whole one. */
+static void load_chunk(ifs_cache *c, struct ident *id, const char *dirpath, const char *name)
+{
+	char path[4096];
+	if (snprintf(path, sizeof path, "%s/%s", dirpath, name) >= (int)sizeof path)
+		return;
+	if (!is_hex16(name)) {
+		if (strstr(name, ".tmp"))
+			(void)unlink(path);   /* left by a process killed while making it */
+		return;
+	}
+	uint64_t index = strtoull(name, NULL, 16);
+	uint8_t h[HDR];
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		 pread(fd, h, HDR, 0) == HDR && memcmp(h, MAGIC, 8) == 0 && get32(h + 8) == B &&
+		 get32(h + 12) == NB && get64(h + 16) == index;
+	for (int i = 0; ok && i < 8; i++)
+		ok = h[24 + i] == (uint8_t)hexbyte(id->hash + 2 * i);
+	if (fd >= 0)
+		close(fd);
+	struct chunk *k = ok ? calloc(1, sizeof *k) : NULL;
+	if (!k) {
+		(void)unlink(path);
+		return;
+	}
+	k->id = id;
+	k->index = index;
+	k->bytes = HDR;
+	k->mtime = st.st_mtime;
+	for (unsigned i = 0; i < NB; i++) {
+		k->len[i] = get32(h + ENTRY0 + 8 * i);
+		k->crc[i] = get32(h + ENTRY0 + 8 * i + 4);
+		if (k->len[i] > B)
+			k->len[i] = 0;   /* garbage: absent (the block fails its check anyway) */
+		k->bytes += k->len[i];
+	}
+	add_chunk(c, k);
+}
+
+static int by_mtime(const void *a, const void *b)
+{
+	const struct chunk *x = *(struct chunk *const *)a, *y = *(struct chunk *const *)b;
+	return (x->mtime > y->mtime) - (x->mtime < y->mtime);
+}
+
+static int load(ifs_cache *c, ifs_err *err)
+{
+	DIR *d = opendir(c->dir);
+	if (!d)
+		return ifs_err_sys(err, errno, "%s", c->dir);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!is_hex16(e->d_name))
+			continue;
+		char sub[4096];
+		if (snprintf(sub, sizeof sub, "%s/%s", c->dir, e->d_name) >= (int)sizeof sub)
+			continue;
+		struct ident *id = ident_add(c, e->d_name);
+		DIR *s = id ? opendir(sub) : NULL;
+		if (!s)
+			continue;
+		struct dirent *f;
+		while ((f = readdir(s)))
+			if (f->d_name[0] != '.' && strcmp(f->d_name, "id"))
+				load_chunk(c, id, sub, f->d_name);
+		closedir(s);
+	}
+	closedir(d);
+	/* recency from mtimes: the oldest to the back */
+	size_t n = 0;
+	for (struct chunk *k = c->head; k; k = k->next)
+		n++;
+	struct chunk **all = n ? malloc(n * sizeof *all) : NULL;
+	if (n && !all)
+		return ifs_err_set(err, ENOMEM, "out of memory");
+	n = 0;
+	for (struct chunk *k = c->head; k; k = k->next)
+		all[n++] = k;
+	if (n)
+		qsort(all, n, sizeof *all, by_mtime);
+	for (size_t i = 0; i < n; i++)
+		lru_front(c, all[i]);
+	free(all);
+	evict(c, NULL);
+	return 0;
+}
+
+int ifs_cache_open(const char *dir, uint64_t cap, ifs_cache **out, ifs_err *err)
+{
+	*out = NULL;
+	if (cap < 2ull * (HDR + (uint64_t)B * NB))
+		return ifs_err_set(err, EINVAL, "cache_size=%llu: at least %llu bytes",
+				   (unsigned long long)cap,
+				   (unsigned long long)(2ull * (HDR + (uint64_t)B * NB)));
+	if (strlen(dir) > 3000)
+		return ifs_err_set(err, ENAMETOOLONG, "cache=: a folder name of at most 3000 bytes");
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return ifs_err_sys(err, errno, "%s: cannot make the cache folder", dir);
+	ifs_cache *c = calloc(1, sizeof *c);
+	if (!c || !(c->dir = strdup(dir)))
+		goto nomem;
+	c->lockfd = -1;
+	c->cap = cap;
+	c->ntab = (size_t)(cap / ((uint64_t)B * NB)) * 2 + 1024;
+	if (!(c->tab = calloc(c->ntab, sizeof *c->tab)))
+		goto nomem;
+	pthread_mutex_init(&c->mu, NULL);
+	char lp[4096];
+	if (snprintf(lp, sizeof lp, "%s/lock", dir) >= (int)sizeof lp)
+		goto nomem;   /* cannot happen: checked above */
+	int r;
+	if ((c->lockfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+		r = ifs_err_sys(err, errno, "%s", lp);
+		goto fail;
+	}
+	if (flock(c->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? ifs_err_set(err, EBUSY, "%s: the cache is in use by "
+						       "another process", dir)
+					 : ifs_err_sys(err, errno, "%s: lock", lp);
+		goto fail;
+	}
+	if ((r = load(c, err)))
+		goto fail;
+	*out = c;
+	return 0;
+nomem:
+	r = ifs_err_set(err, ENOMEM, "out of memory");
+fail:
+	ifs_cache_close(c);
+	return r;
+}
+
+void ifs_cache_close(ifs_cache *c)
+{
+	if (!c)
+		return;
+	for (struct chunk *k = c->head, *n; k; k = n) {
+		n = k->next;
+		free(k);
+	}
+	for (struct ident *i = c->idents, *n; i; i = n) {
+		n = i->next;
+		free(i);
+	}
+	if (c->tab)
+		pthread_mutex_destroy(&c->mu);
+	if (c->lockfd >= 0)
+		close(c->lockfd);   /* drops the lock */
+	free(c->tab);
+	free(c->dir);
+	free(c);
+}
+
+void ifs_cache_stats(const ifs_cache *c, ifs_source_stats *st)
+{
+	ifs_cache *m = (ifs_cache *)c;
+	st->cache_hits += atomic_load(&m->hits);
+	st->cache_misses += atomic_load(&m->misses);
+	st->cache_bad += atomic_load(&m->bad);
+	pthread_mutex_lock(&m->mu);
+	st->cache_bytes += m->bytes;
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* ---- identities, and blocks in and out ------------------------------------------ */
+
+/* At most max bytes of a file (malloc'd), NULL if it cannot be read. */
+static char *read_small(const char *path, size_t max, size_t *n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return NULL;
+	char *b = malloc(max ? max : 1);
+	ssize_t r = b ? read(fd, b, max) : -1;
+	close(fd);
+	if (r < 0) {
+		free(b);
+		return NULL;
+	}
+	*n = (size_t)r;
+	return b;
+}
+
+int ifs_cache_ident(ifs_cache *c, const char *identity, struct ident **out)
+{
+	char sha[65], hash[17], sub[4096], idp[4120], tmp[4130];
+	ifs_sha256_hex(identity, strlen(identity), sha);
+	memcpy(hash, sha, 16);
+	hash[16] = '\0';
+	if (snprintf(sub, sizeof sub, "%s/%s", c->dir, hash) >= (int)sizeof sub ||
+	    snprintf(idp, sizeof idp, "%s/id", sub) >= (int)sizeof idp)
+		return -ENAMETOOLONG;
+	if (mkdir(sub, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	size_t il = strlen(identity), n = 0;
+	char *have = read_small(idp, il + 1, &n);
+	int same = have && n == il && memcmp(have, identity, il) == 0;
+	free(have);
+	if (!have) {   /* new: the identity in full, whole or not at all */
+		if (snprintf(tmp, sizeof tmp, "%s.tmp", idp) >= (int)sizeof tmp)
+			return -ENAMETOOLONG;
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -errno;
+		int ok = write(fd, identity, il) == (ssize_t)il;
+		ok &= close(fd) == 0;
+		if (!ok || rename(tmp, idp) < 0) {
+			(void)unlink(tmp);
+			return -EIO;
+		}
+		same = 1;
+	}
+	if (!same)
+		return -EEXIST;   /* two identities with the same hash: not cached */
+	pthread_mutex_lock(&c->mu);
+	*out = ident_add(c, hash);
+	pthread_mutex_unlock(&c->mu);
+	return *out ? 0 : -ENOMEM;
+}
+
+unsigned ifs_cache_get(ifs_cache *c, struct ident *id, uint64_t first, unsigned n,
+		       const uint32_t *lens, uint8_t *buf, uint8_t *present)
+{
+	unsigned got = 0;
+	for (unsigned i = 0; i < n;) {
+		uint64_t index = (first + i) / NB;
+		unsigned slot = (unsigned)((first + i) % NB), m = NB - slot;
+		if (m > n - i)
+			m = n - i;
+		uint32_t crc[NB], len[NB];
+		uint64_t gen = 0;
+		int any = 0;
+		pthread_mutex_lock(&c->mu);
+		struct chunk *k = find(c, id, index);
+		if (k) {
+			gen = k->gen;
+			memcpy(len, k->len + slot, m * sizeof *len);
+			memcpy(crc, k->crc + slot, m * sizeof *crc);
+			lru_front(c, k);
+			for (unsigned j = 0; j < m; j++)
+				any |= len[j] == lens[i + j];
+		}
+		pthread_mutex_unlock(&c->mu);
+		char path[4096];
+		int fd = -1;
+		if (any) {
+			chunk_path(c, id, index, path, sizeof path);
+			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		}
+		/* one read for the blocks wanted from this chunk */
+		size_t span = (size_t)m * B - (B - lens[i + m - 1]);
+		ssize_t rd = fd >= 0 ? pread(fd, buf + (size_t)i * B, span, HDR + (off_t)slot * B) : -1;
+		for (unsigned j = 0; rd >= 0 && j < m; j++) {
+			if (len[j] != lens[i + j] || len[j] == 0)
+				continue;
+			int whole = (size_t)j * B + len[j] <= (size_t)rd;
+			if (whole && (uint32_t)crc32(0, buf + (size_t)(i + j) * B, len[j]) == crc[j]) {
+				present[i + j] = 1;
+				got++;
+				continue;
+			}
+			/* torn or changed on disk: forget it, fetch it again */
+			atomic_fetch_add(&c->bad, 1);
+			pthread_mutex_lock(&c->mu);
+			struct chunk *kk = find(c, id, index);
+			if (kk && kk->gen == gen && kk->len[slot + j] == len[j] &&
+			    kk->crc[slot + j] == crc[j]) {
+				kk->bytes -= kk->len[slot + j];
+				c->bytes -= kk->len[slot + j];
+				kk->len[slot + j] = 0;
+			}
+			pthread_mutex_unlock(&c->mu);
+		}
+		if (fd >= 0)
+			close(fd);
+		i += m;
+	}
+	atomic_fetch_add(&c->hits, got);
+	return got;
+}
+
+void ifs_cache_put(ifs_cache *c, struct ident *id, uint64_t block, const uint8_t *data,
+		   uint32_t len)
+{
+	uint64_t index = block / NB;
+	unsigned slot = (unsigned)(block % NB);
+	uint32_t crc = (uint32_t)crc32(0, data, len);
+	pthread_mutex_lock(&c->mu);
+	struct chunk *k = find(c, id, index);
+	if (!k)
+		k = create_chunk(c, id, index);
+	if (!k || (k->len[slot] == len && k->crc[slot] == crc)) {
+		if (k)
+			lru_front(c, k);
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	uint64_t gen = k->gen;
+	k->bytes -= k->len[slot];
+	c->bytes -= k->len[slot];
+	k->len[slot] = 0;
+	pthread_mutex_unlock(&c->mu);
+
+	char path[4096];
+	uint8_t e[8] = { 0 };
+	chunk_path(c, id, index, path, sizeof path);
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;   /* evicted meanwhile */
+	off_t eoff = ENTRY0 + (off_t)slot * 8;
+	/* the order is what makes it crash-safe: entry cleared, block, entry
+	 * (the disk may hold an entry that memory dropped as bad) */
+	int ok = pwrite(fd, e, 8, eoff) == 8;
+	ok = ok && pwrite(fd, data, len, HDR + (off_t)slot * B) == (ssize_t)len;
+	put32(e, len);
+	put32(e + 4, crc);
+	ok = ok && pwrite(fd, e, 8, eoff) == 8;
+	ok &= close(fd) == 0;
+	if (!ok)
+		return;
+	pthread_mutex_lock(&c->mu);
+	k = find(c, id, index);
+	if (k && k->gen == gen && k->len[slot] == 0) {
+		k->len[slot] = len;
+		k->crc[slot] = crc;
+		k->bytes += len;
+		c->bytes += len;
+		lru_front(c, k);
+		evict(c, k);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+void ifs_cache_count_miss(ifs_cache *c, unsigned blocks)
+{
+	atomic_fetch_add(&c->misses, blocks);
+}

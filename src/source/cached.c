@@ -1,0 +1,111 @@
+/*
+ * cached.c - a source read through the cache of fetched bytes (cache.c): a
+ * pread takes the blocks the cache holds whole, and fetches the rest in one
+ * read of the inner source, from the first missing block to the last (whole
+ * blocks, so at most a block's worth more on each side than asked), then
+ * keeps them. The inner source's hint passes through.
+ */
+#include "source_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define B IFS_CACHE_BLOCK
+
+struct cached_source {
+	ifs_source base;
+	ifs_source *inner;
+	ifs_cache *c;
+	struct ident *id;
+};
+
+static ssize_t cs_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_err *err)
+{
+	struct cached_source *cs = (struct cached_source *)s;
+	uint64_t b0 = off / B, b1 = (off + len - 1) / B;
+	size_t n = (size_t)(b1 - b0 + 1);
+	uint8_t *span = malloc(n * B), *present = calloc(n, 1);
+	uint32_t *lens = calloc(n, sizeof *lens);
+	ssize_t r = (ssize_t)len;
+	if (!span || !present || !lens) {
+		r = ifs_err_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t bo = (b0 + i) * B;
+		lens[i] = (uint32_t)(s->size - bo < B ? s->size - bo : B);
+	}
+	if (ifs_cache_get(cs->c, cs->id, b0, (unsigned)n, lens, span, present) < n) {
+		size_t m0 = 0, m1 = n - 1;
+		while (present[m0])
+			m0++;
+		while (present[m1])
+			m1--;
+		uint64_t from = (b0 + m0) * B, to = (b0 + m1) * B + lens[m1];
+		ssize_t got = ifs_source_pread(cs->inner, span + m0 * B, (size_t)(to - from), from,
+					       err);
+		if (got < 0) {
+			r = got;
+			goto out;
+		}
+		if ((uint64_t)got != to - from) {
+			r = ifs_err_set(err, EIO, "%s: %zd bytes at %llu where %llu were expected "
+					"(did it shrink?)", s->name, got, (unsigned long long)from,
+					(unsigned long long)(to - from));
+			goto out;
+		}
+		ifs_cache_count_miss(cs->c, (unsigned)(m1 - m0 + 1));
+		for (size_t i = m0; i <= m1; i++)
+			ifs_cache_put(cs->c, cs->id, b0 + i, span + i * B, lens[i]);
+	}
+	memcpy(buf, span + (off - b0 * B), len);
+out:
+	free(span);
+	free(present);
+	free(lens);
+	return r;
+}
+
+static void cs_hint(ifs_source *s, uint64_t off, uint64_t len)
+{
+	struct cached_source *cs = (struct cached_source *)s;
+	ifs_source_hint(cs->inner, off, len);
+}
+
+static void cs_close(ifs_source *s)
+{
+	struct cached_source *cs = (struct cached_source *)s;
+	ifs_source_close(cs->inner);
+	ifs_source_fini(s);
+	free(cs);
+}
+
+static const struct ifs_source_ops cs_ops = { cs_pread, cs_hint, cs_close };
+
+int ifs_cache_wrap(ifs_cache *c, ifs_source *inner, ifs_source **out, ifs_err *err)
+{
+	*out = NULL;
+	struct cached_source *cs = calloc(1, sizeof *cs);
+	int r = cs ? ifs_source_init(&cs->base, &cs_ops, inner->size, inner->identity,
+				     inner->name, err) : ifs_err_set(err, ENOMEM, "out of memory");
+	if (!r && (r = ifs_cache_ident(c, inner->identity, &cs->id)) < 0) {
+		ifs_source_fini(&cs->base);
+		free(cs);
+		if (r == -ENOMEM) {
+			ifs_source_close(inner);
+			return ifs_err_set(err, ENOMEM, "out of memory");
+		}
+		*out = inner;   /* the cache cannot keep this one: read it directly */
+		return 0;
+	}
+	if (r) {
+		free(cs);
+		ifs_source_close(inner);
+		return r;
+	}
+	cs->inner = inner;
+	cs->c = c;
+	*out = &cs->base;
+	return 0;
+}

@@ -1,0 +1,220 @@
+/*
+ * readahead.c - a source that fetches hinted ranges ahead of the reader: a
+ * hint queues segments of up to RA_SEG bytes (at most IFS_READAHEAD_MAX
+ * ahead), a few background threads read them from the inner source, and a
+ * pread copies what it can from them (waiting for a segment in flight) and
+ * reads the rest itself. A segment is freed once read to its end; when all
+ * slots are taken, the oldest finished one makes room. A segment that could
+ * not be fetched is dropped, and the pread that wants it reads it itself (so
+ * a read-ahead failure never fails a read on its own).
+ */
+#include "source_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RA_SEG (8u << 20)
+#define RA_SEGS (IFS_READAHEAD_MAX / RA_SEG)
+#define RA_THREADS 4
+
+enum seg_state { SEG_FREE, SEG_QUEUED, SEG_FETCHING, SEG_DONE, SEG_FAILED };
+
+struct seg {
+	enum seg_state st;
+	uint64_t off;
+	size_t len;
+	uint8_t *buf;
+	uint64_t seq;   /* order of queueing: the oldest is reclaimed first */
+};
+
+struct ra_source {
+	ifs_source base;
+	ifs_source *inner;
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	struct seg seg[RA_SEGS];
+	pthread_t th[RA_THREADS];
+	unsigned nth;
+	int stop;
+	uint64_t seq;
+};
+
+static void *worker(void *arg)
+{
+	struct ra_source *ra = arg;
+	pthread_mutex_lock(&ra->mu);
+	for (;;) {
+		struct seg *g = NULL;
+		for (unsigned i = 0; i < RA_SEGS; i++)
+			if (ra->seg[i].st == SEG_QUEUED && (!g || ra->seg[i].off < g->off))
+				g = &ra->seg[i];
+		if (ra->stop)
+			break;
+		if (!g) {
+			pthread_cond_wait(&ra->work, &ra->mu);
+			continue;
+		}
+		g->st = SEG_FETCHING;
+		uint64_t off = g->off;
+		size_t len = g->len;
+		pthread_mutex_unlock(&ra->mu);
+		uint8_t *buf = malloc(len);
+		ssize_t n = buf ? ifs_source_pread(ra->inner, buf, len, off, NULL) : -ENOMEM;
+		pthread_mutex_lock(&ra->mu);
+		if (n == (ssize_t)len) {
+			g->buf = buf;
+			g->st = SEG_DONE;
+		} else {
+			free(buf);
+			g->st = SEG_FAILED;
+		}
+		pthread_cond_broadcast(&ra->done);
+	}
+	pthread_mutex_unlock(&ra->mu);
+	return NULL;
+}
+
+static struct seg *seg_at(struct ra_source *ra, uint64_t pos)
+{
+	for (unsigned i = 0; i < RA_SEGS; i++) {
+		struct seg *g = &ra->seg[i];
+		if (g->st != SEG_FREE && pos >= g->off && pos - g->off < g->len)
+			return g;
+	}
+	return NULL;
+}
+
+static void seg_free(struct seg *g)
+{
+	free(g->buf);
+	g->buf = NULL;
+	g->st = SEG_FREE;
+}
+
+/* A free slot, or the oldest finished segment's; NULL when all are busy. */
+static struct seg *slot(struct ra_source *ra)
+{
+	struct seg *old = NULL;
+	for (unsigned i = 0; i < RA_SEGS; i++) {
+		struct seg *g = &ra->seg[i];
+		if (g->st == SEG_FREE)
+			return g;
+		if ((g->st == SEG_DONE || g->st == SEG_FAILED) && (!old || g->seq < old->seq))
+			old = g;
+	}
+	if (old)
+		seg_free(old);
+	return old;
+}
+
+static void ra_hint(ifs_source *s, uint64_t off, uint64_t len)
+{
+	struct ra_source *ra = (struct ra_source *)s;
+	if (len > IFS_READAHEAD_MAX)
+		len = IFS_READAHEAD_MAX;
+	uint64_t end = off + len;
+	pthread_mutex_lock(&ra->mu);
+	for (uint64_t p = off; p < end;) {
+		struct seg *g = seg_at(ra, p);
+		if (g) {
+			p = g->off + g->len;
+			continue;
+		}
+		uint64_t stop = end - p > RA_SEG ? p + RA_SEG : end;
+		for (unsigned i = 0; i < RA_SEGS; i++)   /* up to the next segment */
+			if (ra->seg[i].st != SEG_FREE && ra->seg[i].off > p && ra->seg[i].off < stop)
+				stop = ra->seg[i].off;
+		if (!(g = slot(ra)))
+			break;
+		*g = (struct seg){ SEG_QUEUED, p, (size_t)(stop - p), NULL, ++ra->seq };
+		p = stop;
+		if (ra->nth < RA_THREADS &&
+		    pthread_create(&ra->th[ra->nth], NULL, worker, ra) == 0)
+			ra->nth++;
+		if (ra->nth == 0) {   /* no thread to fetch it: the reader will */
+			g->st = SEG_FREE;
+			break;
+		}
+	}
+	pthread_cond_broadcast(&ra->work);
+	pthread_mutex_unlock(&ra->mu);
+}
+
+static ssize_t ra_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_err *err)
+{
+	struct ra_source *ra = (struct ra_source *)s;
+	uint64_t pos = off, end = off + len;
+	while (pos < end) {
+		pthread_mutex_lock(&ra->mu);
+		struct seg *g;
+		while ((g = seg_at(ra, pos)) && (g->st == SEG_QUEUED || g->st == SEG_FETCHING))
+			pthread_cond_wait(&ra->done, &ra->mu);
+		if (g && g->st == SEG_DONE) {
+			uint64_t gend = g->off + g->len;
+			size_t n = (size_t)((end < gend ? end : gend) - pos);
+			memcpy((uint8_t *)buf + (pos - off), g->buf + (pos - g->off), n);
+			pos += n;
+			if (pos == gend)
+				seg_free(g);
+			pthread_mutex_unlock(&ra->mu);
+			continue;
+		}
+		if (g)   /* failed: read it here */
+			seg_free(g);
+		uint64_t stop = end;
+		for (unsigned i = 0; i < RA_SEGS; i++)
+			if (ra->seg[i].st != SEG_FREE && ra->seg[i].off > pos && ra->seg[i].off < stop)
+				stop = ra->seg[i].off;
+		pthread_mutex_unlock(&ra->mu);
+		ssize_t n = ifs_source_pread(ra->inner, (uint8_t *)buf + (pos - off),
+					     (size_t)(stop - pos), pos, err);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			break;
+		pos += (uint64_t)n;
+	}
+	return (ssize_t)(pos - off);
+}
+
+static void ra_close(ifs_source *s)
+{
+	struct ra_source *ra = (struct ra_source *)s;
+	pthread_mutex_lock(&ra->mu);
+	ra->stop = 1;
+	pthread_cond_broadcast(&ra->work);
+	pthread_mutex_unlock(&ra->mu);
+	for (unsigned i = 0; i < ra->nth; i++)
+		pthread_join(ra->th[i], NULL);
+	for (unsigned i = 0; i < RA_SEGS; i++)
+		free(ra->seg[i].buf);
+	pthread_cond_destroy(&ra->work);
+	pthread_cond_destroy(&ra->done);
+	pthread_mutex_destroy(&ra->mu);
+	ifs_source_close(ra->inner);
+	ifs_source_fini(s);
+	free(ra);
+}
+
+static const struct ifs_source_ops ra_ops = { ra_pread, ra_hint, ra_close };
+
+int ifs_readahead_wrap(ifs_source *inner, ifs_source **out, ifs_err *err)
+{
+	*out = NULL;
+	struct ra_source *ra = calloc(1, sizeof *ra);
+	int r = ra ? ifs_source_init(&ra->base, &ra_ops, inner->size, inner->identity,
+				     inner->name, err) : ifs_err_set(err, ENOMEM, "out of memory");
+	if (r) {
+		free(ra);
+		ifs_source_close(inner);
+		return r;
+	}
+	ra->inner = inner;
+	pthread_mutex_init(&ra->mu, NULL);
+	pthread_cond_init(&ra->work, NULL);
+	pthread_cond_init(&ra->done, NULL);
+	*out = &ra->base;
+	return 0;
+}

@@ -1,0 +1,193 @@
+/*
+ * source_int.h - what the files of src/source share: the source's method
+ * table (each kind embeds struct ifs_source first), the counters of an
+ * origin, and the HTTP transport, S3 signing and credentials they build on.
+ */
+#ifndef INATFS_SOURCE_INT_H
+#define INATFS_SOURCE_INT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "inatfs/buf.h"
+#include "inatfs/source.h"
+
+struct curl_slist;
+
+struct ifs_source_ops {
+	ssize_t (*pread)(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_err *err);
+	void (*hint)(ifs_source *s, uint64_t off, uint64_t len);   /* may be NULL */
+	void (*close)(ifs_source *s);
+};
+
+struct ifs_source {
+	const struct ifs_source_ops *ops;
+	uint64_t size;
+	char *identity;   /* malloc'd */
+	char *name;       /* malloc'd */
+};
+
+/* Fills the common part; takes nothing over on failure. */
+int ifs_source_init(ifs_source *s, const struct ifs_source_ops *ops, uint64_t size,
+		    const char *identity, const char *name, ifs_err *err);
+/* Frees the common part (not s itself). */
+void ifs_source_fini(ifs_source *s);
+
+/* Printable ASCII only, at most max bytes: what a server sent, made safe to
+ * put in an identity or a message (malloc'd; NULL: out of memory). */
+char *ifs_printable(const char *s, size_t len, size_t max);
+
+/* ---- counters ------------------------------------------------------------- */
+
+struct ifs_counters {
+	_Atomic uint64_t requests, retries, bytes;
+};
+
+/* ---- response parsing (httpresp.c): every byte from a server is hostile --- */
+
+#define IFS_HDR_VAL_MAX 256
+
+struct ifs_http_resp {
+	long status;              /* of the last status line */
+	int has_range;            /* a valid Content-Range */
+	int range_unsat;          /* "bytes * /TOTAL" */
+	uint64_t first, last, total;
+	int total_unknown;        /* "bytes A-B/ *" */
+	int has_length;
+	uint64_t length;          /* Content-Length */
+	int bad_header;           /* a header we rely on could not be parsed */
+	char etag[IFS_HDR_VAL_MAX];
+	char last_modified[IFS_HDR_VAL_MAX];
+	char encoding[64];        /* Content-Encoding */
+	char region[64];          /* x-amz-bucket-region */
+};
+
+void ifs_http_resp_reset(struct ifs_http_resp *r);
+/* One header line as the server sent it (with or without CRLF). A status
+ * line ("HTTP/...") starts a new response: everything before is dropped. */
+void ifs_http_resp_line(struct ifs_http_resp *r, const char *line, size_t len);
+/* Parses "bytes A-B/T", "bytes A-B/ *", "bytes * /T" strictly. 0 or -1. */
+int ifs_http_content_range(const char *v, size_t len, struct ifs_http_resp *r);
+/* The <Code> and <Message> of an S3-style XML error body, as "Code: Message"
+ * in printable ASCII (out gets "" when there is none). */
+void ifs_http_error_text(const char *body, size_t len, char *out, size_t outlen);
+
+/* ---- the HTTP transport (http.c) ------------------------------------------ */
+
+typedef struct ifs_http ifs_http;
+
+/* Adds per-request headers (signing); 0 or a negative errno. */
+typedef int (*ifs_http_sign_fn)(void *ctx, const char *method, const char *url,
+				const char *range, struct curl_slist **headers, ifs_err *err);
+
+struct ifs_http_cfg {
+	const char *cacert;
+	unsigned timeout_ms, max_conns;
+	int https_only;              /* redirects may only go to https */
+	int follow_redirects;
+	ifs_http_sign_fn sign;       /* NULL: anonymous */
+	void *sign_ctx;
+	void (*log)(void *ctx, const char *line);
+	void *log_ctx;
+	struct ifs_counters *counters;
+};
+
+int ifs_http_new(const struct ifs_http_cfg *cfg, ifs_http **out, ifs_err *err);
+void ifs_http_free(ifs_http *h);
+
+/* What an object was when opened. */
+struct ifs_http_obj {
+	char *url;            /* what is fetched */
+	char *display;        /* what messages name */
+	uint64_t size;
+	char *etag;           /* NULL: none (a weak one counts as none) */
+	char *last_modified;  /* NULL: none */
+};
+
+/* Learns size, ETag and Last-Modified with a GET of byte 0. Fills obj
+ * (url and display copied). -ENOENT, -EACCES, -EIO, ... with a message. */
+int ifs_http_stat(ifs_http *h, const char *url, const char *display,
+		  struct ifs_http_obj *obj, ifs_err *err);
+void ifs_http_obj_free(struct ifs_http_obj *obj);
+
+/* Exactly [off, off + len) of obj into buf (within its size), with retries
+ * until the deadline. 0 or a negative errno. */
+int ifs_http_get(ifs_http *h, const struct ifs_http_obj *obj, void *buf, uint64_t off,
+		 size_t len, ifs_err *err);
+
+/* The http(s) source of an object (http_source.c). */
+int ifs_http_source_open(ifs_http *h, const char *url, const char *display,
+			 ifs_source **out, ifs_err *err);
+
+/* ---- read-ahead (readahead.c) --------------------------------------------- */
+
+/* A source that serves inner's hints from memory segments fetched on
+ * background threads. Takes ownership of inner. */
+int ifs_readahead_wrap(ifs_source *inner, ifs_source **out, ifs_err *err);
+
+/* ---- the cache's blocks (cache.c), for the cached source (cached.c) ------ */
+
+struct ident;
+/* The cache's handle on a source identity (its folder made if new). 0, or
+ * a negative errno: then the source is not cached. */
+int ifs_cache_ident(ifs_cache *c, const char *identity, struct ident **out);
+/* Blocks first..first+n-1 that the cache holds whole (lens[i]: each one's
+ * length): their bytes at buf + i * IFS_CACHE_BLOCK, present[i] set to 1.
+ * A block that fails its check is forgotten. Returns how many were found. */
+unsigned ifs_cache_get(ifs_cache *c, struct ident *id, uint64_t first, unsigned n,
+		       const uint32_t *lens, uint8_t *buf, uint8_t *present);
+/* Keeps one block (best effort: a full disk just keeps nothing). */
+void ifs_cache_put(ifs_cache *c, struct ident *id, uint64_t block, const uint8_t *data,
+		   uint32_t len);
+void ifs_cache_count_miss(ifs_cache *c, unsigned blocks);
+
+/* ---- S3 (sigv4.c, s3.c, creds.c) ------------------------------------------ */
+
+struct ifs_aws_creds {
+	char *key_id, *secret, *token;   /* token may be NULL */
+};
+
+/* From the environment, else the shared credentials file. 1 found, 0 none,
+ * or a negative errno (an unreadable or malformed file: the message names
+ * the file and line, never a value). */
+int ifs_aws_creds_load(struct ifs_aws_creds *c, ifs_err *err);
+/* Parses a credentials file's text for profile; same returns. */
+int ifs_aws_creds_parse(const char *text, size_t len, const char *file, const char *profile,
+			struct ifs_aws_creds *c, ifs_err *err);
+void ifs_aws_creds_free(struct ifs_aws_creds *c);   /* wipes the secrets */
+
+struct ifs_sigv4_hdr { const char *name, *value; };
+
+struct ifs_sigv4_req {
+	const char *method;
+	const char *path;          /* URI-encoded as sent, e.g. "/bucket/a%20b" */
+	const char *query;         /* raw query without '?', NULL or "" for none */
+	const struct ifs_sigv4_hdr *headers;   /* every header to sign, host included */
+	size_t nheaders;
+	const char *payload_hash;  /* hex SHA-256 of the body */
+	const char *amz_date;      /* YYYYMMDDTHHMMSSZ */
+	const char *region, *service;
+	const char *key_id, *secret;
+};
+
+/* The Authorization header's value ("AWS4-HMAC-SHA256 Credential=...").
+ * Returns 0, or -EINVAL / -ENOMEM / -ENOSPC (out too small). */
+int ifs_sigv4_authorization(const struct ifs_sigv4_req *q, char *out, size_t outlen);
+/* An s3://bucket/prefix/ origin: its settings, credentials and the
+ * transport that signs with them (s3.c). */
+struct ifs_s3;
+int ifs_s3_origin(const char *base, const ifs_source_opts *o, struct ifs_counters *counters,
+		  struct ifs_s3 **out, ifs_http **http, ifs_err *err);
+/* The URL of name under the prefix, and its s3://bucket/key for messages. */
+int ifs_s3_url(struct ifs_s3 *s, const char *name, char **url, char **display, ifs_err *err);
+void ifs_s3_free(struct ifs_s3 *s);
+
+/* Lowercase hex SHA-256 of data (out: 65 bytes). */
+void ifs_sha256_hex(const void *data, size_t len, char out[65]);
+/* Appends s to out, percent-encoded as SigV4 wants (unreserved kept;
+ * '/' kept when keep_slash). Returns 0 or -ENOMEM. */
+int ifs_uri_encode(struct ifs_buf *out, const char *s, size_t len, int keep_slash);
+
+#endif

@@ -1,0 +1,233 @@
+"""A fault-injecting HTTP/1.1 proxy for the remote tests, in front of a real
+server (nginx, moto) on loopback.
+
+    faultproxy.py --port PORT --upstream HOST:PORT
+
+Clients keep their connections alive; each request goes to the upstream on a
+connection of its own (Connection: close), and its response comes back as
+the upstream sent it, unless a fault applies. Control, on the same port:
+
+    POST /__proxy/config  {"latency": S, "faults": ["503", ...], "always": F}
+        faults: one per coming request, in order; always: a fault for every
+        request until set again (null: none). Kinds:
+          503       a 503 SlowDown (S3's XML body), upstream not asked
+          reset     the headers and half the body, then a TCP reset
+          short     the headers and half the body, then a clean close
+          stall     nothing for 6 s, then a close
+          badrange  the body with a Content-Range moved by one byte
+          replace   other bytes and another ETag (as if the object were
+                    replaced and the server ignored If-Match)
+    GET  /__proxy/stats   {"connections": N, "requests": N, "max_inflight": N,
+                           "log": [{"method", "path", "headers", "status",
+                                    "fault"}, ...]}
+    POST /__proxy/reset   zeroes the counters and the log
+
+Every loop is bounded: it serves until killed, one thread per connection.
+"""
+
+import argparse
+import json
+import socket
+import socketserver
+import struct
+import threading
+import time
+
+LOCK = threading.Lock()
+STATE = {"latency": 0.0, "faults": [], "always": None}
+STATS = {"connections": 0, "requests": 0, "inflight": 0, "max_inflight": 0, "log": []}
+UPSTREAM = ("127.0.0.1", 0)
+
+SLOWDOWN = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>"
+            b"<Message>Please reduce your request rate.</Message></Error>")
+
+
+def read_head(f):
+    """The request or response head (bytes up to the blank line), or None."""
+    lines = []
+    while True:
+        line = f.readline(65537)
+        if not line:
+            return None
+        lines.append(line)
+        if line in (b"\r\n", b"\n"):
+            return b"".join(lines)
+        if len(lines) > 200:
+            return None
+
+
+def parse_headers(head):
+    first, *rest = head.split(b"\r\n")
+    hdrs = {}
+    for line in rest:
+        if b":" in line:
+            k, v = line.split(b":", 1)
+            hdrs[k.strip().lower().decode("latin-1")] = v.strip().decode("latin-1")
+    return first.decode("latin-1"), hdrs
+
+
+def read_body(f, hdrs):
+    n = int(hdrs.get("content-length", "0") or 0)
+    return f.read(n) if n else b""
+
+
+def reply(sock, status, body, ctype="application/json", extra=""):
+    head = (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+            f"{extra}\r\n").encode()
+    sock.sendall(head + body)
+
+
+def control(sock, method, path, body):
+    with LOCK:
+        if path == "/__proxy/config" and method == "POST":
+            cfg = json.loads(body or b"{}")
+            STATE["latency"] = float(cfg.get("latency", 0.0))
+            STATE["faults"] = list(cfg.get("faults", []))
+            STATE["always"] = cfg.get("always")
+            out = b"{}"
+        elif path == "/__proxy/reset" and method == "POST":
+            STATS.update(connections=0, requests=0, max_inflight=STATS["inflight"], log=[])
+            out = b"{}"
+        elif path == "/__proxy/stats":
+            out = json.dumps({k: v for k, v in STATS.items() if k != "inflight"}).encode()
+        else:
+            out = None
+    if out is None:
+        reply(sock, "404 Not Found", b"{}")
+    else:
+        reply(sock, "200 OK", out)
+
+
+def upstream(head, body):
+    """Sends the request upstream on a new connection; the whole response."""
+    first, _ = parse_headers(head)
+    lines = [ln for ln in head.split(b"\r\n")[1:] if ln and
+             not ln.lower().startswith(b"connection:")]
+    req = first.encode("latin-1") + b"\r\n" + b"\r\n".join(lines) + b"\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(UPSTREAM, timeout=30) as u:
+        u.sendall(req + body)
+        chunks = []
+        while True:
+            c = u.recv(1 << 16)
+            if not c:
+                break
+            chunks.append(c)
+    return b"".join(chunks)
+
+
+def split_response(resp):
+    i = resp.find(b"\r\n\r\n")
+    head, body = resp[:i + 2], resp[i + 4:]
+    status_line, hdrs = parse_headers(head + b"\r\n")
+    return head, status_line, hdrs, body
+
+
+def set_header(head, name, value):
+    out = []
+    for ln in head.split(b"\r\n"):
+        if ln.lower().startswith(name.lower().encode() + b":"):
+            ln = f"{name}: {value}".encode()
+        out.append(ln)
+    return b"\r\n".join(out)
+
+
+def serve_one(sock, head, body, fault):
+    """Answers one proxied request; returns False when the connection is done."""
+    if fault == "503":
+        reply(sock, "503 Slow Down", SLOWDOWN, "application/xml")
+        return 503, True
+    if fault == "stall":
+        # silent for 6 s, or until the client gives up and closes
+        sock.settimeout(6)
+        try:
+            sock.recv(1)
+        except OSError:
+            pass
+        return 0, False
+    resp = upstream(head, body)
+    rhead, status_line, hdrs, rbody = split_response(resp)
+    status = int(status_line.split()[1])
+    if fault in ("reset", "short") and len(rbody) > 1:
+        # keep the upstream's Content-Length: the body is cut short
+        sock.sendall(rhead + b"\r\n" + rbody[:len(rbody) // 2])
+        if fault == "reset":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        return status, False
+    if fault == "badrange" and "content-range" in hdrs:
+        unit, rest = hdrs["content-range"].split(" ", 1)
+        span, total = rest.split("/")
+        a, b = (int(x) for x in span.split("-"))
+        if b + 1 < int(total):
+            rhead = set_header(rhead, "Content-Range", f"{unit} {a + 1}-{b + 1}/{total}")
+    if fault == "replace" and status in (200, 206):
+        rbody = bytes(x ^ 0x5A for x in rbody)
+        rhead = set_header(rhead, "ETag", '"replaced-object"')
+    if "content-length" in hdrs:
+        rhead = set_header(rhead, "Content-Length", str(len(rbody)))
+    rhead = set_header(rhead, "Connection", "keep-alive")
+    sock.sendall(rhead + b"\r\n" + rbody)
+    return status, True
+
+
+class Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        sock = self.request
+        f = sock.makefile("rb")
+        counted = False
+        while True:
+            head = read_head(f)
+            if head is None:
+                return
+            first, hdrs = parse_headers(head)
+            method, path = first.split()[:2]
+            body = read_body(f, hdrs)
+            if path.startswith("/__proxy/"):
+                control(sock, method, path, body)
+                continue
+            with LOCK:
+                if not counted:   # control connections are not counted
+                    STATS["connections"] += 1
+                    counted = True
+                STATS["requests"] += 1
+                STATS["inflight"] += 1
+                STATS["max_inflight"] = max(STATS["max_inflight"], STATS["inflight"])
+                fault = STATE["faults"].pop(0) if STATE["faults"] else STATE["always"]
+                latency = STATE["latency"]
+                # logged as it arrives; the status once answered
+                entry = {"method": method, "path": path, "headers": hdrs, "status": None,
+                         "fault": fault}
+                STATS["log"].append(entry)
+            status, keep = 0, False
+            try:
+                if latency:
+                    time.sleep(latency)
+                status, keep = serve_one(sock, head, body, fault)
+            except OSError:
+                pass
+            finally:
+                with LOCK:
+                    STATS["inflight"] -= 1
+                    entry["status"] = status
+            if not keep:
+                return
+
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    global UPSTREAM
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--upstream", required=True)
+    a = ap.parse_args()
+    host, port = a.upstream.rsplit(":", 1)
+    UPSTREAM = (host, int(port))
+    with Server(("127.0.0.1", a.port), Handler) as srv:
+        srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
