@@ -162,3 +162,50 @@ def test_listing_modes(tiny_dir, tmp_path, exp, opt):
     assert all(l.startswith("-rw-r--r--") for l in pristine.splitlines() if l.endswith(".jpg"))
     assert len(found) == sum(1 for p in exp.view_files() if p.startswith("train/"))
     assert int(du.split()[0]) >= sum(tv.values())
+
+
+def lookups_by(log, pid):
+    """LOOKUP requests of process pid in a -d log."""
+    return sum(1 for l in log.splitlines() if "opcode: LOOKUP" in l and l.endswith(f"pid: {pid}"))
+
+
+@pytest.mark.parametrize("opt", [None, "readdirplus", "noreaddirplus"])
+def test_who_gets_attributes_in_listings(tiny_dir, tmp_path, exp, opt):
+    """By default a process that stats what it lists (ls -l) gets listings with
+    attributes and so few lookups; one that only lists (find -type f) gets
+    names only, so a file it listed is looked up when another process stats
+    it. -o readdirplus: attributes for everyone; -o noreaddirplus: for no one."""
+    from mountlib import Mount
+    opts = [opt] if opt else []
+    m = Mount(tiny_dir, tmp_path / "mnt", *opts, index=tmp_path / "index.sqlite", flags=("-d",))
+    try:
+        tvi = m.mnt / "train_val_images"
+        nfiles = sum(1 for p in exp.by_path if p.startswith("train_val_images/"))
+        ls = subprocess.run(["ls", "-lR", str(tvi)], capture_output=True, check=True)
+        find = subprocess.run(["find", str(m.mnt / "val"), "-type", "f"], capture_output=True,
+                              check=True, text=True)
+        one = find.stdout.split("\n")[0]
+        st = subprocess.Popen(["stat", "-c", "%s", one], stdout=subprocess.PIPE)
+        st.communicate()
+    finally:
+        assert m.close() == 0
+    log = m.stderr()
+    # the pids are in the log: count per process
+    pids = []
+    for l in log.splitlines():
+        if "opcode: LOOKUP" in l:
+            pid = int(l.rsplit("pid: ", 1)[1])
+            if pid not in pids:
+                pids.append(pid)
+    assert st.pid in pids or opt == "readdirplus"
+    n_ls = max(lookups_by(log, p) for p in pids if p != st.pid) if pids else 0
+    if opt == "noreaddirplus":
+        assert n_ls >= nfiles, (n_ls, nfiles)
+    else:
+        # the first folder's files and the folders themselves, not every file
+        assert n_ls < nfiles / 2, (n_ls, nfiles)
+    stat_lookups = lookups_by(log, st.pid)
+    if opt == "readdirplus":
+        assert stat_lookups == 0, stat_lookups
+    else:
+        assert stat_lookups >= 1, stat_lookups
