@@ -150,7 +150,11 @@ struct sqlite3_stmt;
 /*
  * This thread's prepared statement for `sql`, reset and with bindings
  * cleared. `sql` must be a string literal (statements are cached by its
- * address). Returns NULL on error (err set).
+ * address, a few dozen per thread; past that the last slot is reused, so a
+ * statement may be finalized by a later call with another literal: do not
+ * hold it across calls). The caller steps it and resets it when done (a
+ * statement left mid-step keeps its read transaction open). Returns NULL on
+ * error (err set).
  */
 struct sqlite3_stmt *ifs_index_stmt(ifs_index *idx, const char *sql, ifs_err *err);
 
@@ -162,8 +166,10 @@ int ifs_index_archive_fd(const ifs_index *idx, int archive);
 
 /*
  * The checkpoint that serves uncompressed offset off in archive (the last
- * one with from <= off); the window
- * is malloc'd into cp (free with ifs_gz_checkpoint_clear).
+ * one with from <= off); the window is malloc'd into cp (free with
+ * ifs_gz_checkpoint_clear). 0; -EAGAIN when a live index has none yet (the
+ * scan has not delivered it: wait for the next commit and ask again); -EIO
+ * when there is none, or the row is corrupt; -ENOMEM.
  */
 int ifs_index_checkpoint(ifs_index *idx, int archive, uint64_t off, ifs_gz_checkpoint *cp,
 			 ifs_err *err);

@@ -3,6 +3,8 @@
  */
 #include "inatfs/err.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,7 +20,7 @@ void ifs_err_clear(ifs_err *e)
 static int vset(ifs_err *e, int code, int errno_value, const char *fmt, va_list ap)
 {
 	if (code <= 0)
-		code = 1;
+		code = EIO;   /* a call that failed without saying why (errno 0) */
 	if (!e || e->code)
 		return -code;
 	e->code = code;
@@ -32,6 +34,7 @@ static int vset(ifs_err *e, int code, int errno_value, const char *fmt, va_list 
 
 int ifs_err_set(ifs_err *e, int code, const char *fmt, ...)
 {
+	assert(code > 0);   /* an error always has its errno */
 	va_list ap;
 	va_start(ap, fmt);
 	int r = vset(e, code, 0, fmt, ap);
