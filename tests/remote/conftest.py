@@ -1,7 +1,8 @@
 """Fixtures for the remote-source tests: a folder of files, nginx serving it
-(HTTP, HTTPS with a private CA), moto's S3 server with signatures checked,
-fault proxies in front of them, and the source probe that drives the
-library (build/tests/source_probe)."""
+(HTTP, HTTPS with a private CA), an S3 server with signatures checked (moto
+or s3rver: servers.s3_server; the summary names the one used), fault
+proxies in front of them, and the source probe that drives the library
+(build/tests/source_probe)."""
 
 import os
 import pathlib
@@ -54,18 +55,31 @@ def proxy(nginx, work):
     p.stop()
 
 
+S3_USED = []
+
+
 @pytest.fixture(scope="session")
-def moto(data, work):
-    m = servers.Moto([data / "blob.bin"], work / "moto")
+def s3(data, work):
+    m = servers.s3_server([data / "blob.bin"], work)
+    S3_USED.append(m)
     yield m
     m.stop()
 
 
 @pytest.fixture
-def moto_proxy(moto, work):
-    p = servers.Proxy(moto.port, work)
+def s3_proxy(s3, work):
+    p = servers.Proxy(s3.port, work)
     yield p
     p.stop()
+
+
+def pytest_terminal_summary(terminalreporter):
+    for m in S3_USED:
+        line = f"S3 tests ran against {m.name}, signatures checked"
+        if not m.refuses_anonymous:
+            line += ("; it serves unsigned requests (no access control), so the anonymous "
+                     "read is checked to go out unsigned and be served, not refused")
+        terminalreporter.write_line(line)
 
 
 def clean_env(**extra):

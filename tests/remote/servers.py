@@ -1,11 +1,15 @@
 """Real servers on loopback for the remote tests: nginx (HTTP and HTTPS with
-a CA made here with openssl), moto's S3 server with signature checking, and
-the fault-injecting proxy. Each start waits until the server answers and
-fails loudly (with the server's own output) when it cannot."""
+a CA made here with openssl), an S3-API server with signature checking
+(moto's where a python has it, else s3rver from build-npm/), and the
+fault-injecting proxy. Each start waits until the server answers and fails
+loudly (with the server's own output) when it cannot.
+
+    servers.py --moto    prints the python that has moto; exits 1 if none"""
 
 import json
 import os
 import pathlib
+import secrets
 import shutil
 import socket
 import subprocess
@@ -14,6 +18,8 @@ import time
 import urllib.request
 
 HERE = pathlib.Path(__file__).resolve().parent
+# where scripts/setup test installs s3rver (tests/remote/s3rver/package-lock.json)
+NPM_DIR = HERE.parents[1] / "build-npm"
 
 
 def free_port():
@@ -199,18 +205,20 @@ def find_moto_python():
             continue
         if r.returncode == 0:
             return c
-    raise RuntimeError("no python with moto and boto3 found (tried " + ", ".join(cands) +
-                       "): the S3 tests need moto_server")
+    raise RuntimeError("no python with moto and boto3 found (tried " + ", ".join(cands) + ")")
 
 
 class Moto:
     """moto's S3 server with IAM checks on: a user with a key that may read
-    the bucket, the files uploaded, then every request must be signed right."""
+    the bucket, the files uploaded, then every request must be signed right
+    (an unsigned one is refused too)."""
 
-    def __init__(self, files, work, bucket="inat-test"):
+    refuses_anonymous = True
+
+    def __init__(self, files, work, python, bucket="inat-test"):
         self.work = pathlib.Path(work)
         self.work.mkdir(parents=True, exist_ok=True)
-        self.python = find_moto_python()
+        self.python = python
         self.port = free_port()
         env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="1000000",
                    AWS_ACCESS_KEY_ID="setup", AWS_SECRET_ACCESS_KEY="setup")
@@ -222,6 +230,97 @@ class Moto:
                 [str(f) for f in files], timeout=120, env=env)
         info = json.loads(r.stdout)
         self.key_id, self.secret, self.bucket = info["key_id"], info["secret"], bucket
+        version = run([self.python, "-c", "import moto; print(moto.__version__)"]).stdout
+        self.name = f"moto {version.strip()} ({self.python})"
 
     def stop(self):
         stop(self.proc)
+
+
+def find_s3rver():
+    """(node, s3rver's package folder) as scripts/setup test installs them."""
+    node = shutil.which("node") or shutil.which("nodejs")
+    if not node:
+        raise RuntimeError("node not found: scripts/setup test installs it (apt-get install "
+                           "nodejs npm)")
+    pkg = NPM_DIR / "node_modules" / "@20minutes" / "s3rver"
+    if not (pkg / "lib" / "cli.js").exists():
+        raise RuntimeError(f"s3rver is not installed in {NPM_DIR}: scripts/setup test installs "
+                           "it (npm ci from tests/remote/s3rver/package-lock.json)")
+    return node, pkg
+
+
+class S3rver:
+    """s3rver (npm registry, run with node): it checks the Signature V4 of
+    every signed request against its account's keys, where a key made here
+    is added to its fixed one. It has no access control: unsigned requests
+    are served, and that is how the files are uploaded (under data/ and
+    pays/)."""
+
+    refuses_anonymous = False
+
+    def __init__(self, files, work, bucket="inat-test"):
+        self.work = pathlib.Path(work)
+        (self.work / "store").mkdir(parents=True, exist_ok=True)
+        node, pkg = find_s3rver()
+        self.port = free_port()
+        # a key of this run's, as moto's IAM user has: a key id and a secret
+        # that differ and appear nowhere else
+        self.key_id = "AKIA" + secrets.token_hex(8).upper()
+        self.secret = secrets.token_urlsafe(30)
+        # the package has no executable: its command line module, run by hand
+        start = ("const [pkg, ...args] = process.argv.slice(1);"
+                 "require(pkg + '/lib/models/account').DUMMY_ACCOUNT.createKeyPair("
+                 "process.env.S3RVER_KEY_ID, process.env.S3RVER_SECRET);"
+                 "require(pkg + '/lib/cli.js').parseAsync(args, {from: 'user'})")
+        env = dict(os.environ, S3RVER_KEY_ID=self.key_id, S3RVER_SECRET=self.secret)
+        self.proc = spawn([node, "-e", start, "--", str(pkg), "-d", str(self.work / "store"),
+                           "-a", "127.0.0.1", "-p", str(self.port), "--configure-bucket", bucket],
+                          self.work / "s3rver.log", env=env)
+        wait_port(self.port, self.proc, "s3rver", timeout=60)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        for f in map(pathlib.Path, files):
+            for prefix in ("data/", "pays/"):
+                req = urllib.request.Request(f"{self.endpoint}/{bucket}/{prefix}{f.name}",
+                                             data=f.read_bytes(), method="PUT")
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    r.read()
+        self.bucket = bucket
+        version = json.loads((pkg / "package.json").read_text())["version"]
+        self.name = f"s3rver {version} (node {run([node, '--version']).stdout.strip()})"
+
+    def stop(self):
+        stop(self.proc)
+
+
+def s3_server(files, work):
+    """The S3 server for the tests: moto where a python has it, else s3rver;
+    INATFS_S3_SERVER=moto or =s3rver asks for one. Fails naming what is
+    missing when there is none."""
+    want = os.environ.get("INATFS_S3_SERVER", "")
+    if want not in ("", "moto", "s3rver"):
+        raise RuntimeError(f"INATFS_S3_SERVER={want}: give moto or s3rver")
+    missing = []
+    if want in ("", "moto"):
+        try:
+            python = find_moto_python()
+        except RuntimeError as e:
+            if want:
+                raise
+            missing.append(str(e))
+        else:
+            return Moto(files, pathlib.Path(work) / "moto", python)
+    try:
+        find_s3rver()
+    except RuntimeError as e:
+        raise RuntimeError("no S3 server for the tests: " + "; ".join(missing + [str(e)]))
+    return S3rver(files, pathlib.Path(work) / "s3rver")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--moto"]:
+        sys.exit("usage: servers.py --moto")
+    try:
+        print(find_moto_python())
+    except RuntimeError as e:
+        sys.exit(str(e))
