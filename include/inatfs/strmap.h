@@ -18,5 +18,8 @@ int ifs_strmap_put(ifs_strmap *m, const char *key, size_t keylen, int64_t value)
 /* 1 and *value if found, else 0. */
 int ifs_strmap_get(const ifs_strmap *m, const char *key, size_t keylen, int64_t *value);
 size_t ifs_strmap_count(const ifs_strmap *m);
+/* The longest distance of a key from its home slot (tests: crafted keys
+ * must not pile up). */
+size_t ifs_strmap_probe_max(const ifs_strmap *m);
 
 #endif

@@ -178,6 +178,9 @@ int ifs_cidmap_put(ifs_cidmap *m, int64_t key, size_t idx, size_t *old);
 /* 1 and *idx if found, else 0. */
 int ifs_cidmap_get(const ifs_cidmap *m, int64_t key, size_t *idx);
 void ifs_cidmap_free(ifs_cidmap *m);
+/* The longest distance of a key from its home slot (tests: ids chosen to
+ * collide must not pile up). */
+size_t ifs_cidmap_probe_max(const ifs_cidmap *m);
 
 /* ---- catalog.c: loader state ---- */
 

@@ -2,12 +2,15 @@
  * idmap.c - an open-addressing hash map from int64 ids to array indexes, for
  * joining annotations to images and finding duplicates among 858k ids
  * without sorting. Linear probing, load factor at most 1/2, 16 bytes a slot;
- * indexes must stay below UINT32_MAX.
+ * indexes must stay below UINT32_MAX. The ids come from the input: the hash
+ * is keyed per process (hash.h), so they cannot be chosen to collide.
  */
 #include "catalog_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
+
+#include "inatfs/hash.h"
 
 struct ifs_cidslot {
 	int64_t key;
@@ -16,14 +19,7 @@ struct ifs_cidslot {
 
 static size_t slot_of(int64_t key, size_t cap)
 {
-	/* splitmix64 finalizer: sequential ids spread over the table. */
-	uint64_t x = (uint64_t)key;
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return (size_t)(x & (cap - 1));
+	return (size_t)(ifs_hash_u64((uint64_t)key) & (cap - 1));
 }
 
 static int rehash(ifs_cidmap *m, size_t ncap)
@@ -92,4 +88,17 @@ void ifs_cidmap_free(ifs_cidmap *m)
 	free(m->slots);
 	m->slots = NULL;
 	m->cap = m->n = 0;
+}
+
+size_t ifs_cidmap_probe_max(const ifs_cidmap *m)
+{
+	size_t worst = 0;
+	for (size_t i = 0; i < m->cap; i++) {
+		if (!m->slots[i].idx1)
+			continue;
+		size_t d = (i - slot_of(m->slots[i].key, m->cap)) & (m->cap - 1);
+		if (d > worst)
+			worst = d;
+	}
+	return worst;
 }

@@ -1,8 +1,12 @@
 /*
  * strmap.c - string -> int64 hash map with linear probing (see strmap.h).
- * Keys are copied; the table doubles at 50% load.
+ * Keys are copied; the table doubles at 50% load. Keys come from the input
+ * (member paths): the hash is keyed per process (hash.h), so they cannot be
+ * chosen to collide.
  */
 #include "inatfs/strmap.h"
+
+#include "inatfs/hash.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -22,12 +26,7 @@ struct ifs_strmap {
 
 static uint64_t hash_bytes(const char *s, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a */
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
+	return ifs_hash(s, n);
 }
 
 ifs_strmap *ifs_strmap_new(void)
@@ -116,4 +115,13 @@ int ifs_strmap_get(const ifs_strmap *m, const char *key, size_t len, int64_t *va
 size_t ifs_strmap_count(const ifs_strmap *m)
 {
 	return m->count;
+}
+
+size_t ifs_strmap_probe_max(const ifs_strmap *m)
+{
+	size_t worst = 0, mask = m->cap - 1;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].key && ((i - m->slots[i].hash) & mask) > worst)
+			worst = (i - m->slots[i].hash) & mask;
+	return worst;
 }

@@ -9,6 +9,7 @@
  */
 #include "inatfs/catalog.h"
 #include "testutil.h"
+#include "../../src/catalog/catalog_int.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -501,6 +502,55 @@ static void check_misc(void)
 	      strcmp(ifs_split_name(IFS_SPLIT_TEST), "test") == 0, "split names");
 }
 
+/* x with the bits of x >> s folded back out: undoes x ^= x >> s. */
+static uint64_t unxorshift(uint64_t y, int s)
+{
+	uint64_t x = y;
+	for (int k = s; k < 64; k += s)
+		x = y ^ (x >> s);
+	return x;
+}
+
+static uint64_t inverse(uint64_t c)
+{
+	uint64_t x = c;   /* Newton's iteration for 1/c mod 2^64 (c odd) */
+	for (int i = 0; i < 6; i++)
+		x *= 2 - c * x;
+	return x;
+}
+
+/*
+ * Image and category ids come from the input: ids chosen so that an
+ * unkeyed mix of them (here, the splitmix64 finalizer the map once used,
+ * inverted) lands in one slot must still spread over the table.
+ */
+static void check_id_flood(void)
+{
+	enum { N = 20000 };
+	ifs_cidmap m = { 0 };
+	int ok = 1;
+	for (uint64_t j = 1; j <= N; j++) {
+		uint64_t x = j << 20;   /* slot 0 of every table up to 2^20 slots */
+		x = unxorshift(x, 31);
+		x *= inverse(0x94d049bb133111ebull);
+		x = unxorshift(x, 27);
+		x *= inverse(0xbf58476d1ce4e5b9ull);
+		x = unxorshift(x, 30);
+		ok &= ifs_cidmap_put(&m, (int64_t)x, (size_t)j, NULL) == 0;
+	}
+	size_t idx = 0, probe = ifs_cidmap_probe_max(&m);
+	CHECK(ok && m.n == N, "crafted ids: all inserted");
+	CHECK(probe < 64, "crafted ids: longest probe run %zu (want < 64)", probe);
+	uint64_t x = (uint64_t)7 << 20;
+	x = unxorshift(x, 31);
+	x *= inverse(0x94d049bb133111ebull);
+	x = unxorshift(x, 27);
+	x *= inverse(0xbf58476d1ce4e5b9ull);
+	x = unxorshift(x, 30);
+	CHECK(ifs_cidmap_get(&m, (int64_t)x, &idx) && idx == 7, "crafted ids: found again");
+	ifs_cidmap_free(&m);
+}
+
 static double now(void)
 {
 	struct timespec ts;
@@ -557,6 +607,7 @@ int main(void)
 		for (size_t i = 0; i < sizeof negs / sizeof negs[0]; i++)
 			check_bad(&negs[i]);
 		check_misc();
+		check_id_flood();
 		bench(gen);
 	}
 	if (!getenv("INATFS_KEEP_TMP"))

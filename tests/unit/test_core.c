@@ -1,6 +1,7 @@
 /*
  * test_core.c - the small core pieces: a file's CRC-32 assembled from reads
- * in any order (crccover), the string map, and the JSON record packer
+ * in any order (crccover), the string map (and its resistance to keys
+ * crafted to collide), and the JSON record packer
  * (jpack), whose round trip must be exact for any text.
  */
 #include <errno.h>
@@ -101,6 +102,38 @@ static void test_strmap(void)
 	char bin[9] = { 1, 0, 0, 0, 0, 0, 0, 0, 0 };
 	CHECK(ifs_strmap_put(m, bin, 9, 99) == 0 && ifs_strmap_get(m, bin, 9, &v) && v == 99,
 	      "binary keys with NUL bytes");
+	ifs_strmap_free(m);
+}
+
+/* FNV-1a, the unkeyed hash strmap used once: keys crafted against it must not
+ * pile up in one probe run (hash flooding). */
+static uint64_t fnv1a(const char *s, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static void test_strmap_flood(void)
+{
+	enum { N = 3000 };
+	ifs_strmap *m = ifs_strmap_new();
+	char key[32];
+	size_t found = 0;
+	/* keys whose FNV-1a hash is 0 in the low 13 bits: one slot for every
+	 * table up to 8192 slots, where N keys end up */
+	for (uint64_t i = 0; found < N; i++) {
+		int n = snprintf(key, sizeof key, "train_val_images/%llu", (unsigned long long)i);
+		if (fnv1a(key, (size_t)n) & 0x1fff)
+			continue;
+		CHECK(ifs_strmap_put(m, key, (size_t)n, (int64_t)i) == 0, "put");
+		found++;
+	}
+	size_t probe = ifs_strmap_probe_max(m);
+	CHECK(probe < 64, "crafted keys: longest probe run %zu (want < 64)", probe);
 	ifs_strmap_free(m);
 }
 
@@ -214,6 +247,7 @@ int main(void)
 {
 	test_cover();
 	test_strmap();
+	test_strmap_flood();
 	test_jpack();
 	return tu_end("core");
 }
