@@ -8,6 +8,10 @@
  * The FUSE layer turns the code into the errno it replies with; the CLI
  * prints the message.
  *
+ * Messages quote names from the input (zip entries, category names, member
+ * paths), and they go to a terminal or syslog: every message is kept free
+ * of control characters (ifs_text_escape).
+ *
  * An ifs_err is plain memory: no allocation, no cleanup, safe to copy.
  */
 #ifndef INATFS_ERR_H
@@ -41,5 +45,13 @@ int ifs_err_sys(ifs_err *e, int errno_value, const char *fmt, ...)
 /* Prepends "prefix: " to an existing message (adds context on the way up). */
 void ifs_err_prefix(ifs_err *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Copies in to out (outsz > 0, always NUL-terminated, cut to fit) with what
+ * a terminal would act on written as text: control bytes (C0, DEL), C1
+ * control characters and bytes that are not valid UTF-8 become "\xNN".
+ * Printable text, UTF-8 included, is kept.
+ */
+void ifs_text_escape(const char *in, char *out, size_t outsz);
 
 #endif

@@ -232,9 +232,12 @@ static void print_query(sqlite3 *db, const char *label, const char *sql)
 		return;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		printf("%s", label);
-		for (int c = 0; c < sqlite3_column_count(st); c++)
-			printf("%s%s", c ? "  " : "", sqlite3_column_text(st, c) ?
-			       (const char *)sqlite3_column_text(st, c) : "-");
+		for (int c = 0; c < sqlite3_column_count(st); c++) {
+			char safe[1024];   /* an index is input too */
+			ifs_text_escape(sqlite3_column_text(st, c) ?
+					(const char *)sqlite3_column_text(st, c) : "-", safe, sizeof safe);
+			printf("%s%s", c ? "  " : "", safe);
+		}
 		printf("\n");
 	}
 	sqlite3_finalize(st);

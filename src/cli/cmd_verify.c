@@ -34,7 +34,9 @@ static void print_path(ifs_index *idx, int64_t id, const char *why)
 		if (sqlite3_step(st) == SQLITE_ROW)
 			p = (const char *)sqlite3_column_text(st, 0);
 	}
-	printf("BAD %s: %s\n", p ? p : "?", why);
+	char safe[8192];
+	ifs_text_escape(p ? p : "?", safe, sizeof safe);
+	printf("BAD %s: %s\n", safe, why);
 	if (st)
 		sqlite3_reset(st);
 }

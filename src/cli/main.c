@@ -9,12 +9,14 @@
 
 void cli_error(const char *fmt, ...)
 {
+	/* names from the input may be quoted: printed escaped (err.h) */
+	char raw[2048], safe[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("inatfs: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
+	ifs_text_escape(raw, safe, sizeof safe);
+	fprintf(stderr, "inatfs: %s\n", safe);
 }
 
 /* inatfs_help_text: made from the README at build time (scripts/gen-docs) */
