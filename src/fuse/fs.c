@@ -677,8 +677,35 @@ static int crc_mismatch(ifs_fs *fs, struct fh *h, uint32_t whole, ifs_err *err)
 			   h->e.crc);
 }
 
+/* The gap the cover names filled in by decoding it (the cover's table is
+ * full: crccover.h), a piece at a time. */
+#define GAP_PIECE (256u << 10)
+static int fill_gap(fuse_req_t req, struct fh *h, ifs_err *err)
+{
+	uint64_t off, len;
+	if (!ifs_crc_cover_gap(&h->cov, &off, &len))
+		return ifs_err_set(err, EIO, "CRC-32 cover of %s: full, and no gap",
+				   ifs_archive_file(h->e.archive));
+	uint8_t *piece = malloc(len < GAP_PIECE ? len : GAP_PIECE);
+	if (!piece)
+		return ifs_err_set(err, ENOMEM, "out of memory");
+	int r = 0;
+	for (uint64_t done = 0; !r && done < len;) {
+		size_t n = len - done < GAP_PIECE ? (size_t)(len - done) : GAP_PIECE;
+		uint32_t whole;
+		r = decode_member(req, h, piece, n, off + done, err);
+		/* each piece touches the range before the gap: no new slot */
+		if (!r && ifs_crc_cover_add(&h->cov, off + done, piece, n, h->e.size, &whole) == 1 &&
+		    whole != h->e.crc)
+			r = crc_mismatch(fs_of(req), h, whole, err);
+		done += n;
+	}
+	free(piece);
+	return r;
+}
+
 /* A read as asked: decoded, then CRC-checked once the reads so far cover the
- * whole member. */
+ * whole member (overlapping reads and scattered ones included). */
 static int read_member(fuse_req_t req, struct fh *h, uint8_t *buf, size_t size, uint64_t off,
 		       ifs_err *err)
 {
@@ -686,8 +713,12 @@ static int read_member(fuse_req_t req, struct fh *h, uint8_t *buf, size_t size, 
 	if (r)
 		return r;
 	uint32_t whole;
-	if (ifs_crc_cover_add(&h->cov, off, size, ifs_crc32(0, buf, size), h->e.size, &whole) &&
-	    whole != h->e.crc)
+	int k;
+	while ((k = ifs_crc_cover_add(&h->cov, off, buf, size, h->e.size, &whole)) ==
+	       IFS_CRC_COVER_FULL)
+		if ((r = fill_gap(req, h, err)))
+			return r;
+	if (k == 1 && whole != h->e.crc)
 		return crc_mismatch(fs_of(req), h, whole, err);
 	return 0;
 }

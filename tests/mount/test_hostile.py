@@ -73,3 +73,87 @@ def test_names_in_messages_are_escaped(data, tmp_path, case):
     err = r.stderr
     assert not re.search(rb"[\x00-\x09\x0b-\x1f\x7f]|\xc2[\x80-\x9f]", err), err
     assert rb"\x1b" in err and rb"\x07" in err, err
+
+
+# ------------------------------------------------------------------ the CRC-32 check
+
+MIB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def damaged_big(tiny_dir, tmp_path_factory):
+    """The tiny fixture plus a 3 MiB incompressible member mid-tarball,
+    indexed, then damaged inside that member (bytes flipped in its stored
+    deflate data: it still inflates, to wrong bytes). Returns (data, index)."""
+    import gzip
+    import io
+    import tarfile
+    base = tmp_path_factory.mktemp("damaged")
+    d = base / "data"
+    shutil.copytree(tiny_dir, d, ignore=shutil.ignore_patterns(".inatfs-index*"))
+    src = tarfile.open(d / TAR)
+    members = src.getmembers()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as out:
+        for i, m in enumerate(members):
+            if i == len(members) // 2:
+                ti = tarfile.TarInfo("train_val_images/Big/big.bin")
+                ti.size = 3 * MIB
+                ti.mtime = 1500000000
+                out.addfile(ti, io.BytesIO(os.urandom(3 * MIB)))
+            out.addfile(m, src.extractfile(m) if m.isfile() else None)
+    (d / TAR).write_bytes(gzip.compress(buf.getvalue(), 6))
+    idx = base / "i.sqlite"
+    r = inatfs("index", d, "--index", idx)
+    assert r.returncode == 0, r.stderr
+    st = os.stat(d / TAR)
+    with open(d / TAR, "r+b") as fh:
+        fh.seek(st.st_size // 2)
+        b = bytes(x ^ 0xFF for x in fh.read(4))
+        fh.seek(st.st_size // 2)
+        fh.write(b)
+    os.utime(d / TAR, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return d, idx
+
+
+def _direct_reads(path, ranges):
+    """O_DIRECT preads of (offset, length) in order; True once one fails with EIO."""
+    import errno
+    import mmap
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    try:
+        buf = mmap.mmap(-1, max(n for _, n in ranges))
+        for off, n in ranges:
+            try:
+                os.preadv(fd, [memoryview(buf)[:n]], off)
+            except OSError as e:
+                assert e.errno == errno.EIO, e
+                return True
+        return False
+    finally:
+        os.close(fd)
+
+
+SIZE = 3 * MIB
+READ_PATTERNS = {
+    # a 4 KiB probe, then 64 KiB reads 48 KiB apart: each overlaps the last
+    "overlapping": [(0, 4096)] + [(o, 64 << 10) for o in range(0, SIZE, 48 << 10)],
+    # 48 scattered 4 KiB reads (more ranges than the check keeps apart), then the rest
+    "scattered": [(o, 4096) for o in range(0, SIZE, 64 << 10)] +
+                 [(o + 4096, (64 << 10) - 4096) for o in range(0, SIZE, 64 << 10)],
+}
+
+
+@pytest.mark.parametrize("pattern", sorted(READ_PATTERNS))
+def test_damage_is_caught_whatever_the_read_pattern(damaged_big, tmp_path, pattern):
+    """Reads that overlap or scatter still complete the CRC-32 check: the
+    damaged member fails with EIO before its reads are done."""
+    d, idx = damaged_big
+    m = Mount(d, tmp_path / "mnt", index=idx)
+    try:
+        p = m.mnt / "train_val_images/Big/big.bin"
+        assert os.stat(p).st_size == SIZE
+        assert _direct_reads(p, READ_PATTERNS[pattern]), "no read failed its check"
+    finally:
+        m.close()
+    assert "CRC-32 mismatch" in m.stderr(), m.stderr()

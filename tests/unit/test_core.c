@@ -20,6 +20,23 @@ static uint32_t crc(const uint8_t *b, size_t n)
 	return (uint32_t)crc32(0, b, (uInt)n);
 }
 
+/* What the FUSE layer does: add a read; while the table is full, fill the
+ * smallest gap first (counting the bytes filled). */
+static int cover_read(ifs_crc_cover *c, const uint8_t *buf, uint64_t off, uint64_t len,
+		      uint64_t size, uint32_t *whole, uint64_t *filled)
+{
+	int r;
+	while ((r = ifs_crc_cover_add(c, off, buf + off, len, size, whole)) == IFS_CRC_COVER_FULL) {
+		uint64_t go, gl;
+		if (!ifs_crc_cover_gap(c, &go, &gl))
+			return -2;
+		*filled += gl;
+		if (ifs_crc_cover_add(c, go, buf + go, gl, size, whole) != 0)
+			return -3;
+	}
+	return r;
+}
+
 static void test_cover(void)
 {
 	enum { N = 300000 };
@@ -29,18 +46,21 @@ static void test_cover(void)
 		buf[i] = (uint8_t)tu_rand(&seed);
 	uint32_t want = crc(buf, N);
 
-	for (int round = 0; round < 200; round++) {
-		/* cut into chunks of random sizes, add them in a random order */
-		size_t cuts[64], nc = 0, pos = 0;
-		while (pos < N && nc < 31) {
-			size_t len = 1 + tu_rand(&seed) % 40000;
+	for (int round = 0; round < 300; round++) {
+		/* cut into chunks of random sizes (up to 200 of them: more than the
+		 * table holds), each stretched to overlap its neighbours now and
+		 * then, added in a random order */
+		size_t maxc = round % 3 == 0 ? 200 : 31, chunk = round % 3 == 0 ? 3000 : 40000;
+		size_t cuts[256], nc = 0, pos = 0;
+		while (pos < N && nc < maxc) {
+			size_t len = 1 + tu_rand(&seed) % chunk;
 			if (len > N - pos)
 				len = N - pos;
 			cuts[nc++] = pos;
 			pos += len;
 		}
 		cuts[nc] = N;   /* the last chunk runs to the end */
-		size_t order[64];
+		size_t order[256];
 		for (size_t i = 0; i < nc; i++)
 			order[i] = i;
 		for (size_t i = nc; i > 1; i--) {
@@ -51,37 +71,70 @@ static void test_cover(void)
 		ifs_crc_cover c;
 		memset(&c, 0, sizeof c);
 		uint32_t whole = 0;
-		int done = 0, early = 0;
+		uint64_t filled = 0;
+		int done = 0, bad = 0;
 		for (size_t k = 0; k < nc; k++) {
 			size_t a = cuts[order[k]], b = cuts[order[k] + 1];
-			int r = ifs_crc_cover_add(&c, a, b - a, crc(buf + a, b - a), N, &whole);
-			if (r && k + 1 < nc)
-				early = 1;
-			done |= r;
-			/* a repeated read of the same bytes changes nothing */
-			CHECK(ifs_crc_cover_add(&c, a, b - a, 0xdeadbeef, N, &whole) == 0,
-			      "repeat ignored");
+			if (round % 2) {   /* overlap the neighbours by up to 2000 bytes */
+				size_t back = tu_rand(&seed) % 2000, on = tu_rand(&seed) % 2000;
+				a = a > back ? a - back : 0;
+				b = b + on < N ? b + on : N;
+			}
+			int r = cover_read(&c, buf, a, b - a, N, &whole, &filled);
+			bad |= r < 0 || (r == 1 && done);
+			done |= r == 1;
 		}
-		CHECK(done && !early && whole == want, "round %d: %zu chunks, crc %08x want %08x",
-		      round, nc, whole, want);
+		CHECK(done && !bad && whole == want && filled <= N,
+		      "round %d: %zu chunks, crc %08x want %08x, %llu bytes filled in", round, nc,
+		      whole, want, (unsigned long long)filled);
 	}
 
-	/* overlapping ranges are ignored; coverage completes with the missing piece */
+	/* a read overlapping an earlier one: its new bytes count */
 	ifs_crc_cover c;
 	memset(&c, 0, sizeof c);
 	uint32_t whole = 0;
-	CHECK(ifs_crc_cover_add(&c, 0, 1000, crc(buf, 1000), N, &whole) == 0, "first");
-	CHECK(ifs_crc_cover_add(&c, 500, 1000, 0x1234, N, &whole) == 0 && c.n == 1, "overlap");
-	CHECK(ifs_crc_cover_add(&c, 1000, N - 1000, crc(buf + 1000, N - 1000), N, &whole) == 1 &&
-	      whole == want, "completed");
-	CHECK(ifs_crc_cover_add(&c, 0, N, want, N, &whole) == 0, "reported once");
+	CHECK(ifs_crc_cover_add(&c, 0, buf, 1000, N, &whole) == 0, "first");
+	CHECK(ifs_crc_cover_add(&c, 500, buf + 500, 1000, N, &whole) == 0 && c.n == 1 &&
+	      c.seg[0].len == 1500, "overlap taken: %d ranges, %llu bytes", c.n,
+	      (unsigned long long)c.seg[0].len);
+	CHECK(ifs_crc_cover_add(&c, 1500, buf + 1500, N - 1500, N, &whole) == 1 && whole == want,
+	      "completed after an overlapping read");
+	CHECK(ifs_crc_cover_add(&c, 0, buf, N, N, &whole) == 0, "reported once");
+	/* a read spanning covered ranges takes the gaps between them */
+	memset(&c, 0, sizeof c);
+	CHECK(ifs_crc_cover_add(&c, 100, buf + 100, 100, N, &whole) == 0 &&
+	      ifs_crc_cover_add(&c, 300, buf + 300, 100, N, &whole) == 0 && c.n == 2, "two");
+	CHECK(ifs_crc_cover_add(&c, 0, buf, N, N, &whole) == 1 && whole == want,
+	      "a whole read over covered ranges");
+
+	/* 40 scattered reads: the table is full after 32; a gap is filled in
+	 * (the smallest), and the check still runs */
+	memset(&c, 0, sizeof c);
+	int full = 0;
+	for (int i = 0; i < 40; i++) {
+		int r = ifs_crc_cover_add(&c, (uint64_t)i * 7000, buf + i * 7000, 10, N, &whole);
+		full += r == IFS_CRC_COVER_FULL;
+	}
+	uint64_t go = 0, gl = 0;
+	CHECK(full == 8 && c.n == 32 && ifs_crc_cover_gap(&c, &go, &gl) && go == 10 && gl == 6990,
+	      "full after 32 ranges (%d refused), gap %llu+%llu", full, (unsigned long long)go,
+	      (unsigned long long)gl);
+	uint64_t filled = 0;
+	int r = 0;
+	for (int i = 32; i < 40 && r >= 0; i++)
+		r = cover_read(&c, buf, (uint64_t)i * 7000, 10, N, &whole, &filled);
+	r = cover_read(&c, buf, 0, N, N, &whole, &filled);
+	CHECK(r == 1 && whole == want && filled == 8 * 6990, "completed: %d, %llu filled", r,
+	      (unsigned long long)filled);
+
 	/* a damaged byte shows */
 	memset(&c, 0, sizeof c);
 	buf[12345] ^= 1;
-	CHECK(ifs_crc_cover_add(&c, 0, N, crc(buf, N), N, &whole) == 1 && whole != want,
+	CHECK(ifs_crc_cover_add(&c, 0, buf, N, N, &whole) == 1 && whole != want,
 	      "damage changes the crc");
 	/* past the end, empty */
-	CHECK(ifs_crc_cover_add(&c, N, 1, 0, N, &whole) == 0, "past the end");
+	CHECK(ifs_crc_cover_add(&c, N, buf, 1, N, &whole) == 0, "past the end");
+	CHECK(!ifs_crc_cover_gap(&c, &go, &gl), "no gap once whole");
 	free(buf);
 }
 
