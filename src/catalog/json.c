@@ -360,8 +360,15 @@ int ifs_jcompact_src(const ifs_jctx *c, ifs_jwhere w, const struct ifs_jiter *it
 		return ifs_jcompact(c, w, v, out);
 	/* re-printing costs a float print and a strtod per number (a quarter of
 	 * the annotations' load at real scale); the checked text needs only its
-	 * whitespace taken out */
-	char *o = malloc(n + 1);
+	 * whitespace taken out: every byte up to a space outside strings (cJSON
+	 * skips them all), and raw control bytes inside strings escaped (cJSON
+	 * keeps them; strict parsers reject them), so what is served is JSON */
+	size_t ctl = 0;
+	for (size_t i = 0; i < n; i++)
+		ctl += p[i] < 0x20;
+	if (ctl > (SIZE_MAX - n - 1) / 5)
+		return ifs_err_set(c->err, ENOMEM, "%s: %s: out of memory", c->zip, c->entry);
+	char *o = malloc(n + 5 * ctl + 1);
 	if (!o)
 		return ifs_err_set(c->err, ENOMEM, "%s: %s: out of memory", c->zip, c->entry);
 	size_t k = 0;
@@ -369,12 +376,17 @@ int ifs_jcompact_src(const ifs_jctx *c, ifs_jwhere w, const struct ifs_jiter *it
 	for (size_t i = 0; i < n; i++) {
 		uint8_t ch = p[i];
 		if (in_str) {
+			if (ch < 0x20) {
+				snprintf(o + k, 7, "\\u%04x", ch);
+				k += 6;
+				continue;
+			}
 			o[k++] = (char)ch;
 			if (ch == '\\' && i + 1 < n)
-				o[k++] = (char)p[++i];
+				o[k++] = (char)p[++i];   /* an escape: two bytes, both printable */
 			else if (ch == '"')
 				in_str = 0;
-		} else if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') {
+		} else if (ch > 0x20) {
 			o[k++] = (char)ch;
 			in_str = ch == '"';
 		}

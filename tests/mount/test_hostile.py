@@ -157,3 +157,27 @@ def test_damage_is_caught_whatever_the_read_pattern(damaged_big, tmp_path, patte
     finally:
         m.close()
     assert "CRC-32 mismatch" in m.stderr(), m.stderr()
+
+
+# ------------------------------------------------------------------ served JSON
+
+def test_served_json_is_strict(data, tmp_path):
+    """Bytes cJSON skips between tokens (any up to a space) and raw control
+    bytes inside strings do not reach the sidecars and with-bbox files,
+    which strict parsers then read."""
+    def boxes(j):
+        j["annotations"][0]["note"] = "a\x01b\x1f"
+        text = json.dumps(j).replace("\\u0001", "\x01").replace("\\u001f", "\x1f")
+        return text.replace(', "', ",\x0b\x1c \"").encode()
+    edit_json(data, boxes, "train_2017_bboxes.zip", "train_2017_bboxes.json")
+    m = Mount(data, tmp_path / "mnt", index=tmp_path / "i.sqlite")
+    try:
+        coco = json.loads((m.mnt / "with-bbox/train.json").read_bytes())   # strict
+        noted = [a for a in coco["annotations"] if "note" in a]
+        assert len(noted) == 1 and noted[0]["note"] == "a\x01b\x1f", noted
+        img = next(i for i in coco["images"] if i["id"] == noted[0]["image_id"])
+        side = (m.mnt / "with-bbox" / img["file_name"]).with_suffix(".json")
+        rec = json.loads(side.read_bytes())
+        assert any(b.get("note") == "a\x01b\x1f" for b in rec["bboxes"]), rec
+    finally:
+        assert m.close() == 0

@@ -191,6 +191,13 @@ static const char gen_py[] =
 	"def mod(doc, f):\n"
 	"    d = copy.deepcopy(doc); f(d); return d\n"
 	"\n"
+	"# Control bytes: between tokens (cJSON skips any byte up to a space) and raw\n"
+	"# in strings (cJSON keeps them); the records kept must be strict JSON.\n"
+	"def ctrlfmt(o):\n"
+	"    return dump(o).replace(\"\\\\u0001\", \"\\x01\").replace(\"\\\\u001f\", \"\\x1f\").replace(',\"', ',\\x0b\\x1f\"')\n"
+	"variant(\"ctrl\", tb=mod(tbox, lambda d: d[\"annotations\"][1].update(note=\"x\\x01y\\x1f\")),\n"
+	"        vl=[{\"id\": 201, \"lat\": 10, \"lon\": 20.5, \"user_id\": 3, \"note\": \"a\\x01\"}], fmt=ctrlfmt)\n"
+	"\n"
 	"d = bad(\"trunc\")\n"
 	"p = os.path.join(d, \"train_val2017.zip\"); b = open(p, \"rb\").read(); open(p, \"wb\").write(b[:len(b) // 2])\n"
 	"d = bad(\"garbage\")\n"
@@ -236,6 +243,16 @@ static char *path2(const char *a, const char *b)
 		abort();
 	snprintf(p, n, "%s/%s%s%s", tmp, a, *b ? "/" : "", b);
 	return p;
+}
+
+/* Strict JSON needs control bytes escaped in strings, and compact text has
+ * no whitespace: a stored record holds no byte below 0x20. */
+static int no_ctrl(const char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char)*s < 0x20)
+			return 0;
+	return s != NULL;
 }
 
 /* Same JSON value (cJSON_Compare), and compact (no newline, no indent). */
@@ -340,12 +357,13 @@ static void check_good(const char *variant)
 			      b->image_id == num(f[3]) && b->category_id == num(f[4]) &&
 			      b->x == strtod(f[5], NULL) && b->y == strtod(f[6], NULL) &&
 			      b->w == strtod(f[7], NULL) && b->h == strtod(f[8], NULL) &&
-			      json_same(b->json, f[9]), "%s: box %zu: %s", variant, bi, b ? b->json : "");
+			      json_same(b->json, f[9]) && no_ctrl(b->json), "%s: box %zu: %s", variant, bi,
+			      b ? b->json : "");
 			bi++;
 		} else if (strcmp(f[0], "loc") == 0 && n == 4) {
 			const ifs_location *o = oi < c->nlocs ? &c->locs[oi] : NULL;
 			CHECK(o && o->split == num(f[1]) && o->image_id == num(f[2]) &&
-			      json_same(o->json, f[3]), "%s: location %zu: %s", variant, oi,
+			      json_same(o->json, f[3]) && no_ctrl(o->json), "%s: location %zu: %s", variant, oi,
 			      o ? o->json : "");
 			oi++;
 		} else if (strcmp(f[0], "skipped") == 0 && n == 2) {
@@ -603,6 +621,7 @@ int main(void)
 		check_good("rootloc");
 		check_good("pretty");
 		check_good("tricky");
+		check_good("ctrl");
 		check_good("lenient");
 		for (size_t i = 0; i < sizeof negs / sizeof negs[0]; i++)
 			check_bad(&negs[i]);
