@@ -128,7 +128,7 @@ void ifs_catalog_free(ifs_catalog *c);
  * Reads a whole zip entry (exact path inside the zip) into memory: *buf is
  * malloc'd, *len bytes, followed by a NUL byte not counted in *len. Used by
  * the daemon to serve annotation files and by tests. Returns 0, -ENOENT (no
- * such zip or entry), -EIO (corrupt zip, bad CRC, entry over 2 GiB) or
+ * such zip or entry), -EIO (corrupt zip, bad CRC, entry over 1 GiB) or
  * -ENOMEM; the message names the zip and the entry. On failure *buf is NULL.
  */
 int ifs_zip_read_entry(const char *zip_path, const char *entry, uint8_t **buf,

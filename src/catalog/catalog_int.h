@@ -19,8 +19,18 @@
 
 #include "inatfs/catalog.h"
 
-/* Largest entry read into memory; the real train2017.json is far smaller. */
-#define IFS_ZIP_ENTRY_MAX ((size_t)2 << 30)
+/* Largest entry read into memory (the real files are ~200 MB at most): a
+ * bigger one is an error, never read on. A variable so that tests can
+ * lower it. */
+#define IFS_ZIP_ENTRY_MAX ((size_t)1 << 30)
+extern size_t ifs_zip_entry_max;
+/* The next capacity of a buffer of cap bytes (cap < max + 2) that reads up
+ * to max + 1 bytes (one more than allowed: so an entry of more is seen) and
+ * a NUL: doubles, never past max + 2. */
+size_t ifs_zip_next_cap(size_t cap, size_t max);
+/* Text that the strict JSON scanner (jsplit.c) rejects is handed to cJSON
+ * whole, which takes ~20 bytes per byte of text: only up to this size. */
+#define IFS_JSON_LENIENT_MAX ((size_t)16 << 20)
 
 /* ---- zip.c ---- */
 

@@ -16,8 +16,10 @@
  * most 512 deep), and the whole text is checked before any record is looked
  * at, so a syntax error anywhere still wins over a bad record. A file it
  * rejects, whether broken or merely something cJSON tolerates ("01", "+1",
- * "\uZZZZ", deep nesting), is parsed whole by ifs_jparse as before: same
- * error message or same tree, at the old memory cost.
+ * "\uZZZZ", deep nesting), is parsed whole by ifs_jparse: same error
+ * message or same tree, at the cost of a whole tree; so only up to
+ * IFS_JSON_LENIENT_MAX bytes. A bigger file must be strict JSON: it fails
+ * with the line and column where the scan stopped.
  */
 #include "catalog_int.h"
 
@@ -68,7 +70,8 @@ static int hex4(const uint8_t *p, size_t n, size_t i, unsigned *out)
 	return 0;
 }
 
-/* p[*pos] is '"'. Raw control bytes pass, as in cJSON; UTF-8 was checked before. */
+/* p[*pos] is '"'. Raw control bytes pass, as in cJSON; UTF-8 was checked before.
+ * On failure (here and in the other v_ functions) *pos is where it failed. */
 static int v_string(const uint8_t *p, size_t n, size_t *pos)
 {
 	size_t i = *pos + 1;
@@ -81,13 +84,13 @@ static int v_string(const uint8_t *p, size_t n, size_t *pos)
 			return 0;
 		}
 		if (ch == 0)
-			return -1;
+			break;
 		if (ch != '\\') {
 			i++;
 			continue;
 		}
 		if (n - i < 2)
-			return -1;
+			break;
 		ch = p[i + 1];
 		if (ch == '"' || ch == '\\' || ch == '/' || ch == 'b' || ch == 'f' || ch == 'n' ||
 		    ch == 'r' || ch == 't') {
@@ -95,17 +98,18 @@ static int v_string(const uint8_t *p, size_t n, size_t *pos)
 			continue;
 		}
 		if (ch != 'u' || hex4(p, n, i + 2, &u) < 0 || u == 0)
-			return -1;
-		i += 6;
+			break;
 		if (u >= 0xdc00 && u <= 0xdfff)
-			return -1; /* a lone low surrogate */
+			break; /* a lone low surrogate */
 		if (u >= 0xd800 && u <= 0xdbff) {
-			if (n - i < 6 || p[i] != '\\' || p[i + 1] != 'u' ||
-			    hex4(p, n, i + 2, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
-				return -1;
+			if (n - i < 12 || p[i + 6] != '\\' || p[i + 7] != 'u' ||
+			    hex4(p, n, i + 8, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
+				break;
 			i += 6;
 		}
+		i += 6;
 	}
+	*pos = i < n ? i : n;
 	return -1;
 }
 
@@ -121,7 +125,7 @@ static int v_number(const uint8_t *p, size_t n, size_t *pos)
 	if (i < n && p[i] == '-')
 		i++;
 	if (i >= n || !is_digit(p[i]))
-		return -1;
+		goto bad;
 	if (p[i] == '0')
 		i++;
 	else
@@ -130,7 +134,7 @@ static int v_number(const uint8_t *p, size_t n, size_t *pos)
 	if (i < n && p[i] == '.') {
 		i++;
 		if (i >= n || !is_digit(p[i]))
-			return -1;
+			goto bad;
 		while (i < n && is_digit(p[i]))
 			i++;
 	}
@@ -139,14 +143,19 @@ static int v_number(const uint8_t *p, size_t n, size_t *pos)
 		if (i < n && (p[i] == '+' || p[i] == '-'))
 			i++;
 		if (i >= n || !is_digit(p[i]))
-			return -1;
+			goto bad;
 		while (i < n && is_digit(p[i]))
 			i++;
 	}
-	if (i - start > NUM_MAX)
-		return -1;
+	if (i - start > NUM_MAX) {
+		i = start;
+		goto bad;
+	}
 	*pos = i;
 	return 0;
+bad:
+	*pos = i < n ? i : n;
+	return -1;
 }
 
 static int v_literal(const uint8_t *p, size_t n, size_t *pos, const char *lit)
@@ -192,25 +201,28 @@ static int v_value(const uint8_t *p, size_t n, size_t *pos, unsigned depth)
 	for (;;) {
 		if (obj) {
 			if (i >= n || p[i] != '"' || v_string(p, n, &i) < 0)
-				return -1;
+				goto bad;
 			i = skip_ws(p, n, i);
 			if (i >= n || p[i] != ':')
-				return -1;
+				goto bad;
 			i = skip_ws(p, n, i + 1);
 		}
 		if (v_value(p, n, &i, depth + 1) < 0)
-			return -1;
+			goto bad;
 		i = skip_ws(p, n, i);
 		if (i >= n)
-			return -1;
+			goto bad;
 		if (p[i] == close) {
 			*pos = i + 1;
 			return 0;
 		}
 		if (p[i] != ',')
-			return -1;
+			goto bad;
 		i = skip_ws(p, n, i + 1);
 	}
+bad:
+	*pos = i < n ? i : n;
+	return -1;
 }
 
 /* After the top-level value ifs_jparse allows only these. */
@@ -223,9 +235,11 @@ static int trailing_ok(const uint8_t *p, size_t n, size_t i)
 
 /*
  * Checks a top-level object and notes its members. 1: not for this path
- * (the caller parses the file whole), 0: done, -ENOMEM.
+ * (the caller parses the file whole; *bad is where the text went wrong), 0:
+ * done, -ENOMEM.
  */
-static int scan_object(const uint8_t *p, size_t n, size_t i, struct member **out, size_t *nout)
+static int scan_object(const uint8_t *p, size_t n, size_t i, struct member **out, size_t *nout,
+		       size_t *bad)
 {
 	struct member *m = NULL;
 	size_t nm = 0, cap = 0;
@@ -281,6 +295,7 @@ end:
 	*nout = nm;
 	return 0;
 out:
+	*bad = i < n ? i : n;
 	free(m);
 	return r;
 }
@@ -346,18 +361,19 @@ static int build_object(ifs_jdoc *d, const struct member *m, size_t nm)
 	return 0;
 }
 
-/* 0: split, 1: not for this path, -ENOMEM. */
-static int split(ifs_jdoc *d)
+/* 0: split, 1: not for this path (*bad: where the text went wrong), -ENOMEM. */
+static int split(ifs_jdoc *d, size_t *bad)
 {
 	const uint8_t *p = d->text;
 	size_t n = d->len, i = skip_ws(p, n, 0), cap = 0, nm;
 	struct member *m = NULL;
 	int r;
 
+	*bad = i;
 	if (i >= n)
 		return 1;
 	if (p[i] == '{') {
-		r = scan_object(p, n, i, &m, &nm);
+		r = scan_object(p, n, i, &m, &nm, bad);
 		if (r == 0)
 			r = build_object(d, m, nm);
 		free(m);
@@ -366,8 +382,10 @@ static int split(ifs_jdoc *d)
 	if (p[i] != '[')
 		return 1; /* a bare scalar: small, and wrong for every file */
 	size_t s = i;
-	if (v_value(p, n, &i, 0) < 0 || !trailing_ok(p, n, i))
+	if (v_value(p, n, &i, 0) < 0 || !trailing_ok(p, n, i)) {
+		*bad = i;
 		return 1;
+	}
 	d->root = cJSON_CreateArray();
 	if (!d->root || add_lazy(d, &cap, d->root, s, i) < 0)
 		return -ENOMEM;
@@ -391,14 +409,25 @@ int ifs_jdoc_parse(const ifs_jctx *c, uint8_t **buf, size_t len, ifs_jdoc *d)
 	r = ifs_jprescan(c, d->text, d->len);
 	if (r < 0)
 		goto fail;
-	r = split(d);
+	size_t bad = 0;
+	r = split(d, &bad);
 	if (r == 0)
 		return 0;
 	if (r < 0) {
 		r = ifs_err_set(c->err, ENOMEM, "%s: %s: out of memory", c->zip, c->entry);
 		goto fail;
 	}
-	/* Not plain JSON: cJSON decides, on the whole file, as it always did. */
+	if (d->len > IFS_JSON_LENIENT_MAX) {
+		/* a whole cJSON tree costs ~20x the text: not for a big file */
+		size_t line, col;
+		ifs_jline_col(d->text, bad, &line, &col);
+		r = ifs_jfail(c, IFS_JTOP, NULL, "invalid JSON at line %zu, column %zu (a file over "
+			      "%zu MiB must be strict JSON: RFC 8259, numbers of at most %d "
+			      "characters, nesting at most %d deep)", line, col,
+			      IFS_JSON_LENIENT_MAX >> 20, NUM_MAX, MAX_DEPTH);
+		goto fail;
+	}
+	/* Not plain JSON, and small: cJSON decides, on the whole file. */
 	cJSON_Delete(d->root);
 	d->root = NULL;
 	free(d->lazy);

@@ -4,7 +4,8 @@
  * Only libarchive's seekable zip reader is enabled: it works from the central
  * directory, so a zip cut short (central directory gone) is reported as
  * corrupt instead of being half read by the streaming reader. Entries are
- * read whole into memory, at most IFS_ZIP_ENTRY_MAX bytes; libarchive checks
+ * read whole into memory, at most ifs_zip_entry_max bytes (the buffer never
+ * grows past that, whatever the entry inflates to); libarchive checks
  * each entry's CRC as it is read. Encrypted entries fail to read (-EIO).
  */
 #include "catalog_int.h"
@@ -17,6 +18,13 @@
 
 /* First allocation for an entry, whatever size its header claims. */
 #define FIRST_CHUNK ((size_t)64 << 20)
+
+size_t ifs_zip_entry_max = IFS_ZIP_ENTRY_MAX;
+
+size_t ifs_zip_next_cap(size_t cap, size_t max)
+{
+	return cap >= max / 2 + 1 ? max + 2 : cap * 2;
+}
 
 static const char *aerr(struct archive *a)
 {
@@ -52,7 +60,7 @@ static int zopen(const char *zip_path, const char *what, struct archive **out, i
 static int read_data(struct archive *a, struct archive_entry *ae, const char *zip_path,
 		     const char *entry, uint8_t **bufp, size_t *lenp, ifs_err *err)
 {
-	size_t cap = 1 << 16, n = 0;
+	size_t max = ifs_zip_entry_max, cap = 1 << 16, n = 0;
 	uint8_t *buf = NULL;
 	int r = 0;
 
@@ -60,29 +68,28 @@ static int read_data(struct archive *a, struct archive_entry *ae, const char *zi
 	*lenp = 0;
 	if (archive_entry_size_is_set(ae)) {
 		int64_t sz = archive_entry_size(ae);
-		if (sz < 0 || (uint64_t)sz > IFS_ZIP_ENTRY_MAX)
-			return ifs_err_set(err, EIO, "%s: %s: entry size %lld is out of range",
-					   zip_path, entry, (long long)sz);
-		/* Trust the claim only so far: a hostile header could say 2 GiB. */
+		if (sz < 0 || (uint64_t)sz > max)
+			return ifs_err_set(err, EIO, "%s: %s: entry size %lld is over the %zu bytes "
+					   "inatfs reads", zip_path, entry, (long long)sz, max);
+		/* Trust the claim only so far: a hostile header could say 1 GiB. */
 		cap = (size_t)sz + 1 < FIRST_CHUNK ? (size_t)sz + 1 : FIRST_CHUNK;
 	}
+	if (cap > max + 2)
+		cap = max + 2;
 	buf = malloc(cap);
 	if (!buf)
 		return ifs_err_set(err, ENOMEM, "%s: %s: out of memory", zip_path, entry);
 	for (;;) {
 		if (cap - n < 2) {
-			if (cap > IFS_ZIP_ENTRY_MAX) {
-				r = ifs_err_set(err, EIO, "%s: %s: entry larger than %zu bytes",
-						zip_path, entry, IFS_ZIP_ENTRY_MAX);
-				goto out;
-			}
-			uint8_t *nb = realloc(buf, cap * 2);
+			/* n <= max here, so cap < max + 2: it may grow */
+			size_t nc = ifs_zip_next_cap(cap, max);
+			uint8_t *nb = realloc(buf, nc);
 			if (!nb) {
 				r = ifs_err_set(err, ENOMEM, "%s: %s: out of memory", zip_path, entry);
 				goto out;
 			}
 			buf = nb;
-			cap *= 2;
+			cap = nc;
 		}
 		/* Keep one byte free for the terminating NUL. */
 		la_ssize_t got = archive_read_data(a, buf + n, cap - n - 1);
@@ -93,9 +100,9 @@ static int read_data(struct archive *a, struct archive_entry *ae, const char *zi
 		if (got == 0)
 			break;
 		n += (size_t)got;
-		if (n > IFS_ZIP_ENTRY_MAX) {
+		if (n > max) {   /* refused without reading on (a zip bomb?) */
 			r = ifs_err_set(err, EIO, "%s: %s: entry larger than %zu bytes", zip_path,
-					entry, IFS_ZIP_ENTRY_MAX);
+					entry, max);
 			goto out;
 		}
 	}

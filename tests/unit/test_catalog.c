@@ -231,7 +231,11 @@ static const char gen_py[] =
 	"bad(\"badnest\", tr='{\"images\": [{\"id\": 1]}], \"annotations\": []}')\n"
 	"bad(\"syntaxlast\", tr=dump(mod(train, lambda d: d[\"images\"][1].update(id=\"x\")))[:-1] + \",}\")\n"
 	"bad(\"surrogate\", tr=dump(train).replace(\"Person 101\", \"Person \\\\ud800 101\"))\n"
-	"bad(\"unclosed\", tr=dump(train)[:-2])\n";
+	"bad(\"unclosed\", tr=dump(train)[:-2])\n"
+	"# past 16 MiB, what only cJSON accepts is refused (a whole tree would take ~20x)\n"
+	"bad(\"lenientbig\", tr=dump(dict(train, pad=\"x\" * (17 << 20))).replace('\"width\":800', '\"width\":0800', 1))\n"
+	"d = os.path.join(out, \"bomb\"); os.makedirs(d)\n"
+	"wzip(os.path.join(d, \"bomb.zip\"), [(\"exact.json\", b\" \" * (1 << 20)), (\"over.json\", b\" \" * ((1 << 20) + 1))])\n";
 
 static char *tmp;
 
@@ -460,6 +464,8 @@ static const struct neg {
 	{ "syntaxlast", EIO, "/train_val2017.zip: ", "train2017.json", "invalid JSON at line 1, column" },
 	{ "surrogate", EIO, "/train_val2017.zip: ", "train2017.json", "invalid JSON at line 1, column" },
 	{ "unclosed", EIO, "/train_val2017.zip: ", "train2017.json", "invalid JSON at line 1, column" },
+	{ "lenientbig", EIO, "/train_val2017.zip: ", "train2017.json",
+	  "(a file over 16 MiB must be strict JSON" },
 };
 
 static void check_bad(const struct neg *n)
@@ -514,6 +520,35 @@ static void check_misc(void)
 	ifs_err_clear(&e);
 	r = ifs_zip_read_entry(zip, "train2017.json", &buf, &len, &e);
 	CHECK(r == -ENOENT && strstr(e.msg, "nothere.zip"), "missing zip: %d %s", r, e.msg);
+	free(zip);
+
+	/* an entry is read up to the limit and no further; the buffer never
+	 * grows past it */
+	int grows = 1;
+	for (size_t max = 1; max < ((size_t)1 << 31); max = max * 3 + 1) {
+		size_t cap = 1 << 16 < max + 2 ? 1 << 16 : max + 1;
+		while (cap < max + 2) {
+			size_t nc = ifs_zip_next_cap(cap, max);
+			grows &= nc > cap && nc <= max + 2;
+			if (nc <= cap)
+				break;
+			cap = nc;
+		}
+		grows &= cap == max + 2;
+	}
+	CHECK(grows, "entry buffers grow to the limit + 2 and no further");
+	size_t keep = ifs_zip_entry_max;
+	ifs_zip_entry_max = 1 << 20;
+	zip = path2("bomb", "bomb.zip");
+	ifs_err_clear(&e);
+	r = ifs_zip_read_entry(zip, "exact.json", &buf, &len, &e);
+	CHECK(r == 0 && len == 1 << 20, "an entry at the limit: %d %s", r, e.msg);
+	free(r == 0 ? buf : NULL);
+	ifs_err_clear(&e);
+	r = ifs_zip_read_entry(zip, "over.json", &buf, &len, &e);
+	CHECK(r == -EIO && buf == NULL && strstr(e.msg, "over.json") && strstr(e.msg, "1048576"),
+	      "an entry past the limit: %d %s", r, e.msg);
+	ifs_zip_entry_max = keep;
 	free(zip);
 	CHECK(strcmp(ifs_split_name(IFS_SPLIT_TRAIN), "train") == 0 &&
 	      strcmp(ifs_split_name(IFS_SPLIT_VAL), "val") == 0 &&
