@@ -39,6 +39,10 @@ enum ifs_split { IFS_SPLIT_TRAIN = 0, IFS_SPLIT_VAL = 1, IFS_SPLIT_TEST = 2 };
 /* "train", "val", "test". */
 const char *ifs_split_name(int split);
 
+/* Category ids are 0 to this: inode numbers hold them in 32 bits (views.c);
+ * -1 is "no label". A file with another id is refused. */
+#define IFS_CATEGORY_ID_MAX 4294967295LL
+
 typedef struct ifs_category {
 	int64_t id;
 	char *name;

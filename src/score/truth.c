@@ -120,7 +120,9 @@ int ifs_truth_load(sqlite3 *db, int split, ifs_truth **out, ifs_err *err)
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *sup = (const char *)sqlite3_column_text(st, 1);
-		if (sqlite3_column_type(st, 0) != SQLITE_INTEGER || !sup) {
+		if (sqlite3_column_type(st, 0) != SQLITE_INTEGER || !sup ||
+		    sqlite3_column_int64(st, 0) < 0 ||
+		    sqlite3_column_int64(st, 0) > IFS_CATEGORY_ID_MAX) {
 			r = ifs_err_set(err, EIO, "index: a categories row has a bad id or supercategory");
 			goto fail;
 		}
@@ -146,7 +148,12 @@ int ifs_truth_load(sqlite3 *db, int split, ifs_truth **out, ifs_err *err)
 			goto fail;
 		}
 		int64_t cat = sqlite3_column_int64(st, 1);
-		if ((r = ifs_truth_add(t, sqlite3_column_int64(st, 0), cat < 0 ? -1 : cat, err)) < 0)
+		if (cat < -1 || cat > IFS_CATEGORY_ID_MAX) {
+			r = ifs_err_set(err, EIO, "index: image %lld has category %lld, out of range",
+					(long long)sqlite3_column_int64(st, 0), (long long)cat);
+			goto fail;
+		}
+		if ((r = ifs_truth_add(t, sqlite3_column_int64(st, 0), cat, err)) < 0)
 			goto fail;
 	}
 	if (rc != SQLITE_DONE) {

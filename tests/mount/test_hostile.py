@@ -181,3 +181,20 @@ def test_served_json_is_strict(data, tmp_path):
         assert any(b.get("note") == "a\x01b\x1f" for b in rec["bboxes"]), rec
     finally:
         assert m.close() == 0
+
+
+# ------------------------------------------------------------------ ids
+
+@pytest.mark.parametrize("cat_id", [2 ** 32 + 5, 2 ** 32, -1, -7])
+def test_category_ids_out_of_range_are_refused(data, tmp_path, cat_id):
+    """Folder inode numbers hold a category id in 32 bits and -1 means
+    unlabeled: any other id is refused, naming the file and the record."""
+    def f(j):
+        j["categories"][2]["id"] = cat_id
+    for name in ("train2017.json", "val2017.json"):
+        edit_json(data, f, jname=name)
+    r = inatfs("index", data, "--index", tmp_path / "i.sqlite")
+    assert r.returncode == 2, r.stderr
+    assert re.search(rf"train_val2017\.zip: {JSON}: categories\[2\]\.id: category id "
+                     rf"{cat_id} is out of range", r.stderr), r.stderr
+    assert not (tmp_path / "i.sqlite").exists()
