@@ -437,16 +437,17 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, struct ifs_join **join
 		sqlite3_bind_null(img, 6);   /* linked by the scan */
 		sqlite3_bind_int64(img, 7, l.nboxes[i]);
 		sqlite3_bind_int64(img, 8, (sqlite3_int64)slen);
-		/* the canonical path is rebuilt from category and name (schema.h): not stored */
+		/* the canonical path is rebuilt from category and name (schema.h): not
+		 * stored; a path that does not fit here is not canonical (category
+		 * names have no length limit: a cut one could equal file_name) */
 		char canon[3 * IFS_NAME_MAX + 64];
+		int cn = -1;
 		if (m->split == IFS_SPLIT_TEST)
-			snprintf(canon, sizeof canon, "test2017/%s", name);
+			cn = snprintf(canon, sizeof canon, "test2017/%s", name);
 		else if (ic)
-			snprintf(canon, sizeof canon, "train_val_images/%s/%s/%s", ic->supercategory,
-				 ic->name, name);
-		else
-			canon[0] = '\0';
-		if (canon[0] && strcmp(canon, m->file_name) == 0)
+			cn = snprintf(canon, sizeof canon, "train_val_images/%s/%s/%s",
+				      ic->supercategory, ic->name, name);
+		if (cn > 0 && (size_t)cn < sizeof canon && strcmp(canon, m->file_name) == 0)
 			sqlite3_bind_null(img, 9);
 		else
 			sqlite3_bind_text(img, 9, m->file_name, -1, SQLITE_STATIC);

@@ -198,3 +198,40 @@ def test_category_ids_out_of_range_are_refused(data, tmp_path, cat_id):
     assert re.search(rf"train_val2017\.zip: {JSON}: categories\[2\]\.id: category id "
                      rf"{cat_id} is out of range", r.stderr), r.stderr
     assert not (tmp_path / "i.sqlite").exists()
+
+
+# ------------------------------------------------------------------ long names
+
+LIMIT = "scan_limit=0.25"
+
+
+def test_a_file_name_as_long_as_the_cut_path_keeps_its_sidecar(data, tmp_path):
+    """An image whose file_name equals its canonical path cut short (a long
+    category name) keeps that file_name: its sidecar, served while the scan
+    runs (the image is in no tarball), opens and says it."""
+    long_name = "N" * 800
+    prefix = "train_val_images/Aves/"
+
+    def f(j):
+        j["categories"][0]["name"] = long_name
+        j["categories"][0]["supercategory"] = "Aves"
+
+    def train(j):
+        f(j)
+        fn = (prefix + long_name + "/x.jpg")[:783]
+        j["images"].append({"id": 987654321, "width": 10, "height": 10, "file_name": fn})
+        j["annotations"].append({"id": 987654321, "image_id": 987654321,
+                                 "category_id": j["categories"][0]["id"]})
+    edit_json(data, train)
+    edit_json(data, f, jname="val2017.json")
+    edit_json(data, lambda j: f(j) if j.get("categories") else None, "test2017.zip",
+              "test2017.json")
+    m = Mount(data, tmp_path / "mnt", LIMIT, index=tmp_path / "i.sqlite", wait_scan=False)
+    try:
+        cls = next(c for c in os.listdir(m.mnt / "train") if c.endswith("NNNN"))
+        side = m.mnt / "train" / cls / ("N" * 240 + ".json")
+        rec = json.loads(side.read_bytes())
+        assert rec["id"] == 987654321 and rec["file_name"] == (prefix + long_name)[:783], rec
+        assert "inatfs: indexed " not in m.stderr(), "the scan ended too early for this test"
+    finally:
+        m.close()
