@@ -27,6 +27,13 @@ int ifs_name_safe(const char *in, char *out, size_t outsz);
 void ifs_class_dirname(int64_t id, int width, const char *name, char *out, size_t outsz);
 
 /*
+ * The sidecar name of image name `name`: its last extension (from the last
+ * '.', unless that is its first byte) replaced by ".json", or ".json"
+ * appended when it has none. out has room for IFS_NAME_MAX + 8 bytes.
+ */
+void ifs_sidecar_name(const char *name, char *out, size_t outsz);
+
+/*
  * Normalises a tar member path for the tree: strips leading "/" and "./",
  * collapses "//", drops "." components and a trailing "/". Returns 0, or
  * -EINVAL for a path that cannot be served as is: a ".." component, a

@@ -89,6 +89,13 @@ void ifs_class_dirname(int64_t id, int width, const char *name, char *out, size_
 	snprintf(out, outsz, "%s %s", num, safe);
 }
 
+void ifs_sidecar_name(const char *name, char *out, size_t outsz)
+{
+	const char *dot = strrchr(name, '.');
+	size_t stem = dot && dot != name ? (size_t)(dot - name) : strlen(name);
+	snprintf(out, outsz, "%.*s.json", (int)stem, name);
+}
+
 int ifs_path_normalize(const char *in, char *out, size_t outsz)
 {
 	size_t o = 0;

@@ -101,7 +101,8 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 /*
  * Node id of folder `path` (len bytes, "" the root) of archive, made with
  * its parents if missing: pending ones when `plant`; else a pending one met
- * here becomes real, with its parents. A file planted at that path gives way.
+ * here becomes real, with its parents. A file planted at that path gives way;
+ * a member stored there (or at a parent's path) stays: 1, nothing made.
  */
 int ifs_tree_dir(ifs_tree *t, int archive, const char *path, size_t len, int plant, int64_t *id,
 		 ifs_err *err);
@@ -112,7 +113,8 @@ struct ifs_tar_entry;
  * The scan met the regular file `path` of archive (e: the ended member).
  * *id gets its node: the one the JSON planted (now real), a new one, or the
  * earlier copy of a member stored twice (*dup set), which this one replaces,
- * as with tar -x. -EEXIST (no message) when a folder has that path.
+ * as with tar -x. -EEXIST (no message) when a folder has that path, 1 when
+ * a member is stored at a parent's path (a/b, then a/b/c).
  */
 int ifs_tree_member(ifs_tree *t, int archive, const char *path, size_t len,
 		    const struct ifs_tar_entry *e, int64_t *id, int *dup, ifs_err *err);
@@ -141,6 +143,13 @@ struct ifs_catalog;
  */
 int ifs_catalog_insert(sqlite3 *db, const struct ifs_catalog *c, struct ifs_join **join,
 		       int *class_width, ifs_err *err);
+
+/*
+ * The names of the images in the split views, unique in each folder (the
+ * rule: viewnames.c). (*out)[i] is image i's name when it is not the safe
+ * form of its file_name's base name, else NULL; *renamed counts the former.
+ */
+int ifs_view_names(const struct ifs_catalog *c, char ***out, size_t *renamed, ifs_err *err);
 
 /* An interrupted build's links still to make: from the images table and the
  * restored tree (t->paths). */

@@ -370,6 +370,8 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, struct ifs_join **join
 	sqlite3_stmt *cat = NULL, *lic = NULL, *img = NULL, *shape = NULL, *ann = NULL;
 	sqlite3_stmt *holder = NULL;
 	struct links l = { 0 };
+	char **vnames = NULL;   /* names changed to be unique in their folder */
+	size_t renamed = 0;
 	ifs_buf b = { 0 }, boxes = { 0 }, loc = { 0 };
 	ifs_jpack *pack = ifs_jpack_new();
 	ifs_strmap *holders = ifs_strmap_new();   /* rights holder -> holders.id */
@@ -385,7 +387,8 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, struct ifs_join **join
 		ifs_strmap_free(holders);
 		return r;
 	}
-	if ((r = join_new(db, c, join, err)))
+	if ((r = join_new(db, c, join, err)) ||
+	    (r = ifs_view_names(c, &vnames, &renamed, err)))
 		goto out;
 	if ((r = ifs_sql_prepare(db, "INSERT INTO categories VALUES(?1,?2,?3,?4,?5)", &cat, err)) ||
 	    (r = ifs_sql_prepare(db, "INSERT INTO licenses VALUES(?1,?2,?3)", &lic, err)) ||
@@ -422,7 +425,10 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, struct ifs_join **join
 		const ifs_image *m = &c->imgs[i];
 		const char *base = strrchr(m->file_name, '/');
 		char name[IFS_NAME_MAX + 1];
-		ifs_name_safe(base ? base + 1 : m->file_name, name, sizeof name);
+		if (vnames[i])
+			snprintf(name, sizeof name, "%s", vnames[i]);
+		else
+			ifs_name_safe(base ? base + 1 : m->file_name, name, sizeof name);
 		const ifs_category *ic = find_category(c, m->category_id);
 		size_t slen = 0;
 		if (sidecar_len(c, &l, i, ic, &b, &slen) < 0) {
@@ -516,6 +522,15 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, struct ifs_join **join
 		sqlite3_bind_int64(ann, 5, c->files[i].mtime);
 		r = ifs_sql_step_done(db, ann, "adding an annotation file", err);
 	}
+	if (!r) {   /* `inatfs info` shows it */
+		sqlite3_stmt *m;
+		if (!(r = ifs_sql_prepare(db, "INSERT OR REPLACE INTO meta VALUES('renamed_images', ?1)",
+					  &m, err))) {
+			sqlite3_bind_int64(m, 1, (sqlite3_int64)renamed);
+			r = ifs_sql_step_done(db, m, "adding a count", err);
+			sqlite3_finalize(m);
+		}
+	}
 	for (int s = 0; s < 3 && !r; s++) {
 		if (!c->info[s])
 			continue;
@@ -534,6 +549,9 @@ out:
 		ifs_join_free(*join);
 		*join = NULL;
 	}
+	for (size_t i = 0; vnames && i < c->nimgs; i++)
+		free(vnames[i]);
+	free(vnames);
 	free(b.p);
 	free(boxes.p);
 	free(loc.p);

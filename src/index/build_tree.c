@@ -6,8 +6,10 @@
  *
  * Paths are normalised (names.h); members whose path cannot be served safely
  * (a ".." component, control characters) are skipped and counted, as are
- * links and special files. A member stored twice replaces the first, as
- * `tar -x` would. test2017.tar.gz without a top folder is placed under
+ * links and special files, and members whose path runs into an earlier
+ * one of the other kind (a/b/c or the folder a/b/ after the file a/b; the
+ * file a/b after the folder): the first one stays, so a name is one entry.
+ * A file stored twice replaces the first, as `tar -x` would. test2017.tar.gz without a top folder is placed under
  * test2017/, so the tree is the same for both layouts.
  */
 #include "build.h"
@@ -135,6 +137,10 @@ static int on_entry(void *ctx, const ifs_tar_entry *e)
 	}
 	int64_t id;
 	int r = ifs_tree_dir(s->t, s->archive, path, strlen(path), 0, &id, s->err);
+	if (r == 1) {   /* a file is there: the first one stays */
+		s->t->skipped_unsafe++;
+		return 0;
+	}
 	if (r)
 		return r;
 	/* the tar's own mtime and mode for the directory */
@@ -178,8 +184,9 @@ static int member_end(void *ctx, const ifs_tar_entry *e)
 	int64_t id;
 	int dup;
 	int r = ifs_tree_member(s->t, s->archive, path, len, e, &id, &dup, s->err);
-	if (r == -EEXIST) {
-		/* a file where a directory is: tar -x would fail here too */
+	if (r == -EEXIST || r == 1) {
+		/* a file where a folder is, or below a file (a/b/c after the file
+		 * a/b): tar -x fails on it too; the first one stays */
 		s->t->skipped_unsafe++;
 		return 0;
 	}

@@ -209,7 +209,7 @@ out:
 
 /* ---- serving ----------------------------------------------------------- */
 
-#define STMT_CACHE 24
+#define STMT_CACHE 64
 
 struct conn {
 	sqlite3 *db;

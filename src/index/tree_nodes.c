@@ -107,6 +107,10 @@ int ifs_tree_dir(ifs_tree *t, int archive, const char *path, size_t len, int pla
 			return ifs_err_set(err, ENOMEM, "out of memory");
 		return ifs_tree_dir(t, archive, path, plen, 0, &parent, err);
 	}
+	/* a member stored at this path (a/b, then a/b/c or the folder a/b/): the
+	 * first one stays, the caller skips this one */
+	if (ifs_strmap_get(t->paths, path, len, &v) && v > 0)
+		return 1;
 	if ((r = ifs_tree_dir(t, archive, path, plen, plant, &parent, err)))
 		return r;
 	/* a file planted at this path gives way to the folder, as tar -x would */
@@ -231,8 +235,12 @@ int ifs_tree_plant(ifs_tree *t, const int present[IFS_ARCHIVE_MAX + 1], ifs_err 
 		    (ifs_strmap_get(t->dirs, path, len, &v) && v))
 			continue;   /* named twice, or a folder */
 		const char *slash = strrchr(path, '/');
-		if ((r = ifs_tree_dir(t, archive, path, (size_t)(slash - path), 1, &parent, err)))
-			break;
+		if ((r = ifs_tree_dir(t, archive, path, (size_t)(slash - path), 1, &parent, err))) {
+			if (r != 1)
+				break;
+			r = 0;   /* below a member: never served */
+			continue;
+		}
 		int64_t id = t->next_id++;
 		if ((r = insert(t, id, parent, slash + 1, -1, archive, IFS_NODE_FILE, 1,
 				PENDING_FILE_MODE, err)))

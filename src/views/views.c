@@ -282,6 +282,21 @@ static int alias_fill(void *ctx, const char *name, const ifs_entry *e)
 	return a->fill(a->ctx, name, &ae);
 }
 
+/* A name the root serves a file under (an annotation file, the template):
+ * a tarball folder of that name is hidden behind it. */
+static int is_root_file(ifs_views *v, const char *name)
+{
+	if (strcmp(name, "submission_template.csv") == 0)
+		return 1;
+	sqlite3_stmt *st = ifs_index_stmt(v->idx, "SELECT 1 FROM annfiles WHERE name=?1", NULL);
+	if (!st)
+		return 1;   /* hidden rather than listed twice */
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int yes = sqlite3_step(st) != SQLITE_DONE;
+	sqlite3_reset(st);
+	return yes;
+}
+
 static int node_list(ifs_views *v, int64_t id, int skip_root_kids, ifs_views_fill_fn fill,
 		     void *ctx, ifs_err *err)
 {
@@ -305,7 +320,7 @@ static int node_list(ifs_views *v, int64_t id, int skip_root_kids, ifs_views_fil
 		}
 		const char *name = (const char *)sqlite3_column_text(st, full ? 8 : 2);
 		if (skip_root_kids && id == IFS_ROOT_NODE &&
-		    (e.src != IFS_SRC_DIR || is_view_name(name)))
+		    (e.src != IFS_SRC_DIR || is_view_name(name) || is_root_file(v, name)))
 			continue;   /* the root's files and these names belong to the views */
 		if ((r = fill(ctx, name, &e)))
 			break;
@@ -397,13 +412,6 @@ static void sidecar_entry(sqlite3_stmt *st, int view, ifs_entry *e)
 	e->archive = 0;
 }
 
-/* "<stem>.json" for image file name `name`. */
-static void sidecar_name(const char *name, char *out, size_t outsz)
-{
-	const char *dot = strrchr(name, '.');
-	size_t stem = dot && dot != name ? (size_t)(dot - name) : strlen(name);
-	snprintf(out, outsz, "%.*s.json", (int)stem, name);
-}
 
 static int class_lookup(ifs_views *v, const struct imgsel *s, const char *dir, int64_t *cat,
 			ifs_err *err)
@@ -466,7 +474,7 @@ static int list_images(ifs_views *v, const struct imgsel *s, int64_t cat, ifs_vi
 			break;
 		if (v->sidecars) {
 			char sc[IFS_NAME_MAX + 8];
-			sidecar_name(name, sc, sizeof sc);
+			ifs_sidecar_name(name, sc, sizeof sc);
 			if (full) {
 				sidecar_entry(st, s->view, &e);
 			} else {
@@ -513,7 +521,7 @@ static int image_lookup(ifs_views *v, const struct imgsel *s, int64_t cat, const
 	int r = -ENOENT;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		char sc[IFS_NAME_MAX + 8];
-		sidecar_name((const char *)sqlite3_column_text(st, 1), sc, sizeof sc);
+		ifs_sidecar_name((const char *)sqlite3_column_text(st, 1), sc, sizeof sc);
 		if (strcmp(sc, name) == 0) {
 			sidecar_entry(st, s->view, e);
 			r = 0;

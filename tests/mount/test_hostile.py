@@ -235,3 +235,123 @@ def test_a_file_name_as_long_as_the_cut_path_keeps_its_sidecar(data, tmp_path):
         assert "inatfs: indexed " not in m.stderr(), "the scan ended too early for this test"
     finally:
         m.close()
+
+
+# ------------------------------------------------------------------ names that collide
+
+def add_members(d, members, before=None):
+    """Appends tar members (path -> bytes, or None for a folder) to the
+    train/val tarball, in order."""
+    import gzip
+    import io
+    import tarfile
+    src = tarfile.open(d / TAR)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as out:
+        for m in src.getmembers():
+            out.addfile(m, src.extractfile(m) if m.isfile() else None)
+        for path, b in members:
+            ti = tarfile.TarInfo(path)
+            ti.mtime = 1500000000
+            if b is None:
+                ti.type = tarfile.DIRTYPE
+                out.addfile(ti)
+            else:
+                ti.size = len(b)
+                out.addfile(ti, io.BytesIO(b))
+    (d / TAR).write_bytes(gzip.compress(buf.getvalue(), 6))
+
+
+def walk_resolves(top):
+    """Every name listed under top resolves to exactly one entry: a name is
+    listed once per folder, and what its lookup gives is what the listing
+    said (kind and inode number). Returns {path: inode}."""
+    seen = {}
+    for root, dirs, files in os.walk(top):
+        names = dirs + files
+        assert len(names) == len(set(names)), (root, sorted(names))
+        with os.scandir(root) as it:
+            for e in it:
+                st = os.lstat(e.path)
+                assert st.st_ino == e.inode(), e.path
+                assert (e.is_dir() and os.path.isdir(e.path)) or \
+                       (e.is_file() and os.path.isfile(e.path)), e.path
+                seen[e.path] = st.st_ino
+    return seen
+
+
+def test_tar_paths_that_collide_keep_the_first(data, tmp_path):
+    """A file a/b, then a/b/c or a folder a/b/: the file stays, the others
+    are skipped and counted; a folder, then a file of its name: the folder
+    stays. Every listed name resolves."""
+    t = "train_val_images/Clash/"
+    add_members(data, [(t + "a", b"file a"), (t + "a/c", b"under a file"), (t + "a/", None),
+                       (t + "d/", None), (t + "d/e", b"in d"), (t + "d", b"file d"),
+                       # top-level folders named like the root's files
+                       ("train2017.json/x", b"x"), ("submission_template.csv/y", b"y")])
+    idx = tmp_path / "i.sqlite"
+    m = Mount(data, tmp_path / "mnt", index=idx)
+    try:
+        clash = m.mnt / "train_val_images/Clash"
+        assert sorted(os.listdir(clash)) == ["a", "d"]
+        assert (clash / "a").read_bytes() == b"file a"
+        assert os.path.isdir(clash / "d") and (clash / "d/e").read_bytes() == b"in d"
+        assert not os.path.exists(clash / "a/c")
+        root = os.listdir(m.mnt)
+        assert root.count("train2017.json") == 1 and os.path.isfile(m.mnt / "train2017.json")
+        assert root.count("submission_template.csv") == 1
+        walk_resolves(m.mnt)
+    finally:
+        assert m.close() == 0
+    info = inatfs("info", data, "--index", idx)
+    assert int(re.search(r"^skipped_unsafe: (\d+)$", info.stdout, re.M).group(1)) == 3, \
+        info.stdout
+
+
+def test_image_names_that_collide_get_a_number(data, tmp_path):
+    """Images of one class whose names (or sidecar names) collide: the first
+    in file order keeps its name, the next get ~2, ~3 before the extension;
+    a name ending in .json gets a "_". Every listed name resolves to the
+    image (or sidecar) listed."""
+    long_a, long_b = "L" * 245 + "a.jpg", "L" * 245 + "b.jpg"   # both cut to "L" * 240
+    extra = ["Aves/X/dup.jpg", "Aves/Y/dup.jpg", "Aves/X/a.jpg", "Aves/X/a.png",
+             "Aves/X/x.jpg", "Aves/X/x.json", "Aves/X/" + long_a, "Aves/X/" + long_b,
+             "Aves/X/dup~2.jpg"]
+    ids = {}
+
+    def train(j):
+        cat = j["categories"][0]["id"]
+        for k, p in enumerate(extra):
+            ids[p] = 900000 + k
+            j["images"].append({"id": 900000 + k, "width": 5, "height": 5,
+                                "file_name": "train_val_images/" + p})
+            j["annotations"].append({"id": 900000 + k, "image_id": 900000 + k,
+                                     "category_id": cat})
+        return None
+    edit_json(data, train)
+    # members: the content names the image
+    add_members(data, [("train_val_images/" + p, p.encode()) for p in extra])
+    idx = tmp_path / "i.sqlite"
+    m = Mount(data, tmp_path / "mnt", index=idx)
+    try:
+        cls = next(c for c in os.listdir(m.mnt / "train")
+                   if "dup.jpg" in os.listdir(m.mnt / "train" / c))
+        folder = m.mnt / "train" / cls
+        walk_resolves(folder)
+        names = set(os.listdir(folder))
+        want = {"dup.jpg": "Aves/X/dup.jpg", "dup~2.jpg": "Aves/Y/dup.jpg",
+                "a.jpg": "Aves/X/a.jpg", "a~2.png": "Aves/X/a.png",
+                "x.jpg": "Aves/X/x.jpg", "x~2.json_": "Aves/X/x.json",
+                "dup~2~2.jpg": "Aves/X/dup~2.jpg",
+                "L" * 240: "Aves/X/" + long_a, "L" * 238 + "~2": "Aves/X/" + long_b}
+        for name, p in want.items():
+            assert name in names, (name, sorted(names))
+            assert (folder / name).read_bytes() == p.encode(), name
+            side = json.loads((folder / name).with_name(
+                name.rsplit(".", 1)[0] + ".json").read_bytes())
+            assert side["id"] == ids[p] and side["file_name"] == "train_val_images/" + p, side
+        assert all(len(n.encode()) <= 245 for n in names)
+    finally:
+        assert m.close() == 0
+    info = inatfs("info", data, "--index", idx)
+    assert re.search(r"^renamed_images: [1-9]", info.stdout, re.M), info.stdout
