@@ -253,16 +253,18 @@ int cmd_mount(int argc, char **argv)
 		r = EXIT_INDEX;
 		goto out;
 	}
-	/* read-only, permissions checked by the kernel, named after the data */
-	char fsname[PATH_MAX + 128];
-	snprintf(fsname, sizeof fsname, "-ofsname=inatfs:%s,subtype=inatfs,ro,default_permissions",
-		 data_dir);
-	/* commas in the name would split the option: FUSE has no escape for them */
-	for (char *c = fsname + 18; *c; c++)
-		if (*c == ',' && strncmp(c, ",subtype=", 9) == 0)
-			break;
-		else if (*c == ',')
-			*c = '_';
+	/* read-only, permissions checked by the kernel, named after the data;
+	 * the folder's name is escaped whole (libfuse reads "\," as a comma
+	 * and "\\" as a backslash): a name holding ",allow_other" must not
+	 * add a mount option when someone else mounts it */
+	char fsname[2 * PATH_MAX + 128];
+	size_t fl = (size_t)snprintf(fsname, sizeof fsname, "-ofsname=inatfs:");
+	for (const char *c = data_dir; *c && fl + 2 < sizeof fsname; c++) {
+		if (*c == ',' || *c == '\\')
+			fsname[fl++] = '\\';
+		fsname[fl++] = *c;
+	}
+	snprintf(fsname + fl, sizeof fsname - fl, ",subtype=inatfs,ro,default_permissions");
 	if (fuse_opt_add_arg(&args, fsname) < 0) {
 		r = EXIT_MOUNT;
 		goto out;

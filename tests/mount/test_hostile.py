@@ -355,3 +355,40 @@ def test_image_names_that_collide_get_a_number(data, tmp_path):
         assert m.close() == 0
     info = inatfs("info", data, "--index", idx)
     assert re.search(r"^renamed_images: [1-9]", info.stdout, re.M), info.stdout
+
+
+# ------------------------------------------------------------------ mount options
+
+def mountinfo(mnt):
+    path = os.path.realpath(mnt)
+    with open("/proc/self/mountinfo", encoding="utf-8") as fh:
+        for line in fh:
+            f = line.split()
+            if f[4] == path:
+                return f
+    raise AssertionError(f"{mnt} is not mounted")
+
+
+def unescape_mountinfo(s):
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
+
+
+@pytest.mark.parametrize("name", ["d,subtype=x,allow_other", "d,allow_other,dev,suid",
+                                  "back\\slash,allow_other", "a b,allow_other\\"])
+def test_data_folder_name_adds_no_mount_option(tiny_dir, tmp_path, name):
+    """The data folder's name goes into the fsname escaped whole: a name
+    holding ",allow_other" adds no option, and the source reads back as the
+    folder's path."""
+    d = tmp_path / name
+    shutil.copytree(tiny_dir, d, ignore=shutil.ignore_patterns(".inatfs-index*"))
+    m = Mount(d, tmp_path / "mnt", index=tmp_path / "i.sqlite")
+    try:
+        f = mountinfo(m.mnt)
+        sep = f.index("-")
+        super_opts = f[sep + 3].split(",")
+        assert "allow_other" not in super_opts and "allow_other" not in f[5].split(","), f
+        assert f[sep + 1] == "fuse.inatfs", f
+        assert unescape_mountinfo(f[sep + 2]) == "inatfs:" + str(d), f
+        assert "nosuid" in f[5].split(",") and "nodev" in f[5].split(","), f
+    finally:
+        assert m.close() == 0
