@@ -278,7 +278,10 @@ int cmd_mount(int argc, char **argv)
 		      .readdirplus = o.readdirplus ? 1 : o.noreaddirplus ? -1 : 0,
 		      .listing_attrs = o.readdirplus, .bad_lock = PTHREAD_MUTEX_INITIALIZER,
 		      .bad = bad, .shared_lock = PTHREAD_MUTEX_INITIALIZER,
+		      .shared_cv = PTHREAD_COND_INITIALIZER,
 		      .push_lock = PTHREAD_MUTEX_INITIALIZER,
+		      .cur_lock = PTHREAD_MUTEX_INITIALIZER,
+		      .wait_lock = PTHREAD_MUTEX_INITIALIZER, .wait_max = 1,
 		      .open_lock = PTHREAD_MUTEX_INITIALIZER };
 	se = fuse_session_new(&args, ifs_fuse_ops(), sizeof *ifs_fuse_ops(), &fs);
 	if (!se) {
@@ -329,13 +332,18 @@ int cmd_mount(int argc, char **argv)
 			fuse_loop_cfg_set_idle_threads(lc, co.max_idle_threads);
 		unsigned maxt = o.max_threads_given && co.max_threads > 0 && co.max_threads <= 100000
 				? co.max_threads : default_threads();
-		/* while the scan runs, requests for images not reached yet hold a thread */
+		/* while the scan runs, requests for images not reached yet hold a
+		 * thread (up to wait_max of them) */
 		if (build && maxt < 32)
 			maxt = 32;
 		fuse_loop_cfg_set_max_threads(lc, maxt);
 		/* pushes into the page cache may wait for reads other threads
 		 * answer: never more of them than half the threads (fs.h) */
 		fs.push_slots = maxt / 2 < IFS_PUSH_MAX ? maxt / 2 : IFS_PUSH_MAX;
+		/* requests that wait (for the scan) leave a quarter of the threads,
+		 * and at least two, to everyone else; one thread (-s) waits alone */
+		unsigned keep = maxt / 4 > 2 ? maxt / 4 : 2;
+		fs.wait_max = maxt > keep ? maxt - keep : 1;
 		lr = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}

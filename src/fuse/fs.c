@@ -64,10 +64,29 @@ static double timeout_of(ifs_fs *fs)
 	return settled(fs) ? 86400.0 : 1.0;
 }
 
+/* A place among the requests that wait (fs.h): 0 if all are taken. */
+static int wait_take(ifs_fs *fs)
+{
+	pthread_mutex_lock(&fs->wait_lock);
+	int ok = fs->nwaiting < fs->wait_max;
+	fs->nwaiting += ok;
+	pthread_mutex_unlock(&fs->wait_lock);
+	return ok;
+}
+
+static void wait_put(ifs_fs *fs)
+{
+	pthread_mutex_lock(&fs->wait_lock);
+	fs->nwaiting--;
+	pthread_mutex_unlock(&fs->wait_lock);
+}
+
 /*
  * Waits for the scan's next commit after generation gen (the answer was
  * -EAGAIN). Returns 0 to ask again, or an errno to give up with: the
- * request was interrupted, or the file system is going away.
+ * request was interrupted, the file system is going away, or so many
+ * requests wait already that this one would take a thread others need
+ * (EAGAIN: the caller may try again).
  */
 static int wait_scan(fuse_req_t req, uint64_t gen)
 {
@@ -76,7 +95,10 @@ static int wait_scan(fuse_req_t req, uint64_t gen)
 		return EINTR;
 	if (fs->se && fuse_session_exited(fs->se))
 		return EIO;
+	if (!wait_take(fs))
+		return EAGAIN;
 	ifs_index_wait(fs->idx, gen, 1000);
+	wait_put(fs);
 	return 0;
 }
 
@@ -430,15 +452,19 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 /* ---- files -------------------------------------------------------------- */
 
-/* The bytes of a generated or annotation file, shared by its open handles. */
+/* The bytes of a generated or annotation file, shared by its open handles:
+ * made once (the first open builds it while the others wait). */
 struct ifs_shared {
 	int src;
 	char key[64];
+	int state;                   /* SH_BUILDING, SH_READY, SH_FAILED */
+	ifs_err err;                 /* why the build failed */
 	uint8_t *data;
 	size_t len;
 	unsigned refs;               /* under fs->shared_lock */
 	struct ifs_shared *next;
 };
+enum { SH_BUILDING, SH_READY, SH_FAILED };
 
 struct fh {
 	struct ifs_open open;        /* first: a handle is found from it */
@@ -456,6 +482,8 @@ struct fh {
 	uint64_t reads;              /* member reads so far */
 	uint8_t *whole;              /* the decoded member while a thread pushes its
 				      * rest and answers (release waits) */
+	struct fh *cur_prev, *cur_next;   /* fs's list of cursors, while cur is set */
+	int cur_listed;
 };
 
 static int shareable(const ifs_entry *e)
@@ -463,8 +491,21 @@ static int shareable(const ifs_entry *e)
 	return e->src == IFS_SRC_BLOB || e->src == IFS_SRC_ANNFILE;
 }
 
-/* The content of a generated or annotation file: the shared copy if one is
- * open, else made now (sidecars, small and one per image, are not shared). */
+/* Unlinks s from fs's list and frees it (shared_lock held; s->refs == 0). */
+static void shared_drop(ifs_fs *fs, struct ifs_shared *s)
+{
+	for (struct ifs_shared **p = &fs->shared; *p; p = &(*p)->next)
+		if (*p == s) {
+			*p = s->next;
+			break;
+		}
+	free(s->data);
+	free(s);
+}
+
+/* The content of a generated or annotation file: the shared copy, made by
+ * the first open of it (seconds for the big ones) while later ones wait
+ * (sidecars, small and one per image, are made per open). */
 static int content_get(ifs_fs *fs, struct fh *h, ifs_err *err)
 {
 	if (!shareable(&h->e))
@@ -474,40 +515,53 @@ static int content_get(ifs_fs *fs, struct fh *h, ifs_err *err)
 	for (s = fs->shared; s; s = s->next)
 		if (s->src == h->e.src && !strcmp(s->key, h->e.key))
 			break;
-	if (s)
+	if (s) {
 		s->refs++;
-	pthread_mutex_unlock(&fs->shared_lock);
-	if (!s) {
-		/* made outside the lock (seconds for the big ones); a racing open
-		 * may make it too, and then one copy is dropped */
-		struct ifs_shared *n = calloc(1, sizeof *n);
-		if (!n)
+		/* being built by another open: a wait of seconds at most, once per
+		 * file while any handle holds it */
+		while (s->state == SH_BUILDING)
+			pthread_cond_wait(&fs->shared_cv, &fs->shared_lock);
+	} else {
+		s = calloc(1, sizeof *s);
+		if (!s) {
+			pthread_mutex_unlock(&fs->shared_lock);
 			return ifs_err_set(err, ENOMEM, "out of memory");
-		int r = ifs_views_content(fs->views, &h->e, &n->data, &n->len, err);
-		if (r) {
-			free(n);
-			return r;
 		}
-		n->src = h->e.src;
-		snprintf(n->key, sizeof n->key, "%s", h->e.key);
-		n->refs = 1;
-		pthread_mutex_lock(&fs->shared_lock);
-		for (s = fs->shared; s; s = s->next)
-			if (s->src == n->src && !strcmp(s->key, n->key))
-				break;
-		if (s) {
-			s->refs++;
-		} else {
-			n->next = fs->shared;
-			fs->shared = s = n;
-			n = NULL;
-		}
+		s->src = h->e.src;
+		snprintf(s->key, sizeof s->key, "%s", h->e.key);
+		s->state = SH_BUILDING;
+		s->refs = 1;
+		s->next = fs->shared;
+		fs->shared = s;
 		pthread_mutex_unlock(&fs->shared_lock);
-		if (n) {
-			free(n->data);
-			free(n);
+		uint8_t *data = NULL;
+		size_t len = 0;
+		ifs_err e;
+		ifs_err_clear(&e);
+		int r = ifs_views_content(fs->views, &h->e, &data, &len, &e);
+		pthread_mutex_lock(&fs->shared_lock);
+		if (r) {
+			s->state = SH_FAILED;
+			s->err = e;
+			if (!s->err.code)
+				ifs_err_set(&s->err, -r, "%s: %s", h->e.key, strerror(-r));
+		} else {
+			s->state = SH_READY;
+			s->data = data;
+			s->len = len;
 		}
+		pthread_cond_broadcast(&fs->shared_cv);
 	}
+	if (s->state == SH_FAILED) {
+		int code = s->err.code;
+		if (err && !err->code)
+			*err = s->err;
+		if (--s->refs == 0)
+			shared_drop(fs, s);
+		pthread_mutex_unlock(&fs->shared_lock);
+		return -code;
+	}
+	pthread_mutex_unlock(&fs->shared_lock);
 	h->sh = s;
 	h->data = s->data;
 	h->len = s->len;
@@ -516,32 +570,81 @@ static int content_get(ifs_fs *fs, struct fh *h, ifs_err *err)
 
 static void content_put(ifs_fs *fs, struct fh *h)
 {
-	struct ifs_shared *s = h->sh, *drop = NULL;
+	struct ifs_shared *s = h->sh;
 	if (!s) {
 		free(h->data);
 		return;
 	}
 	pthread_mutex_lock(&fs->shared_lock);
-	if (--s->refs == 0) {
-		for (struct ifs_shared **p = &fs->shared; *p; p = &(*p)->next)
-			if (*p == s) {
-				*p = s->next;
-				break;
-			}
-		drop = s;
-	}
+	if (--s->refs == 0)
+		shared_drop(fs, s);
 	pthread_mutex_unlock(&fs->shared_lock);
-	if (drop) {
-		free(drop->data);
-		free(drop);
+}
+
+/* ---- cursors: at most IFS_CURSORS_MAX kept (fs.h) ---- */
+
+static void cur_unlink(ifs_fs *fs, struct fh *h)
+{
+	if (h->cur_prev)
+		h->cur_prev->cur_next = h->cur_next;
+	else
+		fs->cur_head = h->cur_next;
+	if (h->cur_next)
+		h->cur_next->cur_prev = h->cur_prev;
+	else
+		fs->cur_tail = h->cur_prev;
+	h->cur_prev = h->cur_next = NULL;
+	h->cur_listed = 0;
+	fs->ncur--;
+}
+
+/* h (its lock held) uses its cursor now: first in the list; past the cap,
+ * the cursors idle the longest are freed (those whose handle another
+ * thread holds are left alone: trylock, so locks are never awaited in two
+ * orders). */
+static void cur_used(ifs_fs *fs, struct fh *h)
+{
+	pthread_mutex_lock(&fs->cur_lock);
+	if (h->cur_listed)
+		cur_unlink(fs, h);
+	h->cur_next = fs->cur_head;
+	if (fs->cur_head)
+		fs->cur_head->cur_prev = h;
+	else
+		fs->cur_tail = h;
+	fs->cur_head = h;
+	h->cur_listed = 1;
+	fs->ncur++;
+	for (struct fh *v = fs->cur_tail, *prev; v && fs->ncur > IFS_CURSORS_MAX; v = prev) {
+		prev = v->cur_prev;
+		if (v == h || pthread_mutex_trylock(&v->lock) != 0)
+			continue;
+		cur_unlink(fs, v);
+		ifs_gz_cursor_free(v->cur);
+		v->cur = NULL;
+		ifs_gz_checkpoint_clear(&v->cp);
+		v->have_cp = 0;
+		pthread_mutex_unlock(&v->lock);
 	}
+	pthread_mutex_unlock(&fs->cur_lock);
+}
+
+/* h's cursor goes (its lock held, or h being freed). */
+static void cur_drop(ifs_fs *fs, struct fh *h)
+{
+	pthread_mutex_lock(&fs->cur_lock);
+	if (h->cur_listed)
+		cur_unlink(fs, h);
+	ifs_gz_cursor_free(h->cur);
+	h->cur = NULL;
+	pthread_mutex_unlock(&fs->cur_lock);
 }
 
 static void fh_free(ifs_fs *fs, struct fh *h)
 {
 	if (!h)
 		return;
-	ifs_gz_cursor_free(h->cur);
+	cur_drop(fs, h);   /* before the lock goes: an eviction may hold it */
 	ifs_gz_checkpoint_clear(&h->cp);
 	content_put(fs, h);
 	pthread_cond_destroy(&h->pushed);
@@ -637,6 +740,7 @@ static int decode_member(fuse_req_t req, struct fh *h, uint8_t *buf, size_t size
 		if (r)
 			return r;
 	}
+	cur_used(fs, h);
 	if (!goes_on(h, abs)) {
 		ifs_gz_checkpoint_clear(&h->cp);
 		h->have_cp = 0;
@@ -647,6 +751,8 @@ static int decode_member(fuse_req_t req, struct fh *h, uint8_t *buf, size_t size
 			    -EAGAIN)
 				break;
 			int w = wait_scan(req, gen);
+			if (w == EAGAIN || w == EINTR)
+				return -w;   /* answers, not failures to log */
 			if (w)
 				return ifs_err_set(err, w, "waiting for the scan: %s", strerror(w));
 		}
@@ -660,11 +766,8 @@ static int decode_member(fuse_req_t req, struct fh *h, uint8_t *buf, size_t size
 	if ((size_t)n != size)
 		return ifs_err_set(err, EIO, "%s: member data ends early (offset %llu)",
 				   ifs_archive_file(h->e.archive), (unsigned long long)abs);
-	if (off + size == h->e.size) {
-		/* read to the end: free the decoder until the next read, if any */
-		ifs_gz_cursor_free(h->cur);
-		h->cur = NULL;
-	}
+	if (off + size == h->e.size)
+		cur_drop(fs, h);   /* read to the end: freed until the next read, if any */
 	return 0;
 }
 

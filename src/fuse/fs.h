@@ -17,11 +17,15 @@
 
 #define IFS_PUSH_MAX 64
 #define IFS_WHOLE_BUDGET (64u << 20)
+/* gzip cursors kept between reads (~200 KB each): past this many, the one
+ * idle the longest is freed (its file restarts at a checkpoint) */
+#define IFS_CURSORS_MAX 128
 
 struct fuse_lowlevel_ops;
 
 struct fuse_session;
 struct ifs_open;
+struct fh;
 
 typedef struct ifs_fs {
 	ifs_index *idx;            /* may be live (still being built): see index.h */
@@ -36,8 +40,10 @@ typedef struct ifs_fs {
 	pthread_mutex_t bad_lock;
 	ifs_strmap *bad;
 	/* generated and annotation files that are open: one copy each, shared
-	 * by their open handles (the real ones are 80-130 MB) */
+	 * by their open handles (the real ones are 80-130 MB), made once: the
+	 * first open builds it, the others wait on shared_cv */
 	pthread_mutex_t shared_lock;
+	pthread_cond_t shared_cv;
 	struct ifs_shared *shared;
 	/* Whole-member reads (fs.c), under push_lock. Their buffers hold at most
 	 * IFS_WHOLE_BUDGET bytes together. Those that push the rest of a file
@@ -50,6 +56,17 @@ typedef struct ifs_fs {
 	unsigned push_slots;           /* <= IFS_PUSH_MAX */
 	unsigned npushing;
 	uint64_t pushing[IFS_PUSH_MAX];
+	/* Cursors of open files (fs.c), under cur_lock: a list, most recently
+	 * used first, of the handles that hold one; at most IFS_CURSORS_MAX
+	 * (more only while every other one is being read). */
+	pthread_mutex_t cur_lock;
+	struct fh *cur_head, *cur_tail;
+	unsigned ncur;
+	/* Requests waiting for the scan, under wait_lock: at most wait_max at
+	 * once, so that they never take every FUSE thread; past it they fail
+	 * with EAGAIN. */
+	pthread_mutex_t wait_lock;
+	unsigned nwaiting, wait_max;
 	/* open files and folders: the kernel may end the session with a
 	 * RELEASE still unanswered (libfuse refuses requests after DESTROY),
 	 * so what is left is freed by ifs_fuse_release_all */

@@ -392,3 +392,158 @@ def test_data_folder_name_adds_no_mount_option(tiny_dir, tmp_path, name):
         assert "nosuid" in f[5].split(",") and "nodev" in f[5].split(","), f
     finally:
         assert m.close() == 0
+
+
+# ------------------------------------------------------------------ other users of the mount
+
+def vm_kb(pid, key):
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise AssertionError(key)
+
+
+def test_open_files_hold_bounded_cursor_memory(tiny_dir, tmp_path):
+    """A client that opens one file 600 times and reads 4 KiB from each
+    handle, keeping them open: the daemon keeps at most a bounded number of
+    gzip cursors (~200 KB each), and a handle whose cursor went still reads
+    right."""
+    import mmap
+    import resource
+    from expected import Expected
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    exp = Expected(tiny_dir)
+    rel, row = max(((p, r) for p, r in exp.view_files().items() if p.startswith("train/")),
+                   key=lambda pr: int(pr[1]["size"]))
+    size = int(row["size"])
+    assert size > 4096
+    idx = tmp_path / "i.sqlite"
+    assert inatfs("index", tiny_dir, "--index", idx).returncode == 0
+    m = Mount(tiny_dir, tmp_path / "mnt", index=idx)
+    fds = []
+    try:
+        path = m.mnt / rel
+        want = open(path, "rb").read()
+        buf = mmap.mmap(-1, 4096)
+        before = vm_kb(m.proc.pid, "VmRSS")
+        for _ in range(600):
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+            fds.append(fd)
+            assert os.preadv(fd, [buf], 0) == 4096 and buf[:4096] == want[:4096]
+        grown = vm_kb(m.proc.pid, "VmRSS") - before
+        assert grown < 64 * 1024, f"{grown} KiB for 600 half-read handles"
+        # the first handles' cursors went: their reads start again, right
+        big = mmap.mmap(-1, 1 << 16)
+        for fd in fds[:3]:
+            n = os.preadv(fd, [big], 4096)
+            assert big[:n] == want[4096:4096 + n] and 4096 + n == size
+    finally:
+        for fd in fds:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        assert m.close() == 0
+
+
+def test_a_generated_file_is_built_once_for_many_opens(data, tmp_path):
+    """Sixteen clients open with-bbox/train.json at once: it is built once
+    and shared (the daemon's peak memory grows by about one copy, not one
+    per open)."""
+    import threading
+
+    def many_boxes(j):
+        ids = [i["id"] for i in json.loads(zipfile.ZipFile(data / ZIP).read(
+            next(n for n in zipfile.ZipFile(data / ZIP).namelist() if n.endswith(JSON))))
+            ["images"]][:50]
+        a0 = j["annotations"][0]
+        j["annotations"] = [dict(a0, id=k, image_id=ids[k % len(ids)],
+                                 note="n" * 200) for k in range(60000)]
+        return None
+    edit_json(data, many_boxes, "train_2017_bboxes.zip", "train_2017_bboxes.json")
+    idx = tmp_path / "i.sqlite"
+    r = inatfs("index", data, "--index", idx)
+    assert r.returncode == 0, r.stderr
+    m = Mount(data, tmp_path / "mnt", index=idx)
+    try:
+        target = m.mnt / "with-bbox/train.json"
+        size = os.stat(target).st_size
+        assert size > 10 << 20, size
+        hwm0 = vm_kb(m.proc.pid, "VmHWM")
+        barrier = threading.Barrier(16, timeout=60)
+        errors = []
+
+        def opener():
+            try:
+                barrier.wait()
+                with open(target, "rb") as fh:
+                    fh.read(4096)
+                    barrier.wait()
+            except Exception as e:   # reported below
+                errors.append(e)
+        ts = [threading.Thread(target=opener) for _ in range(16)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        assert errors == [] and not any(t.is_alive() for t in ts), errors
+        grown = vm_kb(m.proc.pid, "VmHWM") - hwm0
+        assert grown < 4 * size // 1024, f"peak grew {grown} KiB for a {size >> 10} KiB file"
+    finally:
+        assert m.close() == 0
+
+
+def test_waits_for_the_scan_leave_threads_for_others(tiny_dir, tmp_path):
+    """While a first scan runs, 48 clients stat images the scan has not
+    reached: some wait, the rest are told to try again (EAGAIN), and the
+    mount keeps answering others meanwhile."""
+    import errno
+    import threading
+    from expected import Expected
+    exp = Expected(tiny_dir)
+    files = exp.view_files()
+    order = {id(r): k for k, r in enumerate(exp.manifest)}
+    # the images stored last, one per folder (the kernel lets one lookup at a
+    # time into a folder), so that each holds a thread of the daemon
+    late, dirs = [], set()
+    for p in sorted(files, key=lambda p: -order[id(files[p])]):
+        if os.path.dirname(p) not in dirs:
+            dirs.add(os.path.dirname(p))
+            late.append(p)
+    late = late[:48]
+    assert len(late) == 48
+    side = next(p for p in files if p.startswith("val/"))
+    m = Mount(tiny_dir, tmp_path / "mnt", "scan_limit=0.03", index=tmp_path / "i.sqlite",
+              wait_scan=False)
+    results = {}
+    try:
+        def stat(p):
+            try:
+                os.stat(m.mnt / p)
+                results[p] = "ok"
+            except OSError as e:
+                results[p] = errno.errorcode.get(e.errno, e.errno)
+        ts = [threading.Thread(target=stat, args=(p,), daemon=True) for p in late]
+        for t in ts:
+            t.start()
+        # the stats have reached the daemon: now another client asks
+        for _ in range(30):
+            if sum(r == "EAGAIN" for r in results.values()) >= 16:
+                break
+            threading.Event().wait(0.1)
+        got = {}
+
+        def other():
+            got["sidecar"] = json.loads((m.mnt / side).with_suffix(".json").read_bytes())
+            got["root"] = os.listdir(m.mnt)
+        t = threading.Thread(target=other, daemon=True)
+        t.start()
+        t.join(10)   # the scan takes ~40 s at this limit
+        assert "root" in got, "the mount stopped answering"
+        waiting = sum(1 for x in ts if x.is_alive())
+        assert "inatfs: indexed " not in m.stderr(), "the scan ended too early for this test"
+        assert waiting >= 8, (waiting, results)
+        assert list(results.values()).count("EAGAIN") >= 16, results
+        assert all(r in ("ok", "EAGAIN") for r in results.values()), results
+    finally:
+        m.close()   # the stats still waiting end with the mount
