@@ -128,6 +128,10 @@ int ifs_catalog_load(const char *data_dir, ifs_catalog **out,
 		     ifs_catalog_progress_fn progress, void *pctx, ifs_err *err);
 void ifs_catalog_free(ifs_catalog *c);
 
+/* The zip that holds annotation file `name` ("train2017.json" ->
+ * "train_val2017.zip"), or NULL if inatfs knows no such file. */
+const char *ifs_annfile_zip(const char *name);
+
 /*
  * Reads a whole zip entry (exact path inside the zip) into memory: *buf is
  * malloc'd, *len bytes, followed by a NUL byte not counted in *len. Used by

@@ -220,6 +220,21 @@ int ifs_damage_read(struct sqlite3 *db, int archive, ifs_damage *d);
  * what it costs, what to do. */
 void ifs_damage_describe(const ifs_damage *d, const char *data_dir, char *buf, size_t size);
 
+/* The files ifs_index_generate makes (NULL-terminated). */
+extern const char *const ifs_generated_files[];
+
+/*
+ * Checks what serving relies on in an index opened with SQLite (check.c):
+ * id ranges, the root, categories, annotation and generated files. 0, or
+ * -EIO with err naming the file and the row.
+ */
+int ifs_index_validate(struct sqlite3 *db, const char *path, ifs_err *err);
+
+/* Is name a path component that can be served (not NULL, empty, "." or
+ * "..", no '/', at most 255 bytes)? Names read from an index are checked
+ * with it. */
+int ifs_index_name_ok(const char *name);
+
 /* meta table lookups (counts, build facts); returns a malloc'd string or NULL. */
 char *ifs_index_meta(ifs_index *idx, const char *key);
 

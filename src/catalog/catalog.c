@@ -152,6 +152,14 @@ static const struct job {
 	{ "test2017.zip", "test2017.json", IFS_SPLIT_TEST, ifs_cload_coco, 0 },
 };
 
+const char *ifs_annfile_zip(const char *name)
+{
+	for (size_t i = 0; i < sizeof jobs / sizeof jobs[0]; i++)
+		if (!strcmp(jobs[i].json, name))
+			return jobs[i].zip;
+	return NULL;
+}
+
 int ifs_catalog_load(const char *data_dir, ifs_catalog **out, ifs_catalog_progress_fn progress,
 		     void *pctx, ifs_err *err)
 {

@@ -15,6 +15,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "inatfs/trust.h"
 
 /* First allocation for an entry, whatever size its header claims. */
 #define FIRST_CHUNK ((size_t)64 << 20)
@@ -32,24 +35,29 @@ static const char *aerr(struct archive *a)
 	return s ? s : "unknown libarchive error";
 }
 
-/* what: the entry looked for, named in messages (may be NULL). */
-static int zopen(const char *zip_path, const char *what, struct archive **out, ifs_err *err)
+/* what: the entry looked for, named in messages (may be NULL). The zip is
+ * opened as trusted input (trust.h); *fd is closed by the caller, after
+ * archive_read_free. */
+static int zopen(const char *zip_path, const char *what, struct archive **out, int *fd,
+		 ifs_err *err)
 {
 	*out = NULL;
+	*fd = ifs_trust_open(zip_path, 0, err);
+	if (*fd < 0)
+		return *fd;
 	struct archive *a = archive_read_new();
-	if (!a)
+	if (!a) {
+		close(*fd);
+		*fd = -1;
 		return ifs_err_set(err, ENOMEM, "%s: out of memory", zip_path);
+	}
 	if (archive_read_support_format_zip_seekable(a) != ARCHIVE_OK ||
-	    archive_read_open_filename(a, zip_path, 1 << 16) != ARCHIVE_OK) {
-		int e = archive_errno(a);
-		int r;
-		/* A real errno from open(2) says more than "corrupt". */
-		if (e == ENOENT || e == EACCES || e == EPERM || e == ENOTDIR || e == EISDIR)
-			r = ifs_err_sys(err, e, "%s", zip_path);
-		else
-			r = ifs_err_set(err, EIO, "%s: %s%snot a readable zip: %s", zip_path,
-					what ? what : "", what ? ": " : "", aerr(a));
+	    archive_read_open_fd(a, *fd, 1 << 16) != ARCHIVE_OK) {
+		int r = ifs_err_set(err, EIO, "%s: %s%snot a readable zip: %s", zip_path,
+				    what ? what : "", what ? ": " : "", aerr(a));
 		archive_read_free(a);
+		close(*fd);
+		*fd = -1;
 		return r;
 	}
 	*out = a;
@@ -131,7 +139,8 @@ int ifs_zip_find(const char *zip_path, const char *name, ifs_zblob *out, ifs_err
 	struct archive *a = NULL;
 	struct archive_entry *ae;
 	ifs_zblob b = { 0 };
-	int r = zopen(zip_path, name, &a, err);
+	int fd = -1;
+	int r = zopen(zip_path, name, &a, &fd, err);
 
 	memset(out, 0, sizeof *out);
 	if (r < 0)
@@ -173,6 +182,8 @@ int ifs_zip_find(const char *zip_path, const char *name, ifs_zblob *out, ifs_err
 out:
 	ifs_zblob_free(&b);
 	archive_read_free(a);
+	if (fd >= 0)
+		close(fd);
 	return r;
 }
 
@@ -190,7 +201,8 @@ int ifs_zip_read_entry(const char *zip_path, const char *entry, uint8_t **buf, s
 {
 	struct archive *a = NULL;
 	struct archive_entry *ae;
-	int r = zopen(zip_path, entry, &a, err);
+	int fd = -1;
+	int r = zopen(zip_path, entry, &a, &fd, err);
 
 	*buf = NULL;
 	*len = 0;
@@ -213,5 +225,7 @@ int ifs_zip_read_entry(const char *zip_path, const char *entry, uint8_t **buf, s
 	r = ifs_err_set(err, ENOENT, "%s: %s: no such entry", zip_path, entry);
 out:
 	archive_read_free(a);
+	if (fd >= 0)
+		close(fd);
 	return r;
 }

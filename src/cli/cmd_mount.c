@@ -29,12 +29,14 @@
 
 #include "../fuse/fs.h"
 #include "cli.h"
+#include "inatfs/trust.h"
 
 struct mount_opts {
 	char *index;
 	char *scan_limit;   /* MB/s */
 	int nosidecar;
 	int readdirplus, noreaddirplus;
+	int follow_links;   /* symbolic links in place of the downloads (trust.h) */
 	int max_threads_given;   /* -o max_threads=N: the user's, not ours */
 	char *data_dir;
 	char *mountpoint;   /* the second non-option, kept in args for fuse_parse_cmdline */
@@ -49,6 +51,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("nosidecar", nosidecar),
 	OPT("readdirplus", readdirplus),
 	OPT("noreaddirplus", noreaddirplus),
+	OPT("follow_links", follow_links),
 	FUSE_OPT_END
 };
 
@@ -180,6 +183,7 @@ int cmd_mount(int argc, char **argv)
 
 	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) < 0)
 		goto out;
+	ifs_trust_follow_links(o.follow_links);
 	/* before fuse_parse_cmdline, which rejects a missing mount point as a usage error */
 	if (o.data_dir && o.mountpoint &&
 	    ((r = cli_check_data_dir(o.data_dir)) || (r = check_mountpoint(o.mountpoint))))

@@ -22,7 +22,8 @@ static const char q_members[] =
 static const char q_path[] =
 	"WITH RECURSIVE up(id, parent, path) AS (SELECT id, parent, nm(name) FROM nodes WHERE id=?1 "
 	"UNION ALL SELECT n.id, n.parent, nm(n.name) || '/' || up.path FROM nodes n JOIN up ON "
-	"n.id=up.parent WHERE n.id<>1) SELECT path FROM up WHERE parent=1";
+	"n.id=up.parent WHERE n.id<>1 AND length(up.path) < 4096) SELECT path FROM up WHERE "
+	"parent=1";
 static const char q_total[] = "SELECT coalesce(sum(size), 0) FROM nodes WHERE type=0";
 
 static void print_path(ifs_index *idx, int64_t id, const char *why)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "inatfs/trust.h"
 
 void cli_error(const char *fmt, ...)
 {
@@ -44,6 +45,19 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
 		printf("inatfs %s\n", INATFS_VERSION);
 		return 0;
+	}
+	/* the subcommands' --follow-links (the mount's is -o follow_links) */
+	if (!strcmp(cmd, "index") || !strcmp(cmd, "info") || !strcmp(cmd, "verify") ||
+	    !strcmp(cmd, "score")) {
+		int k = 1;
+		for (int i = 1; i < argc; i++) {
+			if (!strcmp(argv[i], "--follow-links"))
+				ifs_trust_follow_links(1);
+			else
+				argv[k++] = argv[i];
+		}
+		argv[k] = NULL;
+		argc = k;
 	}
 	if (!strcmp(cmd, "index"))
 		return cmd_index(argc - 1, argv + 1);

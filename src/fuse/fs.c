@@ -297,6 +297,8 @@ static void dirh_free(struct dirh *d)
 static int collect(void *ctx, const char *name, const ifs_entry *e)
 {
 	struct dirh *d = ctx;
+	if (!name)
+		return -EIO;   /* the views check names; never reached */
 	if (d->n == d->cap) {
 		size_t nc = d->cap ? d->cap * 2 : 64;
 		ifs_entry *ne = realloc(d->ents, nc * sizeof *ne);

@@ -26,6 +26,7 @@
 
 #include "inatfs/catalog.h"
 #include "inatfs/names.h"
+#include "inatfs/trust.h"
 #include "schema.h"
 
 /* ---- the whole build --------------------------------------------------- */
@@ -368,6 +369,10 @@ static int resumable(const struct adopt *a, const char *file)
 static int consider(void *ctx, const char *file)
 {
 	struct adopt *a = ctx;
+	int fd = ifs_trust_open(file, 0, NULL);
+	if (fd < 0)
+		return 1;   /* a link, or planted by someone else: not ours to take or remove */
+	close(fd);
 	if (a->done || !resumable(a, file))
 		return 0;
 	/* claimed by renaming: of two builds starting at once, one gets it */

@@ -516,7 +516,11 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, struct ifs_join **join
 	}
 	for (size_t i = 0; i < c->nfiles && !r; i++) {
 		sqlite3_bind_text(ann, 1, c->files[i].name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(ann, 2, c->files[i].zip_path, -1, SQLITE_STATIC);
+		/* the zip's name only: serving finds it in DATA_DIR (and an index
+		 * can name no other file, check.c) */
+		const char *zslash = strrchr(c->files[i].zip_path, '/');
+		sqlite3_bind_text(ann, 2, zslash ? zslash + 1 : c->files[i].zip_path, -1,
+				  SQLITE_STATIC);
 		sqlite3_bind_text(ann, 3, c->files[i].entry, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ann, 4, (sqlite3_int64)c->files[i].size);
 		sqlite3_bind_int64(ann, 5, c->files[i].mtime);

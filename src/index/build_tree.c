@@ -25,6 +25,7 @@
 #include "inatfs/gz.h"
 #include "inatfs/names.h"
 #include "inatfs/tar.h"
+#include "inatfs/trust.h"
 #include "schema.h"
 
 /* An empty tree: no maps filled, no node made. */
@@ -341,9 +342,13 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 		r = ifs_err_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = ifs_trust_open(path, 0, err);
 	struct stat fst;
-	if (fd < 0 || fstat(fd, &fst) < 0) {
+	if (fd < 0) {
+		r = fd;
+		goto out;
+	}
+	if (fstat(fd, &fst) < 0) {
 		r = ifs_err_sys(err, errno, "%s", path);
 		goto out;
 	}
@@ -592,10 +597,10 @@ int ifs_tree_probe_archive(const char *path, ifs_err *err)
 	p.tar = ifs_tar_new(path, &cb);
 	if (!p.tar)
 		return ifs_err_set(err, ENOMEM, "out of memory");
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = ifs_trust_open(path, 0, err);
 	if (fd < 0) {
 		ifs_tar_free(p.tar);
-		return ifs_err_sys(err, errno, "%s", path);
+		return fd;
 	}
 	ifs_gz_scan_opts go = { .on_data = probe_data, .ctx = &p };
 	int r = ifs_gz_scan_file(fd, path, &go, &res, err);

@@ -64,6 +64,8 @@ static int emit_image(ifs_buf *b, sqlite3_stmt *st, void *ctx)
 		const char *split = (const char *)sqlite3_column_text(st, 3);
 		const char *dir = (const char *)sqlite3_column_text(st, 4);
 		const char *name = (const char *)sqlite3_column_text(st, 5);
+		if (!split || !dir || !ifs_index_name_ok(name))
+			return -EIO;   /* a damaged index */
 		size_t n = strlen(split) + strlen(dir) + strlen(name) + 3;
 		char *fn = malloc(n);
 		if (!fn)
@@ -74,7 +76,7 @@ static int emit_image(ifs_buf *b, sqlite3_stmt *st, void *ctx)
 	}
 	if (!r && sqlite3_column_type(st, 6) != SQLITE_NULL)
 		r = ifs_buf_addf(b, ",\"license\":%lld", (long long)sqlite3_column_int64(st, 6));
-	if (!r && sqlite3_column_type(st, 7) != SQLITE_NULL) {
+	if (!r && sqlite3_column_text(st, 7)) {
 		r = ifs_buf_add(b, ",\"rights_holder\":", 17);
 		if (!r)
 			r = ifs_buf_json_str(b, (const char *)sqlite3_column_text(st, 7));
@@ -93,6 +95,8 @@ static int emit_category(ifs_buf *b, sqlite3_stmt *st, void *ctx)
 {
 	(void)ctx;
 	int r = ifs_buf_addf(b, "{\"id\":%lld,\"name\":", (long long)sqlite3_column_int64(st, 0));
+	if (!r && (!sqlite3_column_text(st, 1) || !sqlite3_column_text(st, 2)))
+		r = -EIO;   /* a damaged index (check.c refuses it at open) */
 	if (!r)
 		r = ifs_buf_json_str(b, (const char *)sqlite3_column_text(st, 1));
 	if (!r)

@@ -23,6 +23,7 @@
 
 #include <sqlite3.h>
 
+#include "inatfs/trust.h"
 #include "schema.h"
 
 const char *const ifs_source_files[] = {
@@ -64,9 +65,9 @@ static int hash_range(int fd, off_t off, size_t len, uLong *crc, const char *pat
 
 int ifs_archive_fingerprint(const char *path, char **out, ifs_err *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = ifs_trust_open(path, 0, err);
 	if (fd < 0)
-		return ifs_err_sys(err, errno, "%s", path);
+		return fd;
 	struct stat st;
 	int r = 0;
 	if (fstat(fd, &st) < 0) {
@@ -147,8 +148,14 @@ nomem:
 
 int ifs_index_check(const char *path, const char *data_dir, ifs_err *err)
 {
-	if (access(path, F_OK) < 0)
+	if (access(path, F_OK) < 0 && errno != ELOOP)
 		return errno == ENOENT ? -ENOENT : ifs_err_sys(err, errno, "%s", path);
+	/* a link, or a file someone else could have planted: refused, not rebuilt
+	 * over (trust.h) */
+	int tfd = ifs_trust_open(path, 0, err);
+	if (tfd < 0)
+		return tfd;
+	close(tfd);
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	int r = -ESTALE;
@@ -284,9 +291,9 @@ static int index_open(const char *path, const char *data_dir, int live, ifs_inde
 		r = ifs_err_set(err, ENOMEM, "out of memory");
 		goto fail;
 	}
-	idx->index_fd = open(path, O_RDONLY | O_CLOEXEC);
+	idx->index_fd = ifs_trust_open(path, 0, err);
 	if (idx->index_fd < 0) {
-		r = ifs_err_sys(err, errno, "%s", path);
+		r = idx->index_fd;
 		goto fail;
 	}
 	/* a live index changes under us: normal locking, and waits for the writer */
@@ -299,16 +306,21 @@ static int index_open(const char *path, const char *data_dir, int live, ifs_inde
 	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
 		char full[PATH_MAX];
 		snprintf(full, sizeof full, "%s/%s", data_dir, ifs_archive_file(a));
-		idx->archive_fd[a] = open(full, O_RDONLY | O_CLOEXEC);
-		if (idx->archive_fd[a] < 0 && errno != ENOENT) {
-			r = ifs_err_sys(err, errno, "%s", full);
+		ifs_err e2;
+		ifs_err_clear(&e2);
+		idx->archive_fd[a] = ifs_trust_open(full, 0, &e2);
+		if (idx->archive_fd[a] < 0 && idx->archive_fd[a] != -ENOENT) {
+			r = ifs_err_set(err, e2.code, "%s", e2.msg);
 			goto fail;
 		}
 	}
-	if (!ifs_index_db(idx, err)) {
+	sqlite3 *db = ifs_index_db(idx, err);
+	if (!db) {
 		r = -(err && err->code ? err->code : EIO);
 		goto fail;
 	}
+	if ((r = ifs_index_validate(db, path, err)))
+		goto fail;
 	*out = idx;
 	return 0;
 fail:

@@ -15,6 +15,7 @@
 #include "inatfs/views.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,6 +138,13 @@ static int db_error(ifs_views *v, ifs_err *err)
 {
 	sqlite3 *db = ifs_index_db(v->idx, NULL);
 	return ifs_err_set(err, EIO, "index: %s", db ? sqlite3_errmsg(db) : "no connection");
+}
+
+/* A name read back that cannot be served (check.c): the index is damaged. */
+static int bad_name(ifs_views *v, const char *what, long long row, ifs_err *err)
+{
+	return ifs_err_set(err, EIO, "index: %s: %s %lld has no valid name (a damaged index: "
+			   "remove it to have it rebuilt)", ifs_index_path(v->idx), what, row);
 }
 
 /* ---- set-up ------------------------------------------------------------ */
@@ -319,6 +327,10 @@ static int node_list(ifs_views *v, int64_t id, int skip_root_kids, ifs_views_fil
 			e.mode = dir ? 0555 : 0444;   /* listings carry no attributes */
 		}
 		const char *name = (const char *)sqlite3_column_text(st, full ? 8 : 2);
+		if (!ifs_index_name_ok(name)) {
+			sqlite3_reset(st);
+			return bad_name(v, "node", (long long)e.ino, err);
+		}
 		if (skip_root_kids && id == IFS_ROOT_NODE &&
 		    (e.src != IFS_SRC_DIR || is_view_name(name) || is_root_file(v, name)))
 			continue;   /* the root's files and these names belong to the views */
@@ -458,6 +470,11 @@ static int list_images(ifs_views *v, const struct imgsel *s, int64_t cat, ifs_vi
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		ifs_entry e;
 		const char *name = (const char *)sqlite3_column_text(st, 1);
+		if (!ifs_index_name_ok(name) || strlen(name) > IFS_NAME_MAX) {
+			long long rid = sqlite3_column_int64(st, 0);
+			sqlite3_reset(st);
+			return bad_name(v, "image", rid, err);
+		}
 		if (full) {
 			image_entry(st, s->view, &e);
 		} else {
@@ -975,11 +992,13 @@ int ifs_views_readdir_ino(ifs_views *v, uint64_t ino, ifs_views_fill_fn fill, vo
 	return dir_op(v, ino, NULL, NULL, fill, ctx, err);
 }
 
+/* bounded: a cycle of parents in a damaged index ends the walk (4096 bytes
+ * is the longest path the kernel takes) */
 static const char q_member_path[] =
 	"WITH RECURSIVE up(id, parent, path) AS (SELECT id, parent, nm(name) FROM nodes "
 	"WHERE archive=?1 AND off=?2 AND type=0 UNION ALL SELECT n.id, n.parent, "
-	"nm(n.name) || '/' || up.path FROM nodes n JOIN up ON n.id=up.parent WHERE n.id<>1) "
-	"SELECT path FROM up WHERE parent=1 LIMIT 1";
+	"nm(n.name) || '/' || up.path FROM nodes n JOIN up ON n.id=up.parent WHERE n.id<>1 "
+	"AND length(up.path) < 4096) SELECT path FROM up WHERE parent=1 LIMIT 1";
 
 int ifs_views_member_path(ifs_views *v, const ifs_entry *e, char *out, size_t outsz)
 {
@@ -991,7 +1010,7 @@ int ifs_views_member_path(ifs_views *v, const ifs_entry *e, char *out, size_t ou
 	sqlite3_bind_int(st, 1, e->archive);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)e->off);
 	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW && sqlite3_column_text(st, 0))
 		snprintf(out, outsz, "%s", sqlite3_column_text(st, 0));
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : -ENOENT;
@@ -1032,8 +1051,13 @@ int ifs_views_content(ifs_views *v, const ifs_entry *e, uint8_t **data, size_t *
 			sqlite3_reset(st);
 			return ifs_err_set(err, EIO, "index: annotation file %s is missing", e->key);
 		}
-		char *zip = strdup((const char *)sqlite3_column_text(st, 0));
-		char *entry = strdup((const char *)sqlite3_column_text(st, 1));
+		/* the zip by its name in DATA_DIR (check.c: one of the downloads') */
+		char *zip = NULL;
+		const char *zname = (const char *)sqlite3_column_text(st, 0);
+		const char *ename = (const char *)sqlite3_column_text(st, 1);
+		if (zname && ename && asprintf(&zip, "%s/%s", ifs_index_data_dir(v->idx), zname) < 0)
+			zip = NULL;
+		char *entry = ename ? strdup(ename) : NULL;
 		uint64_t want = (uint64_t)sqlite3_column_int64(st, 2);
 		sqlite3_reset(st);
 		int r = zip && entry ? ifs_zip_read_entry(zip, entry, data, len, err)
