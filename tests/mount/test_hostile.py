@@ -546,3 +546,178 @@ def test_waits_for_the_scan_leave_threads_for_others(tiny_dir, tmp_path):
         assert all(r in ("ok", "EAGAIN") for r in results.values()), results
     finally:
         m.close()   # the stats still waiting end with the mount
+
+
+# ------------------------------------------------------------------ DATA_DIR and the index
+
+def run_mount(d, mnt, *opts, index):
+    """A foreground mount that must fail: (exit code, stderr lines)."""
+    from mountlib import INATFS, unmount
+    mnt.mkdir(exist_ok=True)
+    args = [str(INATFS), str(d), str(mnt), "-f", "-o", f"index={index}"]
+    for o in opts:
+        args += ["-o", o]
+    try:
+        r = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    finally:
+        unmount(mnt)
+    lines = [l for l in r.stderr.splitlines()
+             if l.startswith("inatfs: ") and not re.match(
+                 r"inatfs: (building|reading|the build needs|rebuilding)", l)]
+    return r.returncode, lines
+
+
+@pytest.mark.parametrize("name", [TAR, ZIP, "test2017.zip"])
+def test_a_download_that_is_a_link_is_refused(data, tmp_path, name):
+    """A symbolic link in place of a download (any root-readable file it
+    points to would be served) is refused in one message, unless
+    -o follow_links allows links; then the mount reads through it."""
+    real = tmp_path / ("real-" + name)
+    shutil.move(data / name, real)
+    (data / name).symlink_to(real)
+    code, lines = run_mount(data, tmp_path / "mnt", index=tmp_path / "i.sqlite")
+    assert code == 2 and len(lines) == 1, lines
+    assert str(data / name) in lines[0] and "symbolic link" in lines[0], lines
+    r = inatfs("index", data, "--index", tmp_path / "i.sqlite")
+    assert r.returncode == 2 and "symbolic link" in r.stderr, r.stderr
+    m = Mount(data, tmp_path / "mnt2", "follow_links", index=tmp_path / "i.sqlite")
+    try:
+        assert json.loads((m.mnt / "train2017.json").read_bytes())["images"]
+        assert any(os.scandir(m.mnt / "train"))
+    finally:
+        assert m.close() == 0
+    r = inatfs("info", data, "--index", tmp_path / "i.sqlite", "--follow-links")
+    assert r.returncode == 0 and "up to date" in r.stdout, r.stdout + r.stderr
+
+
+@pytest.fixture
+def shared_dir(data):
+    """DATA_DIR writable by every user (as a shared scratch folder is)."""
+    os.chmod(data, 0o777)
+    return data
+
+
+@pytest.mark.parametrize("name", [TAR, ZIP])
+def test_a_download_planted_by_another_user_is_refused(shared_dir, tmp_path, name):
+    """In a folder other users can write to, a download owned by another
+    user (not root, not the one mounting) is refused in one message."""
+    os.chown(shared_dir / name, 4242, 4242)
+    code, lines = run_mount(shared_dir, tmp_path / "mnt", index=tmp_path / "i.sqlite")
+    assert code == 2 and len(lines) == 1, lines
+    assert str(shared_dir / name) in lines[0] and "uid 4242" in lines[0] and \
+        "other users can write" in lines[0], lines
+    # in a folder only its owner writes, the same file is read
+    os.chmod(shared_dir, 0o755)
+    m = Mount(shared_dir, tmp_path / "mnt2", index=tmp_path / "i.sqlite")
+    assert m.close() == 0
+
+
+def test_an_index_planted_by_another_user_is_refused(shared_dir, tmp_path):
+    """The default index in a DATA_DIR others can write to: one planted by
+    another user is refused (not served, not silently rebuilt over)."""
+    idx = shared_dir / ".inatfs-index.sqlite"
+    r = inatfs("index", shared_dir, "--index", idx)
+    assert r.returncode == 0, r.stderr
+    os.chown(idx, 4242, 4242)
+    code, lines = run_mount(shared_dir, tmp_path / "mnt", index=idx)
+    assert code == 3 and len(lines) == 1, lines
+    assert str(idx) in lines[0] and "uid 4242" in lines[0], lines
+    # a link in its place (to a good index elsewhere) is refused too
+    os.chown(idx, 0, 0)
+    shutil.move(idx, tmp_path / "elsewhere.sqlite")
+    idx.symlink_to(tmp_path / "elsewhere.sqlite")
+    code, lines = run_mount(shared_dir, tmp_path / "mnt", index=idx)
+    assert code == 3 and len(lines) == 1 and "symbolic link" in lines[0], lines
+
+
+def planted_index(data, tmp_path, sql):
+    """A real index of data, then sql run on it (what someone who can
+    compute the fingerprints could write)."""
+    import sqlite3
+    idx = tmp_path / "planted.sqlite"
+    r = inatfs("index", data, "--index", idx)
+    assert r.returncode == 0, r.stderr
+    db = sqlite3.connect(idx)
+    db.executescript(sql)
+    db.commit()
+    db.close()
+    return idx
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE annfiles SET zip='/etc/shadow' WHERE name='train2017.json'",
+    "UPDATE annfiles SET zip='../../etc/x.zip'",
+    "UPDATE annfiles SET zip='test2017.zip' WHERE name='train2017.json'",
+    "INSERT INTO annfiles VALUES('passwd', 'train_val2017.zip', 'x', 5, 0)",
+    "UPDATE categories SET dir='..' WHERE id=(SELECT min(id) FROM categories)",
+    "UPDATE categories SET id=4294967301 WHERE id=(SELECT min(id) FROM categories)",
+    "UPDATE images SET rid=4294967297 WHERE rid=(SELECT max(rid) FROM images)",
+    "UPDATE nodes SET id=1099511627777 WHERE id=(SELECT max(id) FROM nodes)",
+])
+def test_an_index_with_values_serving_cannot_trust_is_refused(data, tmp_path, sql):
+    """Values read back from an index are checked at open: annotation
+    files come only from their own download zip, ids stay in the ranges the
+    inode numbers hold, folder names are safe. The mount is refused with
+    one message naming the index."""
+    idx = planted_index(data, tmp_path, sql)
+    code, lines = run_mount(data, tmp_path / "mnt", index=idx)
+    assert code == 3 and len(lines) == 1, lines
+    assert str(idx) in lines[0] and "damaged" in lines[0], lines
+
+
+def test_an_index_with_bad_names_or_a_cycle_fails_reads_not_the_daemon(data, tmp_path):
+    """A name that is NULL or '..' in a folder: listing that folder fails
+    (EIO), the rest is served. A folder that is its parent's parent (a
+    cycle): a failed read of a member inside it names what it can and
+    answers, and `inatfs verify` ends; the daemon neither crashes nor
+    hangs."""
+    import errno
+    sql = """
+        CREATE TABLE n2 AS SELECT * FROM nodes;
+        DROP TABLE nodes;
+        CREATE TABLE nodes(id INTEGER PRIMARY KEY, parent INTEGER, name TEXT, archive INTEGER,
+                           type INTEGER, off INTEGER, size INTEGER, mtime INTEGER,
+                           mode INTEGER, crc INTEGER);
+        INSERT INTO nodes SELECT * FROM n2;
+        DROP TABLE n2;
+        CREATE UNIQUE INDEX nodes_child ON nodes(parent, name, type);
+        CREATE TEMP TABLE pick AS SELECT min(id) AS f FROM nodes WHERE type=0;
+        UPDATE nodes SET name=NULL WHERE id=(SELECT f FROM pick);
+        UPDATE nodes SET name='..' WHERE id=(SELECT f FROM pick) + 1;
+        -- the member of the last train image: wrong CRC, its folder and the
+        -- folder's parent each other's parent
+        CREATE TEMP TABLE m AS SELECT n.id AS id, n.parent AS d, p.parent AS s FROM images i
+          JOIN nodes n ON n.id=i.node JOIN nodes p ON p.id=n.parent
+          WHERE i.split=0 ORDER BY i.rid DESC LIMIT 1;
+        UPDATE nodes SET crc=(crc | 1) - (crc & 1) WHERE id=(SELECT id FROM m);
+        UPDATE nodes SET parent=(SELECT d FROM m) WHERE id=(SELECT s FROM m);
+    """
+    idx = planted_index(data, tmp_path, sql)
+    m = Mount(data, tmp_path / "mnt", index=idx)
+    try:
+        top = m.mnt / "train_val_images"
+        failed = []
+        for sup in os.listdir(top):
+            for cls in os.listdir(top / sup):
+                try:
+                    os.listdir(top / sup / cls)
+                except OSError as e:
+                    assert e.errno == errno.EIO, e
+                    failed.append(cls)
+        assert len(failed) == 1, failed
+        assert json.loads((m.mnt / "val2017.json").read_bytes())["images"]
+        eio = 0
+        for root, _, files in os.walk(m.mnt / "train"):
+            for f in files:
+                try:
+                    with open(os.path.join(root, f), "rb") as fh:
+                        fh.read()
+                except OSError as e:
+                    assert e.errno == errno.EIO, e
+                    eio += 1
+        assert eio >= 1
+    finally:
+        assert m.close() == 0
+    assert "has no valid name" in m.stderr() and "CRC-32 mismatch" in m.stderr(), m.stderr()
+    v = inatfs("verify", data, "--index", idx, timeout=120)
+    assert v.returncode == 5 and "BAD " in v.stdout, v.stdout + v.stderr
