@@ -346,7 +346,7 @@ int cmd_info(int argc, char **argv)
 	r = ifs_index_check(path, data_dir, &err);
 	printf("index state: %s\n", r == 0 ? "up to date" : r == -ENOENT ? "not built yet"
 	       : r == -ESTALE ? "stale, rebuilt on next mount" : "unreadable");
-	if (r == -ESTALE)
+	if (r && r != -ENOENT && err.msg[0])
 		printf("why: %s\n", err.msg);
 	if (r)
 		print_build_in_progress(path);
