@@ -34,7 +34,7 @@
 
 struct sqlite3;
 
-#define IFS_SCHEMA_VERSION 10
+#define IFS_SCHEMA_VERSION 11
 
 /* The archives inatfs knows, by their download names. */
 enum ifs_archive_id { IFS_ARCHIVE_TRAINVAL = 1, IFS_ARCHIVE_TEST = 2 };
