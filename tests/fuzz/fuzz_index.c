@@ -5,8 +5,8 @@
  * through the core as the daemon does: every folder listed and every name
  * looked up, generated, annotation and sidecar files made, a few members
  * read through their checkpoints, member paths named. Whatever the rows
- * hold, this must end without a crash, a hang or a leak, and every
- * failure must carry a message.
+ * hold, this must end without a crash, a hang or a leak, every name listed
+ * must be one the kernel can serve, and every failure must carry a message.
  *
  * Input: operations of 5 bytes and a value: table, column, row (2 bytes,
  * an offset into the table's rows), value kind; then the value (an
@@ -174,12 +174,21 @@ static void read_member(struct walk *w, const ifs_entry *e)
 	ifs_views_member_path(w->v, e, path, sizeof path);
 }
 
+/* What the kernel is given must be a name it can serve: the views refuse
+ * (EIO) a folder whose index rows hold anything else. */
+static void servable(const char *name)
+{
+	if (!name || !*name || !strcmp(name, ".") || !strcmp(name, "..") || strchr(name, '/') ||
+	    strlen(name) > 255)
+		abort();
+}
+
 static int fill(void *ctx, const char *name, const ifs_entry *e)
 {
 	struct walk *w = ctx;
-	if (!name || ++w->entries > 3000)
-		return name ? 1 : -EIO;
-	(void)strlen(name);
+	servable(name);
+	if (++w->entries > 3000)
+		return 1;
 	if (e->src == IFS_SRC_DIR && w->nq < sizeof w->queue / sizeof w->queue[0])
 		w->queue[w->nq++] = e->ino;
 	return 0;
@@ -222,8 +231,7 @@ struct names {
 static int collect(void *ctx, const char *name, const ifs_entry *e)
 {
 	struct names *s = ctx;
-	if (!name)
-		return -EIO;
+	servable(name);
 	if (e->src == IFS_SRC_DIR || s->n >= 64)
 		return 0;
 	if (s->n == s->cap) {
