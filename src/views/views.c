@@ -424,7 +424,6 @@ static void sidecar_entry(sqlite3_stmt *st, int view, ifs_entry *e)
 	e->archive = 0;
 }
 
-
 static int class_lookup(ifs_views *v, const struct imgsel *s, const char *dir, int64_t *cat,
 			ifs_err *err)
 {
@@ -538,7 +537,10 @@ static int image_lookup(ifs_views *v, const struct imgsel *s, int64_t cat, const
 	int r = -ENOENT;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		char sc[IFS_NAME_MAX + 8];
-		ifs_sidecar_name((const char *)sqlite3_column_text(st, 1), sc, sizeof sc);
+		const char *img = (const char *)sqlite3_column_text(st, 1);
+		if (!ifs_index_name_ok(img))
+			continue;   /* a damaged row: its folder's listing says so */
+		ifs_sidecar_name(img, sc, sizeof sc);
 		if (strcmp(sc, name) == 0) {
 			sidecar_entry(st, s->view, e);
 			r = 0;

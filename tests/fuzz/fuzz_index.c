@@ -6,7 +6,8 @@
  * looked up, generated, annotation and sidecar files made, a few members
  * read through their checkpoints, member paths named. Whatever the rows
  * hold, this must end without a crash, a hang or a leak, every name listed
- * must be one the kernel can serve, and every failure must carry a message.
+ * must be one the kernel can serve, and the index's own failures must
+ * carry a message.
  *
  * Input: operations of 5 bytes and a value: table, column, row (2 bytes,
  * an offset into the table's rows), value kind; then the value (an
@@ -147,8 +148,9 @@ struct walk {
 
 static void must_say(int r, const ifs_err *e)
 {
-	/* an internal failure always comes with its message */
-	if ((r == -EIO || r == -ENOMEM) && !e->code)
+	/* a failure with a message says which file (an EIO without one is an
+	 * answer: an image of a damaged archive, or whose member is gone) */
+	if (r && e->code && !e->msg[0])
 		abort();
 }
 
