@@ -29,10 +29,19 @@
  * Uncompressed offsets count across all members of a multi-member
  * (concatenated) gzip file, as `gzip -dc` would output them.
  *
- * Threading: an ifs_gz_scan runs on the calling thread (it may use one helper
- * thread internally); its callbacks are called on the calling thread, in
- * order. A cursor is used by one thread at a time; any number of cursors may
- * read the same file descriptor at once (pread only).
+ * Threading: an ifs_gz_scan runs on the calling thread with helper threads
+ * (ifs_gz_scan_opts.threads); its callbacks are called on the calling
+ * thread, in order. A cursor is used by one thread at a time; any number of
+ * cursors may read the same file descriptor at once (pread only).
+ *
+ * The scan decodes the file in chunks on several threads at once: each
+ * chunk of compressed bytes (4 MiB) is decoded from the first deflate block
+ * that starts in it, found by a block finder, with the 32 KiB before it
+ * unknown (references into it are kept as markers and filled in once the
+ * chunk before is done); a chunk's output is used only if it starts exactly
+ * where the chunk before ended, else that stretch is decoded on the calling
+ * thread from where the stream stands. The serial scan (zlib, one pass) is
+ * kept as the reference (IFS_GZ_SERIAL): both give the same checkpoints.
  *
  * Errors: every function returns 0 (or a byte count) on success and a
  * negative errno on failure (-EIO for corrupt or truncated data, with the
@@ -151,7 +160,14 @@ typedef struct ifs_gz_scan_opts {
 	 */
 	const ifs_gz_checkpoint *resume;
 	const uint8_t *resume_window;
+	/* Decoding threads: 0 = one per CPU; IFS_GZ_SERIAL = the serial scan. */
+	int threads;
+	/* Compressed bytes per chunk; 0 = the default (4 MiB; tests use small ones). */
+	uint32_t chunk_size;
 } ifs_gz_scan_opts;
+
+#define IFS_GZ_SERIAL (-1)
+#define IFS_GZ_THREADS_MAX 256
 
 /* What a scan that failed on damaged data found (ifs_gz_scan_result.damage). */
 enum ifs_gz_damage {
@@ -187,6 +203,11 @@ typedef struct ifs_gz_scan_result {
 	int damage;            /* enum ifs_gz_damage */
 	uint64_t damage_in;
 	uint64_t good_out;
+	/* How the chunked scan went (on success): */
+	uint64_t chunks_used;  /* chunks decoded by helper threads and used */
+	uint64_t chunks_own;   /* stretches the calling thread decoded itself */
+	uint64_t chunks_unjoined; /* decoded by helper threads from a start that was
+				   * not where the stream stood: not used */
 } ifs_gz_scan_result;
 
 /* A word for a damage kind ("truncated", ...), for messages. */

@@ -26,9 +26,10 @@ int gzi_in_init(gzi_in *r, int fd, const char *name, size_t cap, ifs_err *err)
 	memset(r, 0, sizeof *r);
 	r->fd = fd;
 	r->name = name ? name : "(gzip)";
-	r->buf = malloc(cap);
+	r->buf = malloc(cap + GZI_DEC_PAD);
 	if (!r->buf)
 		return ifs_err_set(err, ENOMEM, "%s: out of memory", r->name);
+	memset(r->buf, 0, GZI_DEC_PAD);
 	r->cap = cap;
 	return 0;
 }
@@ -44,6 +45,7 @@ void gzi_in_seek(gzi_in *r, uint64_t off)
 	r->off = off;
 	r->pos = r->len = 0;
 	r->eof = 0;
+	memset(r->buf, 0, GZI_DEC_PAD);
 }
 
 void gzi_in_preload(gzi_in *r, const uint8_t *p, size_t n, uint64_t next)
@@ -53,6 +55,7 @@ void gzi_in_preload(gzi_in *r, const uint8_t *p, size_t n, uint64_t next)
 	r->pos = 0;
 	r->len = n;
 	r->eof = 0;
+	memset(r->buf + n, 0, GZI_DEC_PAD);
 }
 
 ssize_t gzi_in_fill(gzi_in *r, ifs_err *err)
@@ -62,6 +65,7 @@ ssize_t gzi_in_fill(gzi_in *r, ifs_err *err)
 		r->off += r->pos;
 		r->len -= r->pos;
 		r->pos = 0;
+		memset(r->buf + r->len, 0, GZI_DEC_PAD);
 	}
 	if (r->len == r->cap || r->eof)
 		return 0;
@@ -78,6 +82,7 @@ ssize_t gzi_in_fill(gzi_in *r, ifs_err *err)
 		if (n == 0)
 			r->eof = 1;
 		r->len += (size_t)n;
+		memset(r->buf + r->len, 0, GZI_DEC_PAD);
 		return n;
 	}
 }

@@ -6,6 +6,7 @@
 #ifndef INATFS_GZ_INTERNAL_H
 #define INATFS_GZ_INTERNAL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,7 +29,8 @@ typedef struct gzi_in {
 	int read_failed; /* a pread failed: an error of the file, not of its data */
 } gzi_in;
 
-/* Allocates the buffer. Returns 0 or -ENOMEM. */
+/* Allocates the buffer (with GZI_DEC_PAD zero bytes after the data, for the
+ * decoder). Returns 0 or -ENOMEM. */
 int gzi_in_init(gzi_in *r, int fd, const char *name, size_t cap, ifs_err *err);
 void gzi_in_free(gzi_in *r);
 /* Drops the buffer; the next fill reads from file offset `off`. */
@@ -112,5 +114,230 @@ int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
  * a malloc'd *out. Returns 0 or -ENOMEM. */
 int gzi_window_encode(const uint8_t *win, const uint8_t *keep, size_t wlen, uint8_t **out,
 		      uint32_t *outlen);
+
+/* ---- a raw-deflate decoder that stops at block boundaries (inflate.c) ----
+ *
+ * Used by the chunked scan: it decodes from any bit offset, into bytes
+ * (window known) or into 16-bit elements whose values >= GZI_MARK stand for
+ * window byte (value - GZI_MARK) of an unknown 32 KiB window ("markers"),
+ * and reports every block end with its exact bit offset. Accepts exactly
+ * what zlib's inflate accepts. The caller owns both buffers:
+ *
+ *   input: in[0..in_len) are the file's bytes from offset in_off, with
+ *          GZI_DEC_PAD readable bytes after them; in_eof: nothing follows.
+ *          On GZI_D_NEED the caller moves in[ip..in_len) to the front (the
+ *          decoder keeps fewer than 8 bits of in[ip - 1] in bitbuf), reads
+ *          more and calls again.
+ *   output: out (or out16)[0..op); a back-reference may reach down to
+ *          index hist; cap elements plus GZI_DEC_SLACK are writable. A
+ *          symbol starts only with 258 elements of room (else GZI_D_FULL)
+ *          and only at op < stop (else GZI_D_LIMIT).
+ */
+#define GZI_DEC_PAD 16
+#define GZI_DEC_SLACK 16
+#define GZI_MARK 256u
+#define GZI_LBITS 11
+#define GZI_DBITS 8
+/* main tables, then at most one subtable per code longer than the main bits
+ * (16 entries for lengths, 128 for distances) */
+#define GZI_LT_SIZE ((1u << GZI_LBITS) + 288u * 16u)
+#define GZI_DT_SIZE ((1u << GZI_DBITS) + 32u * 128u)
+
+enum gzi_dec_ret {
+	GZI_D_ERR = -1,   /* invalid data: why says what, at bit err_bit */
+	GZI_D_BLOCK = 1,  /* a block that is not the last ended (at gzi_dec_bit) */
+	GZI_D_END,        /* the last block ended: the deflate stream is complete */
+	GZI_D_NEED,       /* more input, please (never with in_eof) */
+	GZI_D_TRUNC,      /* in_eof, and the data ends inside a block */
+	GZI_D_FULL,       /* the output buffer is full */
+	GZI_D_LIMIT,      /* op reached stop */
+	GZI_D_STOP,       /* about to read a block header at or after stop_bit */
+	GZI_D_CLEAN,      /* marker mode: the last 32 KiB of output hold no marker */
+};
+
+typedef struct gzi_match {
+	uint32_t at;      /* output index of the copy's first byte */
+	uint16_t dist, len;
+} gzi_match;
+
+typedef struct gzi_dec {
+	const uint8_t *in;
+	size_t in_len, ip;
+	uint64_t in_off;
+	int in_eof;
+	uint64_t bitbuf;
+	unsigned bitcnt;
+
+	uint8_t *out;
+	uint16_t *out16;
+	size_t op, hist, cap, stop;
+	size_t lm;          /* marker mode: no marker at or after index lm */
+	uint64_t stop_bit;  /* GZI_D_STOP before a header at or after it (UINT64_MAX: never) */
+
+	gzi_match *m;       /* copies, recorded by gzi_dec_track (m_cap entries) */
+	size_t nm, m_cap;
+
+	int state;          /* what comes next: a block header, stored bytes, codes, nothing */
+	int last;           /* the current block is the last one */
+	int btype;          /* the current block's type (0 stored, 1 fixed, 2 dynamic) */
+	int fixed_ready;    /* the tables hold the fixed code */
+	uint32_t stored_left;
+	uint64_t block_bit; /* where the current block's header began */
+	uint32_t hdr_bits;  /* its length */
+	const char *why;
+	uint64_t err_bit;
+	uint32_t lt[GZI_LT_SIZE];
+	uint32_t dt[GZI_DT_SIZE];
+} gzi_dec;
+
+/* Ready to read a block header at in[ip], after its first `bit` bits (0-7).
+ * Output fields are the caller's to set. */
+void gzi_dec_start(gzi_dec *d, unsigned bit);
+/* Decodes into out (bytes), out16 (markers), or out with every copy
+ * recorded in m (GZI_D_FULL also when m is full). */
+int gzi_dec_run(gzi_dec *d);
+int gzi_dec_run16(gzi_dec *d);
+int gzi_dec_track(gzi_dec *d);
+/* The bit offset in the file of the next bit to decode. */
+static inline uint64_t gzi_dec_bit(const gzi_dec *d)
+{
+	return (d->in_off + d->ip) * 8 - d->bitcnt;
+}
+/* After GZI_D_END: drops the bits left of the last byte, so that in[ip] is
+ * the byte after the deflate stream. */
+void gzi_dec_align(gzi_dec *d);
+
+/*
+ * The block finder: the first bit at or after `from` (and before `to`),
+ * counted from in[0], where a dynamic-code block that is not the last can
+ * start: a valid header whose codes are complete, as zlib requires. in[]
+ * must have GZI_DEC_PAD readable bytes past len. Returns the bit, or
+ * UINT64_MAX. d is scratch space (its tables).
+ */
+uint64_t gzi_find_block(gzi_dec *d, const uint8_t *in, size_t len, uint64_t from, uint64_t to);
+
+/* ---- the scan's shared state ----
+ *
+ * scan.c keeps the checkpoint logic (wants, block boundaries, sparse-window
+ * jobs and their delivery in order) and the serial decoding loop (zlib);
+ * pscan.c is the chunked one. Both hand the output, the block boundaries
+ * and the gzip member ends to the gzi_scan_* functions, in stream order, on
+ * the calling thread; helper threads only compute sparse windows (jobs) and
+ * decode chunks.
+ */
+#define GZI_NJOB 32
+
+typedef int (*gzi_window_fn)(int fd, const char *name, ifs_gz_checkpoint *cp,
+			     const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err);
+
+typedef struct gzi_job {
+	ifs_gz_checkpoint cp;
+	uint32_t wlen;
+	int rc;
+	int done;
+	ifs_err err;
+	uint8_t win[GZI_WSIZE];
+} gzi_job;
+
+struct ifs_gz_scan {
+	const ifs_gz_scan_opts *o;
+	int fd;
+	const char *name;
+	ifs_err *err;
+	uint32_t entry_price;  /* o->entry_bytes_per_4kib, or the default */
+	gzi_window_fn window_fn;
+
+	/* Wanted offsets. One below `pos` lies in the block being decoded, so
+	 * they all get one checkpoint: only their minimum is kept (want_low).
+	 * Later ones (a caller may ask ahead) wait in wants[], unordered. */
+	uint64_t want_low;
+	uint64_t *wants;
+	size_t nwant, capwant;
+	uint64_t want_min;     /* the smallest of all */
+	int want_oom;
+
+	uint64_t pos;          /* uncompressed bytes delivered */
+	uint64_t in_now;       /* compressed position there (progress) */
+	uint64_t in_total;     /* the file's size */
+	uint64_t next_progress;
+	uint32_t crc;          /* the gzip member's CRC-32 so far */
+	uint64_t mstart;       /* uncompressed offset where the member began */
+
+	/* delivered output still in memory: offset x (hbase <= x < pos) is at
+	 * hist[x - hbase]; a driver calls gzi_scan_keep_window before dropping any */
+	const uint8_t *hist;
+	uint64_t hbase;
+
+	uint64_t cur, cur_bit; /* the latest block boundary */
+	uint32_t cur_crc;      /* the member's CRC-32 up to cur */
+	uint32_t cur_wl;
+	int cur_saved;         /* its window is in curwin (else in hist) */
+	uint8_t curwin[GZI_WSIZE];
+
+	int emitted_any;
+	uint64_t last_emit;
+
+	/* block boundaries at least 16 KiB apart, newest last (for damage) */
+	uint64_t bring[16];
+	unsigned nbring;
+
+	gzi_job *jobs;         /* ring: [head, tail) queued, [head, wnext) claimed */
+	uint64_t head, tail, wnext;
+	int helpers;           /* threads that compute jobs (0: the calling thread does) */
+	int quit;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work, cv_done;
+
+	ifs_gz_scan_result res;
+};
+
+/* Data delivered in order: the member's CRC-32, on_data, progress. */
+int gzi_scan_feed(ifs_gz_scan *s, const uint8_t *p, size_t n);
+/* A block boundary at the current position, compressed bit `bit` (also a
+ * gzip member's first block: member_start). */
+int gzi_scan_boundary(ifs_gz_scan *s, uint64_t bit, int member_start);
+/* A gzip member begins at the current position, its first block at bit. */
+int gzi_scan_member_start(ifs_gz_scan *s, uint64_t bit);
+/* The member's trailer (at file offset tpos) says crc, isize: checked (a
+ * mismatch is damage). */
+int gzi_scan_member_end(ifs_gz_scan *s, uint32_t crc, uint32_t isize, uint64_t tpos);
+/* The scan stops with rc: if that is damage in the data (-EIO, and the file
+ * could be read), it is recorded (gz.h: kind, where, good_out). Returns rc. */
+int gzi_scan_damaged(ifs_gz_scan *s, int rc, int read_failed, int kind, uint64_t where,
+		     uint64_t good_out);
+/* The good_out of corrupt data found at output err_out, and of input that
+ * ends inside a deflate stream at output end (gz.h). */
+uint64_t gzi_scan_good_before(const ifs_gz_scan *s, uint64_t err_out);
+uint64_t gzi_scan_good_truncated(const ifs_gz_scan *s, uint64_t end);
+/* The output below offset `from` is about to leave memory. */
+void gzi_scan_keep_window(ifs_gz_scan *s, uint64_t from);
+/* Hands finished checkpoints on; with block, waits for the oldest first. */
+int gzi_scan_deliver(ifs_gz_scan *s, int block);
+/* Under s->mu: the next job to compute, or NULL. */
+gzi_job *gzi_scan_claim_job(ifs_gz_scan *s);
+/* Computes a claimed job (without s->mu) and marks it done. */
+void gzi_scan_run_job(ifs_gz_scan *s, gzi_job *j);
+/* Sets the scan up at a checkpoint of an earlier scan (opts->resume). */
+int gzi_scan_resume(ifs_gz_scan *s, const ifs_gz_checkpoint *cp, const uint8_t *win);
+
+/* The chunked scan (pscan.c) with `threads` decoding threads: the whole
+ * file, or from opts->resume on. */
+int gzi_scan_chunked(ifs_gz_scan *s, int threads);
+
+/* The sparse window as gzi_sparse_build makes it, from a decoder that
+ * records copies (track.c): the same result, several times faster. */
+int gzi_track_build(int fd, const char *name, ifs_gz_checkpoint *cp, const uint8_t *win,
+		    size_t wlen, uint32_t entry_price, ifs_err *err);
+/* Shared by both builders: from the marks, the windows and the entry choice. */
+int gzi_sparse_finish(ifs_gz_checkpoint *cp, const uint8_t *win, size_t wlen, size_t skip,
+		      const uint8_t *need, const uint8_t *val, const uint8_t *need2,
+		      uint64_t entry_bit, uint32_t hdr_bits, uint32_t entry_price);
+/*
+ * The compressed bytes a sparse window may read from its checkpoint on:
+ * honest data needs less than twice the output it decodes (skip + 32 KiB),
+ * plus block headers. Past this (a long run of empty blocks, say), the
+ * window keeps every byte and has no entry.
+ */
+#define GZI_SPARSE_IN_MAX(skip) (4 * ((size_t)(skip) + 65536))
 
 #endif

@@ -173,13 +173,13 @@ static int stored(dstate *s)
 		return -1;
 	}
 	uint64_t byte = s->bit >> 3;
-	if (byte + len > s->in_len) {
-		s->need_more = 1;
-		return -1;
-	}
 	size_t n = len;
 	if (n > s->stop - (s->hpos - s->wlen))
 		n = s->stop - (s->hpos - s->wlen); /* nothing later can reach back further */
+	if (byte + n > s->in_len) {
+		s->need_more = 1;
+		return -1;
+	}
 	size_t at = s->hpos - s->wlen;
 	for (size_t i = 0; i < n; i++) {
 		s->root[at + i] = NOROOT;
@@ -423,10 +423,48 @@ out:
 	return ret;
 }
 
+int gzi_sparse_finish(ifs_gz_checkpoint *cp, const uint8_t *win, size_t wlen, size_t skip,
+		      const uint8_t *need, const uint8_t *val, const uint8_t *need2,
+		      uint64_t entry, uint32_t hdr, uint32_t entry_price)
+{
+	if (gzi_window_encode(win, need, wlen, &cp->window, &cp->window_len) < 0)
+		return -ENOMEM;
+	if (!entry || hdr > IFS_GZ_HDR_BITS_MAX)
+		return 0;
+	/* the 32 KiB before `from`: the window's end, then the output before
+	 * skip; keep what the output from skip on reads */
+	size_t w2 = wlen + skip < GZI_WSIZE ? wlen + skip : GZI_WSIZE;
+	size_t base = wlen + skip - w2;
+	uint8_t *ew, *win2 = malloc(w2);
+	uint32_t elen;
+	if (!win2)
+		return -ENOMEM;
+	for (size_t i = 0; i < w2; i++)
+		win2[i] = base + i < wlen ? win[base + i] : val[base + i - wlen];
+	int rc = gzi_window_encode(win2, need2 + base, w2, &ew, &elen);
+	free(win2);
+	if (rc < 0)
+		return -ENOMEM;
+	/* the entry's window reaches the whole 32 KiB before `from`, so it
+	 * keeps more bytes: worth them where it saves enough inflating */
+	if (entry_price == IFS_GZ_ENTRY_ALWAYS ||
+	    ((uint64_t)elen + GZI_ENTRY_COST) * 4096 <=
+	    (uint64_t)cp->window_len * 4096 + (uint64_t)skip * entry_price) {
+		free(cp->window);
+		cp->window = ew;
+		cp->window_len = elen;
+		cp->entry_bit = entry;
+		cp->hdr_bits = hdr;
+	} else {
+		free(ew);
+	}
+	return 0;
+}
+
 int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 		     const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err)
 {
-	uint8_t *in = NULL, *need = NULL, *val = NULL, *need2 = NULL, *win2 = NULL;
+	uint8_t *in = NULL, *need = NULL, *val = NULL, *need2 = NULL;
 	uint32_t *root = NULL;
 	int ret = -ENOMEM;
 	const char *why = NULL;
@@ -449,6 +487,7 @@ int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 	if (cp->from - cp->out > GZI_SKIP_MAX)
 		cp->from = cp->out; /* a very long block: serve reads from out on */
 	size_t skip = (size_t)(cp->from - cp->out);
+	size_t in_max = GZI_SPARSE_IN_MAX(skip);
 	size_t cap = skip + 64 * 1024, have = 0;
 	need = malloc(wlen);
 	root = malloc((skip + GZI_OUTMAX) * sizeof *root);
@@ -491,37 +530,18 @@ int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 					  rc < 0 ? why : "unexpected end of file");
 			goto out;
 		}
-		cap *= 2; /* highly compressible data: the output needs more input */
-	}
-	if (gzi_window_encode(win, need, wlen, &cp->window, &cp->window_len) < 0)
-		goto oom;
-	if (entry && hdr <= IFS_GZ_HDR_BITS_MAX) {
-		/* the 32 KiB before `from`: the window's end, then the output
-		 * before skip; keep what the output from skip on reads */
-		size_t w2 = wlen + skip < GZI_WSIZE ? wlen + skip : GZI_WSIZE;
-		size_t base = wlen + skip - w2;
-		uint8_t *ew;
-		uint32_t elen;
-		if (!(win2 = malloc(w2)))
-			goto oom;
-		for (size_t i = 0; i < w2; i++)
-			win2[i] = base + i < wlen ? win[base + i] : val[base + i - wlen];
-		if (gzi_window_encode(win2, need2 + base, w2, &ew, &elen) < 0)
-			goto oom;
-		/* the entry's window reaches the whole 32 KiB before `from`, so it
-		 * keeps more bytes: worth them where it saves enough inflating */
-		if (entry_price == IFS_GZ_ENTRY_ALWAYS ||
-		    ((uint64_t)elen + GZI_ENTRY_COST) * 4096 <=
-		    (uint64_t)cp->window_len * 4096 + (uint64_t)skip * entry_price) {
-			free(cp->window);
-			cp->window = ew;
-			cp->window_len = elen;
-			cp->entry_bit = (cp->in_bit & ~(uint64_t)7) + entry;
-			cp->hdr_bits = hdr;
-		} else {
-			free(ew);
+		if (cap == in_max) {
+			/* the output needs more input than honest data does (a long
+			 * run of empty blocks): keep the whole window, no entry */
+			memset(need, 1, wlen);
+			entry = 0;
+			break;
 		}
+		cap = cap * 2 < in_max ? cap * 2 : in_max; /* highly compressible data */
 	}
+	if (gzi_sparse_finish(cp, win, wlen, skip, need, val, need2,
+			      entry ? (cp->in_bit & ~(uint64_t)7) + entry : 0, hdr, entry_price) < 0)
+		goto oom;
 	ret = 0;
 	goto out;
 oom:
@@ -531,7 +551,6 @@ out:
 	free(need);
 	free(val);
 	free(need2);
-	free(win2);
 	free(in);
 	return ret;
 }

@@ -79,9 +79,93 @@ longdata = bytes(rng.getrandbits(8) for _ in range(100000)) + bytes(6000000) + \
 open(os.path.join(d, "long"), "wb").write(longdata)
 sh("gzip -9 -c long > long.gz")
 expect("long", longdata)
+
+class Bits:
+    """A deflate bit writer: fields LSB first, Huffman codes MSB first."""
+    def __init__(self):
+        self.out, self.acc, self.n = bytearray(), 0, 0
+    def put(self, v, n):
+        self.acc |= v << self.n
+        self.n += n
+        while self.n >= 8:
+            self.out.append(self.acc & 255)
+            self.acc >>= 8
+            self.n -= 8
+    def code(self, c, n):
+        self.put(int(format(c, "0%db" % n)[::-1], 2), n)
+    def align(self):
+        if self.n:
+            self.put(0, 8 - self.n)
+    def lit(self, v):  # fixed code
+        if v < 144:
+            self.code(0x30 + v, 8)
+        else:
+            self.code(0x190 + v - 144, 9)
+    def sym(self, s):  # fixed code, 256..287
+        if s < 280:
+            self.code(s - 256, 7)
+        else:
+            self.code(0xc0 + s - 280, 8)
+    def fixed(self, data, last):
+        self.put(last, 1)
+        self.put(1, 2)
+        for b in data:
+            self.lit(b)
+        self.sym(256)
+
+def gz(body, data, name):
+    hdr = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
+    open(os.path.join(d, name + ".gz"), "wb").write(
+        hdr + body + struct.pack("<II", zlib.crc32(data), len(data) & 0xffffffff))
+    expect(name, data)
+
+# A long run of empty blocks after a checkpoint's boundary: 40000 bytes, a
+# 300-byte block, 24 MB of empty stored blocks, then 50000 bytes. A
+# checkpoint wanted at 40100 needs the output 32 KiB past it, after the run.
+w = Bits()
+a = bytes(rng.getrandbits(8) for _ in range(40000))
+bb = bytes(rng.getrandbits(8) for _ in range(300))
+c = bytes(rng.getrandbits(8) for _ in range(50000))
+w.fixed(a, 0)
+w.fixed(bb, 0)
+w.put(0, 3)
+w.align()
+w.out += b"\x00\x00\xff\xff" + b"\x00\x00\x00\xff\xff" * (24000000 // 5)
+w.fixed(c, 1)
+w.align()
+gz(bytes(w.out), a + bb + c, "emptyrun")
+# One block of 64 MiB of zeros (a literal, then copies of 258 from 1 back):
+# a consumer that wants a checkpoint at every byte of it.
+w = Bits()
+n = (64 << 20) // 258
+w.put(1, 1)
+w.put(1, 2)
+w.lit(0)
+for _ in range(n):
+    w.sym(285)
+    w.code(0, 5)
+w.sym(256)
+w.align()
+gz(bytes(w.out), bytes(1 + 258 * n), "oneblock")
+
+# Stored blocks whose bytes are a valid deflate stream (text, level 6): the
+# block finder finds dynamic block starts in them that decode cleanly, but
+# none is a block start of this stream.
+co = zlib.compressobj(6, zlib.DEFLATED, -15)
+inner = co.compress(b"".join(open(p, "rb").read() for p in
+                             sorted(glob.glob("/usr/share/common-licenses/*"))[:12]
+                             if os.path.isfile(p))) + co.flush()
+inner = inner * (1200000 // len(inner) + 1)
+w = bytearray()
+for i in range(0, len(inner), 65535):
+    part = inner[i:i + 65535]
+    w += bytes([0]) + struct.pack("<HH", len(part), len(part) ^ 0xffff) + part
+w += bytes([1]) + struct.pack("<HH", 0, 0xffff)
+gz(bytes(w), inner, "falsestart")
+
 # Sanity of the fixture itself: gzip agrees (padded: gzip warns, exit 2).
 for n in ("gzip1", "gzip6", "gzip9", "pigz", "igzip", "python", "multi", "fancy", "bsdtar",
-          "long"):
+          "long", "emptyrun", "oneblock", "falsestart"):
     got = subprocess.run("gzip -dc %s.gz" % n, shell=True, check=True, cwd=d,
                          capture_output=True).stdout
     assert got == open(os.path.join(d, n + ".expect"), "rb").read(), n

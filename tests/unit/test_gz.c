@@ -10,12 +10,21 @@
  * corrupted and truncated copies must fail with the offset in the message.
  * Scans resumed at checkpoints must give the rest of the output, the same
  * checks and the same checkpoints as the full scan.
+ *
+ * The chunked scan (several threads, chunks of a few KiB here so that every
+ * file has many) must give what the serial scan gives, row for row; it
+ * resumes and fails the same way. Crafted files: a stream whose stored
+ * blocks hold valid deflate data (false block starts that decode cleanly
+ * must never be used), a long run of empty blocks after a checkpoint and
+ * one huge block wanted at every byte (memory stays bounded).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -33,6 +42,9 @@ static uint64_t want_every = 50000;
 /* every checkpoint that can have an entry gets one, so that reads go
  * through entries as much as they can (test_prices checks the default) */
 static uint32_t entry_price = IFS_GZ_ENTRY_ALWAYS;
+/* the scan under test: the serial reference, or chunked (threads, chunk size) */
+static int scan_threads = IFS_GZ_SERIAL;
+static uint32_t scan_chunk = 0;
 
 typedef struct scanctx {
 	ifs_gz_cplist cps;
@@ -68,6 +80,11 @@ static int on_cp(void *ctx, const ifs_gz_checkpoint *cp)
 	return 0;
 }
 
+static int on_cp_list(void *ctx, const ifs_gz_checkpoint *cp)
+{
+	return ifs_gz_cplist_add(ctx, cp);
+}
+
 /* Scans path into c (fresh, or resumed at checkpoint `from` with the exact
  * output before it in win; from NULL: the start). */
 static int scan_at(const char *path, const ifs_gz_checkpoint *from, const uint8_t *win,
@@ -81,7 +98,8 @@ static int scan_at(const char *path, const ifs_gz_checkpoint *from, const uint8_
 	}
 	ifs_gz_scan_opts o = {.max_spacing = spacing, .entry_bytes_per_4kib = entry_price,
 			      .on_data = on_data, .on_checkpoint = on_cp, .ctx = c,
-			      .resume = from, .resume_window = win};
+			      .resume = from, .resume_window = win, .threads = scan_threads,
+			      .chunk_size = scan_chunk};
 	int fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return -errno;
@@ -269,10 +287,11 @@ static void test_file(const char *dir, const char *name, uint64_t *seed)
 	/* most that serve from after their boundary start there too, inside the
 	 * block (the rest: a copy runs across `from`, or a stored block; text,
 	 * with its long copies, has fewer) */
-	if (pruned >= 10)
+	int stored = !strcmp(name, "falsestart");   /* stored blocks only: no entry, aligned */
+	if (pruned >= 10 && !stored)
 		CHECK(entries * 2 > pruned, "%s: %zu of %zu checkpoints start at their entry", name,
 		      entries, pruned);
-	if (strcmp(name, "bsdtar") != 0)
+	if (strcmp(name, "bsdtar") != 0 && !stored)
 		CHECK(unaligned > 0, "%s: some checkpoints at non-byte-aligned bits (%zu)", name, unaligned);
 	if (nwin)
 		CHECK(wbytes / nwin < 6000, "%s: sparse windows average %zu bytes", name, wbytes / nwin);
@@ -642,7 +661,8 @@ static void expect_damage(const char *bad, const uint8_t *exp, size_t explen, co
 	memset(&res, 0xff, sizeof res);
 	ifs_err err;
 	ifs_err_clear(&err);
-	ifs_gz_scan_opts o = {.on_data = on_capture, .ctx = &c};
+	ifs_gz_scan_opts o = {.on_data = on_capture, .ctx = &c, .threads = scan_threads,
+			      .chunk_size = scan_chunk};
 	int fd = open(bad, O_RDONLY);
 	int rc = fd < 0 ? -errno : ifs_gz_scan_file(fd, bad, &o, &res, &err);
 	if (fd >= 0)
@@ -765,6 +785,211 @@ static void test_damage(const char *dir)
 	free(exp);
 }
 
+/* Two checkpoints are the same row (and the same stream state). */
+static int same_cp(const ifs_gz_checkpoint *a, const ifs_gz_checkpoint *b)
+{
+	return a->out == b->out && a->from == b->from && a->in_bit == b->in_bit &&
+	       a->entry_bit == b->entry_bit && a->hdr_bits == b->hdr_bits &&
+	       a->window_len == b->window_len && a->crc == b->crc &&
+	       a->member_out == b->member_out && a->members == b->members &&
+	       (!a->window_len || !memcmp(a->window, b->window, a->window_len));
+}
+
+/* The chunked scan against the serial one, for several thread counts and
+ * chunk sizes: the same output, totals and checkpoints, row for row. */
+static void test_chunked(const char *dir, const char *name)
+{
+	static const struct { int threads; uint32_t chunk; } cf[] = {
+		{1, 16384}, {2, 65536}, {3, 7000}, {4, 1u << 20}, {2, 0}, {8, 3000}};
+	char path[4096];
+	size_t n = 0;
+	uint8_t *exp = load_case(dir, name, path, &n);
+	scanctx ref, c;
+	ifs_gz_scan_result rres, res;
+	ifs_err err;
+	scan_threads = IFS_GZ_SERIAL;
+	int rc = scan(path, &ref, 300000, &rres, &err);
+	CHECK(rc == 0 && exp && ref.data_bytes == n, "%s: serial scan: %d %s", name, rc, err.msg);
+	uint64_t used = 0, unjoined = 0;
+	for (size_t k = 0; rc == 0 && k < sizeof cf / sizeof *cf; k++) {
+		scan_threads = cf[k].threads;
+		scan_chunk = cf[k].chunk;
+		rc = scan(path, &c, 300000, &res, &err);
+		CHECK(rc == 0, "%s: chunked scan (%d threads, chunk %u): %d %s", name, cf[k].threads,
+		      cf[k].chunk, rc, err.msg);
+		if (rc)
+			break;
+		size_t same = 0;
+		for (size_t i = 0; i < c.cps.n && i < ref.cps.n; i++)
+			same += same_cp(&c.cps.cp[i], &ref.cps.cp[i]);
+		CHECK(c.order_ok && c.add_ok && c.data_bytes == ref.data_bytes &&
+		      c.data_crc == ref.data_crc && res.in_size == rres.in_size &&
+		      res.out_size == rres.out_size && res.members == rres.members &&
+		      res.checkpoints == rres.checkpoints && res.window_bytes == rres.window_bytes &&
+		      c.cps.n == ref.cps.n && same == ref.cps.n,
+		      "%s: chunked (%d threads, chunk %u: %llu chunks used, %llu decoded by the "
+		      "caller, %llu not joined) = serial: %zu of %zu checkpoints alike", name,
+		      cf[k].threads, cf[k].chunk, (unsigned long long)res.chunks_used,
+		      (unsigned long long)res.chunks_own, (unsigned long long)res.chunks_unjoined,
+		      same, ref.cps.n);
+		used += res.chunks_used;
+		unjoined += res.chunks_unjoined;
+		ifs_gz_cplist_free(&c.cps);
+	}
+	/* the chunks are really decoded apart: on data with dynamic blocks most
+	 * are used; in "falsestart" none can be (its stored blocks hold deflate
+	 * data: the finder's starts there decode, and must be refused) */
+	if (!strcmp(name, "falsestart"))
+		CHECK(used == 0 && unjoined > 0, "falsestart: %llu chunks decoded from false starts, "
+		      "%llu used", (unsigned long long)unjoined, (unsigned long long)used);
+	else if (strcmp(name, "bsdtar") && strcmp(name, "long") && strcmp(name, "emptyrun") &&
+		 strcmp(name, "oneblock"))
+		CHECK(used > 20, "%s: %llu chunks decoded by helper threads and used", name,
+		      (unsigned long long)used);
+	scan_threads = IFS_GZ_SERIAL;
+	scan_chunk = 0;
+	ifs_gz_cplist_free(&ref.cps);
+	free(exp);
+}
+
+/* Runs fn in a child process; returns the growth of its peak RSS in KiB
+ * while fn ran (or -1), and fn's result in *ok. */
+static long rss_growth(int (*fn)(const char *, uint64_t *), const char *arg, int *ok)
+{
+	int fds[2];
+	if (pipe(fds) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct rusage a, b;
+		uint64_t v[2] = {0, 0};
+		getrusage(RUSAGE_SELF, &a);
+		int r = fn(arg, &v[1]);
+		getrusage(RUSAGE_SELF, &b);
+		v[0] = r == 0 ? (uint64_t)(b.ru_maxrss - a.ru_maxrss) + 1 : 0;
+		if (write(fds[1], v, sizeof v) != (ssize_t)sizeof v)
+			_exit(2);
+		_exit(0);
+	}
+	close(fds[1]);
+	uint64_t v[2] = {0, 0};
+	ssize_t got = pid > 0 ? read(fds[0], v, sizeof v) : -1;
+	close(fds[0]);
+	int st = 0;
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	*ok = got == (ssize_t)sizeof v && v[0] > 0 && (int)v[1];
+	return *ok ? (long)v[0] - 1 : -1;
+}
+
+/* A want at every byte of the output. */
+static int want_all(void *ctx, ifs_gz_scan *s, const uint8_t *buf, size_t len, uint64_t off)
+{
+	(void)buf;
+	uint64_t *count = ctx;
+	for (size_t i = 0; i < len; i++)
+		ifs_gz_want(s, off + i);
+	*count += len;
+	return 0;
+}
+
+static int scan_oneblock(const char *path, uint64_t *ok)
+{
+	uint64_t count = 0;
+	ifs_gz_scan_opts o = {.on_data = want_all, .ctx = &count, .threads = scan_threads,
+			      .chunk_size = scan_chunk};
+	ifs_gz_scan_result res;
+	ifs_err err;
+	ifs_err_clear(&err);
+	int fd = open(path, O_RDONLY);
+	int rc = fd < 0 ? -errno : ifs_gz_scan_file(fd, path, &o, &res, &err);
+	if (fd >= 0)
+		close(fd);
+	/* one checkpoint (the member's start serves every want in the block) */
+	*ok = rc == 0 && count == res.out_size && res.checkpoints == 1;
+	return rc;
+}
+
+/* One deflate block of 64 MiB, a checkpoint wanted at each of its bytes:
+ * the wants inside one block must not pile up (8 bytes each). */
+static void test_wants_bounded(const char *dir)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/oneblock.gz", dir);
+	for (int mode = 0; mode < 2; mode++) {
+		scan_threads = mode ? 2 : IFS_GZ_SERIAL;
+		scan_chunk = mode ? 65536 : 0;
+		int ok;
+		long kib = rss_growth(scan_oneblock, path, &ok);
+		CHECK(ok && kib < 64 * 1024, "%s scan, 64 Mi wants in one block: done %d, peak RSS "
+		      "grew %ld KiB", mode ? "chunked" : "serial", ok, kib);
+	}
+	scan_threads = IFS_GZ_SERIAL;
+	scan_chunk = 0;
+}
+
+static int want_40100(void *ctx, ifs_gz_scan *s, const uint8_t *buf, size_t len, uint64_t off)
+{
+	(void)ctx;
+	(void)buf;
+	if (off <= 40100 && 40100 < off + len)
+		ifs_gz_want(s, 40100);
+	return 0;
+}
+
+static int scan_emptyrun(const char *path, uint64_t *ok)
+{
+	ifs_gz_cplist l = {0};
+	ifs_gz_scan_opts o = {.on_data = want_40100, .on_checkpoint = on_cp_list, .ctx = &l,
+			      .threads = scan_threads, .chunk_size = scan_chunk};
+	ifs_gz_scan_result res;
+	ifs_err err;
+	ifs_err_clear(&err);
+	int fd = open(path, O_RDONLY);
+	int rc = fd < 0 ? -errno : ifs_gz_scan_file(fd, path, &o, &res, &err);
+	/* the checkpoint at the boundary before 40100 keeps its whole window
+	 * (it cannot know which bytes the output 32 KiB on reads without
+	 * reading the run), has no entry, and serves the data */
+	const ifs_gz_checkpoint *cp = ifs_gz_cplist_find(&l, 40100);
+	*ok = rc == 0 && cp && cp->out == 40000 && cp->from == 40100 && !cp->entry_bit &&
+	      cp->window_len > 32000;
+	if (*ok) {
+		size_t n;
+		char epath[4096];
+		snprintf(epath, sizeof epath, "%.*s.expect", (int)(strlen(path) - 3), path);
+		uint8_t *exp = tu_slurp(epath, &n), buf[20000];
+		ifs_gz_cursor *cur = NULL;
+		*ok = exp && ifs_gz_cursor_new(fd, path, &cur, &err) == 0 &&
+		      ifs_gz_cursor_read(cur, cp, 40100, buf, sizeof buf, &err) == (ssize_t)sizeof buf &&
+		      !memcmp(buf, exp + 40100, sizeof buf);
+		ifs_gz_cursor_free(cur);
+		free(exp);
+	}
+	if (fd >= 0)
+		close(fd);
+	ifs_gz_cplist_free(&l);
+	return rc;
+}
+
+/* A checkpoint wanted just before 24 MB of empty blocks: its sparse window
+ * must not read them all into memory. */
+static void test_emptyrun(const char *dir)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/emptyrun.gz", dir);
+	for (int mode = 0; mode < 2; mode++) {
+		scan_threads = mode ? 2 : IFS_GZ_SERIAL;
+		scan_chunk = mode ? (1u << 20) : 0;
+		int ok;
+		long kib = rss_growth(scan_emptyrun, path, &ok);
+		CHECK(ok && kib < 12 * 1024, "%s scan, empty blocks after a checkpoint: its window "
+		      "kept whole and right %d, peak RSS grew %ld KiB", mode ? "chunked" : "serial",
+		      ok, kib);
+	}
+	scan_threads = IFS_GZ_SERIAL;
+	scan_chunk = 0;
+}
+
 static void test_crc(uint64_t *seed)
 {
 	uint8_t b[5000];
@@ -855,17 +1080,35 @@ int main(void)
 	test_window(&seed);
 	if (rc == 0) {
 		static const char *names[] = {"gzip1", "gzip6", "gzip9", "pigz", "igzip",
-			"python", "bsdtar", "multi", "padded", "fancy", "long"};
+			"python", "bsdtar", "multi", "padded", "fancy", "long", "falsestart"};
 		for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 			want_every = strcmp(names[i], "long") ? 50000 : 2000000;
 			test_file(dir, names[i], &seed);
 			test_resume(dir, names[i]);
 			test_prices(dir, names[i]);
+			test_chunked(dir, names[i]);
+			/* resumed, and resumed again, in chunks */
+			scan_threads = 2;
+			scan_chunk = 20000;
+			test_resume(dir, names[i]);
+			scan_threads = IFS_GZ_SERIAL;
+			scan_chunk = 0;
 		}
 		CHECK(default_entries > 0, "the default price gives some checkpoints their entry "
 		      "(%zu)", default_entries);
+		want_every = 50000;
+		test_chunked(dir, "emptyrun");
+		test_chunked(dir, "oneblock");
+		test_emptyrun(dir);
+		test_wants_bounded(dir);
 		test_corrupt(dir);
 		test_damage(dir);
+		scan_threads = 2;
+		scan_chunk = 20000;
+		test_corrupt(dir);
+		test_damage(dir);
+		scan_threads = IFS_GZ_SERIAL;
+		scan_chunk = 0;
 	}
 	tu_sh("rm -rf '%s'", dir);
 	free(dir);

@@ -1,0 +1,759 @@
+/*
+ * inflate.c - a raw-deflate decoder for the chunked scan (contract in
+ * gz_internal.h). zlib's inflate cannot start without the window and ISA-L's
+ * cannot stop at block boundaries; this one does both: it reports every
+ * block end with its bit offset, and it can decode with an unknown window
+ * into 16-bit elements where a copy out of that window leaves a marker (the
+ * window byte's index) to be replaced once the window is known.
+ *
+ * Speed comes from the usual table design: a 64-bit bit buffer refilled
+ * with one unaligned load, an 11-bit literal/length table (9-bit distance
+ * table) whose entries give the symbol, its code length and its extra bits
+ * at once, second-level tables for longer codes, and copies 8 bytes at a
+ * time. Near the end of the input (only when nothing follows) every symbol
+ * is decoded with checks instead.
+ *
+ * Validity follows zlib: over-subscribed codes are refused, incomplete ones
+ * too unless the code has a single symbol of length 1 (literal/length and
+ * distance codes only), a missing end-of-block code, repeats past the end,
+ * lengths 286-287, distances 30-31 and distances past the history are
+ * errors.
+ */
+#include "gz_internal.h"
+
+#include <endian.h>
+#include <string.h>
+
+#define F_LIT 0x1000u
+#define F_EOB 0x2000u
+#define F_SUB 0x4000u
+#define F_BAD 0x8000u
+#define E_TOTAL(e) ((e) & 0xffu)        /* bits to consume: code + extra */
+#define E_CL(e) (((e) >> 8) & 0xfu)     /* bits of the code alone */
+#define E_VAL(e) ((e) >> 16)
+
+#define LMASK ((1u << GZI_LBITS) - 1)
+#define DMASK ((1u << GZI_DBITS) - 1)
+#define HDR_NEED 640   /* bytes a block header can take (IFS_GZ_HDR_BITS_MAX / 8), and some */
+
+enum { S_HDR, S_STORED, S_CODES, S_DONE };
+enum { K_LIT, K_DIST, K_CL };
+
+static const uint16_t lbase[29] = {3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31,
+	35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+static const uint8_t lext[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2,
+	3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+static const uint16_t dbase[30] = {1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129,
+	193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+static const uint8_t dext[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6,
+	7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+static const uint8_t cl_order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2,
+	14, 1, 15};
+
+/* The table entry for symbol sym of `kind`, whose code takes cl bits (in
+ * this level of the table). */
+static uint32_t entry(int kind, unsigned sym, unsigned cl)
+{
+	if (kind == K_CL)
+		return sym << 16 | cl << 8 | cl;
+	if (kind == K_DIST) {
+		if (sym >= 30)
+			return F_BAD | cl;
+		return (uint32_t)dbase[sym] << 16 | cl << 8 | (cl + dext[sym]);
+	}
+	if (sym < 256)
+		return sym << 16 | F_LIT | cl << 8 | cl;
+	if (sym == 256)
+		return F_EOB | cl << 8 | cl;
+	if (sym >= 286)
+		return F_BAD | cl;
+	sym -= 257;
+	return (uint32_t)lbase[sym] << 16 | cl << 8 | (cl + lext[sym]);
+}
+
+/*
+ * Builds the decoding table for the code lengths lens[0..n): a main table
+ * indexed by the next tb bits, and for each tb-bit prefix of longer codes a
+ * subtable of 2^(longest - tb) entries. Returns 0, or -1 if zlib would
+ * refuse the lengths.
+ */
+static int build(uint32_t *t, unsigned tb, size_t tsize, const uint16_t *lens, unsigned n,
+		 int kind)
+{
+	unsigned count[16] = {0}, next[16];
+	unsigned max = 0;
+	for (unsigned s = 0; s < n; s++) {
+		count[lens[s]]++;
+		if (lens[s] > max)
+			max = lens[s];
+	}
+	int left = 1;
+	for (unsigned l = 1; l <= 15; l++) {
+		left <<= 1;
+		left -= (int)count[l];
+		if (left < 0)
+			return -1;   /* over-subscribed */
+	}
+	if (max == 0 && kind == K_CL)
+		return -1;
+	if (left > 0 && max != 0 && (kind == K_CL || max != 1))
+		return -1;   /* incomplete */
+	size_t main = (size_t)1 << tb;
+	for (size_t i = 0; i < main; i++)
+		t[i] = F_BAD | 1u;
+	if (max == 0)
+		return 0;   /* a distance code with no codes: every use is an error */
+	unsigned code = 0;
+	next[0] = 0;
+	for (unsigned l = 1; l <= 15; l++) {
+		code = (code + count[l - 1]) << 1;
+		next[l] = code;
+	}
+	/* the longest code under each prefix, to size its subtable */
+	uint8_t longest[1u << GZI_LBITS];
+	if (max > tb)
+		memset(longest, 0, main);
+	uint16_t rev[320];
+	for (unsigned s = 0; s < n; s++) {
+		unsigned l = lens[s];
+		if (!l)
+			continue;
+		unsigned c = next[l]++, r = 0;
+		for (unsigned b = 0; b < l; b++)
+			r |= ((c >> b) & 1u) << (l - 1 - b);
+		rev[s] = (uint16_t)r;
+		if (l <= tb) {
+			uint32_t e = entry(kind, s, l);
+			for (size_t j = r; j < main; j += (size_t)1 << l)
+				t[j] = e;
+		} else if (longest[r & (main - 1)] < l) {
+			longest[r & (main - 1)] = (uint8_t)l;
+		}
+	}
+	if (max <= tb)
+		return 0;
+	size_t used = main;
+	for (unsigned s = 0; s < n; s++) {
+		unsigned l = lens[s];
+		if (l <= tb)
+			continue;
+		unsigned p = rev[s] & (unsigned)(main - 1);
+		uint32_t *m = &t[p];
+		if (!(*m & F_SUB)) {
+			unsigned sb = longest[p] - tb;
+			if (used + ((size_t)1 << sb) > tsize)
+				return -1;   /* cannot happen for a valid code */
+			*m = (uint32_t)used << 16 | F_SUB | sb << 8 | tb;
+			for (size_t j = 0; j < ((size_t)1 << sb); j++)
+				t[used + j] = F_BAD | 1u;
+			used += (size_t)1 << sb;
+		}
+		uint32_t *sub = &t[E_VAL(*m)];
+		unsigned sb = E_CL(*m);
+		uint32_t e = entry(kind, s, l - tb);
+		for (size_t j = rev[s] >> tb; j < ((size_t)1 << sb); j += (size_t)1 << (l - tb))
+			sub[j] = e;
+	}
+	return 0;
+}
+
+static int build_fixed(gzi_dec *d)
+{
+	uint16_t lens[288];
+	unsigned s = 0;
+	for (; s < 144; s++)
+		lens[s] = 8;
+	for (; s < 256; s++)
+		lens[s] = 9;
+	for (; s < 280; s++)
+		lens[s] = 7;
+	for (; s < 288; s++)
+		lens[s] = 8;
+	if (build(d->lt, GZI_LBITS, GZI_LT_SIZE, lens, 288, K_LIT))
+		return -1;
+	for (s = 0; s < 32; s++)
+		lens[s] = 5;
+	return build(d->dt, GZI_DBITS, GZI_DT_SIZE, lens, 32, K_DIST);
+}
+
+void gzi_dec_start(gzi_dec *d, unsigned bit)
+{
+	d->bitbuf = 0;
+	d->bitcnt = 0;
+	d->state = S_HDR;
+	d->last = 0;
+	d->btype = 0;
+	d->stored_left = 0;
+	d->why = NULL;
+	if (bit & 7) {
+		d->bitbuf = (uint64_t)(d->in[d->ip] >> (bit & 7));
+		d->bitcnt = 8 - (bit & 7);
+		d->ip++;
+	}
+}
+
+/* Gives whole bytes in the bit buffer back to the input. */
+static void normalize(gzi_dec *d)
+{
+	d->ip -= d->bitcnt >> 3;
+	d->bitcnt &= 7;
+	d->bitbuf &= ((uint64_t)1 << d->bitcnt) - 1;
+}
+
+void gzi_dec_align(gzi_dec *d)
+{
+	normalize(d);
+	d->bitbuf = 0;
+	d->bitcnt = 0;
+}
+
+static int fail(gzi_dec *d, const char *why)
+{
+	d->why = why;
+	d->err_bit = gzi_dec_bit(d);
+	return GZI_D_ERR;
+}
+
+/* Checked bit reading for block headers (input is there, or it is the end). */
+static int need(gzi_dec *d, unsigned n)
+{
+	while (d->bitcnt < n) {
+		if (d->ip >= d->in_len)
+			return -1;
+		d->bitbuf |= (uint64_t)d->in[d->ip++] << d->bitcnt;
+		d->bitcnt += 8;
+	}
+	return 0;
+}
+
+static uint32_t bits(gzi_dec *d, unsigned n)
+{
+	uint32_t v = (uint32_t)(d->bitbuf & (((uint64_t)1 << n) - 1));
+	d->bitbuf >>= n;
+	d->bitcnt -= n;
+	return v;
+}
+
+/* Reads a block header. Returns 0, or GZI_D_TRUNC / GZI_D_ERR. */
+static int header(gzi_dec *d)
+{
+	d->block_bit = gzi_dec_bit(d);
+	if (need(d, 3))
+		return GZI_D_TRUNC;
+	d->last = (int)bits(d, 1);
+	d->btype = (int)bits(d, 2);
+	if (d->btype == 0) {
+		bits(d, d->bitcnt & 7);
+		if (need(d, 32))
+			return GZI_D_TRUNC;
+		uint32_t len = bits(d, 16), nlen = bits(d, 16);
+		if (len != (~nlen & 0xffffu))
+			return fail(d, "invalid stored block lengths");
+		d->ip -= d->bitcnt >> 3;   /* whole bytes: the stored data is read from in[] */
+		d->bitbuf = 0;
+		d->bitcnt = 0;
+		d->stored_left = len;
+		d->state = S_STORED;
+		d->hdr_bits = (uint32_t)(gzi_dec_bit(d) - d->block_bit);
+		return 0;
+	}
+	if (d->btype == 1) {
+		if (!d->fixed_ready && build_fixed(d))
+			return fail(d, "internal error: fixed code");
+		d->fixed_ready = 1;
+		d->state = S_CODES;
+		d->hdr_bits = 3;
+		return 0;
+	}
+	if (d->btype == 3)
+		return fail(d, "invalid block type");
+	d->fixed_ready = 0;
+	if (need(d, 14))
+		return GZI_D_TRUNC;
+	unsigned nlen = bits(d, 5) + 257, ndist = bits(d, 5) + 1, ncode = bits(d, 4) + 4;
+	if (nlen > 286 || ndist > 30)
+		return fail(d, "too many length or distance symbols");
+	uint16_t lens[320];
+	memset(lens, 0, 19 * sizeof *lens);
+	for (unsigned i = 0; i < ncode; i++) {
+		if (need(d, 3))
+			return GZI_D_TRUNC;
+		lens[cl_order[i]] = (uint16_t)bits(d, 3);
+	}
+	uint32_t clt[128];
+	if (build(clt, 7, 128, lens, 19, K_CL))
+		return fail(d, "invalid code lengths set");
+	unsigned i = 0;
+	while (i < nlen + ndist) {
+		need(d, 7);   /* as many as there are: the entry says how many it takes */
+		uint32_t e = clt[d->bitbuf & 127];
+		if (E_TOTAL(e) > d->bitcnt)
+			return GZI_D_TRUNC;
+		bits(d, E_TOTAL(e));
+		unsigned sym = E_VAL(e), rep;
+		uint16_t v = 0;
+		if (sym < 16) {
+			lens[i++] = (uint16_t)sym;
+			continue;
+		}
+		if (sym == 16) {
+			if (i == 0)
+				return fail(d, "invalid bit length repeat");
+			v = lens[i - 1];
+			if (need(d, 2))
+				return GZI_D_TRUNC;
+			rep = 3 + bits(d, 2);
+		} else if (sym == 17) {
+			if (need(d, 3))
+				return GZI_D_TRUNC;
+			rep = 3 + bits(d, 3);
+		} else {
+			if (need(d, 7))
+				return GZI_D_TRUNC;
+			rep = 11 + bits(d, 7);
+		}
+		if (i + rep > nlen + ndist)
+			return fail(d, "invalid bit length repeat");
+		while (rep--)
+			lens[i++] = v;
+	}
+	if (lens[256] == 0)
+		return fail(d, "invalid code -- missing end-of-block");
+	if (build(d->lt, GZI_LBITS, GZI_LT_SIZE, lens, nlen, K_LIT))
+		return fail(d, "invalid literal/lengths set");
+	if (build(d->dt, GZI_DBITS, GZI_DT_SIZE, lens + nlen, ndist, K_DIST))
+		return fail(d, "invalid distances set");
+	d->state = S_CODES;
+	d->hdr_bits = (uint32_t)(gzi_dec_bit(d) - d->block_bit);
+	return 0;
+}
+
+enum { M_BYTE, M_WIDE, M_TRACK };
+
+static inline uint64_t load64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof v);
+	return le64toh(v);
+}
+
+/*
+ * One symbol with every input check (the last bytes of the input, when
+ * nothing follows): *e gets the literal/length entry, *len and *dist the
+ * copy. Returns 0, GZI_D_TRUNC or GZI_D_ERR; consumes nothing unless 0.
+ */
+static int slow_symbol(gzi_dec *d, uint32_t *pe, size_t *plen, size_t *pdist)
+{
+	while (d->bitcnt <= 56 && d->ip < d->in_len) {
+		d->bitbuf |= (uint64_t)d->in[d->ip++] << d->bitcnt;
+		d->bitcnt += 8;
+	}
+	uint64_t bb = d->bitbuf;
+	unsigned bc = d->bitcnt, used;
+	uint32_t e = d->lt[bb & LMASK];
+	if (e & F_SUB) {
+		if (GZI_LBITS > bc)
+			return GZI_D_TRUNC;
+		bb >>= GZI_LBITS;
+		bc -= GZI_LBITS;
+		e = d->lt[E_VAL(e) + (bb & ((1u << E_CL(e)) - 1))];
+	}
+	if (E_TOTAL(e) > bc)
+		return GZI_D_TRUNC;
+	if (e & F_BAD)
+		return fail(d, "invalid literal/length code");
+	if (!(e & (F_LIT | F_EOB))) {
+		used = E_TOTAL(e);
+		*plen = E_VAL(e) + (size_t)((bb & (((uint64_t)1 << used) - 1)) >> E_CL(e));
+		bb >>= used;
+		bc -= used;
+		uint32_t de = d->dt[bb & DMASK];
+		if (de & F_SUB) {
+			if (GZI_DBITS > bc)
+				return GZI_D_TRUNC;
+			bb >>= GZI_DBITS;
+			bc -= GZI_DBITS;
+			de = d->dt[E_VAL(de) + (bb & ((1u << E_CL(de)) - 1))];
+		}
+		if (E_TOTAL(de) > bc)
+			return GZI_D_TRUNC;
+		if (de & F_BAD)
+			return fail(d, "invalid distance code");
+		used = E_TOTAL(de);
+		*pdist = E_VAL(de) + (size_t)((bb & (((uint64_t)1 << used) - 1)) >> E_CL(de));
+	} else {
+		used = E_TOTAL(e);
+	}
+	bb >>= used;
+	bc -= used;
+	d->bitbuf = bb;
+	d->bitcnt = bc;
+	*pe = e;
+	return 0;
+}
+
+#define PUT(v)                                     \
+	do {                                       \
+		if (mode == M_WIDE)                \
+			o16[op++] = (uint16_t)(v); \
+		else                               \
+			out[op++] = (uint8_t)(v);  \
+	} while (0)
+#define REFILL()                                  \
+	do {                                      \
+		bb |= load64(in + ip) << bc;      \
+		ip += (63 - bc) >> 3;             \
+		bc |= 56;                         \
+	} while (0)
+#define CONSUME(n)              \
+	do {                    \
+		bb >>= (n);     \
+		bc -= (n);      \
+	} while (0)
+#define SAVE()                  \
+	do {                    \
+		d->ip = ip;     \
+		d->bitbuf = bb; \
+		d->bitcnt = bc; \
+		d->op = op;     \
+	} while (0)
+
+/*
+ * Decodes a Huffman block's symbols. mode is a constant in each caller, so
+ * each gets its own specialised copy. The fast loop runs while the input has
+ * 16 bytes to spare and the output room for four literals or three and a copy; the
+ * careful step after it decodes one symbol with the exact checks.
+ */
+static inline __attribute__((always_inline)) int codes(gzi_dec *d, const int mode)
+{
+	const uint8_t *in = d->in;
+	const uint32_t *lt = d->lt, *dt = d->dt;
+	uint8_t *out = d->out;
+	uint16_t *o16 = d->out16;
+	size_t ip = d->ip, op = d->op, lm = d->lm;
+	const size_t hist = d->hist;
+	uint64_t bb = d->bitbuf;
+	unsigned bc = d->bitcnt;
+	/* a symbol starts only at op < op_end: room for the longest copy, and before stop */
+	size_t op_end = d->cap >= 258 ? d->cap - 257 : 0;
+	if (op_end > d->stop)
+		op_end = d->stop;
+	const size_t op_fast = op_end > 3 ? op_end - 3 : 0;
+	const size_t in_fast = d->in_len > 16 ? d->in_len - 16 : 0;
+	const size_t m_fast = d->m_cap;
+	int ret;
+	uint32_t e;
+	size_t len = 0, dist = 0;
+
+	for (;;) {
+		while (op < op_fast && ip < in_fast &&
+		       (mode != M_WIDE || op - lm < GZI_WSIZE) && (mode != M_TRACK || d->nm < m_fast)) {
+			REFILL();
+			e = lt[bb & LMASK];
+			if (e & F_LIT) {
+				/* up to four literals of main-table codes (<= 11 bits each) on one refill */
+				CONSUME(E_TOTAL(e));
+				PUT(E_VAL(e));
+				e = lt[bb & LMASK];
+				if (e & F_LIT) {
+					CONSUME(E_TOTAL(e));
+					PUT(E_VAL(e));
+					e = lt[bb & LMASK];
+					if (e & F_LIT) {
+						CONSUME(E_TOTAL(e));
+						PUT(E_VAL(e));
+						e = lt[bb & LMASK];
+						if (e & F_LIT) {
+							CONSUME(E_TOTAL(e));
+							PUT(E_VAL(e));
+							continue;
+						}
+					}
+				}
+				REFILL();   /* the next symbol may be a length and a distance */
+			}
+			if (e & F_SUB) {
+				CONSUME(GZI_LBITS);
+				e = lt[E_VAL(e) + (bb & ((1u << E_CL(e)) - 1))];
+				if (e & F_LIT) {
+					CONSUME(E_TOTAL(e));
+					PUT(E_VAL(e));
+					continue;
+				}
+			}
+			if (e & (F_EOB | F_BAD)) {
+				if (e & F_BAD) {
+					SAVE();
+					ret = fail(d, "invalid literal/length code");
+					goto out;
+				}
+				CONSUME(E_TOTAL(e));
+				ret = d->last ? GZI_D_END : GZI_D_BLOCK;
+				d->state = d->last ? S_DONE : S_HDR;
+				goto out;
+			}
+			unsigned used = E_TOTAL(e);
+			len = E_VAL(e) + (size_t)((bb & (((uint64_t)1 << used) - 1)) >> E_CL(e));
+			CONSUME(used);
+			e = dt[bb & DMASK];
+			if (e & F_SUB) {
+				CONSUME(GZI_DBITS);
+				e = dt[E_VAL(e) + (bb & ((1u << E_CL(e)) - 1))];
+			}
+			if (e & F_BAD) {
+				SAVE();
+				ret = fail(d, "invalid distance code");
+				goto out;
+			}
+			used = E_TOTAL(e);
+			dist = E_VAL(e) + (size_t)((bb & (((uint64_t)1 << used) - 1)) >> E_CL(e));
+			CONSUME(used);
+			goto copy;
+		}
+		/* the careful step: one symbol */
+		if (op >= op_end) {
+			ret = op >= d->stop ? GZI_D_LIMIT : GZI_D_FULL;
+			goto out;
+		}
+		if (mode == M_WIDE && op - lm >= GZI_WSIZE) {
+			ret = GZI_D_CLEAN;
+			goto out;
+		}
+		if (mode == M_TRACK && d->nm == d->m_cap) {
+			ret = GZI_D_FULL;
+			goto out;
+		}
+		if (ip >= in_fast && !d->in_eof) {
+			ret = GZI_D_NEED;
+			goto out;
+		}
+		SAVE();
+		ret = slow_symbol(d, &e, &len, &dist);
+		ip = d->ip;
+		bb = d->bitbuf;
+		bc = d->bitcnt;
+		if (ret)
+			goto out;
+		if (e & F_LIT) {
+			PUT(E_VAL(e));
+			continue;
+		}
+		if (e & F_EOB) {
+			ret = d->last ? GZI_D_END : GZI_D_BLOCK;
+			d->state = d->last ? S_DONE : S_HDR;
+			goto out;
+		}
+copy:
+		/* a copy of len bytes from dist back */
+		if (dist > op - hist) {
+			SAVE();
+			ret = fail(d, "invalid distance too far back");
+			goto out;
+		}
+		if (mode == M_TRACK) {
+			d->m[d->nm].at = (uint32_t)op;
+			d->m[d->nm].dist = (uint16_t)dist;
+			d->m[d->nm].len = (uint16_t)len;
+			d->nm++;
+		}
+		if (mode == M_WIDE) {
+			uint16_t *dst = o16 + op;
+			const uint16_t *src = dst - dist;
+			if (dist >= 4) {
+				uint16_t *end = dst + len;
+				do {
+					memcpy(dst, src, 8);
+					dst += 4;
+					src += 4;
+				} while (dst < end);
+			} else {
+				for (size_t k = 0; k < len; k++)
+					dst[k] = src[k];
+			}
+			if (op - dist < lm) {
+				/* it may have copied markers: lm goes past the last one */
+				for (size_t k = len; k-- > 0;)
+					if (o16[op + k] >= GZI_MARK) {
+						lm = op + k + 1;
+						break;
+					}
+			}
+			op += len;
+		} else {
+			uint8_t *dst = out + op;
+			const uint8_t *src = dst - dist;
+			op += len;
+			if (dist >= 8) {
+				uint8_t *end = out + op;
+				do {
+					memcpy(dst, src, 8);
+					dst += 8;
+					src += 8;
+				} while (dst < end);
+			} else if (dist == 1) {
+				memset(dst, src[0], len);
+			} else {
+				for (size_t k = 0; k < len; k++)
+					dst[k] = src[k];
+			}
+		}
+	}
+out:
+	if (ret != GZI_D_ERR)
+		SAVE();
+	d->lm = lm;
+	return ret;
+}
+
+/* Copies stored bytes (widened in marker mode). */
+static int stored(gzi_dec *d, int wide)
+{
+	size_t n = d->stored_left, avail = d->in_len - d->ip;
+	if (d->op >= d->stop)
+		return GZI_D_LIMIT;
+	if (n > avail)
+		n = avail;
+	if (n > d->cap - d->op)
+		n = d->cap - d->op;
+	if (n > d->stop - d->op)
+		n = d->stop - d->op;
+	if (wide) {
+		for (size_t k = 0; k < n; k++)
+			d->out16[d->op + k] = d->in[d->ip + k];
+	} else {
+		memcpy(d->out + d->op, d->in + d->ip, n);
+	}
+	d->op += n;
+	d->ip += n;
+	d->stored_left -= (uint32_t)n;
+	if (d->stored_left == 0) {
+		d->state = d->last ? S_DONE : S_HDR;
+		return d->last ? GZI_D_END : GZI_D_BLOCK;
+	}
+	if (d->op >= d->stop)
+		return GZI_D_LIMIT;
+	if (d->op == d->cap)
+		return GZI_D_FULL;
+	return d->in_eof ? GZI_D_TRUNC : GZI_D_NEED;
+}
+
+static inline __attribute__((always_inline)) int run(gzi_dec *d, const int mode)
+{
+	int r;
+	for (;;) {
+		switch (d->state) {
+		case S_HDR:
+			if (d->op >= d->stop) {
+				r = GZI_D_LIMIT;
+				goto out;
+			}
+			if (gzi_dec_bit(d) >= d->stop_bit) {
+				r = GZI_D_STOP;
+				goto out;
+			}
+			if (!d->in_eof && d->in_len - d->ip < HDR_NEED) {
+				r = GZI_D_NEED;
+				goto out;
+			}
+			{
+				/* a header that fails leaves the input where it began */
+				size_t ip = d->ip;
+				uint64_t bb = d->bitbuf;
+				unsigned bc = d->bitcnt;
+				r = header(d);
+				if (r) {
+					if (r == GZI_D_TRUNC) {
+						d->ip = ip;
+						d->bitbuf = bb;
+						d->bitcnt = bc;
+					}
+					goto out;
+				}
+			}
+			break;
+		case S_STORED:
+			r = stored(d, mode == M_WIDE);
+			goto out;
+		case S_CODES:
+			r = codes(d, mode);
+			goto out;
+		default:
+			r = GZI_D_END;
+			goto out;
+		}
+	}
+out:
+	if (r == GZI_D_TRUNC && !d->why) {
+		d->why = "unexpected end of file";
+		d->err_bit = gzi_dec_bit(d);
+	}
+	normalize(d);
+	return r;
+}
+
+int gzi_dec_run(gzi_dec *d)
+{
+	return run(d, M_BYTE);
+}
+
+int gzi_dec_run16(gzi_dec *d)
+{
+	return run(d, M_WIDE);
+}
+
+int gzi_dec_track(gzi_dec *d)
+{
+	return run(d, M_TRACK);
+}
+
+/*
+ * Is there a dynamic block header at bit b of in[] (not the last block)?
+ * A cheap look at the first 17 bits and the code-length code's lengths
+ * first; then the whole header, as the decoder reads it.
+ */
+static int header_at(gzi_dec *d, const uint8_t *in, size_t len, uint64_t b)
+{
+	uint64_t v = load64(in + (b >> 3)) >> (b & 7);
+	if ((v & 7) != 4)
+		return 0;   /* BFINAL 0, BTYPE 2 */
+	if (((v >> 3) & 31) > 29 || ((v >> 8) & 31) > 29)
+		return 0;
+	unsigned ncode = (unsigned)((v >> 13) & 15) + 4;
+	/* the code-length code must be complete: sum of 2^-len == 1 */
+	uint64_t w = load64(in + ((b + 17) >> 3)) >> ((b + 17) & 7);
+	unsigned kraft = 0, any = 0;
+	for (unsigned i = 0; i < ncode; i++) {
+		unsigned l = (unsigned)(w >> (3 * i)) & 7;
+		if (l) {
+			kraft += 128u >> l;
+			any = 1;
+		}
+	}
+	if (!any || kraft != 128)
+		return 0;
+	d->in = in;
+	d->in_len = len;
+	d->in_off = 0;
+	d->in_eof = 1;
+	d->ip = (size_t)(b >> 3);
+	d->bitbuf = 0;
+	d->bitcnt = 0;
+	if (b & 7) {
+		d->bitbuf = (uint64_t)(in[d->ip] >> (b & 7));
+		d->bitcnt = 8 - (unsigned)(b & 7);
+		d->ip++;
+	}
+	d->fixed_ready = 0;
+	return header(d) == 0;
+}
+
+uint64_t gzi_find_block(gzi_dec *d, const uint8_t *in, size_t len, uint64_t from, uint64_t to)
+{
+	uint64_t end = (uint64_t)len * 8;
+	if (to > end)
+		to = end;
+	for (uint64_t b = from; b < to; b++)
+		if (header_at(d, in, len, b))
+			return b;
+	return UINT64_MAX;
+}
