@@ -76,6 +76,8 @@ typedef struct ifs_build_opts {
 	ifs_index *live;                  /* told of every commit of the scan; may be NULL */
 	double scan_limit;                /* bytes of tarball per second the scan may read
 					   * (0: as fast as it can) */
+	int scan_threads;                 /* the scan's decoding threads (ifs_gz_scan_opts.threads:
+					   * 0 one per CPU, IFS_GZ_SERIAL the serial scan) */
 	int fresh;                        /* do not go on with an interrupted build */
 } ifs_build_opts;
 

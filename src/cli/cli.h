@@ -45,7 +45,15 @@ int cli_check_data_dir(const char *data_dir);
  * progress display on stderr, if missing or stale) and returns its path
  * (malloc'd) in *path. Returns an exit code (0 on success).
  */
-int cli_ensure_index(const char *data_dir, const char *explicit_index, int force, char **path);
+int cli_ensure_index(const char *data_dir, const char *explicit_index, int force,
+		     int scan_threads, char **path);
+
+/*
+ * The value of -o scan_threads=N: 1 to IFS_GZ_THREADS_MAX decoding
+ * threads, or 0 for the serial scan. Returns 0 and sets *threads
+ * (ifs_build_opts.scan_threads), or prints why not and returns EXIT_USAGE.
+ */
+int cli_scan_threads(const char *v, int *threads);
 
 /*
  * For the mount: like cli_ensure_index, but a missing or stale index is

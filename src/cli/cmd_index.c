@@ -154,7 +154,21 @@ int cli_report_damage(const char *index_path, const char *data_dir, FILE *out, i
 	return n;
 }
 
-int cli_ensure_index(const char *data_dir, const char *explicit_index, int force, char **path)
+int cli_scan_threads(const char *v, int *threads)
+{
+	char *end;
+	long n = strtol(v, &end, 10);
+	if (end == v || *end || n < 0 || n > IFS_GZ_THREADS_MAX) {
+		cli_error("-o scan_threads=%s: expected 1 to %d decoding threads, or 0 for the serial "
+			  "scan", v, IFS_GZ_THREADS_MAX);
+		return EXIT_USAGE;
+	}
+	*threads = n == 0 ? IFS_GZ_SERIAL : (int)n;
+	return 0;
+}
+
+int cli_ensure_index(const char *data_dir, const char *explicit_index, int force,
+		     int scan_threads, char **path)
 {
 	int r = locate_and_check(data_dir, explicit_index, force, path);
 	if (r >= 0)
@@ -162,7 +176,8 @@ int cli_ensure_index(const char *data_dir, const char *explicit_index, int force
 	ifs_err err;
 	ifs_err_clear(&err);
 	/* --force: a fresh build, even where an interrupted one could go on */
-	ifs_build_opts o = { .progress = cli_progress, .report = stderr, .fresh = force };
+	ifs_build_opts o = { .progress = cli_progress, .report = stderr, .fresh = force,
+			     .scan_threads = scan_threads };
 	r = ifs_index_build(data_dir, *path, &o, &err);
 	cli_built_now = r == 0;
 	cli_progress_done();
@@ -195,8 +210,9 @@ int cli_begin_index(const char *data_dir, const char *explicit_index, const ifs_
 	return 0;
 }
 
-/* Parses "DATA_DIR [--index PATH] [--force]". */
-static int parse(int argc, char **argv, const char **data_dir, const char **index, int *force)
+/* Parses "DATA_DIR [--index PATH] [--force] [-o scan_threads=N]". */
+static int parse(int argc, char **argv, const char **data_dir, const char **index, int *force,
+		 int *threads)
 {
 	*data_dir = NULL;
 	*index = NULL;
@@ -207,6 +223,15 @@ static int parse(int argc, char **argv, const char **data_dir, const char **inde
 			*index = argv[i] + 8;
 		} else if (force && !strcmp(argv[i], "--force")) {
 			*force = 1;
+		} else if (threads && (!strcmp(argv[i], "-o") || !strncmp(argv[i], "-o", 2))) {
+			const char *o = argv[i][2] ? argv[i] + 2 : i + 1 < argc ? argv[++i] : "";
+			if (strncmp(o, "scan_threads=", 13) != 0) {
+				cli_error("%s: unknown option -o %s (only scan_threads=N)", argv[0], o);
+				return EXIT_USAGE;
+			}
+			int r = cli_scan_threads(o + 13, threads);
+			if (r)
+				return r;
 		} else if (argv[i][0] == '-') {
 			cli_error("%s: unknown option %s", argv[0], argv[i]);
 			return EXIT_USAGE;
@@ -219,7 +244,7 @@ static int parse(int argc, char **argv, const char **data_dir, const char **inde
 	}
 	if (!*data_dir) {
 		cli_error("usage: inatfs %s DATA_DIR [--index PATH]%s", argv[0],
-			  force ? " [--force]" : "");
+			  force ? " [--force] [-o scan_threads=N]" : "");
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -228,11 +253,11 @@ static int parse(int argc, char **argv, const char **data_dir, const char **inde
 int cmd_index(int argc, char **argv)
 {
 	const char *data_dir, *index;
-	int force = 0, r = parse(argc, argv, &data_dir, &index, &force);
+	int force = 0, threads = 0, r = parse(argc, argv, &data_dir, &index, &force, &threads);
 	if (r || (r = cli_check_data_dir(data_dir)))
 		return r;
 	char *path;
-	if ((r = cli_ensure_index(data_dir, index, force, &path)))
+	if ((r = cli_ensure_index(data_dir, index, force, threads, &path)))
 		return r;
 	printf("%s\n", path);
 	/* a damaged download: the index serves what lies before the damage, and
@@ -332,7 +357,7 @@ static int print_build_in_progress(const char *path)
 int cmd_info(int argc, char **argv)
 {
 	const char *data_dir, *index;
-	int r = parse(argc, argv, &data_dir, &index, NULL);
+	int r = parse(argc, argv, &data_dir, &index, NULL, NULL);
 	if (r || (r = cli_check_data_dir(data_dir)))
 		return r;
 	ifs_err err;

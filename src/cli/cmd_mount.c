@@ -34,6 +34,7 @@
 struct mount_opts {
 	char *index;
 	char *scan_limit;   /* MB/s */
+	char *scan_threads;
 	int nosidecar;
 	int readdirplus, noreaddirplus;
 	int follow_links;   /* symbolic links in place of the downloads (trust.h) */
@@ -48,6 +49,7 @@ static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
 	{ "index=%s", offsetof(struct mount_opts, index), 0 },
 	{ "scan_limit=%s", offsetof(struct mount_opts, scan_limit), 0 },
+	{ "scan_threads=%s", offsetof(struct mount_opts, scan_threads), 0 },
 	OPT("nosidecar", nosidecar),
 	OPT("readdirplus", readdirplus),
 	OPT("noreaddirplus", noreaddirplus),
@@ -211,6 +213,8 @@ int cmd_mount(int argc, char **argv)
 		}
 		bo.scan_limit = mbs * 1e6;
 	}
+	if (o.scan_threads && (r = cli_scan_threads(o.scan_threads, &bo.scan_threads)))
+		goto out;
 	if ((r = cli_check_data_dir(o.data_dir)) || (r = check_mountpoint(co.mountpoint)))
 		goto out;
 	char data_dir[PATH_MAX];
@@ -388,6 +392,7 @@ out:
 	free(o.mountpoint);
 	free(o.index);
 	free(o.scan_limit);
+	free(o.scan_threads);
 	fuse_opt_free_args(&args);
 	return r;
 }

@@ -82,7 +82,7 @@ int cmd_score(int argc, char **argv)
 	ifs_err err;
 	ifs_err_clear(&err);
 	const char *sname = ifs_split_name(split);
-	if ((r = cli_ensure_index(data_dir, index, 0, &path)))
+	if ((r = cli_ensure_index(data_dir, index, 0, 0, &path)))
 		goto out;
 	struct sqlite3 *db = NULL;
 	if (ifs_index_open(path, data_dir, &idx, &err) < 0 || !(db = ifs_index_db(idx, &err)) ||

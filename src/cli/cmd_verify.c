@@ -1,14 +1,22 @@
 /*
  * cmd_verify.c - `inatfs verify DATA_DIR`: reads every tar member through
- * the same cursors the mount uses, in archive order (one sequential inflate
- * per archive), and checks each against the CRC-32 recorded at index time.
- * Prints every damaged member and exits 5 if there was any.
+ * the same cursors the mount uses and checks each against the CRC-32
+ * recorded at index time. Prints every damaged member and exits 5 if there
+ * was any.
+ *
+ * The decoding is split like the first scan's: the members, in archive
+ * order, are cut into one run of about equal bytes per thread (-o
+ * scan_threads=N, default one per CPU); each thread inflates its run
+ * sequentially with its own cursors, starting from the stored checkpoint
+ * before its first member (the index knows every start, so no block finder
+ * is needed). Damaged members are listed at the end, in archive order.
  */
 #include <errno.h>
-#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -24,7 +32,118 @@ static const char q_path[] =
 	"UNION ALL SELECT n.id, n.parent, nm(n.name) || '/' || up.path FROM nodes n JOIN up ON "
 	"n.id=up.parent WHERE n.id<>1 AND length(up.path) < 4096) SELECT path FROM up WHERE "
 	"parent=1";
-static const char q_total[] = "SELECT coalesce(sum(size), 0) FROM nodes WHERE type=0";
+
+typedef struct member {
+	int64_t id;
+	uint64_t off, size;
+	uint32_t crc;
+	int archive;
+	int lost;   /* not in what a damaged archive still holds */
+} member;
+
+typedef struct bad_member {
+	size_t member;   /* index into the member list */
+	char why[IFS_ERR_MSG_MAX + 64];
+} bad_member;
+
+struct run {
+	ifs_index *idx;
+	const ifs_damage *dmg;   /* per archive (archive 0: none) */
+	const member *m;
+	size_t from, to;        /* members [from, to) */
+	uint64_t done;          /* bytes checked (read by the progress display) */
+	bad_member *bad;
+	size_t nbad, capbad;
+	int oom;
+	int started, finished;
+};
+
+static void add_bad(struct run *r, size_t i, const char *why)
+{
+	if (r->nbad == r->capbad) {
+		size_t cap = r->capbad ? r->capbad * 2 : 16;
+		bad_member *b = realloc(r->bad, cap * sizeof *b);
+		if (!b) {
+			r->oom = 1;
+			return;
+		}
+		r->bad = b;
+		r->capbad = cap;
+	}
+	r->bad[r->nbad].member = i;
+	snprintf(r->bad[r->nbad].why, sizeof r->bad[r->nbad].why, "%s", why);
+	r->nbad++;
+}
+
+static void *verify_run(void *arg)
+{
+	struct run *r = arg;
+	ifs_gz_cursor *cur[IFS_ARCHIVE_MAX + 1] = { 0 };
+	ifs_gz_checkpoint cp = { 0 };
+	ifs_err err;
+	int have_cp = -1;
+	uint8_t *buf = malloc(1 << 20);
+	if (!buf) {
+		r->oom = 1;
+		__atomic_store_n(&r->finished, 1, __ATOMIC_RELEASE);
+		return NULL;
+	}
+	for (size_t i = r->from; i < r->to; i++) {
+		const member *m = &r->m[i];
+		int a = m->archive;
+		int fd = a >= 1 && a <= IFS_ARCHIVE_MAX ? ifs_index_archive_fd(r->idx, a) : -1;
+		ifs_err_clear(&err);
+		if (m->lost) {
+			char why[128];
+			snprintf(why, sizeof why, "lost to the damage in %s (%s)", ifs_archive_file(a),
+				 r->dmg[a].kind);
+			add_bad(r, i, why);
+			continue;
+		}
+		if (fd < 0 || (!cur[a] && ifs_gz_cursor_new(fd, ifs_archive_file(a), &cur[a], &err))) {
+			add_bad(r, i, "archive cannot be read");
+			continue;
+		}
+		uint32_t crc = 0;
+		uint64_t pos = 0;
+		int failed = 0;
+		while (pos < m->size && !failed) {
+			uint64_t at = m->off + pos, cpos = ifs_gz_cursor_pos(cur[a]);
+			if (have_cp != a || cpos == UINT64_MAX || cpos > at || at - cpos > (4u << 20)) {
+				ifs_gz_checkpoint_clear(&cp);
+				if (ifs_index_checkpoint(r->idx, a, at, &cp, &err) < 0) {
+					failed = 1;
+					break;
+				}
+				have_cp = a;
+			}
+			size_t n = m->size - pos < (1u << 20) ? (size_t)(m->size - pos) : (1u << 20);
+			ssize_t got = ifs_gz_cursor_read(cur[a], &cp, at, buf, n, &err);
+			if (got != (ssize_t)n) {
+				failed = 1;
+				break;
+			}
+			crc = ifs_crc32(crc, buf, n);
+			pos += n;
+			__atomic_add_fetch(&r->done, n, __ATOMIC_RELAXED);
+		}
+		if (failed || crc != m->crc) {
+			char why[IFS_ERR_MSG_MAX + 64];
+			if (failed)
+				snprintf(why, sizeof why, "%s", err.code ? err.msg : "read failed");
+			else
+				snprintf(why, sizeof why, "CRC-32 %08x, indexed %08x", crc, m->crc);
+			add_bad(r, i, why);
+			have_cp = -1;   /* restart from a checkpoint after damage */
+		}
+	}
+	ifs_gz_checkpoint_clear(&cp);
+	for (int a = 0; a <= IFS_ARCHIVE_MAX; a++)
+		ifs_gz_cursor_free(cur[a]);
+	free(buf);
+	__atomic_store_n(&r->finished, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
 
 static void print_path(ifs_index *idx, int64_t id, const char *why)
 {
@@ -42,135 +161,181 @@ static void print_path(ifs_index *idx, int64_t id, const char *why)
 		sqlite3_reset(st);
 }
 
+/* Every member, in archive order (*n of them, malloc'd), and their bytes. */
+static member *load_members(ifs_index *idx, const ifs_damage *dmg, size_t *n, uint64_t *total)
+{
+	ifs_err err;
+	ifs_err_clear(&err);
+	sqlite3 *db = ifs_index_db(idx, &err);
+	sqlite3_stmt *st = NULL;
+	member *m = NULL;
+	size_t cap = 0;
+	*n = 0;
+	*total = 0;
+	if (!db || sqlite3_prepare_v2(db, q_members, -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			member *p = realloc(m, cap * sizeof *p);
+			if (!p) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			m = p;
+		}
+		member *x = &m[(*n)++];
+		x->id = sqlite3_column_int64(st, 0);
+		x->archive = sqlite3_column_int(st, 1);
+		x->off = (uint64_t)sqlite3_column_int64(st, 2);
+		x->size = (uint64_t)sqlite3_column_int64(st, 3);
+		x->crc = (uint32_t)sqlite3_column_int64(st, 4);
+		int a = x->archive;
+		x->lost = a >= 1 && a <= IFS_ARCHIVE_MAX && dmg[a].archive &&
+			  (sqlite3_column_int(st, 5) || x->off + x->size > dmg[a].good_out);
+		if (!x->lost)
+			*total += x->size;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(m);
+		return NULL;
+	}
+	if (!m)
+		m = malloc(sizeof *m);   /* no members: an empty list, not an error */
+	return m;
+}
+
 int cmd_verify(int argc, char **argv)
 {
 	const char *data_dir = NULL, *index = NULL;
+	int threads = 0;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--index") && i + 1 < argc)
+		if (!strcmp(argv[i], "--index") && i + 1 < argc) {
 			index = argv[++i];
-		else if (argv[i][0] != '-' && !data_dir)
+		} else if (!strncmp(argv[i], "-o", 2)) {
+			const char *o = argv[i][2] ? argv[i] + 2 : i + 1 < argc ? argv[++i] : "";
+			int r;
+			if (strncmp(o, "scan_threads=", 13) != 0) {
+				cli_error("verify: unknown option -o %s (only scan_threads=N)", o);
+				return EXIT_USAGE;
+			}
+			if ((r = cli_scan_threads(o + 13, &threads)))
+				return r;
+		} else if (argv[i][0] != '-' && !data_dir) {
 			data_dir = argv[i];
-		else {
-			cli_error("usage: inatfs verify DATA_DIR [--index PATH]");
+		} else {
+			cli_error("usage: inatfs verify DATA_DIR [--index PATH] [-o scan_threads=N]");
 			return EXIT_USAGE;
 		}
 	}
 	if (!data_dir) {
-		cli_error("usage: inatfs verify DATA_DIR [--index PATH]");
+		cli_error("usage: inatfs verify DATA_DIR [--index PATH] [-o scan_threads=N]");
 		return EXIT_USAGE;
 	}
 	int r = cli_check_data_dir(data_dir);
 	if (r)
 		return r;
 	char *path = NULL;
-	if ((r = cli_ensure_index(data_dir, index, 0, &path)))
+	if ((r = cli_ensure_index(data_dir, index, 0, threads, &path)))
 		return r;
 	ifs_err err;
 	ifs_err_clear(&err);
 	ifs_index *idx = NULL;
-	ifs_gz_cursor *cur[IFS_ARCHIVE_MAX + 1] = { 0 };
-	uint8_t *buf = malloc(1 << 20);
-	uint64_t bad = 0, checked = 0, done = 0, total = 0;
-	if (!buf || ifs_index_open(path, data_dir, &idx, &err) < 0) {
-		cli_error("%s", buf ? err.msg : "out of memory");
+	member *m = NULL;
+	struct run *runs = NULL;
+	pthread_t *thr = NULL;
+	size_t n = 0, nrun = 0;
+	uint64_t total = 0, bad = 0, done = 0;
+	if (ifs_index_open(path, data_dir, &idx, &err) < 0) {
+		cli_error("%s", err.msg);
 		r = EXIT_INDEX;
 		goto out;
 	}
-	sqlite3_stmt *tot = ifs_index_stmt(idx, q_total, &err);
-	if (tot && sqlite3_step(tot) == SQLITE_ROW)
-		total = (uint64_t)sqlite3_column_int64(tot, 0);
-	if (tot)
-		sqlite3_reset(tot);
-	sqlite3 *db = ifs_index_db(idx, &err);
-	sqlite3_stmt *st = NULL;
-	/* its own statement: the cached ones are used for checkpoints inside the loop */
-	if (!db || sqlite3_prepare_v2(db, q_members, -1, &st, NULL) != SQLITE_OK) {
-		cli_error("%s: cannot list members", path);
-		r = EXIT_INDEX;
-		goto out;
-	}
-	ifs_gz_checkpoint cp = { 0 };
-	int have_cp = -1;
 	ifs_damage dmg[IFS_ARCHIVE_MAX + 1];
 	for (int a = 0; a <= IFS_ARCHIVE_MAX; a++)
 		if (ifs_index_damage(idx, a, &dmg[a]) <= 0)
 			dmg[a].archive = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		int a = sqlite3_column_int(st, 1);
-		uint64_t off = (uint64_t)sqlite3_column_int64(st, 2);
-		uint64_t size = (uint64_t)sqlite3_column_int64(st, 3);
-		uint32_t want = (uint32_t)sqlite3_column_int64(st, 4);
-		int fd = ifs_index_archive_fd(idx, a);
-		ifs_err_clear(&err);
-		if (a >= 1 && a <= IFS_ARCHIVE_MAX && dmg[a].archive &&
-		    (sqlite3_column_int(st, 5) || off + size > dmg[a].good_out)) {
-			char why[128];
-			snprintf(why, sizeof why, "lost to the damage in %s (%s)", ifs_archive_file(a),
-				 dmg[a].kind);
-			cli_progress_done();
-			print_path(idx, id, why);
-			checked++;
-			bad++;
-			continue;
-		}
-		if (fd < 0 || (!cur[a] && ifs_gz_cursor_new(fd, ifs_archive_file(a), &cur[a], &err))) {
-			print_path(idx, id, "archive cannot be read");
-			bad++;
-			continue;
-		}
-		uint32_t crc = 0;
-		uint64_t pos = 0;
-		int failed = 0;
-		while (pos < size && !failed) {
-			uint64_t at = off + pos, cpos = ifs_gz_cursor_pos(cur[a]);
-			if (have_cp != a || cpos == UINT64_MAX || cpos > at || at - cpos > (4u << 20)) {
-				ifs_gz_checkpoint_clear(&cp);
-				if (ifs_index_checkpoint(idx, a, at, &cp, &err) < 0) {
-					failed = 1;
-					break;
-				}
-				have_cp = a;
-			}
-			size_t n = size - pos < (1u << 20) ? (size_t)(size - pos) : (1u << 20);
-			ssize_t got = ifs_gz_cursor_read(cur[a], &cp, at, buf, n, &err);
-			if (got != (ssize_t)n) {
-				failed = 1;
-				break;
-			}
-			crc = ifs_crc32(crc, buf, n);
-			pos += n;
-			done += n;
-		}
-		checked++;
-		if (failed || crc != want) {
-			char why[IFS_ERR_MSG_MAX + 64];
-			if (failed)
-				snprintf(why, sizeof why, "%s", err.code ? err.msg : "read failed");
-			else
-				snprintf(why, sizeof why, "CRC-32 %08x, indexed %08x", crc, want);
-			cli_progress_done();
-			print_path(idx, id, why);
-			bad++;
-			have_cp = -1;   /* restart from a checkpoint after damage */
-		}
-		if ((checked & 255) == 0)
-			cli_progress_bytes("verifying", done, total);
+	if (!(m = load_members(idx, dmg, &n, &total))) {
+		cli_error("%s: cannot list members", path);
+		r = EXIT_INDEX;
+		goto out;
 	}
+	long cpus = threads > 0 ? threads : threads == IFS_GZ_SERIAL ? 1
+		    : sysconf(_SC_NPROCESSORS_ONLN);
+	nrun = cpus < 1 ? 1 : cpus > IFS_GZ_THREADS_MAX ? IFS_GZ_THREADS_MAX : (size_t)cpus;
+	if (nrun > n && n > 0)
+		nrun = n;
+	runs = calloc(nrun, sizeof *runs);
+	thr = calloc(nrun, sizeof *thr);
+	if (!runs || !thr) {
+		cli_error("out of memory");
+		r = EXIT_INDEX;
+		goto out;
+	}
+	/* runs of about total / nrun bytes each */
+	size_t at = 0;
+	uint64_t acc = 0;
+	for (size_t k = 0; k < nrun; k++) {
+		runs[k].idx = idx;
+		runs[k].dmg = dmg;
+		runs[k].m = m;
+		runs[k].from = at;
+		uint64_t goal = total / nrun * (k + 1);
+		while (at < n && (k == nrun - 1 || acc < goal))
+			acc += m[at++].size;
+		runs[k].to = at;
+	}
+	/* one thread per run; this one shows the progress (and runs what could
+	 * not get a thread) */
+	for (size_t k = 0; k < nrun; k++)
+		runs[k].started = pthread_create(&thr[k], NULL, verify_run, &runs[k]) == 0;
+	for (size_t k = 0; k < nrun; k++)
+		if (!runs[k].started)
+			verify_run(&runs[k]);
+	for (;;) {
+		size_t finished = 0;
+		done = 0;
+		for (size_t k = 0; k < nrun; k++) {
+			done += __atomic_load_n(&runs[k].done, __ATOMIC_RELAXED);
+			finished += __atomic_load_n(&runs[k].finished, __ATOMIC_ACQUIRE);
+		}
+		if (finished == nrun)
+			break;
+		cli_progress_bytes("verifying", done, total);
+		usleep(200 * 1000);
+	}
+	for (size_t k = 0; k < nrun; k++)
+		if (runs[k].started)
+			pthread_join(thr[k], NULL);
+	done = 0;
+	for (size_t k = 0; k < nrun; k++)
+		done += runs[k].done;
 	cli_progress_bytes("verifying", done, total);
 	cli_progress_done();
-	ifs_gz_checkpoint_clear(&cp);
-	sqlite3_finalize(st);
-	printf("verified %llu members (%.1f MB): %llu damaged\n", (unsigned long long)checked,
-	       (double)done / 1e6, (unsigned long long)bad);
+	for (size_t k = 0; k < nrun; k++) {
+		if (runs[k].oom) {
+			cli_error("out of memory");
+			r = EXIT_INDEX;
+			goto out;
+		}
+		for (size_t i = 0; i < runs[k].nbad; i++)
+			print_path(idx, m[runs[k].bad[i].member].id, runs[k].bad[i].why);
+		bad += runs[k].nbad;
+	}
+	printf("verified %zu members (%.1f MB): %llu damaged\n", n, (double)done / 1e6,
+	       (unsigned long long)bad);
 	if (cli_report_damage(path, data_dir, stdout, 0))
 		bad += !bad;
 	r = bad ? EXIT_DAMAGED : 0;
 out:
-	for (int a = 0; a <= IFS_ARCHIVE_MAX; a++)
-		ifs_gz_cursor_free(cur[a]);
+	for (size_t k = 0; runs && k < nrun; k++)
+		free(runs[k].bad);
+	free(runs);
+	free(thr);
+	free(m);
 	ifs_index_close(idx);
-	free(buf);
 	free(path);
 	return r;
 }

@@ -354,7 +354,8 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 	}
 	s.in_total = (uint64_t)fst.st_size;   /* for the progress recorded at commits */
 	ifs_gz_scan_opts go = { .on_data = on_data, .on_checkpoint = on_checkpoint,
-				.on_progress = on_progress, .ctx = &s };
+				.on_progress = on_progress, .ctx = &s,
+				.threads = opts ? opts->scan_threads : 0 };
 	const ifs_scan_resume *rs = t->resume && t->resume->archive == archive ? t->resume : NULL;
 	s.snap[0] = t->files;
 	s.snap[1] = t->skipped_unsafe;
@@ -602,7 +603,8 @@ int ifs_tree_probe_archive(const char *path, ifs_err *err)
 		ifs_tar_free(p.tar);
 		return fd;
 	}
-	ifs_gz_scan_opts go = { .on_data = probe_data, .ctx = &p };
+	/* the first MiB: the serial scan (no threads to start for so little) */
+	ifs_gz_scan_opts go = { .on_data = probe_data, .ctx = &p, .threads = IFS_GZ_SERIAL };
 	int r = ifs_gz_scan_file(fd, path, &go, &res, err);
 	if (p.stopped) {
 		r = 0;

@@ -1,8 +1,12 @@
 /*
  * fuzz_gz.c - libFuzzer harness for the gzip engine on damaged streams: the
- * input is written to a memfd, scanned with ifs_gz_scan_file (asking for a
- * checkpoint every few KiB of output), and if the scan succeeds, cursors
- * read from each checkpoint and must give the same bytes the scan saw.
+ * input is written to a memfd and scanned twice with ifs_gz_scan_file
+ * (asking for a checkpoint every few KiB of output): by the serial scan and
+ * by the chunked one, in small chunks (their size taken from the input) on
+ * two threads, so that the block finder, the marker decoding and the
+ * stitching see hostile data. Both must agree: both fail (with a message),
+ * or both give the same bytes, totals and checkpoints. Then cursors read
+ * from each checkpoint and must give the bytes the scan saw.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,6 +47,30 @@ static int on_cp(void *p, const ifs_gz_checkpoint *cp)
 	return ifs_gz_cplist_add(&c->cps, cp);
 }
 
+static int scan(int fd, struct ctx *c, int threads, uint32_t chunk, ifs_gz_scan_result *res)
+{
+	/* every entry there is, so that reads start at entries too */
+	ifs_gz_scan_opts o = { .max_spacing = 16384, .entry_bytes_per_4kib = IFS_GZ_ENTRY_ALWAYS,
+			       .on_data = on_data, .on_checkpoint = on_cp, .ctx = c,
+			       .threads = threads, .chunk_size = chunk };
+	ifs_err err;
+	ifs_err_clear(&err);
+	memset(res, 0, sizeof *res);
+	int r = ifs_gz_scan_file(fd, "fuzz.gz", &o, res, &err);
+	if (r < 0 && err.msg[0] == '\0')
+		abort();
+	return r;
+}
+
+static int same_cp(const ifs_gz_checkpoint *a, const ifs_gz_checkpoint *b)
+{
+	return a->out == b->out && a->from == b->from && a->in_bit == b->in_bit &&
+	       a->entry_bit == b->entry_bit && a->hdr_bits == b->hdr_bits &&
+	       a->window_len == b->window_len && a->crc == b->crc &&
+	       a->member_out == b->member_out && a->members == b->members &&
+	       (!a->window_len || !memcmp(a->window, b->window, a->window_len));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	int fd = memfd_create("fuzz.gz", MFD_CLOEXEC);
@@ -52,20 +80,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		close(fd);
 		return 0;
 	}
-	struct ctx c = { malloc(MAX_OUT), 0, 0, { 0 } };
-	/* every entry there is, so that reads start at entries too */
-	ifs_gz_scan_opts o = { .max_spacing = 16384, .entry_bytes_per_4kib = IFS_GZ_ENTRY_ALWAYS,
-			       .on_data = on_data, .on_checkpoint = on_cp, .ctx = &c };
-	ifs_gz_scan_result res;
-	ifs_err err;
-	ifs_err_clear(&err);
-	int r = ifs_gz_scan_file(fd, "fuzz.gz", &o, &res, &err);
-	if (r < 0 && err.msg[0] == '\0')
+	struct ctx c = { malloc(MAX_OUT), 0, 0, { 0 } }, p = { malloc(MAX_OUT), 0, 0, { 0 } };
+	ifs_gz_scan_result res, pres;
+	int r = scan(fd, &c, IFS_GZ_SERIAL, 0, &res);
+	uint32_t chunk = 64 + (size ? data[size / 2] : 0) * 8u;
+	int pr = scan(fd, &p, 2, chunk, &pres);
+	if ((r == 0) != (pr == 0))
+		abort();   /* the chunked scan accepts what the serial one accepts, no more */
+	if (r == 0 && (res.out_size != pres.out_size || res.in_size != pres.in_size ||
+		       res.members != pres.members || res.checkpoints != pres.checkpoints ||
+		       res.window_bytes != pres.window_bytes || c.len != p.len ||
+		       c.overflow != p.overflow || c.cps.n != p.cps.n))
 		abort();
+	if (r == 0 && !c.overflow && memcmp(c.out, p.out, c.len) != 0)
+		abort();   /* the same bytes */
+	for (size_t i = 0; r == 0 && i < c.cps.n; i++)
+		if (!same_cp(&c.cps.cp[i], &p.cps.cp[i]))
+			abort();   /* the same checkpoints, row for row */
 	if (r == 0 && !c.overflow) {
 		if (res.out_size != c.len)
 			abort();
 		ifs_gz_cursor *cur;
+		ifs_err err;
 		if (ifs_gz_cursor_new(fd, "fuzz.gz", &cur, &err) == 0) {
 			uint8_t buf[4096];
 			for (size_t i = 0; i < c.cps.n && i < 8; i++) {
@@ -86,7 +122,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	ifs_gz_cplist_free(&c.cps);
+	ifs_gz_cplist_free(&p.cps);
 	free(c.out);
+	free(p.out);
 	close(fd);
 	return 0;
 }

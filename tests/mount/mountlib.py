@@ -8,6 +8,7 @@ test file can `from mountlib import ...`.
 
 import os
 import pathlib
+import sqlite3
 import subprocess
 import time
 
@@ -93,6 +94,23 @@ class Mount:
             self.proc.wait()
         self._err.close()
         return self.proc.returncode
+
+
+def tables(idx):
+    """Everything an index holds but the build's times, to compare two builds."""
+    db = sqlite3.connect(f"file:{idx}?mode=ro", uri=True)
+    try:
+        return {t: db.execute(q).fetchall() for t, q in (
+            ("nodes", "SELECT * FROM nodes ORDER BY id"),
+            ("images", "SELECT * FROM images ORDER BY rid"),
+            ("archives", "SELECT * FROM archives ORDER BY id"),
+            ("checkpoints", "SELECT * FROM checkpoints ORDER BY key"),
+            ("shapes", "SELECT * FROM shapes ORDER BY id"),
+            ("generated", "SELECT * FROM generated ORDER BY name"),
+            ("meta", "SELECT * FROM meta WHERE key NOT IN ('built_at', 'build_seconds') "
+                     "ORDER BY key"))}
+    finally:
+        db.close()
 
 
 def unexpected_stderr(text):

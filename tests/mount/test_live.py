@@ -18,7 +18,7 @@ import time
 import pytest
 
 from expected import Expected, class_dir
-from mountlib import INATFS, Mount, inatfs, is_mounted, unexpected_stderr, unmount
+from mountlib import INATFS, Mount, inatfs, is_mounted, tables, unexpected_stderr, unmount
 
 LIMIT = "scan_limit=0.25"
 TAR = "train_val_images.tar.gz"
@@ -214,23 +214,6 @@ def test_ls_l_with_readdirplus_while_the_scan_runs(tiny_dir, tmp_path):
         assert {k: v for k, v in sizes.items() if k.endswith(".jpg")} == want
     finally:
         assert m.close() == 0
-
-
-def tables(idx):
-    """Everything an index holds but the build's times, to compare two builds."""
-    db = sqlite3.connect(f"file:{idx}?mode=ro", uri=True)
-    try:
-        return {t: db.execute(q).fetchall() for t, q in (
-            ("nodes", "SELECT * FROM nodes ORDER BY id"),
-            ("images", "SELECT * FROM images ORDER BY rid"),
-            ("archives", "SELECT * FROM archives ORDER BY id"),
-            ("checkpoints", "SELECT * FROM checkpoints ORDER BY key"),
-            ("shapes", "SELECT * FROM shapes ORDER BY id"),
-            ("generated", "SELECT * FROM generated ORDER BY name"),
-            ("meta", "SELECT * FROM meta WHERE key NOT IN ('built_at', 'build_seconds') "
-                     "ORDER BY key"))}
-    finally:
-        db.close()
 
 
 def scan_fraction(folder):
