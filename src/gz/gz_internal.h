@@ -227,7 +227,9 @@ uint64_t gzi_find_block(gzi_dec *d, const uint8_t *in, size_t len, uint64_t from
  */
 #define GZI_NJOB 32
 
-typedef int (*gzi_window_fn)(int fd, const char *name, ifs_gz_checkpoint *cp,
+/* Builds a checkpoint's sparse window (gzi_sparse_build's contract); ws: the
+ * calling thread's reusable buffers, or NULL. */
+typedef int (*gzi_window_fn)(void *ws, int fd, const char *name, ifs_gz_checkpoint *cp,
 			     const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err);
 
 typedef struct gzi_job {
@@ -315,8 +317,9 @@ void gzi_scan_keep_window(ifs_gz_scan *s, uint64_t from);
 int gzi_scan_deliver(ifs_gz_scan *s, int block);
 /* Under s->mu: the next job to compute, or NULL. */
 gzi_job *gzi_scan_claim_job(ifs_gz_scan *s);
-/* Computes a claimed job (without s->mu) and marks it done. */
-void gzi_scan_run_job(ifs_gz_scan *s, gzi_job *j);
+/* Computes a claimed job (without s->mu) and marks it done; ws as for
+ * window_fn. */
+void gzi_scan_run_job(ifs_gz_scan *s, gzi_job *j, void *ws);
 /* Sets the scan up at a checkpoint of an earlier scan (opts->resume). */
 int gzi_scan_resume(ifs_gz_scan *s, const ifs_gz_checkpoint *cp, const uint8_t *win);
 
@@ -325,9 +328,14 @@ int gzi_scan_resume(ifs_gz_scan *s, const ifs_gz_checkpoint *cp, const uint8_t *
 int gzi_scan_chunked(ifs_gz_scan *s, int threads);
 
 /* The sparse window as gzi_sparse_build makes it, from a decoder that
- * records copies (track.c): the same result, several times faster. */
-int gzi_track_build(int fd, const char *name, ifs_gz_checkpoint *cp, const uint8_t *win,
-		    size_t wlen, uint32_t entry_price, ifs_err *err);
+ * records copies (track.c): the same result, several times faster. ws: a
+ * gzi_track_ws of the calling thread (its buffers are kept for the next
+ * call), or NULL. */
+typedef struct gzi_track_ws gzi_track_ws;
+gzi_track_ws *gzi_track_ws_new(void);
+void gzi_track_ws_free(gzi_track_ws *ws);
+int gzi_track_build(void *ws, int fd, const char *name, ifs_gz_checkpoint *cp,
+		    const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err);
 /* Shared by both builders: from the marks, the windows and the entry choice. */
 int gzi_sparse_finish(ifs_gz_checkpoint *cp, const uint8_t *win, size_t wlen, size_t skip,
 		      const uint8_t *need, const uint8_t *val, const uint8_t *need2,

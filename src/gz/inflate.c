@@ -71,22 +71,52 @@ static uint32_t entry(int kind, unsigned sym, unsigned cl)
 	return (uint32_t)lbase[sym] << 16 | cl << 8 | (cl + lext[sym]);
 }
 
+static const uint8_t rev8[256] = {
+	0x00, 0x80, 0x40, 0xc0, 0x20, 0xa0, 0x60, 0xe0, 0x10, 0x90, 0x50, 0xd0, 0x30, 0xb0, 0x70, 0xf0,
+	0x08, 0x88, 0x48, 0xc8, 0x28, 0xa8, 0x68, 0xe8, 0x18, 0x98, 0x58, 0xd8, 0x38, 0xb8, 0x78, 0xf8,
+	0x04, 0x84, 0x44, 0xc4, 0x24, 0xa4, 0x64, 0xe4, 0x14, 0x94, 0x54, 0xd4, 0x34, 0xb4, 0x74, 0xf4,
+	0x0c, 0x8c, 0x4c, 0xcc, 0x2c, 0xac, 0x6c, 0xec, 0x1c, 0x9c, 0x5c, 0xdc, 0x3c, 0xbc, 0x7c, 0xfc,
+	0x02, 0x82, 0x42, 0xc2, 0x22, 0xa2, 0x62, 0xe2, 0x12, 0x92, 0x52, 0xd2, 0x32, 0xb2, 0x72, 0xf2,
+	0x0a, 0x8a, 0x4a, 0xca, 0x2a, 0xaa, 0x6a, 0xea, 0x1a, 0x9a, 0x5a, 0xda, 0x3a, 0xba, 0x7a, 0xfa,
+	0x06, 0x86, 0x46, 0xc6, 0x26, 0xa6, 0x66, 0xe6, 0x16, 0x96, 0x56, 0xd6, 0x36, 0xb6, 0x76, 0xf6,
+	0x0e, 0x8e, 0x4e, 0xce, 0x2e, 0xae, 0x6e, 0xee, 0x1e, 0x9e, 0x5e, 0xde, 0x3e, 0xbe, 0x7e, 0xfe,
+	0x01, 0x81, 0x41, 0xc1, 0x21, 0xa1, 0x61, 0xe1, 0x11, 0x91, 0x51, 0xd1, 0x31, 0xb1, 0x71, 0xf1,
+	0x09, 0x89, 0x49, 0xc9, 0x29, 0xa9, 0x69, 0xe9, 0x19, 0x99, 0x59, 0xd9, 0x39, 0xb9, 0x79, 0xf9,
+	0x05, 0x85, 0x45, 0xc5, 0x25, 0xa5, 0x65, 0xe5, 0x15, 0x95, 0x55, 0xd5, 0x35, 0xb5, 0x75, 0xf5,
+	0x0d, 0x8d, 0x4d, 0xcd, 0x2d, 0xad, 0x6d, 0xed, 0x1d, 0x9d, 0x5d, 0xdd, 0x3d, 0xbd, 0x7d, 0xfd,
+	0x03, 0x83, 0x43, 0xc3, 0x23, 0xa3, 0x63, 0xe3, 0x13, 0x93, 0x53, 0xd3, 0x33, 0xb3, 0x73, 0xf3,
+	0x0b, 0x8b, 0x4b, 0xcb, 0x2b, 0xab, 0x6b, 0xeb, 0x1b, 0x9b, 0x5b, 0xdb, 0x3b, 0xbb, 0x7b, 0xfb,
+	0x07, 0x87, 0x47, 0xc7, 0x27, 0xa7, 0x67, 0xe7, 0x17, 0x97, 0x57, 0xd7, 0x37, 0xb7, 0x77, 0xf7,
+	0x0f, 0x8f, 0x4f, 0xcf, 0x2f, 0xaf, 0x6f, 0xef, 0x1f, 0x9f, 0x5f, 0xdf, 0x3f, 0xbf, 0x7f, 0xff,
+};
+
+/* The code c of l bits, bits reversed (deflate sends codes MSB first and
+ * the tables are indexed by the next bits, LSB first). */
+static inline unsigned reverse(unsigned c, unsigned l)
+{
+	return (unsigned)(rev8[c & 255] << 8 | rev8[(c >> 8) & 255]) >> (16 - l);
+}
+
 /*
  * Builds the decoding table for the code lengths lens[0..n): a main table
  * indexed by the next tb bits, and for each tb-bit prefix of longer codes a
  * subtable of 2^(longest - tb) entries. Returns 0, or -1 if zlib would
  * refuse the lengths.
+ *
+ * A complete code fills every slot: codes are placed length by length in a
+ * table of 2^length slots, which doubles (a copy of itself) before the next
+ * length, so each code is written once and its repeats are copied in bulk.
  */
 static int build(uint32_t *t, unsigned tb, size_t tsize, const uint16_t *lens, unsigned n,
 		 int kind)
 {
-	unsigned count[16] = {0}, next[16];
+	unsigned count[16] = {0}, offs[17];
 	unsigned max = 0;
-	for (unsigned s = 0; s < n; s++) {
+	for (unsigned s = 0; s < n; s++)
 		count[lens[s]]++;
-		if (lens[s] > max)
-			max = lens[s];
-	}
+	for (unsigned l = 15; l > 0 && !max; l--)
+		if (count[l])
+			max = l;
 	int left = 1;
 	for (unsigned l = 1; l <= 15; l++) {
 		left <<= 1;
@@ -99,60 +129,71 @@ static int build(uint32_t *t, unsigned tb, size_t tsize, const uint16_t *lens, u
 	if (left > 0 && max != 0 && (kind == K_CL || max != 1))
 		return -1;   /* incomplete */
 	size_t main = (size_t)1 << tb;
-	for (size_t i = 0; i < main; i++)
-		t[i] = F_BAD | 1u;
-	if (max == 0)
-		return 0;   /* a distance code with no codes: every use is an error */
-	unsigned code = 0;
-	next[0] = 0;
-	for (unsigned l = 1; l <= 15; l++) {
-		code = (code + count[l - 1]) << 1;
-		next[l] = code;
+	if (left > 0) {
+		/* a distance code with no codes (every use is an error), or one
+		 * code of one bit: fill the rest with errors */
+		for (size_t i = 0; i < main; i++)
+			t[i] = F_BAD | 1u;
+		for (unsigned s = 0; s < n; s++)
+			if (lens[s] == 1)
+				for (size_t j = 0; j < main; j += 2)
+					t[j] = entry(kind, s, 1);
+		return 0;
 	}
-	/* the longest code under each prefix, to size its subtable */
-	uint8_t longest[1u << GZI_LBITS];
-	if (max > tb)
-		memset(longest, 0, main);
-	uint16_t rev[320];
-	for (unsigned s = 0; s < n; s++) {
-		unsigned l = lens[s];
-		if (!l)
-			continue;
-		unsigned c = next[l]++, r = 0;
-		for (unsigned b = 0; b < l; b++)
-			r |= ((c >> b) & 1u) << (l - 1 - b);
-		rev[s] = (uint16_t)r;
-		if (l <= tb) {
-			uint32_t e = entry(kind, s, l);
-			for (size_t j = r; j < main; j += (size_t)1 << l)
-				t[j] = e;
-		} else if (longest[r & (main - 1)] < l) {
-			longest[r & (main - 1)] = (uint8_t)l;
-		}
+	/* the symbols in canonical order: by length, then by value */
+	uint16_t sorted[320];
+	offs[1] = 0;
+	for (unsigned l = 1; l <= 15; l++)
+		offs[l + 1] = offs[l] + count[l];
+	for (unsigned s = 0; s < n; s++)
+		if (lens[s])
+			sorted[offs[lens[s]]++] = (uint16_t)s;
+	unsigned code = 0, k = 0;
+	size_t size = 1;
+	unsigned top = max < tb ? max : tb;
+	for (unsigned l = 1; l <= top; l++) {
+		memcpy(t + size, t, size * sizeof *t);   /* (the first time: two unset slots) */
+		size *= 2;
+		for (unsigned i = 0; i < count[l]; i++, k++, code++)
+			t[reverse(code, l)] = entry(kind, sorted[k], l);
+		code <<= 1;
 	}
+	for (; size < main; size *= 2)
+		memcpy(t + size, t, size * sizeof *t);
 	if (max <= tb)
 		return 0;
+	/* longer codes: a subtable per tb-bit prefix, as big as its longest code needs */
+	uint8_t longest[1u << GZI_LBITS];
+	uint16_t rev[320];
+	unsigned c = code;
+	for (unsigned l = tb + 1, kk = k; l <= max; l++, c <<= 1)
+		for (unsigned i = 0; i < count[l]; i++, kk++, c++)
+			rev[kk] = (uint16_t)reverse(c, l);
+	for (size_t i = 0; i < main; i++)
+		longest[i] = 0;
+	for (unsigned l = tb + 1, kk = k; l <= max; l++)
+		for (unsigned i = 0; i < count[l]; i++, kk++)
+			longest[rev[kk] & (main - 1)] = (uint8_t)l;   /* increasing l: the last is the longest */
 	size_t used = main;
-	for (unsigned s = 0; s < n; s++) {
-		unsigned l = lens[s];
-		if (l <= tb)
-			continue;
-		unsigned p = rev[s] & (unsigned)(main - 1);
-		uint32_t *m = &t[p];
-		if (!(*m & F_SUB)) {
-			unsigned sb = longest[p] - tb;
-			if (used + ((size_t)1 << sb) > tsize)
-				return -1;   /* cannot happen for a valid code */
-			*m = (uint32_t)used << 16 | F_SUB | sb << 8 | tb;
-			for (size_t j = 0; j < ((size_t)1 << sb); j++)
-				t[used + j] = F_BAD | 1u;
-			used += (size_t)1 << sb;
+	for (unsigned l = tb + 1, kk = k; l <= max; l++) {
+		for (unsigned i = 0; i < count[l]; i++, kk++) {
+			unsigned p = rev[kk] & (unsigned)(main - 1);
+			uint32_t *m = &t[p];
+			if (longest[p]) {
+				/* the prefix's first code: its subtable */
+				unsigned sb = longest[p] - tb;
+				if (used + ((size_t)1 << sb) > tsize)
+					return -1;   /* cannot happen for a valid code */
+				*m = (uint32_t)used << 16 | F_SUB | sb << 8 | tb;
+				used += (size_t)1 << sb;
+				longest[p] = 0;
+			}
+			uint32_t *sub = &t[E_VAL(*m)];
+			unsigned sb = E_CL(*m);
+			uint32_t e = entry(kind, sorted[kk], l - tb);
+			for (size_t j = rev[kk] >> tb; j < ((size_t)1 << sb); j += (size_t)1 << (l - tb))
+				sub[j] = e;
 		}
-		uint32_t *sub = &t[E_VAL(*m)];
-		unsigned sb = E_CL(*m);
-		uint32_t e = entry(kind, s, l - tb);
-		for (size_t j = rev[s] >> tb; j < ((size_t)1 << sb); j += (size_t)1 << (l - tb))
-			sub[j] = e;
 	}
 	return 0;
 }

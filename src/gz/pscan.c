@@ -345,6 +345,7 @@ static void *worker(void *arg)
 	pscan *p = arg;
 	ifs_gz_scan *s = p->s;
 	gzi_dec *d = malloc(sizeof *d);
+	gzi_track_ws *ws = gzi_track_ws_new();
 	gzi_in r;
 	int ok = d && gzi_in_init(&r, s->fd, s->name, IN_CAP, NULL) == 0;
 	if (d)
@@ -354,7 +355,7 @@ static void *worker(void *arg)
 		gzi_job *j = gzi_scan_claim_job(s);
 		if (j) {
 			pthread_mutex_unlock(&s->mu);
-			gzi_scan_run_job(s, j);
+			gzi_scan_run_job(s, j, ws);
 			pthread_mutex_lock(&s->mu);
 			continue;
 		}
@@ -384,6 +385,7 @@ static void *worker(void *arg)
 	pthread_mutex_unlock(&s->mu);
 	if (ok)
 		gzi_in_free(&r);
+	gzi_track_ws_free(ws);
 	free(d);
 	return NULL;
 }

@@ -76,9 +76,10 @@ gzi_job *gzi_scan_claim_job(ifs_gz_scan *s)
 	return &s->jobs[s->wnext++ % GZI_NJOB];
 }
 
-void gzi_scan_run_job(ifs_gz_scan *s, gzi_job *j)
+void gzi_scan_run_job(ifs_gz_scan *s, gzi_job *j, void *ws)
 {
-	j->rc = s->window_fn(s->fd, s->name, &j->cp, j->win, j->wlen, s->entry_price, &j->err);
+	j->rc = s->window_fn(ws, s->fd, s->name, &j->cp, j->win, j->wlen, s->entry_price,
+			     &j->err);
 	pthread_mutex_lock(&s->mu);
 	j->done = 1;
 	pthread_cond_broadcast(&s->cv_done);
@@ -97,7 +98,7 @@ static void *helper(void *arg)
 		if (!j)
 			break;
 		pthread_mutex_unlock(&s->mu);
-		gzi_scan_run_job(s, j);
+		gzi_scan_run_job(s, j, NULL);
 		pthread_mutex_lock(&s->mu);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -118,7 +119,7 @@ int gzi_scan_deliver(ifs_gz_scan *s, int block)
 			gzi_job *c = gzi_scan_claim_job(s);
 			pthread_mutex_unlock(&s->mu);
 			if (c)
-				gzi_scan_run_job(s, c);
+				gzi_scan_run_job(s, c, NULL);
 			continue;
 		}
 		while (block && !j->done)
@@ -476,6 +477,13 @@ static int serial_run(serial *z)
 	return 0;
 }
 
+static int sparse_window(void *ws, int fd, const char *name, ifs_gz_checkpoint *cp,
+			 const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err)
+{
+	(void)ws;
+	return gzi_sparse_build(fd, name, cp, win, wlen, entry_price, err);
+}
+
 static int serial_scan(ifs_gz_scan *s)
 {
 	gzi_in r = {0};
@@ -484,7 +492,7 @@ static int serial_scan(ifs_gz_scan *s)
 	int rc;
 	pthread_t thr;
 	memset(&zs, 0, sizeof zs);
-	s->window_fn = gzi_sparse_build;
+	s->window_fn = sparse_window;
 	if (!(z.obuf = malloc(OUT_CAP)))
 		return ifs_err_set(s->err, ENOMEM, "%s: out of memory", s->name);
 	if ((rc = gzi_in_init(&r, s->fd, s->name, IN_CAP, s->err)) < 0) {

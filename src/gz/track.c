@@ -14,6 +14,10 @@
  * root (the window byte it copies, through copies of copies), the window
  * bytes the output from skip on reaches through them (need), and those it
  * reads directly, output before skip included (need2).
+ *
+ * A worker thread keeps its buffers from one checkpoint to the next (a
+ * checkpoint comes every ~300 KB of JPEG data); roots carry the number of
+ * the call that wrote them, so they need no clearing.
  */
 #include "gz_internal.h"
 
@@ -23,20 +27,67 @@
 #include <unistd.h>
 
 #define NOROOT UINT32_MAX
-#define IN_PIECE (256u * 1024)
+#define IN_MORE (64u * 1024)
 
-typedef struct trk {
+struct gzi_track_ws {
+	gzi_dec d;
+	uint8_t *out, *need2, *in;
+	size_t out_cap, need2_cap, in_cap;
+	uint64_t *root;          /* call number << 32 | root */
+	size_t root_cap;
+	gzi_match *m;
+	size_t m_cap;
+	uint32_t gen;
+	uint8_t need[GZI_WSIZE];
+};
+
+gzi_track_ws *gzi_track_ws_new(void)
+{
+	gzi_track_ws *ws = malloc(sizeof *ws);
+	if (ws) {
+		memset(ws, 0, offsetof(gzi_track_ws, d.lt));
+		memset(&ws->out, 0, sizeof *ws - offsetof(gzi_track_ws, out));
+	}
+	return ws;
+}
+
+void gzi_track_ws_free(gzi_track_ws *ws)
+{
+	if (!ws)
+		return;
+	free(ws->out);
+	free(ws->need2);
+	free(ws->in);
+	free(ws->root);
+	free(ws->m);
+	free(ws);
+}
+
+static int fit(void **p, size_t *cap, size_t want, size_t elem)
+{
+	if (want <= *cap)
+		return 0;
+	void *q = realloc(*p, want * elem);
+	if (!q)
+		return -1;
+	*p = q;
+	*cap = want;
+	return 0;
+}
+
+typedef struct rd {
 	int fd;
 	uint64_t start;      /* the checkpoint's first byte */
-	size_t in_max, cap;
-	uint8_t *in;
+	size_t in_max;
+	size_t cap;          /* bytes of ws->in this call uses */
 	int soft;            /* input stopped at in_max, not at the file's end */
-} trk;
+} rd;
 
 /* More input for d: keeps in[ip..), reads up to in_max bytes from start. */
-static int more(trk *t, gzi_dec *d, ifs_err *err, const char *name)
+static int more(rd *t, gzi_track_ws *ws, ifs_err *err, const char *name)
 {
-	memmove(t->in, t->in + d->ip, d->in_len - d->ip);
+	gzi_dec *d = &ws->d;
+	memmove(ws->in, ws->in + d->ip, d->in_len - d->ip);
 	d->in_off += d->ip;
 	d->in_len -= d->ip;
 	d->ip = 0;
@@ -50,7 +101,7 @@ static int more(trk *t, gzi_dec *d, ifs_err *err, const char *name)
 		d->in_eof = 1;
 	}
 	while (room > 0) {
-		ssize_t n = pread(t->fd, t->in + d->in_len, room, (off_t)read_to);
+		ssize_t n = pread(t->fd, ws->in + d->in_len, room, (off_t)read_to);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -61,13 +112,146 @@ static int more(trk *t, gzi_dec *d, ifs_err *err, const char *name)
 		d->in_len += (size_t)n;
 		break;
 	}
-	memset(t->in + d->in_len, 0, GZI_DEC_PAD);
-	d->in = t->in;
+	memset(ws->in + d->in_len, 0, GZI_DEC_PAD);
+	d->in = ws->in;
 	return 0;
 }
 
-int gzi_track_build(int fd, const char *name, ifs_gz_checkpoint *cp, const uint8_t *win,
-		    size_t wlen, uint32_t entry_price, ifs_err *err)
+static int track(gzi_track_ws *ws, int fd, const char *name, ifs_gz_checkpoint *cp,
+		 const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err)
+{
+	size_t skip = (size_t)(cp->from - cp->out);
+	rd t = { .fd = fd, .start = cp->in_bit >> 3, .in_max = GZI_SPARSE_IN_MAX(skip) };
+	size_t ocap = GZI_WSIZE + skip + GZI_OUTMAX;
+	/* JPEG-like data needs about as many bytes in as out; more come as needed */
+	t.cap = skip + GZI_WSIZE + IN_MORE;
+	if (t.cap > t.in_max)
+		t.cap = t.in_max;
+	size_t roots = ws->root_cap;
+	if (fit((void **)&ws->out, &ws->out_cap, ocap + GZI_DEC_SLACK, 1) < 0 ||
+	    fit((void **)&ws->need2, &ws->need2_cap, wlen + skip, 1) < 0 ||
+	    fit((void **)&ws->in, &ws->in_cap, t.cap + GZI_DEC_PAD, 1) < 0 ||
+	    fit((void **)&ws->root, &ws->root_cap, skip + GZI_OUTMAX, sizeof *ws->root) < 0 ||
+	    fit((void **)&ws->m, &ws->m_cap, 1024, sizeof *ws->m) < 0)
+		return -ENOMEM;
+	/* new roots hold call number 0: none */
+	memset(ws->root + roots, 0, (ws->root_cap - roots) * sizeof *ws->root);
+	gzi_dec *d = &ws->d;
+	uint8_t *out = ws->out, *need = ws->need, *need2 = ws->need2;
+	memset(need, 0, wlen);
+	memset(need2, 0, wlen + skip);
+	memcpy(out + GZI_WSIZE - wlen, win, wlen);
+	d->out = out;
+	d->op = GZI_WSIZE;
+	d->hist = GZI_WSIZE - wlen;
+	d->cap = ocap;
+	d->stop_bit = UINT64_MAX;
+	d->m = ws->m;
+	d->m_cap = ws->m_cap;
+	d->nm = 0;
+	d->in = ws->in;
+	d->in_off = t.start;
+	d->in_len = d->ip = 0;
+	d->in_eof = 0;
+	int rc = more(&t, ws, err, name);
+	if (rc < 0)
+		return rc;
+	if (d->in_len == 0)
+		return ifs_err_set(err, EIO, "%s: checkpoint at compressed offset %llu is past the "
+				   "end of the file", name, (unsigned long long)t.start);
+	gzi_dec_start(d, (unsigned)(cp->in_bit & 7));
+	/* first to skip (the entry), then to skip + 32 KiB */
+	uint64_t entry = 0;
+	uint32_t hdr = 0;
+	int first = 1, ended = 0, fallback = 0;
+	rc = 0;
+	for (int phase = skip ? 0 : 1; phase < 2 && !ended && !fallback && !rc; phase++) {
+		d->stop = GZI_WSIZE + skip + (phase ? GZI_WSIZE : 0);
+		for (;;) {
+			int dr = gzi_dec_track(d);
+			if (dr == GZI_D_NEED) {
+				if ((rc = more(&t, ws, err, name)) < 0)
+					break;
+				continue;
+			}
+			if (dr == GZI_D_FULL && d->nm == d->m_cap) {
+				/* more copies than room: JPEG data has few, text many */
+				if (fit((void **)&ws->m, &ws->m_cap, 2 * ws->m_cap, sizeof *ws->m) < 0) {
+					rc = -ENOMEM;
+					break;
+				}
+				d->m = ws->m;
+				d->m_cap = ws->m_cap;
+				continue;
+			}
+			if (dr == GZI_D_BLOCK) {
+				first = 0;
+				continue;
+			}
+			if (dr == GZI_D_LIMIT) {
+				if (phase == 0 && first && d->btype != 0 && d->op == GZI_WSIZE + skip) {
+					entry = gzi_dec_bit(d);
+					hdr = d->hdr_bits;
+				}
+				break;
+			}
+			if (dr == GZI_D_END) {
+				ended = 1;
+				break;
+			}
+			if (dr == GZI_D_TRUNC && t.soft) {
+				/* more input than honest data needs: keep the whole window */
+				fallback = 1;
+				break;
+			}
+			rc = ifs_err_set(err, EIO, "%s: corrupt deflate data after compressed offset "
+					 "%llu: %s", name, (unsigned long long)t.start,
+					 dr == GZI_D_TRUNC ? "unexpected end of file"
+					 : dr == GZI_D_ERR ? d->why : "internal error");
+			break;
+		}
+	}
+	if (rc < 0)
+		return rc;
+	if (fallback) {
+		memset(need, 1, wlen);
+		entry = 0;
+	} else {
+		if (++ws->gen == 0) {   /* the call numbers wrapped: clear once */
+			memset(ws->root, 0, ws->root_cap * sizeof *ws->root);
+			ws->gen = 1;
+		}
+		uint64_t gen = (uint64_t)ws->gen << 32;
+		uint64_t *root = ws->root;
+		const gzi_match *m = ws->m;
+		for (size_t i = 0; i < d->nm; i++) {
+			size_t at = m[i].at - GZI_WSIZE, dist = m[i].dist;
+			for (size_t k = 0; k < m[i].len; k++, at++) {
+				/* the source, counted from the window's first byte */
+				size_t src = at + wlen - dist;
+				uint32_t r = NOROOT;
+				if (src < wlen)
+					r = (uint32_t)src;
+				else if ((root[src - wlen] & ~(uint64_t)UINT32_MAX) == gen)
+					r = (uint32_t)root[src - wlen];
+				root[at] = gen | r;
+				if (at < skip)
+					continue;
+				if (r != NOROOT)
+					need[r] = 1;
+				if (src < wlen + skip)
+					need2[src] = 1;
+			}
+		}
+	}
+	if (gzi_sparse_finish(cp, win, wlen, skip, need, out + GZI_WSIZE, need2, entry, hdr,
+			      entry_price) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+int gzi_track_build(void *wsp, int fd, const char *name, ifs_gz_checkpoint *cp,
+		    const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err)
 {
 	free(cp->window);
 	cp->window = NULL;
@@ -84,118 +268,11 @@ int gzi_track_build(int fd, const char *name, ifs_gz_checkpoint *cp, const uint8
 		return ifs_err_set(err, EINVAL, "%s: window too large", name);
 	if (cp->from - cp->out > GZI_SKIP_MAX)
 		cp->from = cp->out; /* a very long block: serve reads from out on */
-	size_t skip = (size_t)(cp->from - cp->out);
-	trk t = { .fd = fd, .start = cp->in_bit >> 3, .in_max = GZI_SPARSE_IN_MAX(skip) };
-	t.cap = t.in_max < IN_PIECE ? t.in_max : IN_PIECE;
-	size_t ocap = GZI_WSIZE + skip + GZI_OUTMAX;
-	size_t mcap = (skip + GZI_OUTMAX) / 3 + 2;
-	gzi_dec *d = malloc(sizeof *d);
-	uint8_t *out = malloc(ocap + GZI_DEC_SLACK), *need = calloc(1, wlen);
-	uint8_t *need2 = calloc(1, wlen + skip);
-	uint32_t *root = NULL;
-	gzi_match *m = malloc(mcap * sizeof *m);
-	t.in = malloc(t.cap + GZI_DEC_PAD);
-	int ret = -ENOMEM, rc;
-	uint64_t entry = 0;
-	uint32_t hdr = 0;
-	if (!d || !out || !need || !need2 || !m || !t.in)
-		goto oom;
-	memset(d, 0, offsetof(gzi_dec, lt));
-	memcpy(out + GZI_WSIZE - wlen, win, wlen);
-	d->out = out;
-	d->op = GZI_WSIZE;
-	d->hist = GZI_WSIZE - wlen;
-	d->cap = ocap;
-	d->stop_bit = UINT64_MAX;
-	d->m = m;
-	d->m_cap = mcap;
-	d->in = t.in;
-	d->in_off = t.start;
-	if ((ret = more(&t, d, err, name)) < 0)
-		goto out;
-	if (d->in_len == 0) {
-		ret = ifs_err_set(err, EIO, "%s: checkpoint at compressed offset %llu is past the "
-				  "end of the file", name, (unsigned long long)t.start);
-		goto out;
-	}
-	gzi_dec_start(d, (unsigned)(cp->in_bit & 7));
-	/* first to skip (the entry), then to skip + 32 KiB */
-	int first = 1, ended = 0, fallback = 0;
-	for (int phase = skip ? 0 : 1; phase < 2 && !ended && !fallback; phase++) {
-		d->stop = GZI_WSIZE + skip + (phase ? GZI_WSIZE : 0);
-		for (;;) {
-			rc = gzi_dec_track(d);
-			if (rc == GZI_D_NEED) {
-				if ((ret = more(&t, d, err, name)) < 0)
-					goto out;
-				continue;
-			}
-			if (rc == GZI_D_BLOCK) {
-				first = 0;
-				continue;
-			}
-			if (rc == GZI_D_LIMIT) {
-				if (phase == 0 && first && d->btype != 0 && d->op == GZI_WSIZE + skip) {
-					entry = gzi_dec_bit(d);
-					hdr = d->hdr_bits;
-				}
-				break;
-			}
-			if (rc == GZI_D_END) {
-				ended = 1;
-				break;
-			}
-			if (rc == GZI_D_TRUNC && t.soft) {
-				/* more input than honest data needs: keep the whole window */
-				fallback = 1;
-				break;
-			}
-			ret = ifs_err_set(err, EIO, "%s: corrupt deflate data after compressed "
-					  "offset %llu: %s", name, (unsigned long long)t.start,
-					  rc == GZI_D_TRUNC ? "unexpected end of file"
-					  : rc == GZI_D_ERR ? d->why : "internal error");
-			goto out;
-		}
-	}
-	if (fallback) {
-		memset(need, 1, wlen);
-		entry = 0;
-	} else {
-		size_t end = d->op - GZI_WSIZE, w0 = GZI_WSIZE - wlen;
-		if (!(root = malloc((end ? end : 1) * sizeof *root)))
-			goto oom;
-		memset(root, 0xff, end * sizeof *root);
-		for (size_t i = 0; i < d->nm; i++) {
-			size_t at = m[i].at - GZI_WSIZE, dist = m[i].dist;
-			for (size_t k = 0; k < m[i].len; k++, at++) {
-				/* the source, counted from the window's first byte */
-				size_t src = at + wlen - dist;
-				uint32_t r = src < wlen ? (uint32_t)src : root[src - wlen];
-				root[at] = r;
-				if (at < skip)
-					continue;
-				if (r != NOROOT)
-					need[r] = 1;
-				if (src < wlen + skip)
-					need2[src] = 1;
-			}
-		}
-		(void)w0;
-	}
-	if (gzi_sparse_finish(cp, win, wlen, skip, need, out + GZI_WSIZE, need2, entry, hdr,
-			      entry_price) < 0)
-		goto oom;
-	ret = 0;
-	goto out;
-oom:
-	ret = ifs_err_set(err, ENOMEM, "%s: out of memory building a sparse window", name);
-out:
-	free(d);
-	free(out);
-	free(need);
-	free(need2);
-	free(root);
-	free(m);
-	free(t.in);
-	return ret;
+	gzi_track_ws *ws = wsp ? wsp : gzi_track_ws_new();
+	int rc = ws ? track(ws, fd, name, cp, win, wlen, entry_price, err) : -ENOMEM;
+	if (!wsp)
+		gzi_track_ws_free(ws);
+	if (rc == -ENOMEM)
+		return ifs_err_set(err, ENOMEM, "%s: out of memory building a sparse window", name);
+	return rc;
 }

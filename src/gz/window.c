@@ -13,14 +13,11 @@
 
 #include "inatfs/varint.h"
 
-int gzi_window_encode(const uint8_t *win, const uint8_t *keep, size_t wlen, uint8_t **out,
-		      uint32_t *outlen)
+/* Writes the runs (format in gz.h) to p, or only counts their bytes (p NULL). */
+static size_t runs(const uint8_t *win, const uint8_t *keep, size_t wlen, uint8_t *p)
 {
-	/* worst case: every other byte kept, a run of one each */
-	uint8_t *p = malloc(8 + wlen / 2 * 8 + wlen);
-	if (!p)
-		return -ENOMEM;
-	size_t n = ifs_varint_put(p, GZI_WSIZE - wlen), end = 0;
+	uint8_t tmp[10];
+	size_t n = ifs_varint_put(p ? p : tmp, GZI_WSIZE - wlen), end = 0;
 	for (size_t i = 0; i < wlen;) {
 		if (!keep[i] || !win[i]) { /* zero bytes are free: the window is zero-filled */
 			i++;
@@ -30,15 +27,28 @@ int gzi_window_encode(const uint8_t *win, const uint8_t *keep, size_t wlen, uint
 		while (j < wlen && keep[j] && win[j])
 			j++;
 		size_t len1 = j - i - 1;
-		n += ifs_varint_put(p + n, (uint64_t)(i - end) << 3 | (len1 < 7 ? len1 : 7));
+		n += ifs_varint_put(p ? p + n : tmp, (uint64_t)(i - end) << 3 | (len1 < 7 ? len1 : 7));
 		if (len1 >= 7)
-			n += ifs_varint_put(p + n, len1 - 7);
-		memcpy(p + n, win + i, j - i);
+			n += ifs_varint_put(p ? p + n : tmp, len1 - 7);
+		if (p)
+			memcpy(p + n, win + i, j - i);
 		n += j - i;
 		end = i = j;
 	}
-	uint8_t *fit = realloc(p, n);
-	*out = fit ? fit : p;
+	return n;
+}
+
+int gzi_window_encode(const uint8_t *win, const uint8_t *keep, size_t wlen, uint8_t **out,
+		      uint32_t *outlen)
+{
+	/* counted first: the worst case (every other byte kept) is 5 times the
+	 * window, and a window keeps a few dozen bytes */
+	size_t n = runs(win, keep, wlen, NULL);
+	uint8_t *p = malloc(n);
+	if (!p)
+		return -ENOMEM;
+	runs(win, keep, wlen, p);
+	*out = p;
 	*outlen = (uint32_t)n;
 	return 0;
 }
