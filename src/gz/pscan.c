@@ -313,10 +313,11 @@ static void decode_chunk(pscan *p, chunk *c, gzi_dec *d, gzi_in *r)
 {
 	uint64_t lo = c->index * p->csize * 8, hi = (c->index + 1) * p->csize * 8;
 	c->res = R_NONE;
+	/* (the output buffer grows as needed, up to OUT_MAX) */
+	size_t ob0 = p->csize < (1u << 20) ? (size_t)p->csize : (1u << 20);
 	if (grow((void **)&c->o16, &c->o16_cap, 4 * GZI_WSIZE, sizeof *c->o16,
 		 W16_MAX + GZI_WSIZE) < 0 ||
-	    grow((void **)&c->ob, &c->ob_cap, p->csize + 4 * GZI_WSIZE, 1,
-		 OUT_MAX + GZI_WSIZE) < 0)
+	    grow((void **)&c->ob, &c->ob_cap, ob0 + 4 * GZI_WSIZE, 1, OUT_MAX + GZI_WSIZE) < 0)
 		return;
 	for (size_t i = 0; i < GZI_WSIZE; i++)
 		c->o16[i] = (uint16_t)(GZI_MARK + i);

@@ -439,8 +439,10 @@ int gzi_sparse_finish(ifs_gz_checkpoint *cp, const uint8_t *win, size_t wlen, si
 	uint32_t elen;
 	if (!win2)
 		return -ENOMEM;
-	for (size_t i = 0; i < w2; i++)
-		win2[i] = base + i < wlen ? win[base + i] : val[base + i - wlen];
+	size_t from_win = base < wlen ? wlen - base : 0;
+	if (from_win)
+		memcpy(win2, win + base, from_win);
+	memcpy(win2 + from_win, val + (base + from_win - wlen), w2 - from_win);
 	int rc = gzi_window_encode(win2, need2 + base, w2, &ew, &elen);
 	free(win2);
 	if (rc < 0)

@@ -19,6 +19,11 @@ static size_t runs(const uint8_t *win, const uint8_t *keep, size_t wlen, uint8_t
 	uint8_t tmp[10];
 	size_t n = ifs_varint_put(p ? p : tmp, GZI_WSIZE - wlen), end = 0;
 	for (size_t i = 0; i < wlen;) {
+		uint64_t k8;
+		if (i + 8 <= wlen && (memcpy(&k8, keep + i, 8), k8 == 0)) {
+			i += 8;   /* most of the window is not kept */
+			continue;
+		}
 		if (!keep[i] || !win[i]) { /* zero bytes are free: the window is zero-filled */
 			i++;
 			continue;
