@@ -644,6 +644,71 @@ class Bench:
                      fmt(self.cp_bytes_per_member, "B"), "", "", "bytes", 1])
         self.igzip_mbs = [out_bytes / t / 1e6 for t in T["igzip"]]
 
+    # -- scan threads -------------------------------------------------------
+    def scan_threads(self):
+        """`inatfs index` (scan + index build) with the serial scan and with
+        the chunked scan on 1, 2, 4, 8, 16 threads, each round beside an
+        `igzip -dc` of the same files; every index must equal the serial
+        scan's, row for row."""
+        d = self.bench_dir
+        tars = [d / "train_val_images.tar.gz", d / "test2017.tar.gz"]
+        out_bytes = sum(self.sizes.values())
+        tarlist = " ".join(q(t) for t in tars)
+        counts = [0, 1, 2, 4, 8, 16]
+        default = os.cpu_count() or 1
+        T = {n: [] for n in counts}
+        R = {n: [] for n in counts}    # pairwise: time / the round's igzip time
+        M = {n: [] for n in counts}    # peak RSS
+        ig = []
+        digests = {}
+        for t in tars:
+            warm_file(t)
+        for r in range(self.rounds):
+            log(f"scan threads, round {r + 1}/{self.rounds}")
+            dt_ig, _ = sh(f"igzip -dc {tarlist} > /dev/null")
+            ig.append(dt_ig)
+            # the counts in a different order each round (the machine is shared)
+            order = counts[r % len(counts):] + counts[:r % len(counts)]
+            for n in order:
+                idx = self.work / f"threads-{n}.sqlite"
+                if idx.exists():
+                    idx.unlink()
+                dt, _ = run_phases([str(self.inatfs), "index", str(d), "--index", str(idx),
+                                    "--force", "-o", f"scan_threads={n}"])
+                T[n].append(dt)
+                R[n].append(dt / dt_ig)
+                M[n].append(run_phases.maxrss)
+                if r == 0:
+                    digests[n] = rows_digest(idx)
+                idx.unlink()
+        differ = [n for n in counts if digests[n] != digests[0]]
+        if differ:
+            raise BenchError(f"scan threads: the index built on {differ} threads differs from "
+                             "the serial scan's")
+        rows = self.rep.section(
+            "Scan threads (bench fixture)",
+            f"`inatfs index --force -o scan_threads=N` on both tarballs ({out_bytes / 1e6:,.0f} "
+            f"MB of tar), archives in page cache, beside `igzip -dc` of the same files in each "
+            f"round. 0 = the serial scan (zlib, the reference); N = the chunked scan on N "
+            f"threads ({default} = the default here, one per CPU). MB/s = tar bytes per "
+            "second of the whole build. Every index equals the serial scan's, row for row "
+            "(checked on round 1).")
+        rows.append(row("`igzip -dc` time", ig, "s"))
+        rows.append(row("`igzip -dc` speed", [out_bytes / t / 1e6 for t in ig], "MB/s"))
+        for n in counts:
+            label = "serial scan" if n == 0 else f"{n} thread{'s' if n > 1 else ''}"
+            rows.append(row(f"{label}: time", T[n], "s"))
+            rows.append(row(f"{label}: speed", [out_bytes / t / 1e6 for t in T[n]], "MB/s"))
+            rows.append(row(f"{label}: time / `igzip -dc` time (pairwise)", R[n], "x"))
+            rows.append(row(f"{label}: peak RSS", [x / 1e6 for x in M[n]], "MB"))
+        dn = default if default in T else max(k for k in counts if k <= default)
+        med = statistics.median(R[dn])
+        self.rep.target(f"`inatfs index` time vs `igzip -dc` ({dn} threads, pairwise)",
+                        f"{med:.2f}x", "<= 0.8x", med <= 0.8)
+        self.rep.target("`inatfs index` vs the serial scan (same run)",
+                        f"{statistics.median(T[0]) / statistics.median(T[dn]):.2f}x faster",
+                        "faster", statistics.median(T[dn]) < statistics.median(T[0]))
+
     # -- gz engine bench ----------------------------------------------------
     def gz_engine(self):
         if not self.gzbench.exists():
@@ -1181,12 +1246,16 @@ class Bench:
             self.rep.notes.append(f"--only {self.a.only}: a partial run")
         if want("bench"):
             self.first_mount()
+            self.scan_threads()
             self.gz_engine()
             self.later_mount()
             self.make_sqfs()
             self.random_reads()
             self.sequential()
             self.loader()
+        elif want("threads"):
+            self.sizes = tar_sizes(self.bench_dir, self.fix / "bench-1.sizes.json")
+            self.scan_threads()
         if not self.quick and want("scale"):
             self.scale()
             self.score()
@@ -1270,7 +1339,8 @@ def main():
     ap.add_argument("--fixtures", default=str(REPO / "build-fixtures"))
     ap.add_argument("--work", default=str(REPO / "build-fixtures" / "bench-work"))
     ap.add_argument("--out", default=str(REPO / "docs" / "bench"))
-    ap.add_argument("--only", help="for development: comma list of bench,scale")
+    ap.add_argument("--only", help="for development: comma list of bench,scale (threads: "
+                    "only the scan threads section of bench)")
     ap.add_argument("--reuse-scale-index", help="for development: an existing scale index "
                     "(its build is then not measured)")
     a = ap.parse_args()

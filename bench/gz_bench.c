@@ -7,6 +7,7 @@
  *   (c) whole-member reads in shuffled order, each from a cold cursor, in
  *       128 KiB pieces like FUSE would ask.
  * Output: `key: value` lines. Usage: inatfs-gz-bench FILE.tar.gz [MAX_READS]
+ * [SCAN_THREADS] (0: the serial scan; default: one per CPU).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -114,6 +115,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	size_t max_reads = argc > 2 ? (size_t)strtoul(argv[2], NULL, 10) : 500;
+	int threads = argc > 3 ? atoi(argv[3]) : 0;
+	if (argc > 3 && threads == 0)
+		threads = IFS_GZ_SERIAL;
 	int fd = open(argv[1], O_RDONLY);
 	if (fd < 0) {
 		perror(argv[1]);
@@ -122,7 +126,8 @@ int main(int argc, char **argv)
 	bench b = {0};
 	ifs_err err;
 	ifs_err_clear(&err);
-	ifs_gz_scan_opts o = {.on_data = on_data, .on_checkpoint = on_cp, .ctx = &b};
+	ifs_gz_scan_opts o = {.on_data = on_data, .on_checkpoint = on_cp, .ctx = &b,
+			      .threads = threads};
 	ifs_gz_scan_result res;
 	double t0 = now();
 	int rc = ifs_gz_scan_file(fd, argv[1], &o, &res, &err);
@@ -139,6 +144,8 @@ int main(int argc, char **argv)
 	double per_cp = res.checkpoints ? 24.0 + ((double)res.window_bytes + 5.0 * (double)entries) /
 						 (double)res.checkpoints : 0;
 	printf("scan_s: %.3f\n", t_scan);
+	printf("scan_chunks_used: %llu\n", (unsigned long long)res.chunks_used);
+	printf("scan_chunks_own: %llu\n", (unsigned long long)res.chunks_own);
 	printf("scan_mb_s: %.1f\n", (double)res.out_size / t_scan / 1e6);
 	printf("in_bytes: %llu\n", (unsigned long long)res.in_size);
 	printf("out_bytes: %llu\n", (unsigned long long)res.out_size);
