@@ -208,6 +208,8 @@ typedef struct ifs_gz_scan_result {
 	uint64_t chunks_own;   /* stretches the calling thread decoded itself */
 	uint64_t chunks_unjoined; /* decoded by helper threads from a start that was
 				   * not where the stream stood: not used */
+	uint64_t windows_copied;  /* sparse windows made from the copies the chunks
+				   * recorded (the others are decoded again) */
 } ifs_gz_scan_result;
 
 /* A word for a damage kind ("truncated", ...), for messages. */

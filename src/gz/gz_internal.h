@@ -156,6 +156,7 @@ enum gzi_dec_ret {
 };
 
 typedef struct gzi_match {
+	uint64_t bit;     /* the bit after the copy's symbol (length, distance, extra bits) */
 	uint32_t at;      /* output index of the copy's first byte */
 	uint16_t dist, len;
 } gzi_match;
@@ -174,7 +175,8 @@ typedef struct gzi_dec {
 	size_t lm;          /* marker mode: no marker at or after index lm */
 	uint64_t stop_bit;  /* GZI_D_STOP before a header at or after it (UINT64_MAX: never) */
 
-	gzi_match *m;       /* copies, recorded by gzi_dec_track (m_cap entries) */
+	gzi_match *m;       /* NULL, or every copy is recorded here (GZI_D_FULL when
+			     * m_cap of them are) */
 	size_t nm, m_cap;
 
 	int state;          /* what comes next: a block header, stored bytes, codes, nothing */
@@ -193,11 +195,9 @@ typedef struct gzi_dec {
 /* Ready to read a block header at in[ip], after its first `bit` bits (0-7).
  * Output fields are the caller's to set. */
 void gzi_dec_start(gzi_dec *d, unsigned bit);
-/* Decodes into out (bytes), out16 (markers), or out with every copy
- * recorded in m (GZI_D_FULL also when m is full). */
+/* Decodes into out (bytes) or out16 (markers). */
 int gzi_dec_run(gzi_dec *d);
 int gzi_dec_run16(gzi_dec *d);
-int gzi_dec_track(gzi_dec *d);
 /* The bit offset in the file of the next bit to decode. */
 static inline uint64_t gzi_dec_bit(const gzi_dec *d)
 {
@@ -206,6 +206,14 @@ static inline uint64_t gzi_dec_bit(const gzi_dec *d)
 /* After GZI_D_END: drops the bits left of the last byte, so that in[ip] is
  * the byte after the deflate stream. */
 void gzi_dec_align(gzi_dec *d);
+/* Reads the block header at bit `bit` (0-7) of in[0..len) (nothing
+ * follows): d's tables, btype, last and hdr_bits. Returns 0 or -1. */
+int gzi_dec_header(gzi_dec *d, const uint8_t *in, size_t len, unsigned bit);
+/* With the tables of a Huffman block (gzi_dec_header): are the next n
+ * symbols from bit `bit` of in[0..len) all literals? Returns 1 and their
+ * bits in *used, 0 if another symbol comes first, -1 if in[] ends first. */
+int gzi_dec_literals(const gzi_dec *d, const uint8_t *in, size_t len, unsigned bit, size_t n,
+		     uint64_t *used);
 
 /*
  * The block finder: the first bit at or after `from` (and before `to`),
@@ -237,9 +245,28 @@ typedef struct gzi_job {
 	uint32_t wlen;
 	int rc;
 	int done;
+	int ready;            /* may be computed (a job from copies waits for them) */
+	/* From the copies the chunked scan recorded, instead of decoding again:
+	 * the output in [out, from) (val) and the copies that start in
+	 * [out, stop) (at counted from out); bound: a bit at or after the one
+	 * where the reference decoding would stop */
+	int from_copies;
+	uint64_t stop, bound;
+	uint8_t *val;
+	gzi_match *c;
+	size_t nc, capc;
 	ifs_err err;
 	uint8_t win[GZI_WSIZE];
 } gzi_job;
+
+/* The copies of the output being delivered (a chunk): m[0..n) with their
+ * output at base + m[i].at, every copy that starts in [from, to) */
+typedef struct gzi_copies {
+	const gzi_match *m;
+	size_t n;
+	uint64_t base, from, to;
+	uint64_t end, end_bit;   /* the chunk's output ends at end, at bit end_bit */
+} gzi_copies;
 
 struct ifs_gz_scan {
 	const ifs_gz_scan_opts *o;
@@ -283,6 +310,7 @@ struct ifs_gz_scan {
 	uint64_t bring[16];
 	unsigned nbring;
 
+	const gzi_copies *copies;  /* the chunked scan: copies of the output being delivered */
 	gzi_job *jobs;         /* ring: [head, tail) queued, [head, wnext) claimed */
 	uint64_t head, tail, wnext;
 	int helpers;           /* threads that compute jobs (0: the calling thread does) */
@@ -311,6 +339,12 @@ int gzi_scan_damaged(ifs_gz_scan *s, int rc, int read_failed, int kind, uint64_t
  * ends inside a deflate stream at output end (gz.h). */
 uint64_t gzi_scan_good_before(const ifs_gz_scan *s, uint64_t err_out);
 uint64_t gzi_scan_good_truncated(const ifs_gz_scan *s, uint64_t end);
+/* The chunked scan: a chunk's copies (c) are about to be delivered
+ * (before its data), or were (after: c NULL); or output without copies
+ * follows (gzi_scan_no_copies). Jobs from copies gather them here. */
+int gzi_scan_copies_begin(ifs_gz_scan *s, const gzi_copies *c);
+void gzi_scan_copies_end(ifs_gz_scan *s);
+void gzi_scan_no_copies(ifs_gz_scan *s);
 /* The output below offset `from` is about to leave memory. */
 void gzi_scan_keep_window(ifs_gz_scan *s, uint64_t from);
 /* Hands finished checkpoints on; with block, waits for the oldest first. */
@@ -336,6 +370,8 @@ gzi_track_ws *gzi_track_ws_new(void);
 void gzi_track_ws_free(gzi_track_ws *ws);
 int gzi_track_build(void *ws, int fd, const char *name, ifs_gz_checkpoint *cp,
 		    const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err);
+/* A job's window from its copies (ws as for gzi_track_build). */
+int gzi_track_copies(void *ws, int fd, const char *name, gzi_job *j, uint32_t entry_price);
 /* Shared by both builders: from the marks, the windows and the entry choice. */
 int gzi_sparse_finish(ifs_gz_checkpoint *cp, const uint8_t *win, size_t wlen, size_t skip,
 		      const uint8_t *need, const uint8_t *val, const uint8_t *need2,

@@ -379,7 +379,7 @@ static int header(gzi_dec *d)
 	return 0;
 }
 
-enum { M_BYTE, M_WIDE, M_TRACK };
+enum { M_BYTE, M_WIDE };
 
 static inline uint64_t load64(const uint8_t *p)
 {
@@ -491,14 +491,15 @@ static inline __attribute__((always_inline)) int codes(gzi_dec *d, const int mod
 		op_end = d->stop;
 	const size_t op_fast = op_end > 3 ? op_end - 3 : 0;
 	const size_t in_fast = d->in_len > 16 ? d->in_len - 16 : 0;
-	const size_t m_fast = d->m_cap;
+	/* (no recording: never full) */
+	const size_t m_fast = d->m ? d->m_cap : SIZE_MAX;
 	int ret;
 	uint32_t e;
 	size_t len = 0, dist = 0;
 
 	for (;;) {
 		while (op < op_fast && ip < in_fast &&
-		       (mode != M_WIDE || op - lm < GZI_WSIZE) && (mode != M_TRACK || d->nm < m_fast)) {
+		       (mode != M_WIDE || op - lm < GZI_WSIZE) && d->nm < m_fast) {
 			REFILL();
 			e = lt[bb & LMASK];
 			if (e & F_LIT) {
@@ -570,7 +571,7 @@ static inline __attribute__((always_inline)) int codes(gzi_dec *d, const int mod
 			ret = GZI_D_CLEAN;
 			goto out;
 		}
-		if (mode == M_TRACK && d->nm == d->m_cap) {
+		if (d->m && d->nm == d->m_cap) {
 			ret = GZI_D_FULL;
 			goto out;
 		}
@@ -601,11 +602,12 @@ copy:
 			ret = fail(d, "invalid distance too far back");
 			goto out;
 		}
-		if (mode == M_TRACK) {
-			d->m[d->nm].at = (uint32_t)op;
-			d->m[d->nm].dist = (uint16_t)dist;
-			d->m[d->nm].len = (uint16_t)len;
-			d->nm++;
+		if (d->m) {
+			gzi_match *mm = &d->m[d->nm++];
+			mm->bit = (d->in_off + ip) * 8 - bc;
+			mm->at = (uint32_t)op;
+			mm->dist = (uint16_t)dist;
+			mm->len = (uint16_t)len;
 		}
 		if (mode == M_WIDE) {
 			uint16_t *dst = o16 + op;
@@ -752,9 +754,44 @@ int gzi_dec_run16(gzi_dec *d)
 	return run(d, M_WIDE);
 }
 
-int gzi_dec_track(gzi_dec *d)
+int gzi_dec_header(gzi_dec *d, const uint8_t *in, size_t len, unsigned bit)
 {
-	return run(d, M_TRACK);
+	d->in = in;
+	d->in_len = len;
+	d->in_off = 0;
+	d->in_eof = 1;
+	d->ip = 0;
+	d->fixed_ready = 0;
+	gzi_dec_start(d, bit);
+	return header(d) == 0 ? 0 : -1;
+}
+
+int gzi_dec_literals(const gzi_dec *d, const uint8_t *in, size_t len, unsigned bit, size_t n,
+		     uint64_t *used)
+{
+	uint64_t pos = bit, end = (uint64_t)len * 8;
+	for (size_t k = 0; k < n; k++) {
+		if (pos >= end)
+			return -1;
+		/* 64 bits from pos, zero past the end */
+		uint64_t v = 0;
+		size_t at = (size_t)(pos >> 3);
+		memcpy(&v, in + at, len - at < 8 ? len - at : 8);
+		v = le64toh(v) >> (pos & 7);
+		uint32_t e = d->lt[v & LMASK];
+		unsigned nb = 0;
+		if (e & F_SUB) {
+			nb = GZI_LBITS;
+			e = d->lt[E_VAL(e) + ((v >> GZI_LBITS) & ((1u << E_CL(e)) - 1))];
+		}
+		if (!(e & F_LIT))
+			return 0;
+		pos += nb + E_TOTAL(e);
+		if (pos > end)
+			return -1;
+	}
+	*used = pos - bit;
+	return 1;
 }
 
 /* 2^(7 - len) for two 3-bit code-length-code lengths (0: no code) */

@@ -41,8 +41,10 @@
 #define OUT_MAX (16u << 20)
 #define W16_MAX (2u << 20)
 #define EV_MAX (1u << 17)
+#define COPY_MAX (1u << 18)   /* copies recorded per chunk (JPEG data: one per ~400 bytes) */
 #define STREAM_OUT (1u << 20)
 #define MAX_TRIES 64
+#define TRY_BUDGET 2      /* failed tries may decode this many chunk sizes of input */
 
 enum { EV_BLOCK, EV_MSTART, EV_MEND };
 
@@ -67,6 +69,8 @@ typedef struct chunk {
 	size_t o16_cap, n16;
 	ev *ev;
 	size_t nev, ev_cap;
+	gzi_match *m;         /* the copies, for sparse windows (all that start before m_to) */
+	size_t nm, m_cap, m_to;
 } chunk;
 
 typedef struct pscan {
@@ -168,6 +172,10 @@ static int cut(chunk *c, int wide)
 	c->end_bit = c->ev[e - 1].bit;
 	if (wide || c->n16 > c->n_out)
 		c->n16 = c->n_out;
+	while (c->nm && c->m[c->nm - 1].at >= c->n_out)
+		c->nm--;
+	if (c->m_to > c->n_out)
+		c->m_to = c->n_out;
 	c->res = R_CUT;
 	return 0;
 }
@@ -188,6 +196,10 @@ static int decode_from(pscan *p, chunk *c, gzi_dec *d, gzi_in *r, uint64_t b, ui
 	c->nev = 0;
 	c->n16 = GZI_WSIZE;
 	c->n_out = GZI_WSIZE;
+	c->m_to = SIZE_MAX;
+	d->m = c->m;
+	d->m_cap = c->m_cap;
+	d->nm = 0;
 	d->out16 = c->o16;
 	d->out = c->ob;
 	d->op = GZI_WSIZE;
@@ -196,9 +208,22 @@ static int decode_from(pscan *p, chunk *c, gzi_dec *d, gzi_in *r, uint64_t b, ui
 	d->cap = c->o16_cap;
 	d->stop = SIZE_MAX;
 	d->stop_bit = stop_bit;
-	int wide = 1;
+	int wide = 1, rc;
 	for (;;) {
-		int rc = wide ? gzi_dec_run16(d) : gzi_dec_run(d);
+		rc = wide ? gzi_dec_run16(d) : gzi_dec_run(d);
+		c->nm = d->nm;
+		if (rc == GZI_D_FULL && d->m && d->nm == d->m_cap) {
+			/* more copies: grow, or stop recording them (their windows are
+			 * then made by decoding again) */
+			if (grow((void **)&c->m, &c->m_cap, c->m_cap + 1, sizeof *c->m, COPY_MAX) < 0) {
+				c->m_to = d->op;
+				d->m = NULL;
+			} else {
+				d->m = c->m;
+				d->m_cap = c->m_cap;
+			}
+			continue;
+		}
 		switch (rc) {
 		case GZI_D_NEED:
 			if (refill(d, r, &err) < 0)
@@ -317,18 +342,23 @@ static void decode_chunk(pscan *p, chunk *c, gzi_dec *d, gzi_in *r)
 	size_t ob0 = p->csize < (1u << 20) ? (size_t)p->csize : (1u << 20);
 	if (grow((void **)&c->o16, &c->o16_cap, 4 * GZI_WSIZE, sizeof *c->o16,
 		 W16_MAX + GZI_WSIZE) < 0 ||
-	    grow((void **)&c->ob, &c->ob_cap, ob0 + 4 * GZI_WSIZE, 1, OUT_MAX + GZI_WSIZE) < 0)
+	    grow((void **)&c->ob, &c->ob_cap, ob0 + 4 * GZI_WSIZE, 1, OUT_MAX + GZI_WSIZE) < 0 ||
+	    grow((void **)&c->m, &c->m_cap, 4096, sizeof *c->m, COPY_MAX) < 0)
 		return;
 	for (size_t i = 0; i < GZI_WSIZE; i++)
 		c->o16[i] = (uint16_t)(GZI_MARK + i);
-	uint64_t from = lo;
-	for (int tries = 0; tries < MAX_TRIES; tries++) {
+	/* starts that fail (false ones, or damage) may cost at most a few chunks'
+	 * worth of input; then the stitcher decodes the stretch itself */
+	uint64_t from = lo, spent = 0;
+	for (int tries = 0; tries < MAX_TRIES && spent < TRY_BUDGET * p->csize; tries++) {
 		if (__atomic_load_n(&p->quit, __ATOMIC_RELAXED) ||
 		    c->index < __atomic_load_n(&p->want_from, __ATOMIC_RELAXED))
 			return;   /* nobody needs it any more */
 		uint64_t b = find(d, r, from, hi);
 		if (b == UINT64_MAX)
 			return;
+		d->in_off = b >> 3;   /* (where a decoding that fails at once stands) */
+		d->ip = d->bitcnt = 0;
 		if (decode_from(p, c, d, r, b, hi) == 0) {
 			/* room to resolve the markers into */
 			if (grow((void **)&c->ob, &c->ob_cap, c->n16, 1, OUT_MAX + GZI_WSIZE) < 0)
@@ -337,6 +367,8 @@ static void decode_chunk(pscan *p, chunk *c, gzi_dec *d, gzi_in *r)
 			return;
 		}
 		c->res = R_NONE;
+		uint64_t at = gzi_dec_bit(d) / 8;
+		spent += at > b / 8 ? at - b / 8 : 0;
 		from = b + 1;
 	}
 }
@@ -427,10 +459,17 @@ static int take(pscan *p, chunk *c)
 	s->hbase = s->pos - GZI_WSIZE;
 	size_t i = GZI_WSIZE;
 	int rc;
+	gzi_copies cc = { c->m, c->nm, s->pos - GZI_WSIZE, s->pos,
+			  s->pos - GZI_WSIZE + (c->m_to < c->n_out ? c->m_to : c->n_out),
+			  s->pos - GZI_WSIZE + c->n_out, c->end_bit };
+	if ((rc = gzi_scan_copies_begin(s, &cc)) < 0) {
+		rc = ifs_err_set(s->err, ENOMEM, "%s: out of memory", s->name);
+		goto out;
+	}
 	for (size_t k = 0; k < c->nev; k++) {
 		const ev *e = &c->ev[k];
 		if ((rc = gzi_scan_feed(s, ob + i, e->at - i)) < 0)
-			return rc;
+			goto out;
 		i = e->at;
 		if (e->kind == EV_MEND) {
 			s->in_now = e->bit;
@@ -441,15 +480,19 @@ static int take(pscan *p, chunk *c)
 						 : gzi_scan_member_start(s, e->bit);
 		}
 		if (rc < 0)
-			return rc;
+			goto out;
 	}
 	if ((rc = gzi_scan_feed(s, ob + i, c->n_out - i)) < 0)
-		return rc;
+		goto out;
+	gzi_scan_copies_end(s);
 	memcpy(p->tail, ob + c->n_out - GZI_WSIZE, GZI_WSIZE);
 	gzi_scan_keep_window(s, s->pos + 1);
 	s->hist = p->tail;
 	s->hbase = s->pos - GZI_WSIZE;
 	return 0;
+out:
+	s->copies = NULL;   /* (cc goes) */
+	return rc;
 }
 
 /*
@@ -463,6 +506,7 @@ static int stretch(pscan *p, uint64_t P, uint64_t stop_bit, uint64_t *next)
 	gzi_dec *d = p->d;
 	gzi_in *r = &p->r;
 	int rc;
+	gzi_scan_no_copies(s);   /* its checkpoints' windows are made by decoding again */
 	if ((rc = seek_to(r, P >> 3, 1024, s->err)) < 0)
 		return rc;
 	if (r->pos >= r->len)
@@ -678,6 +722,7 @@ out:
 		for (size_t i = 0; i < p->look; i++) {
 			free(p->c[i].ob);
 			free(p->c[i].o16);
+			free(p->c[i].m);
 			free(p->c[i].ev);
 		}
 	gzi_in_free(&p->r);

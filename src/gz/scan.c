@@ -71,15 +71,18 @@ static void drop_wants(ifs_gz_scan *s, uint64_t b)
 
 gzi_job *gzi_scan_claim_job(ifs_gz_scan *s)
 {
-	if (s->wnext == s->tail)
+	if (s->wnext == s->tail || !s->jobs[s->wnext % GZI_NJOB].ready)
 		return NULL;
 	return &s->jobs[s->wnext++ % GZI_NJOB];
 }
 
 void gzi_scan_run_job(ifs_gz_scan *s, gzi_job *j, void *ws)
 {
-	j->rc = s->window_fn(ws, s->fd, s->name, &j->cp, j->win, j->wlen, s->entry_price,
-			     &j->err);
+	if (j->from_copies)
+		j->rc = gzi_track_copies(ws, s->fd, s->name, j, s->entry_price);
+	else
+		j->rc = s->window_fn(ws, s->fd, s->name, &j->cp, j->win, j->wlen, s->entry_price,
+				     &j->err);
 	pthread_mutex_lock(&s->mu);
 	j->done = 1;
 	pthread_cond_broadcast(&s->cv_done);
@@ -114,6 +117,12 @@ int gzi_scan_deliver(ifs_gz_scan *s, int block)
 			return 0;
 		}
 		gzi_job *j = &s->jobs[s->head % GZI_NJOB];
+		if (block && !j->ready) {
+			/* waiting for its copies would wait for ourselves: decode */
+			j->from_copies = 0;
+			j->ready = 1;
+			pthread_cond_broadcast(&s->cv_work);
+		}
 		if (block && !j->done && s->helpers == 0) {
 			/* nobody else will: compute it here */
 			gzi_job *c = gzi_scan_claim_job(s);
@@ -135,10 +144,13 @@ int gzi_scan_deliver(ifs_gz_scan *s, int block)
 		} else {
 			s->res.checkpoints++;
 			s->res.window_bytes += j->cp.window_len;
+			s->res.windows_copied += j->from_copies;
 			if (s->o->on_checkpoint)
 				rc = s->o->on_checkpoint(s->o->ctx, &j->cp);
 		}
 		ifs_gz_checkpoint_clear(&j->cp);
+		free(j->val);
+		j->val = NULL;
 		pthread_mutex_lock(&s->mu);
 		s->head++;
 		pthread_mutex_unlock(&s->mu);
@@ -146,6 +158,138 @@ int gzi_scan_deliver(ifs_gz_scan *s, int block)
 			return rc;
 		block = 0; /* only the first wait is required */
 	}
+}
+
+/* ---- sparse windows from the chunked scan's copies ---- */
+
+#define COPY_SKIP_MAX (64u * 1024)   /* the output before `from` a job keeps */
+
+/* Appends the copies of c that start in [from, to) (offsets) to job j. */
+static int gather(gzi_job *j, const gzi_copies *c, uint64_t from, uint64_t to)
+{
+	size_t lo = 0, hi = c->n;
+	while (lo < hi) {   /* the first copy at or after from */
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->base + c->m[mid].at < from)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < c->n && c->base + c->m[i].at < to; i++) {
+		if (j->nc == j->capc) {
+			size_t cap = j->capc ? 2 * j->capc : 256;
+			gzi_match *p = realloc(j->c, cap * sizeof *p);
+			if (!p)
+				return -ENOMEM;
+			j->c = p;
+			j->capc = cap;
+		}
+		j->c[j->nc] = c->m[i];
+		j->c[j->nc++].at = (uint32_t)(c->base + c->m[i].at - j->cp.out);
+	}
+	return 0;
+}
+
+/* Gives up on j's copies: it decodes instead (under s->mu or not yet queued). */
+static void decode_instead(gzi_job *j)
+{
+	j->from_copies = 0;
+	j->ready = 1;
+	free(j->val);
+	j->val = NULL;
+}
+
+/* Job j (just made at cur) takes the output before from and the copies so
+ * far, if all of them are there. */
+static int from_copies(ifs_gz_scan *s, gzi_job *j)
+{
+	const gzi_copies *c = s->copies;
+	size_t skip = (size_t)(j->cp.from - j->cp.out);
+	if (!j->wlen || skip > COPY_SKIP_MAX || j->cp.out < c->from)
+		return 0;
+	j->stop = j->cp.from + GZI_WSIZE;
+	uint64_t upto = j->stop < c->end ? j->stop : c->end;
+	if (c->to < upto)
+		return 0;   /* the chunk's copies were not all recorded */
+	if (skip && !(j->val = malloc(skip)))
+		return -ENOMEM;
+	if (skip)
+		memcpy(j->val, s->hist + (j->cp.out - s->hbase), skip);
+	if (gather(j, c, j->cp.out, upto) < 0) {
+		decode_instead(j);
+		return -ENOMEM;
+	}
+	j->from_copies = 1;
+	j->ready = 0;
+	return 0;
+}
+
+/* A pending job has all its copies; bound: a bit at or after the end of the
+ * reference's decoding. Keeps the copies only if that decoding would read
+ * no more than GZI_SPARSE_IN_MAX (else the reference keeps the whole window,
+ * and the decoding tracker does the same). Under s->mu. */
+static void copies_ready(gzi_job *j, uint64_t bound)
+{
+	uint64_t start = j->cp.in_bit & ~(uint64_t)7;
+	if (bound < start || bound - start > (uint64_t)GZI_SPARSE_IN_MAX(j->cp.from - j->cp.out) * 8)
+		decode_instead(j);
+	j->bound = bound;
+	j->ready = 1;
+}
+
+int gzi_scan_copies_begin(ifs_gz_scan *s, const gzi_copies *c)
+{
+	int rc = 0;
+	s->copies = c;
+	pthread_mutex_lock(&s->mu);
+	for (uint64_t k = s->head; k < s->tail; k++) {
+		gzi_job *j = &s->jobs[k % GZI_NJOB];
+		if (j->ready)
+			continue;
+		/* (chunks follow each other: this one begins where its copies go on) */
+		uint64_t upto = j->stop < c->end ? j->stop : c->end;
+		if (c->to < upto || (rc = gather(j, c, c->from, upto)) < 0)
+			decode_instead(j);
+	}
+	pthread_cond_broadcast(&s->cv_work);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+void gzi_scan_copies_end(ifs_gz_scan *s)
+{
+	const gzi_copies *c = s->copies;
+	pthread_mutex_lock(&s->mu);
+	for (uint64_t k = s->head; c && k < s->tail; k++) {
+		gzi_job *j = &s->jobs[k % GZI_NJOB];
+		if (j->ready || j->stop > c->end)
+			continue;
+		/* the bound: the first copy that ends at or after stop (the one
+		 * across it is where the reference stops), or the chunk's end */
+		size_t lo = 0, hi = c->n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (c->base + c->m[mid].at + c->m[mid].len < j->stop)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		copies_ready(j, lo < c->n ? c->m[lo].bit : c->end_bit);
+	}
+	pthread_cond_broadcast(&s->cv_work);
+	pthread_mutex_unlock(&s->mu);
+	s->copies = NULL;
+}
+
+void gzi_scan_no_copies(ifs_gz_scan *s)
+{
+	pthread_mutex_lock(&s->mu);
+	for (uint64_t k = s->head; k < s->tail; k++)
+		if (!s->jobs[k % GZI_NJOB].ready)
+			decode_instead(&s->jobs[k % GZI_NJOB]);
+	pthread_cond_broadcast(&s->cv_work);
+	pthread_mutex_unlock(&s->mu);
+	s->copies = NULL;
 }
 
 /* Queues a checkpoint at `cur` (once per boundary) serving reads from `from`. */
@@ -169,6 +313,9 @@ static int emit(ifs_gz_scan *s, uint64_t from)
 	j->wlen = s->cur_wl;
 	j->rc = 0;
 	j->done = 0;
+	j->ready = 1;
+	j->from_copies = 0;
+	j->nc = 0;
 	ifs_err_clear(&j->err);
 	if (s->cur_saved)
 		memcpy(j->win, s->curwin, s->cur_wl);
@@ -176,6 +323,8 @@ static int emit(ifs_gz_scan *s, uint64_t from)
 		memcpy(j->win, s->hist + (s->cur - s->hbase) - s->cur_wl, s->cur_wl);
 	s->emitted_any = 1;
 	s->last_emit = s->cur;
+	if (s->copies && from_copies(s, j) < 0)
+		return ifs_err_set(s->err, ENOMEM, "%s: out of memory", s->name);
 	pthread_mutex_lock(&s->mu);
 	s->tail++;
 	pthread_cond_signal(&s->cv_work);
@@ -308,6 +457,19 @@ int gzi_scan_member_end(ifs_gz_scan *s, uint32_t crc, uint32_t isize, uint64_t t
 						       "gzip trailer at offset %llu", s->name,
 						       (unsigned long long)tpos),
 					0, IFS_GZ_BAD_TRAILER, tpos + 8, s->mstart);
+	/* jobs from copies that wait past the member's end: the reference stops
+	 * at its last block, so the copies after it do not count */
+	pthread_mutex_lock(&s->mu);
+	for (uint64_t k = s->head; k < s->tail; k++) {
+		gzi_job *j = &s->jobs[k % GZI_NJOB];
+		if (j->ready || j->stop <= s->pos)
+			continue;
+		while (j->nc && j->cp.out + j->c[j->nc - 1].at >= s->pos)
+			j->nc--;
+		copies_ready(j, tpos * 8);
+	}
+	pthread_cond_broadcast(&s->cv_work);
+	pthread_mutex_unlock(&s->mu);
 	return 0;
 }
 
@@ -580,8 +742,11 @@ int ifs_gz_scan_file(int fd, const char *name, const ifs_gz_scan_opts *opts,
 	s->res.out_size = s->pos;
 out:
 	if (s->jobs)
-		for (size_t i = 0; i < GZI_NJOB; i++)
+		for (size_t i = 0; i < GZI_NJOB; i++) {
 			ifs_gz_checkpoint_clear(&s->jobs[i].cp);
+			free(s->jobs[i].val);
+			free(s->jobs[i].c);
+		}
 	if (res) {
 		*res = s->res;
 		if (rc)   /* a failed scan's totals are partial: only its damage */

@@ -168,7 +168,7 @@ static int track(gzi_track_ws *ws, int fd, const char *name, ifs_gz_checkpoint *
 	for (int phase = skip ? 0 : 1; phase < 2 && !ended && !fallback && !rc; phase++) {
 		d->stop = GZI_WSIZE + skip + (phase ? GZI_WSIZE : 0);
 		for (;;) {
-			int dr = gzi_dec_track(d);
+			int dr = gzi_dec_run(d);
 			if (dr == GZI_D_NEED) {
 				if ((rc = more(&t, ws, err, name)) < 0)
 					break;
@@ -275,4 +275,129 @@ int gzi_track_build(void *wsp, int fd, const char *name, ifs_gz_checkpoint *cp,
 	if (rc == -ENOMEM)
 		return ifs_err_set(err, ENOMEM, "%s: out of memory building a sparse window", name);
 	return rc;
+}
+
+/* Reads n bytes at off into buf (fewer at the end of the file); returns the
+ * count or a negative errno. */
+static ssize_t read_at(int fd, uint8_t *buf, size_t n, uint64_t off)
+{
+	size_t have = 0;
+	while (have < n) {
+		ssize_t r = pread(fd, buf + have, n - have, (off_t)(off + have));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		have += (size_t)r;
+	}
+	return (ssize_t)have;
+}
+
+/*
+ * The entry from the copies: a symbol of the first block (not a stored
+ * one) that starts exactly at skip. If a copy runs across skip there is
+ * none; else the symbols between the last copy before skip (or the block's
+ * header) and skip are literals, decoded here with the block's code just
+ * to count their bits. Returns 0 (*entry set or 0) or a negative errno.
+ */
+static int entry_from_copies(gzi_track_ws *ws, int fd, const gzi_job *j, size_t skip,
+			     uint64_t *entry, uint32_t *hdr)
+{
+	const ifs_gz_checkpoint *cp = &j->cp;
+	uint64_t x_out = 0, x_bit = 0;
+	for (size_t i = 0; i < j->nc && j->c[i].at < skip; i++) {
+		if (j->c[i].at + j->c[i].len > skip)
+			return 0;   /* a copy across skip */
+		x_out = j->c[i].at + j->c[i].len;
+		x_bit = j->c[i].bit;
+	}
+	size_t n = IFS_GZ_HDR_BITS_MAX / 8 + 2;
+	if (fit((void **)&ws->in, &ws->in_cap, n + GZI_DEC_PAD, 1) < 0)
+		return -ENOMEM;
+	ssize_t got = read_at(fd, ws->in, n, cp->in_bit >> 3);
+	if (got < 0)
+		return (int)got;
+	gzi_dec *d = &ws->d;
+	if (gzi_dec_header(d, ws->in, (size_t)got, (unsigned)(cp->in_bit & 7)) < 0 || d->btype == 0)
+		return 0;
+	if (x_out == 0)
+		x_bit = cp->in_bit + d->hdr_bits;
+	*hdr = d->hdr_bits;
+	size_t lits = skip - (size_t)x_out;
+	if (lits == 0) {
+		*entry = x_bit;
+		return 0;
+	}
+	n = lits * 2 + 16;   /* a literal's code takes 15 bits at most */
+	if (fit((void **)&ws->in, &ws->in_cap, n + GZI_DEC_PAD, 1) < 0)
+		return -ENOMEM;
+	if ((got = read_at(fd, ws->in, n, x_bit >> 3)) < 0)
+		return (int)got;
+	uint64_t used;
+	if (gzi_dec_literals(d, ws->in, (size_t)got, (unsigned)(x_bit & 7), lits, &used) == 1)
+		*entry = x_bit + used;
+	return 0;
+}
+
+static int copies(gzi_track_ws *ws, int fd, gzi_job *j, uint32_t entry_price)
+{
+	ifs_gz_checkpoint *cp = &j->cp;
+	size_t wlen = j->wlen, skip = (size_t)(cp->from - cp->out);
+	size_t end = (size_t)(j->stop - cp->out) + 258, roots = ws->root_cap;
+	if (fit((void **)&ws->need2, &ws->need2_cap, wlen + skip, 1) < 0 ||
+	    fit((void **)&ws->root, &ws->root_cap, end, sizeof *ws->root) < 0)
+		return -ENOMEM;
+	memset(ws->root + roots, 0, (ws->root_cap - roots) * sizeof *ws->root);
+	uint8_t *need = ws->need, *need2 = ws->need2;
+	memset(need, 0, wlen);
+	memset(need2, 0, wlen + skip);
+	if (++ws->gen == 0) {
+		memset(ws->root, 0, ws->root_cap * sizeof *ws->root);
+		ws->gen = 1;
+	}
+	uint64_t gen = (uint64_t)ws->gen << 32, *root = ws->root;
+	for (size_t i = 0; i < j->nc; i++) {
+		size_t at = j->c[i].at, dist = j->c[i].dist;
+		for (size_t k = 0; k < j->c[i].len; k++, at++) {
+			size_t src = at + wlen - dist;
+			uint32_t r = NOROOT;
+			if (src < wlen)
+				r = (uint32_t)src;
+			else if ((root[src - wlen] & ~(uint64_t)UINT32_MAX) == gen)
+				r = (uint32_t)root[src - wlen];
+			root[at] = gen | r;
+			if (at < skip)
+				continue;
+			if (r != NOROOT)
+				need[r] = 1;
+			if (src < wlen + skip)
+				need2[src] = 1;
+		}
+	}
+	uint64_t entry = 0;
+	uint32_t hdr = 0;
+	int rc = skip ? entry_from_copies(ws, fd, j, skip, &entry, &hdr) : 0;
+	if (rc < 0)
+		return rc;
+	if (gzi_sparse_finish(cp, j->win, wlen, skip, need, j->val, need2, entry, hdr,
+			      entry_price) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+int gzi_track_copies(void *wsp, int fd, const char *name, gzi_job *j, uint32_t entry_price)
+{
+	gzi_track_ws *ws = wsp ? wsp : gzi_track_ws_new();
+	int rc = ws ? copies(ws, fd, j, entry_price) : -ENOMEM;
+	if (!wsp)
+		gzi_track_ws_free(ws);
+	if (rc == -ENOMEM)
+		return ifs_err_set(&j->err, ENOMEM, "%s: out of memory building a sparse window",
+				   name);
+	if (rc < 0)
+		return ifs_err_sys(&j->err, -rc, "%s: read near compressed offset %llu", name,
+				   (unsigned long long)(j->cp.in_bit >> 3));
+	return 0;
 }

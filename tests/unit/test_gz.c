@@ -810,7 +810,7 @@ static void test_chunked(const char *dir, const char *name)
 	scan_threads = IFS_GZ_SERIAL;
 	int rc = scan(path, &ref, 300000, &rres, &err);
 	CHECK(rc == 0 && exp && ref.data_bytes == n, "%s: serial scan: %d %s", name, rc, err.msg);
-	uint64_t used = 0, unjoined = 0;
+	uint64_t used = 0, unjoined = 0, copied = 0;
 	for (size_t k = 0; rc == 0 && k < sizeof cf / sizeof *cf; k++) {
 		scan_threads = cf[k].threads;
 		scan_chunk = cf[k].chunk;
@@ -834,6 +834,7 @@ static void test_chunked(const char *dir, const char *name)
 		      same, ref.cps.n);
 		used += res.chunks_used;
 		unjoined += res.chunks_unjoined;
+		copied += res.windows_copied;
 		ifs_gz_cplist_free(&c.cps);
 	}
 	/* the chunks are really decoded apart: on data with dynamic blocks most
@@ -844,8 +845,9 @@ static void test_chunked(const char *dir, const char *name)
 		      "%llu used", (unsigned long long)unjoined, (unsigned long long)used);
 	else if (strcmp(name, "bsdtar") && strcmp(name, "long") && strcmp(name, "emptyrun") &&
 		 strcmp(name, "oneblock"))
-		CHECK(used > 20, "%s: %llu chunks decoded by helper threads and used", name,
-		      (unsigned long long)used);
+		CHECK(used > 20 && copied > 10, "%s: %llu chunks decoded by helper threads and used, "
+		      "%llu windows made from their copies", name, (unsigned long long)used,
+		      (unsigned long long)copied);
 	scan_threads = IFS_GZ_SERIAL;
 	scan_chunk = 0;
 	ifs_gz_cplist_free(&ref.cps);
