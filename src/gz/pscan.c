@@ -25,10 +25,11 @@
  * stream order (a worker that fails gives up, and the stitcher decodes
  * that stretch itself), so errors name the same places as a serial scan.
  *
- * Memory: at most threads + 2 chunks are decoded or waiting; a chunk's
- * output is cut at a block boundary past 16 MiB, its marker phase at 2 Mi
- * elements, its events at 128 Ki (the stitcher goes on from there), so a
- * chunk holds at most ~24 MB whatever the data.
+ * Memory: at most threads + 2 chunks (2 on one thread) are decoded or
+ * waiting; a chunk's output is cut at a block boundary past 16 MiB, its
+ * marker phase at 2 Mi elements, its events at 128 Ki (the stitcher goes on
+ * from there), its copy records stop at 256 Ki, so a chunk holds at most
+ * ~28 MB whatever the data (~9 MB on JPEG data).
  */
 #include "gz_internal.h"
 
@@ -669,7 +670,9 @@ int gzi_scan_chunked(ifs_gz_scan *s, int threads)
 	p->s = s;
 	p->csize = s->o->chunk_size ? s->o->chunk_size : CHUNK_DEFAULT;
 	p->nchunks = (s->in_total + p->csize - 1) / p->csize;
-	p->look = (size_t)threads + 2;
+	/* chunks in memory: one per thread, one being handed over, and (from two
+	 * threads on) one ready ahead */
+	p->look = (size_t)threads + (threads > 1 ? 2 : 1);
 	p->c = calloc(p->look, sizeof *p->c);
 	p->thr = calloc((size_t)threads, sizeof *p->thr);
 	p->d = malloc(sizeof *p->d);
