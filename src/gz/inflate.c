@@ -746,8 +746,9 @@ out:
 
 /* On x86-64 with glibc, a second copy of the decoding loops for CPUs with
  * BMI2 (shifts by a register without cl; ~5% faster on JPEG data), picked
- * when the program loads. */
-#if defined(__x86_64__) && defined(__GLIBC__) && (defined(__GNUC__) || defined(__clang__))
+ * when the program loads. GCC only: clang 14 names the dispatcher so that
+ * calls from other files do not find it. */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__)
 #define CLONES __attribute__((target_clones("default", "arch=x86-64-v3")))
 #else
 #define CLONES
