@@ -118,19 +118,19 @@ int main(int argc, char **argv)
 	int threads = argc > 3 ? atoi(argv[3]) : 0;
 	if (argc > 3 && threads == 0)
 		threads = IFS_GZ_SERIAL;
-	int fd = open(argv[1], O_RDONLY);
-	if (fd < 0) {
-		perror(argv[1]);
-		return 1;
-	}
 	bench b = {0};
 	ifs_err err;
 	ifs_err_clear(&err);
+	ifs_source *src = NULL;
+	if (ifs_source_open_file(argv[1], 0, &src, &err) < 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
 	ifs_gz_scan_opts o = {.on_data = on_data, .on_checkpoint = on_cp, .ctx = &b,
 			      .threads = threads};
 	ifs_gz_scan_result res;
 	double t0 = now();
-	int rc = ifs_gz_scan_file(fd, argv[1], &o, &res, &err);
+	int rc = ifs_gz_scan_source(src, &o, &res, &err);
 	double t_scan = now() - t0;
 	if (rc < 0) {
 		fprintf(stderr, "scan: %s\n", err.msg);
@@ -158,7 +158,8 @@ int main(int argc, char **argv)
 
 	/* (b) sequential inflate through one cursor */
 	ifs_gz_cursor *c = NULL;
-	if (ifs_gz_cursor_new(fd, argv[1], &c, &err) < 0) {
+	if (ifs_gz_cursor_new(src, &c, &err) < 0 ||
+	    ifs_gz_cursor_start(c, ifs_gz_cplist_find(&b.cps, 0), 0, &err) < 0) {
 		fprintf(stderr, "%s\n", err.msg);
 		return 1;
 	}
@@ -169,7 +170,7 @@ int main(int argc, char **argv)
 	uint64_t off = 0;
 	t0 = now();
 	for (;;) {
-		ssize_t got = ifs_gz_cursor_read(c, ifs_gz_cplist_find(&b.cps, off), off, buf, bufsz, &err);
+		ssize_t got = ifs_gz_cursor_read(c, off, buf, bufsz, &err);
 		if (got < 0) {
 			fprintf(stderr, "read: %s\n", err.msg);
 			return 1;
@@ -206,12 +207,11 @@ int main(int argc, char **argv)
 		/* inflated before the member: nothing from an entry (from == m.off) */
 		sum_extra += (double)(m.off - (cp->entry_bit ? cp->from : cp->out));
 		t0 = now();
-		if (ifs_gz_cursor_new(fd, argv[1], &c, &err) < 0)
+		if (ifs_gz_cursor_new(src, &c, &err) < 0 || ifs_gz_cursor_start(c, cp, 0, &err) < 0)
 			return 1;
 		for (uint64_t p = 0; p < m.size;) {
 			size_t want = m.size - p < 131072 ? (size_t)(m.size - p) : 131072;
-			ssize_t got = ifs_gz_cursor_read(c, ifs_gz_cplist_find(&b.cps, m.off + p),
-							 m.off + p, buf, want, &err);
+			ssize_t got = ifs_gz_cursor_read(c, m.off + p, buf, want, &err);
 			if (got <= 0) {
 				fprintf(stderr, "member read: %s\n", err.msg);
 				return 1;
@@ -233,6 +233,6 @@ int main(int argc, char **argv)
 	free(buf);
 	free(b.m);
 	ifs_gz_cplist_free(&b.cps);
-	close(fd);
+	ifs_source_close(src);
 	return 0;
 }

@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "inatfs/err.h"
+#include "inatfs/source.h"
 
 enum ifs_split { IFS_SPLIT_TRAIN = 0, IFS_SPLIT_VAL = 1, IFS_SPLIT_TEST = 2 };
 
@@ -141,5 +142,9 @@ const char *ifs_annfile_zip(const char *name);
  */
 int ifs_zip_read_entry(const char *zip_path, const char *entry, uint8_t **buf,
 		       size_t *len, ifs_err *err);
+/* The same from a zip read through a source (source.h); messages name it as
+ * the source does. */
+int ifs_zip_read_entry_source(ifs_source *zip, const char *entry, uint8_t **buf,
+			      size_t *len, ifs_err *err);
 
 #endif

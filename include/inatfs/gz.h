@@ -29,10 +29,14 @@
  * Uncompressed offsets count across all members of a multi-member
  * (concatenated) gzip file, as `gzip -dc` would output them.
  *
+ * Bytes come from a source (source.h: a local file, or an object behind a
+ * URL): the scan, the sparse windows and the cursors read only through it,
+ * and tell it which ranges they are about to read (ifs_source_hint).
+ *
  * Threading: an ifs_gz_scan runs on the calling thread with helper threads
  * (ifs_gz_scan_opts.threads); its callbacks are called on the calling
  * thread, in order. A cursor is used by one thread at a time; any number of
- * cursors may read the same file descriptor at once (pread only).
+ * cursors may read the same source at once.
  *
  * The scan decodes the file in chunks on several threads at once: each
  * chunk of compressed bytes (4 MiB) is decoded from the first deflate block
@@ -56,6 +60,7 @@
 #include <sys/types.h>
 
 #include "inatfs/err.h"
+#include "inatfs/source.h"
 
 /* ---- checkpoints ------------------------------------------------------- */
 
@@ -117,7 +122,7 @@ typedef struct ifs_gz_scan ifs_gz_scan;
 /*
  * Called with every uncompressed byte, in order: `off` is the uncompressed
  * offset of buf[0]. Return 0 to go on; a negative errno stops the scan and is
- * returned by ifs_gz_scan_file (fill the ifs_err yourself).
+ * returned by ifs_gz_scan_source (fill the ifs_err yourself).
  */
 typedef int (*ifs_gz_data_fn)(void *ctx, ifs_gz_scan *s, const uint8_t *buf,
 			      size_t len, uint64_t off);
@@ -216,15 +221,14 @@ typedef struct ifs_gz_scan_result {
 const char *ifs_gz_damage_name(int damage);
 
 /*
- * One pass over the gzip file open on fd (read from offset 0 with pread;
- * `name` is used in messages). Checks the gzip header of every member, CRC32
- * and ISIZE of every member, and that nothing but gzip members (or trailing
- * zero bytes) follows. res may be NULL; on success it holds the totals, on a
- * failure caused by damaged data its damage fields (see above), on any other
- * failure zeros.
+ * One pass over the gzip file src (messages name it as the source does).
+ * Checks the gzip header of every member, CRC32 and ISIZE of every member,
+ * and that nothing but gzip members (or trailing zero bytes) follows. res may
+ * be NULL; on success it holds the totals, on a failure caused by damaged
+ * data its damage fields (see above), on any other failure zeros.
  */
-int ifs_gz_scan_file(int fd, const char *name, const ifs_gz_scan_opts *opts,
-		     ifs_gz_scan_result *res, ifs_err *err);
+int ifs_gz_scan_source(ifs_source *src, const ifs_gz_scan_opts *opts,
+		       ifs_gz_scan_result *res, ifs_err *err);
 
 /*
  * From inside on_data: ask for a checkpoint at the last block boundary at or
@@ -240,27 +244,45 @@ uint64_t ifs_gz_scan_in_pos(const ifs_gz_scan *s);
 
 /* ---- random reads ------------------------------------------------------ */
 
+/*
+ * A cursor decodes forward from a checkpoint and stops where a read ends, so
+ * that the next read at or after that point goes on without starting again.
+ * It has no policy: whether a read goes on or starts again at a checkpoint
+ * is the caller's choice (the member reader's, reader.h).
+ */
 typedef struct ifs_gz_cursor ifs_gz_cursor;
 
-/* A cursor over the gzip file on fd (not owned; must outlive the cursor). */
-int ifs_gz_cursor_new(int fd, const char *name, ifs_gz_cursor **out, ifs_err *err);
+/* A cursor over the gzip file src (not owned; must outlive the cursor). */
+int ifs_gz_cursor_new(ifs_source *src, ifs_gz_cursor **out, ifs_err *err);
 void ifs_gz_cursor_free(ifs_gz_cursor *c);
 
 /*
- * Reads up to len uncompressed bytes at offset off into buf. `cp` is a
- * checkpoint with cp->from <= off (the caller looks it up). If the cursor's
- * current position is already in [cp->out, off] it goes on from there
- * (sequential reads never restart); otherwise it restarts at cp.
- * Returns the number of bytes read (short only at the end of the stream),
- * or a negative errno.
+ * Puts the cursor at checkpoint cp (not kept: cp may be freed after): reads
+ * from cp->from on are then possible. in_end: where the compressed bytes
+ * that the reads from here will decode end, if the caller knows (else 0);
+ * the source is then told of exactly those ranges before the first read
+ * (ifs_source_hint: a remote one fetches them in one request). Returns 0 or
+ * a negative errno (a bad checkpoint, the source).
  */
-ssize_t ifs_gz_cursor_read(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp,
-			   uint64_t off, uint8_t *buf, size_t len, ifs_err *err);
+int ifs_gz_cursor_start(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp, uint64_t in_end,
+			ifs_err *err);
 
-/* The uncompressed offset the cursor would continue from (UINT64_MAX if none). */
+/*
+ * Reads up to len uncompressed bytes at offset off into buf, going on from
+ * where the cursor stands: off must be at or after ifs_gz_cursor_pos (else
+ * -EINVAL: start it at a checkpoint first). The bytes between are decoded
+ * and dropped. Returns the number of bytes read (short only at the end of
+ * the stream), or a negative errno; after an error the cursor must be
+ * started again.
+ */
+ssize_t ifs_gz_cursor_read(ifs_gz_cursor *c, uint64_t off, uint8_t *buf, size_t len,
+			   ifs_err *err);
+
+/* The smallest offset the cursor can read next without starting again
+ * (UINT64_MAX: none, it must be started). */
 uint64_t ifs_gz_cursor_pos(const ifs_gz_cursor *c);
 
-/* Test aid: how many times the cursor (re)started at a checkpoint. */
+/* How many times the cursor was started at a checkpoint. */
 uint64_t ifs_gz_cursor_restarts(const ifs_gz_cursor *c);
 
 /* ---- checksums --------------------------------------------------------- */

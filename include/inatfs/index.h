@@ -31,6 +31,7 @@
 
 #include "inatfs/err.h"
 #include "inatfs/gz.h"
+#include "inatfs/source.h"
 
 struct sqlite3;
 
@@ -163,15 +164,16 @@ struct sqlite3_stmt *ifs_index_stmt(ifs_index *idx, const char *sql, ifs_err *er
 const char *ifs_index_data_dir(const ifs_index *idx);
 const char *ifs_index_path(const ifs_index *idx);
 
-/* The file descriptor of an archive (opened read-only at ifs_index_open), or -1. */
-int ifs_index_archive_fd(const ifs_index *idx, int archive);
+/* Where an archive's bytes come from (opened at ifs_index_open, owned by the
+ * index; any thread may read it), or NULL when the archive is not there. */
+ifs_source *ifs_index_archive(const ifs_index *idx, int archive);
 
 /*
  * The checkpoint that serves uncompressed offset off in archive (the last
  * one with from <= off); the window is malloc'd into cp (free with
- * ifs_gz_checkpoint_clear). 0; -EAGAIN when a live index has none yet (the
- * scan has not delivered it: wait for the next commit and ask again); -EIO
- * when there is none, or the row is corrupt; -ENOMEM.
+ * ifs_gz_checkpoint_clear). 0; -EAGAIN (err untouched) when a live index has
+ * none yet (the scan has not delivered it: wait for the next commit and ask
+ * again, reader.h); -EIO when there is none, or the row is corrupt; -ENOMEM.
  */
 int ifs_index_checkpoint(ifs_index *idx, int archive, uint64_t off, ifs_gz_checkpoint *cp,
 			 ifs_err *err);
@@ -240,10 +242,15 @@ int ifs_index_name_ok(const char *name);
 /* meta table lookups (counts, build facts); returns a malloc'd string or NULL. */
 char *ifs_index_meta(ifs_index *idx, const char *key);
 
+/* Opens a download (DATA_DIR/name) as trusted input (trust.h), as a source. */
+int ifs_archive_open(const char *path, ifs_source **out, ifs_err *err);
+
 /*
  * Archive fingerprint: "size:mtime:hash" where hash covers the first and last
- * MiB. *out is malloc'd.
+ * MiB, read through the source (mtime 0 where the source knows none). *out
+ * is malloc'd. ifs_archive_fingerprint opens path with ifs_archive_open.
  */
+int ifs_source_fingerprint(ifs_source *src, char **out, ifs_err *err);
 int ifs_archive_fingerprint(const char *path, char **out, ifs_err *err);
 
 #endif

@@ -36,6 +36,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "inatfs/err.h"
 
@@ -82,6 +83,13 @@ int ifs_source_opt(ifs_source_opts *o, const char *key, const char *val, ifs_err
  */
 int ifs_source_open_file(const char *path, int nofollow, ifs_source **out, ifs_err *err);
 
+/*
+ * The same over a descriptor already open (and checked: trust.h) on a
+ * regular file; name is what messages call it. Takes the descriptor over:
+ * it is closed with the source, or at once on failure.
+ */
+int ifs_source_open_fd(int fd, const char *name, ifs_source **out, ifs_err *err);
+
 uint64_t ifs_source_size(const ifs_source *s);
 
 /*
@@ -93,6 +101,13 @@ const char *ifs_source_identity(const ifs_source *s);
 
 /* The path or URL for messages (an s3 source: s3://bucket/key). */
 const char *ifs_source_name(const ifs_source *s);
+
+/*
+ * When the bytes last changed, where the source knows it (a local file: its
+ * mtime; a remote object: its Last-Modified, to the second): 0 and *ts, or
+ * -ENOENT when it does not.
+ */
+int ifs_source_mtime(const ifs_source *s, struct timespec *ts);
 
 /*
  * Reads len bytes at off into buf. Returns len, fewer only where the file

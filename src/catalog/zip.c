@@ -7,6 +7,8 @@
  * read whole into memory, at most ifs_zip_entry_max bytes (the buffer never
  * grows past that, whatever the entry inflates to); libarchive checks
  * each entry's CRC as it is read. Encrypted entries fail to read (-EIO).
+ * The zip's bytes come from a source (source.h) through libarchive's read,
+ * seek and skip callbacks.
  */
 #include "catalog_int.h"
 
@@ -14,8 +16,9 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "inatfs/trust.h"
 
@@ -35,33 +38,88 @@ static const char *aerr(struct archive *a)
 	return s ? s : "unknown libarchive error";
 }
 
-/* what: the entry looked for, named in messages (may be NULL). The zip is
- * opened as trusted input (trust.h); *fd is closed by the caller, after
- * archive_read_free. */
-static int zopen(const char *zip_path, const char *what, struct archive **out, int *fd,
+/* libarchive reads the zip through these, from a source */
+#define ZBUF (1u << 16)
+struct zsrc {
+	ifs_source *src;
+	uint64_t pos;
+	uint8_t buf[ZBUF];
+};
+
+static la_ssize_t z_read(struct archive *a, void *ud, const void **buf)
+{
+	struct zsrc *z = ud;
+	ifs_err e;
+	ifs_err_clear(&e);
+	ssize_t n = ifs_source_pread(z->src, z->buf, ZBUF, z->pos, &e);
+	if (n < 0) {
+		archive_set_error(a, -(int)n, "%s", e.msg);
+		return -1;
+	}
+	z->pos += (uint64_t)n;
+	*buf = z->buf;
+	return n;
+}
+
+static la_int64_t z_seek(struct archive *a, void *ud, la_int64_t off, int whence)
+{
+	struct zsrc *z = ud;
+	int64_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? (int64_t)z->pos
+		       : (int64_t)ifs_source_size(z->src);
+	if ((whence != SEEK_SET && whence != SEEK_CUR && whence != SEEK_END) ||
+	    (off < 0 && -off > base) || (off > 0 && off > INT64_MAX - base)) {
+		archive_set_error(a, EINVAL, "seek out of range");
+		return ARCHIVE_FATAL;
+	}
+	z->pos = (uint64_t)(base + off);
+	return (la_int64_t)z->pos;
+}
+
+static la_int64_t z_skip(struct archive *a, void *ud, la_int64_t n)
+{
+	struct zsrc *z = ud;
+	(void)a;
+	uint64_t size = ifs_source_size(z->src);
+	uint64_t left = z->pos < size ? size - z->pos : 0;
+	uint64_t k = n > 0 ? ((uint64_t)n < left ? (uint64_t)n : left) : 0;
+	z->pos += k;
+	return (la_int64_t)k;
+}
+
+/* what: the entry looked for, named in messages (may be NULL). *z is freed
+ * by the caller, after archive_read_free. */
+static int zopen(ifs_source *src, const char *what, struct archive **out, struct zsrc **z,
 		 ifs_err *err)
 {
+	const char *zip_path = ifs_source_name(src);
 	*out = NULL;
-	*fd = ifs_trust_open(zip_path, 0, err);
-	if (*fd < 0)
-		return *fd;
-	struct archive *a = archive_read_new();
-	if (!a) {
-		close(*fd);
-		*fd = -1;
+	if (!(*z = calloc(1, sizeof **z)))
 		return ifs_err_set(err, ENOMEM, "%s: out of memory", zip_path);
-	}
+	(*z)->src = src;
+	struct archive *a = archive_read_new();
+	if (!a)
+		return ifs_err_set(err, ENOMEM, "%s: out of memory", zip_path);
 	if (archive_read_support_format_zip_seekable(a) != ARCHIVE_OK ||
-	    archive_read_open_fd(a, *fd, 1 << 16) != ARCHIVE_OK) {
+	    archive_read_set_read_callback(a, z_read) != ARCHIVE_OK ||
+	    archive_read_set_seek_callback(a, z_seek) != ARCHIVE_OK ||
+	    archive_read_set_skip_callback(a, z_skip) != ARCHIVE_OK ||
+	    archive_read_set_callback_data(a, *z) != ARCHIVE_OK ||
+	    archive_read_open1(a) != ARCHIVE_OK) {
 		int r = ifs_err_set(err, EIO, "%s: %s%snot a readable zip: %s", zip_path,
 				    what ? what : "", what ? ": " : "", aerr(a));
 		archive_read_free(a);
-		close(*fd);
-		*fd = -1;
 		return r;
 	}
 	*out = a;
 	return 0;
+}
+
+/* The zip at zip_path as trusted input (trust.h), as a source. */
+static int zsource(const char *zip_path, ifs_source **out, ifs_err *err)
+{
+	*out = NULL;
+	int fd = ifs_trust_open(zip_path, 0, err);
+	return fd < 0 ? fd : ifs_source_open_fd(fd, zip_path, out, err);
 }
 
 /* Reads the current entry's data into a malloc'd, NUL-terminated buffer. */
@@ -139,12 +197,14 @@ int ifs_zip_find(const char *zip_path, const char *name, ifs_zblob *out, ifs_err
 	struct archive *a = NULL;
 	struct archive_entry *ae;
 	ifs_zblob b = { 0 };
-	int fd = -1;
-	int r = zopen(zip_path, name, &a, &fd, err);
-
+	ifs_source *src = NULL;
+	struct zsrc *z = NULL;
 	memset(out, 0, sizeof *out);
+	int r = zsource(zip_path, &src, err);
+	if (!r)
+		r = zopen(src, name, &a, &z, err);
 	if (r < 0)
-		return r;
+		goto out;
 	for (;;) {
 		int h = archive_read_next_header(a, &ae);
 		if (h == ARCHIVE_EOF)
@@ -182,8 +242,8 @@ int ifs_zip_find(const char *zip_path, const char *name, ifs_zblob *out, ifs_err
 out:
 	ifs_zblob_free(&b);
 	archive_read_free(a);
-	if (fd >= 0)
-		close(fd);
+	free(z);
+	ifs_source_close(src);
 	return r;
 }
 
@@ -199,15 +259,28 @@ void ifs_zblob_free(ifs_zblob *b)
 int ifs_zip_read_entry(const char *zip_path, const char *entry, uint8_t **buf, size_t *len,
 		       ifs_err *err)
 {
-	struct archive *a = NULL;
-	struct archive_entry *ae;
-	int fd = -1;
-	int r = zopen(zip_path, entry, &a, &fd, err);
-
+	ifs_source *src = NULL;
 	*buf = NULL;
 	*len = 0;
+	int r = zsource(zip_path, &src, err);
+	if (!r)
+		r = ifs_zip_read_entry_source(src, entry, buf, len, err);
+	ifs_source_close(src);
+	return r;
+}
+
+int ifs_zip_read_entry_source(ifs_source *src, const char *entry, uint8_t **buf, size_t *len,
+			      ifs_err *err)
+{
+	const char *zip_path = ifs_source_name(src);
+	struct archive *a = NULL;
+	struct archive_entry *ae;
+	struct zsrc *z = NULL;
+	*buf = NULL;
+	*len = 0;
+	int r = zopen(src, entry, &a, &z, err);
 	if (r < 0)
-		return r;
+		goto out;
 	for (;;) {
 		int h = archive_read_next_header(a, &ae);
 		if (h == ARCHIVE_EOF)
@@ -225,7 +298,6 @@ int ifs_zip_read_entry(const char *zip_path, const char *entry, uint8_t **buf, s
 	r = ifs_err_set(err, ENOENT, "%s: %s: no such entry", zip_path, entry);
 out:
 	archive_read_free(a);
-	if (fd >= 0)
-		close(fd);
+	free(z);
 	return r;
 }

@@ -173,7 +173,7 @@ int cmd_mount(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	ifs_index *idx = NULL;
 	ifs_views *views = NULL;
-	ifs_strmap *bad = NULL;
+	ifs_reader *reader = NULL;
 	char *index_path = NULL, *abs_index = NULL;
 	ifs_build *build = NULL;
 	ifs_build_opts bo = { .progress = cli_progress, .report = stderr };
@@ -277,19 +277,16 @@ int cmd_mount(int argc, char **argv)
 		r = EXIT_MOUNT;
 		goto out;
 	}
-	bad = ifs_strmap_new();
-	if (!bad) {
+	/* one thread (-s) waits for the scan alone */
+	ifs_reader_opts ro = { .wait_max = 1 };
+	if (ifs_reader_new(idx, views, &ro, &reader, &err) < 0) {
+		cli_error("%s", err.msg);
 		r = EXIT_MOUNT;
 		goto out;
 	}
-	ifs_fs fs = { .idx = idx, .views = views, .debug = co.debug,
+	ifs_fs fs = { .idx = idx, .views = views, .rd = reader, .debug = co.debug,
 		      .readdirplus = o.readdirplus ? 1 : o.noreaddirplus ? -1 : 0,
-		      .listing_attrs = o.readdirplus, .bad_lock = PTHREAD_MUTEX_INITIALIZER,
-		      .bad = bad, .shared_lock = PTHREAD_MUTEX_INITIALIZER,
-		      .shared_cv = PTHREAD_COND_INITIALIZER,
-		      .push_lock = PTHREAD_MUTEX_INITIALIZER,
-		      .cur_lock = PTHREAD_MUTEX_INITIALIZER,
-		      .wait_lock = PTHREAD_MUTEX_INITIALIZER, .wait_max = 1,
+		      .listing_attrs = o.readdirplus, .push_lock = PTHREAD_MUTEX_INITIALIZER,
 		      .open_lock = PTHREAD_MUTEX_INITIALIZER };
 	se = fuse_session_new(&args, ifs_fuse_ops(), sizeof *ifs_fuse_ops(), &fs);
 	if (!se) {
@@ -349,9 +346,9 @@ int cmd_mount(int argc, char **argv)
 		 * answer: never more of them than half the threads (fs.h) */
 		fs.push_slots = maxt / 2 < IFS_PUSH_MAX ? maxt / 2 : IFS_PUSH_MAX;
 		/* requests that wait (for the scan) leave a quarter of the threads,
-		 * and at least two, to everyone else; one thread (-s) waits alone */
+		 * and at least two, to everyone else */
 		unsigned keep = maxt / 4 > 2 ? maxt / 4 : 2;
-		fs.wait_max = maxt > keep ? maxt - keep : 1;
+		ifs_reader_set_wait_max(reader, maxt > keep ? maxt - keep : 1);
 		lr = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
@@ -381,7 +378,7 @@ out:
 		fuse_session_unmount(se);
 	if (se)
 		fuse_session_destroy(se);
-	ifs_strmap_free(bad);
+	ifs_reader_free(reader);
 	ifs_views_free(views);
 	ifs_index_close(idx);
 	ifs_build_free(build);

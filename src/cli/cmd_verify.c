@@ -6,10 +6,12 @@
  *
  * The decoding is split like the first scan's: the members, in archive
  * order, are cut into one run of about equal bytes per thread (-o
- * scan_threads=N, default one per CPU); each thread inflates its run
- * sequentially with its own cursors, starting from the stored checkpoint
- * before its first member (the index knows every start, so no block finder
- * is needed). Damaged members are listed at the end, in archive order.
+ * scan_threads=N, default one per CPU); each thread reads its run through
+ * the reader the mount uses (reader.h), one file walking from member to
+ * member, so that its cursor goes on sequentially from the stored
+ * checkpoint before its first member (the index knows every start, so no
+ * block finder is needed). Damaged members are listed at the end, in
+ * archive order.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,6 +24,7 @@
 
 #include "cli.h"
 #include "inatfs/gz.h"
+#include "inatfs/reader.h"
 
 /* off NULL: a member the JSON names that a damaged archive's scan never reached */
 static const char q_members[] =
@@ -46,8 +49,11 @@ typedef struct bad_member {
 	char why[IFS_ERR_MSG_MAX + 64];
 } bad_member;
 
+#define RUN_PIECE (1u << 20)
+
 struct run {
 	ifs_index *idx;
+	ifs_reader *rd;
 	const ifs_damage *dmg;   /* per archive (archive 0: none) */
 	const member *m;
 	size_t from, to;        /* members [from, to) */
@@ -75,14 +81,46 @@ static void add_bad(struct run *r, size_t i, const char *why)
 	r->nbad++;
 }
 
+/* A member of the run as the reader's entry. */
+static ifs_entry entry_of(const member *m)
+{
+	ifs_entry e;
+	memset(&e, 0, sizeof e);
+	e.src = IFS_SRC_MEMBER;
+	e.archive = m->archive;
+	e.off = m->off;
+	e.size = m->size;
+	e.crc = m->crc;
+	return e;
+}
+
+/* Reads member m through f, a piece at a time into buf: the reader checks
+ * its CRC-32 when the last piece is in. */
+static int verify_member(struct run *r, ifs_rfile *f, const member *m, uint8_t *buf,
+			 ifs_err *err)
+{
+	if (m->size == 0 && m->crc != 0)
+		return ifs_err_set(err, EIO, "CRC-32 00000000, indexed %08x", m->crc);
+	for (uint64_t pos = 0; pos < m->size;) {
+		size_t n = m->size - pos < RUN_PIECE ? (size_t)(m->size - pos) : RUN_PIECE;
+		ifs_read_req q = { .off = pos, .len = n, .buf = buf };
+		ifs_rdata d;
+		int rc = ifs_rfile_read(f, &q, &d, err);
+		if (rc)
+			return rc;
+		ifs_rfile_done(f, &d);
+		pos += n;
+		__atomic_add_fetch(&r->done, n, __ATOMIC_RELAXED);
+	}
+	return 0;
+}
+
 static void *verify_run(void *arg)
 {
 	struct run *r = arg;
-	ifs_gz_cursor *cur[IFS_ARCHIVE_MAX + 1] = { 0 };
-	ifs_gz_checkpoint cp = { 0 };
+	ifs_rfile *f = NULL;
 	ifs_err err;
-	int have_cp = -1;
-	uint8_t *buf = malloc(1 << 20);
+	uint8_t *buf = malloc(RUN_PIECE);
 	if (!buf) {
 		r->oom = 1;
 		__atomic_store_n(&r->finished, 1, __ATOMIC_RELEASE);
@@ -91,7 +129,6 @@ static void *verify_run(void *arg)
 	for (size_t i = r->from; i < r->to; i++) {
 		const member *m = &r->m[i];
 		int a = m->archive;
-		int fd = a >= 1 && a <= IFS_ARCHIVE_MAX ? ifs_index_archive_fd(r->idx, a) : -1;
 		ifs_err_clear(&err);
 		if (m->lost) {
 			char why[128];
@@ -100,46 +137,23 @@ static void *verify_run(void *arg)
 			add_bad(r, i, why);
 			continue;
 		}
-		if (fd < 0 || (!cur[a] && ifs_gz_cursor_new(fd, ifs_archive_file(a), &cur[a], &err))) {
-			add_bad(r, i, "archive cannot be read");
-			continue;
+		/* one file walks the run's members of an archive: its cursor goes
+		 * on from one member to the next */
+		ifs_entry e = entry_of(m);
+		int rc;
+		if (f && ifs_rfile_entry(f)->archive == a) {
+			rc = ifs_rfile_next(f, &e, &err);
+		} else {
+			ifs_rfile_close(f);
+			f = NULL;
+			rc = ifs_reader_open_entry(r->rd, &e, IFS_RFILE_WALK, &f, &err);
 		}
-		uint32_t crc = 0;
-		uint64_t pos = 0;
-		int failed = 0;
-		while (pos < m->size && !failed) {
-			uint64_t at = m->off + pos, cpos = ifs_gz_cursor_pos(cur[a]);
-			if (have_cp != a || cpos == UINT64_MAX || cpos > at || at - cpos > (4u << 20)) {
-				ifs_gz_checkpoint_clear(&cp);
-				if (ifs_index_checkpoint(r->idx, a, at, &cp, &err) < 0) {
-					failed = 1;
-					break;
-				}
-				have_cp = a;
-			}
-			size_t n = m->size - pos < (1u << 20) ? (size_t)(m->size - pos) : (1u << 20);
-			ssize_t got = ifs_gz_cursor_read(cur[a], &cp, at, buf, n, &err);
-			if (got != (ssize_t)n) {
-				failed = 1;
-				break;
-			}
-			crc = ifs_crc32(crc, buf, n);
-			pos += n;
-			__atomic_add_fetch(&r->done, n, __ATOMIC_RELAXED);
-		}
-		if (failed || crc != m->crc) {
-			char why[IFS_ERR_MSG_MAX + 64];
-			if (failed)
-				snprintf(why, sizeof why, "%s", err.code ? err.msg : "read failed");
-			else
-				snprintf(why, sizeof why, "CRC-32 %08x, indexed %08x", crc, m->crc);
-			add_bad(r, i, why);
-			have_cp = -1;   /* restart from a checkpoint after damage */
-		}
+		if (!rc)
+			rc = verify_member(r, f, m, buf, &err);
+		if (rc)
+			add_bad(r, i, err.code ? err.msg : strerror(-rc));
 	}
-	ifs_gz_checkpoint_clear(&cp);
-	for (int a = 0; a <= IFS_ARCHIVE_MAX; a++)
-		ifs_gz_cursor_free(cur[a]);
+	ifs_rfile_close(f);
 	free(buf);
 	__atomic_store_n(&r->finished, 1, __ATOMIC_RELEASE);
 	return NULL;
@@ -244,11 +258,13 @@ int cmd_verify(int argc, char **argv)
 	ifs_err_clear(&err);
 	ifs_index *idx = NULL;
 	member *m = NULL;
+	ifs_reader *rd = NULL;
 	struct run *runs = NULL;
 	pthread_t *thr = NULL;
 	size_t n = 0, nrun = 0;
 	uint64_t total = 0, bad = 0, done = 0;
-	if (ifs_index_open(path, data_dir, &idx, &err) < 0) {
+	if (ifs_index_open(path, data_dir, &idx, &err) < 0 ||
+	    ifs_reader_new(idx, NULL, NULL, &rd, &err) < 0) {
 		cli_error("%s", err.msg);
 		r = EXIT_INDEX;
 		goto out;
@@ -279,6 +295,7 @@ int cmd_verify(int argc, char **argv)
 	uint64_t acc = 0;
 	for (size_t k = 0; k < nrun; k++) {
 		runs[k].idx = idx;
+		runs[k].rd = rd;
 		runs[k].dmg = dmg;
 		runs[k].m = m;
 		runs[k].from = at;
@@ -335,6 +352,7 @@ out:
 	free(runs);
 	free(thr);
 	free(m);
+	ifs_reader_free(rd);
 	ifs_index_close(idx);
 	free(path);
 	return r;

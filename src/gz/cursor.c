@@ -1,10 +1,11 @@
 /*
  * cursor.c - random reads: start ISA-L's inflate at a checkpoint (bit
  * offset + sparse window as dictionary; at its entry, inside the block, when
- * it has one), skip forward to the wanted offset,
- * and keep the decoder state so the next read at or after the current
- * position goes on without restarting. Member boundaries are crossed as
- * `gzip -dc` would: skip the trailer, parse the next header, go on.
+ * it has one), skip forward to the wanted offset, and keep the decoder state
+ * so that a read at or after the current position goes on from there. When
+ * to start again is the caller's choice (a cursor only says where it
+ * stands). Member boundaries are crossed as `gzip -dc` would: skip the
+ * trailer, parse the next header, go on.
  *
  * Checks: ISA-L reports invalid codes and distances; when a cursor has
  * decoded a member from its first byte (a checkpoint without a window)
@@ -25,13 +26,14 @@
 #define SCRATCH (32u * 1024)
 
 struct ifs_gz_cursor {
-	int fd;
+	ifs_source *src;
 	const char *name;
 	gzi_in r;
 	struct inflate_state st;
 	int valid;      /* st continues from pos */
 	int at_end;     /* the stream ended at pos */
 	uint64_t pos;
+	uint64_t from;  /* the checkpoint's `from`: output before it may be wrong */
 	int crc_valid;  /* decoding since the start of the current member */
 	uint32_t crc;
 	uint64_t msize;
@@ -40,16 +42,16 @@ struct ifs_gz_cursor {
 	uint8_t dict[GZI_WSIZE];
 };
 
-int ifs_gz_cursor_new(int fd, const char *name, ifs_gz_cursor **out, ifs_err *err)
+int ifs_gz_cursor_new(ifs_source *src, ifs_gz_cursor **out, ifs_err *err)
 {
-	name = name ? name : "(gzip)";
+	const char *name = ifs_source_name(src);
 	ifs_gz_cursor *c = calloc(1, sizeof *c);
 	if (!c)
 		return ifs_err_set(err, ENOMEM, "%s: out of memory", name);
-	c->fd = fd;
+	c->src = src;
 	c->name = name;
 	c->scratch = malloc(SCRATCH);
-	int rc = c->scratch ? gzi_in_init(&c->r, fd, name, IN_CAP, err)
+	int rc = c->scratch ? gzi_in_init(&c->r, src, IN_CAP, err)
 			    : ifs_err_set(err, ENOMEM, "%s: out of memory", name);
 	if (rc < 0) {
 		free(c->scratch);
@@ -71,7 +73,9 @@ void ifs_gz_cursor_free(ifs_gz_cursor *c)
 
 uint64_t ifs_gz_cursor_pos(const ifs_gz_cursor *c)
 {
-	return c->valid ? c->pos : UINT64_MAX;
+	if (!c->valid)
+		return UINT64_MAX;
+	return c->pos > c->from ? c->pos : c->from;
 }
 
 uint64_t ifs_gz_cursor_restarts(const ifs_gz_cursor *c)
@@ -82,20 +86,12 @@ uint64_t ifs_gz_cursor_restarts(const ifs_gz_cursor *c)
 /* Reads n bytes at file offset off; -EIO if the file ends first. */
 static int read_exact(ifs_gz_cursor *c, uint8_t *buf, size_t n, uint64_t off, ifs_err *err)
 {
-	size_t have = 0;
-	while (have < n) {
-		ssize_t r = pread(c->fd, buf + have, n - have, (off_t)(off + have));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return ifs_err_sys(err, errno, "%s: read at offset %llu", c->name,
-					   (unsigned long long)(off + have));
-		if (r == 0)
-			return ifs_err_set(err, EIO, "%s: checkpoint at compressed offset %llu "
-					   "is past the end of the file", c->name,
-					   (unsigned long long)off);
-		have += (size_t)r;
-	}
+	ssize_t r = ifs_source_pread(c->src, buf, n, off, err);
+	if (r < 0)
+		return (int)r;
+	if ((size_t)r < n)
+		return ifs_err_set(err, EIO, "%s: checkpoint at compressed offset %llu "
+				   "is past the end of the file", c->name, (unsigned long long)off);
 	return 0;
 }
 
@@ -168,10 +164,20 @@ static int boundary(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp, ifs_err *err)
 	return 0;
 }
 
-static int restart(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp, ifs_err *err)
+int ifs_gz_cursor_start(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp, uint64_t in_end,
+			ifs_err *err)
 {
 	size_t dlen = 0;
 	c->valid = 0;
+	if (!cp || cp->out > cp->from)
+		return ifs_err_set(err, EINVAL, "%s: no checkpoint to start at", c->name);
+	if (in_end) {   /* the bytes ahead, in the order they are read */
+		uint64_t first = cp->in_bit >> 3, body = cp->entry_bit ? cp->entry_bit >> 3 : first;
+		if (cp->entry_bit)
+			ifs_source_hint(c->src, first, (cp->hdr_bits + (cp->in_bit & 7) + 7) / 8);
+		if (in_end > body)
+			ifs_source_hint(c->src, body, in_end - body);
+	}
 	if (cp->window_len && ifs_gz_window_decode(cp->window, cp->window_len, c->dict, &dlen) < 0)
 		return ifs_err_set(err, EIO, "%s: bad checkpoint window at offset %llu "
 				   "(index corrupt?)", c->name, (unsigned long long)cp->out);
@@ -183,6 +189,7 @@ static int restart(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp, ifs_err *err)
 	if (rc < 0)
 		return rc;
 	c->pos = cp->entry_bit ? cp->from : cp->out;
+	c->from = cp->from;
 	c->at_end = 0;
 	c->crc_valid = cp->window_len == 0;
 	c->crc = 0;
@@ -266,21 +273,17 @@ static ssize_t produce(ifs_gz_cursor *c, uint8_t *dst, size_t n, ifs_err *err)
 	return (ssize_t)done;
 }
 
-ssize_t ifs_gz_cursor_read(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp,
-			   uint64_t off, uint8_t *buf, size_t len, ifs_err *err)
+ssize_t ifs_gz_cursor_read(ifs_gz_cursor *c, uint64_t off, uint8_t *buf, size_t len,
+			   ifs_err *err)
 {
 	int rc;
-	if (!cp || cp->from > off || cp->out > cp->from)
-		return ifs_err_set(err, EINVAL, "%s: no checkpoint for offset %llu",
-				   c->name, (unsigned long long)off);
+	/* the state is exact wherever a read stopped (never before `from`) */
+	if (!c->valid || off < c->pos || off < c->from)
+		return ifs_err_set(err, EINVAL, "%s: the cursor cannot go on to offset %llu "
+				   "(start it at a checkpoint first)", c->name,
+				   (unsigned long long)off);
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
-	/* a valid cursor's state is exact wherever it stopped (a restart stops
-	 * only at or after cp->from), so going on is always right */
-	if (!c->valid || c->pos > off || c->pos < cp->out) {
-		if ((rc = restart(c, cp, err)) < 0)
-			return rc;
-	}
 	while (c->pos < off) {
 		uint64_t gap = off - c->pos;
 		size_t n = gap < SCRATCH ? (size_t)gap : SCRATCH;

@@ -1,6 +1,6 @@
 /*
  * format.c - the gzip container around deflate (RFC 1952), read through a
- * pread-based buffer.
+ * buffer filled from a source (source.h).
  *
  *   +---+---+---+---+---+---+---+---+---+---+
  *   |1f |8b |CM |FLG|     MTIME     |XFL|OS |   CM = 8 (deflate)
@@ -21,11 +21,11 @@
 #include <string.h>
 #include <unistd.h>
 
-int gzi_in_init(gzi_in *r, int fd, const char *name, size_t cap, ifs_err *err)
+int gzi_in_init(gzi_in *r, ifs_source *src, size_t cap, ifs_err *err)
 {
 	memset(r, 0, sizeof *r);
-	r->fd = fd;
-	r->name = name ? name : "(gzip)";
+	r->src = src;
+	r->name = ifs_source_name(src);
 	r->buf = malloc(cap + GZI_DEC_PAD);
 	if (!r->buf)
 		return ifs_err_set(err, ENOMEM, "%s: out of memory", r->name);
@@ -69,22 +69,17 @@ ssize_t gzi_in_fill(gzi_in *r, ifs_err *err)
 	}
 	if (r->len == r->cap || r->eof)
 		return 0;
-	for (;;) {
-		ssize_t n = pread(r->fd, r->buf + r->len, r->cap - r->len,
-				  (off_t)(r->off + r->len));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r->read_failed = 1;
-			return ifs_err_sys(err, errno, "%s: read at offset %llu", r->name,
-					   (unsigned long long)(r->off + r->len));
-		}
-		if (n == 0)
-			r->eof = 1;
-		r->len += (size_t)n;
-		memset(r->buf + r->len, 0, GZI_DEC_PAD);
+	ssize_t n = ifs_source_pread(r->src, r->buf + r->len, r->cap - r->len, r->off + r->len,
+				     err);
+	if (n < 0) {
+		r->read_failed = 1;
 		return n;
 	}
+	if (n == 0)
+		r->eof = 1;
+	r->len += (size_t)n;
+	memset(r->buf + r->len, 0, GZI_DEC_PAD);
+	return n;
 }
 
 int gzi_in_byte(gzi_in *r, uint8_t *b, ifs_err *err)

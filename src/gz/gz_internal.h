@@ -12,26 +12,27 @@
 
 #include "inatfs/err.h"
 #include "inatfs/gz.h"
+#include "inatfs/source.h"
 
 #define GZI_WSIZE 32768u /* deflate's maximum back-reference distance */
 
 /*
  * A window onto the file: buf[pos..len) holds the bytes at file offsets
- * off+pos .. off+len. Reads are pread()s of up to `cap` bytes.
+ * off+pos .. off+len. Reads are source preads of up to `cap` bytes.
  */
 typedef struct gzi_in {
-	int fd;
+	ifs_source *src;
 	const char *name;
 	uint8_t *buf;
 	size_t cap, pos, len;
 	uint64_t off;
 	int eof; /* a pread returned 0: nothing after off+len */
-	int read_failed; /* a pread failed: an error of the file, not of its data */
+	int read_failed; /* a read failed: an error of the source, not of its data */
 } gzi_in;
 
 /* Allocates the buffer (with GZI_DEC_PAD zero bytes after the data, for the
  * decoder). Returns 0 or -ENOMEM. */
-int gzi_in_init(gzi_in *r, int fd, const char *name, size_t cap, ifs_err *err);
+int gzi_in_init(gzi_in *r, ifs_source *src, size_t cap, ifs_err *err);
 void gzi_in_free(gzi_in *r);
 /* Drops the buffer; the next fill reads from file offset `off`. */
 void gzi_in_seek(gzi_in *r, uint64_t off);
@@ -83,7 +84,7 @@ int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit, const 
 
 /*
  * Builds cp->window from the full window win[0..wlen) for reads from
- * cp->from on: reads the compressed bytes at cp->in_bit from fd, marks the
+ * cp->from on: reads the compressed bytes at cp->in_bit from src, marks the
  * bytes those reads need and encodes them (malloc'd into cp->window, its
  * size into cp->window_len), and sets the entry (cp->entry_bit, hdr_bits;
  * the window is then the one before `from`) where there is one and its
@@ -107,7 +108,7 @@ int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit, const 
  */
 #define GZI_ENTRY_COST 5u
 #define GZI_ENTRY_BYTES_PER_4KIB 7u
-int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
+int gzi_sparse_build(ifs_source *src, ifs_gz_checkpoint *cp,
 		     const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err);
 
 /* Encodes the bytes of win[0..wlen) with keep[i] set (format in gz.h) into
@@ -237,7 +238,7 @@ uint64_t gzi_find_block(gzi_dec *d, const uint8_t *in, size_t len, uint64_t from
 
 /* Builds a checkpoint's sparse window (gzi_sparse_build's contract); ws: the
  * calling thread's reusable buffers, or NULL. */
-typedef int (*gzi_window_fn)(void *ws, int fd, const char *name, ifs_gz_checkpoint *cp,
+typedef int (*gzi_window_fn)(void *ws, ifs_source *src, ifs_gz_checkpoint *cp,
 			     const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err);
 
 typedef struct gzi_job {
@@ -270,7 +271,7 @@ typedef struct gzi_copies {
 
 struct ifs_gz_scan {
 	const ifs_gz_scan_opts *o;
-	int fd;
+	ifs_source *src;
 	const char *name;
 	ifs_err *err;
 	uint32_t entry_price;  /* o->entry_bytes_per_4kib, or the default */
@@ -318,8 +319,18 @@ struct ifs_gz_scan {
 	pthread_mutex_t mu;
 	pthread_cond_t cv_work, cv_done;
 
+	uint64_t hinted;       /* the source has been told of the bytes before this */
+
 	ifs_gz_scan_result res;
 };
+
+/*
+ * Tells the source of the compressed bytes the stream reads next, from `at`
+ * on, GZI_HINT_AHEAD at a time, half of it before they are needed (a remote
+ * source fetches them meanwhile).
+ */
+#define GZI_HINT_AHEAD (16u << 20)
+void gzi_scan_hint(ifs_gz_scan *s, uint64_t at);
 
 /* Data delivered in order: the member's CRC-32, on_data, progress. */
 int gzi_scan_feed(ifs_gz_scan *s, const uint8_t *p, size_t n);
@@ -368,10 +379,10 @@ int gzi_scan_chunked(ifs_gz_scan *s, int threads);
 typedef struct gzi_track_ws gzi_track_ws;
 gzi_track_ws *gzi_track_ws_new(void);
 void gzi_track_ws_free(gzi_track_ws *ws);
-int gzi_track_build(void *ws, int fd, const char *name, ifs_gz_checkpoint *cp,
+int gzi_track_build(void *ws, ifs_source *src, ifs_gz_checkpoint *cp,
 		    const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err);
 /* A job's window from its copies (ws as for gzi_track_build). */
-int gzi_track_copies(void *ws, int fd, const char *name, gzi_job *j, uint32_t entry_price);
+int gzi_track_copies(void *ws, ifs_source *src, gzi_job *j, uint32_t entry_price);
 /* Shared by both builders: from the marks, the windows and the entry choice. */
 int gzi_sparse_finish(ifs_gz_checkpoint *cp, const uint8_t *win, size_t wlen, size_t skip,
 		      const uint8_t *need, const uint8_t *val, const uint8_t *need2,

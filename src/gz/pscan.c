@@ -44,6 +44,7 @@
 #define EV_MAX (1u << 17)
 #define COPY_MAX (1u << 18)   /* copies recorded per chunk (JPEG data: one per ~400 bytes) */
 #define STREAM_OUT (1u << 20)
+#define CHUNK_PAST (64u << 10) /* a chunk is decoded on to the first block start past its end */
 #define MAX_TRIES 64
 #define TRY_BUDGET 2      /* failed tries may decode this many chunk sizes of input */
 
@@ -381,7 +382,7 @@ static void *worker(void *arg)
 	gzi_dec *d = malloc(sizeof *d);
 	gzi_track_ws *ws = gzi_track_ws_new();
 	gzi_in r;
-	int ok = d && gzi_in_init(&r, s->fd, s->name, IN_CAP, NULL) == 0;
+	int ok = d && gzi_in_init(&r, s->src, IN_CAP, NULL) == 0;
 	if (d)
 		memset(d, 0, offsetof(gzi_dec, lt));
 	pthread_mutex_lock(&s->mu);
@@ -410,6 +411,8 @@ static void *worker(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&s->mu);
+		/* its bytes, and the block it ends in */
+		ifs_source_hint(s->src, c->index * p->csize, p->csize + CHUNK_PAST);
 		decode_chunk(p, c, d, &r);
 		pthread_mutex_lock(&s->mu);
 		c->state = c->index < p->want_from ? C_FREE : C_DONE;
@@ -678,7 +681,7 @@ int gzi_scan_chunked(ifs_gz_scan *s, int threads)
 	p->d = malloc(sizeof *p->d);
 	p->obuf = malloc(GZI_WSIZE + STREAM_OUT + GZI_DEC_SLACK);
 	if (!p->c || !p->thr || !p->d || !p->obuf ||
-	    gzi_in_init(&p->r, s->fd, s->name, IN_CAP, s->err) < 0) {
+	    gzi_in_init(&p->r, s->src, IN_CAP, s->err) < 0) {
 		rc = ifs_err_set(s->err, ENOMEM, "%s: out of memory", s->name);
 		goto out;
 	}

@@ -21,7 +21,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -79,14 +78,23 @@ gzi_job *gzi_scan_claim_job(ifs_gz_scan *s)
 void gzi_scan_run_job(ifs_gz_scan *s, gzi_job *j, void *ws)
 {
 	if (j->from_copies)
-		j->rc = gzi_track_copies(ws, s->fd, s->name, j, s->entry_price);
+		j->rc = gzi_track_copies(ws, s->src, j, s->entry_price);
 	else
-		j->rc = s->window_fn(ws, s->fd, s->name, &j->cp, j->win, j->wlen, s->entry_price,
+		j->rc = s->window_fn(ws, s->src, &j->cp, j->win, j->wlen, s->entry_price,
 				     &j->err);
 	pthread_mutex_lock(&s->mu);
 	j->done = 1;
 	pthread_cond_broadcast(&s->cv_done);
 	pthread_mutex_unlock(&s->mu);
+}
+
+void gzi_scan_hint(ifs_gz_scan *s, uint64_t at)
+{
+	if (at + GZI_HINT_AHEAD / 2 < s->hinted)
+		return;
+	uint64_t from = at > s->hinted ? at : s->hinted;
+	s->hinted = at + GZI_HINT_AHEAD;
+	ifs_source_hint(s->src, from, s->hinted - from);
 }
 
 /* The serial scan's helper thread: sparse windows, in order. */
@@ -579,6 +587,7 @@ static int serial_run(serial *z)
 		resumed = 0;
 		for (;;) {
 			if (r->pos == r->len) {
+				gzi_scan_hint(s, gzi_in_tell(r));
 				ssize_t n = gzi_in_fill(r, s->err);
 				if (n < 0)
 					return (int)n;
@@ -639,11 +648,11 @@ static int serial_run(serial *z)
 	return 0;
 }
 
-static int sparse_window(void *ws, int fd, const char *name, ifs_gz_checkpoint *cp,
+static int sparse_window(void *ws, ifs_source *src, ifs_gz_checkpoint *cp,
 			 const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err)
 {
 	(void)ws;
-	return gzi_sparse_build(fd, name, cp, win, wlen, entry_price, err);
+	return gzi_sparse_build(src, cp, win, wlen, entry_price, err);
 }
 
 static int serial_scan(ifs_gz_scan *s)
@@ -657,7 +666,7 @@ static int serial_scan(ifs_gz_scan *s)
 	s->window_fn = sparse_window;
 	if (!(z.obuf = malloc(OUT_CAP)))
 		return ifs_err_set(s->err, ENOMEM, "%s: out of memory", s->name);
-	if ((rc = gzi_in_init(&r, s->fd, s->name, IN_CAP, s->err)) < 0) {
+	if ((rc = gzi_in_init(&r, s->src, IN_CAP, s->err)) < 0) {
 		free(z.obuf);
 		return rc;
 	}
@@ -697,28 +706,24 @@ static int threads_for(const ifs_gz_scan_opts *o)
 	return n > IFS_GZ_THREADS_MAX ? IFS_GZ_THREADS_MAX : (int)n;
 }
 
-int ifs_gz_scan_file(int fd, const char *name, const ifs_gz_scan_opts *opts,
-		     ifs_gz_scan_result *res, ifs_err *err)
+int ifs_gz_scan_source(ifs_source *src, const ifs_gz_scan_opts *opts,
+		       ifs_gz_scan_result *res, ifs_err *err)
 {
 	ifs_gz_scan *s = calloc(1, sizeof *s);
 	int rc;
+	const char *name = ifs_source_name(src);
 
-	name = name ? name : "(gzip)";
 	if (!s)
 		return ifs_err_set(err, ENOMEM, "%s: out of memory", name);
 	s->o = opts;
 	s->entry_price = opts->entry_bytes_per_4kib ? opts->entry_bytes_per_4kib
 						    : GZI_ENTRY_BYTES_PER_4KIB;
-	s->fd = fd;
+	s->src = src;
 	s->name = name;
 	s->err = err;
 	s->want_min = s->want_low = UINT64_MAX;
 	s->next_progress = PROGRESS_EVERY;
-	{
-		struct stat st;
-		if (fstat(fd, &st) == 0 && st.st_size > 0)
-			s->in_total = (uint64_t)st.st_size;
-	}
+	s->in_total = ifs_source_size(src);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv_work, NULL);
 	pthread_cond_init(&s->cv_done, NULL);

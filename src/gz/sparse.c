@@ -463,9 +463,10 @@ int gzi_sparse_finish(ifs_gz_checkpoint *cp, const uint8_t *win, size_t wlen, si
 	return 0;
 }
 
-int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
+int gzi_sparse_build(ifs_source *src, ifs_gz_checkpoint *cp,
 		     const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err)
 {
+	const char *name = ifs_source_name(src);
 	uint8_t *in = NULL, *need = NULL, *val = NULL, *need2 = NULL;
 	uint32_t *root = NULL;
 	int ret = -ENOMEM;
@@ -504,20 +505,14 @@ int gzi_sparse_build(int fd, const char *name, ifs_gz_checkpoint *cp,
 			goto oom;
 		in = p;
 		int eof = 0;
-		while (have < cap) {
-			ssize_t n = pread(fd, in + have, cap - have, (off_t)(start + have));
-			if (n < 0 && errno == EINTR)
-				continue;
+		if (have < cap) {   /* short only where the file ends */
+			ssize_t n = ifs_source_pread(src, in + have, cap - have, start + have, err);
 			if (n < 0) {
-				ret = ifs_err_sys(err, errno, "%s: read at offset %llu", name,
-						  (unsigned long long)(start + have));
+				ret = (int)n;
 				goto out;
 			}
-			if (n == 0) {
-				eof = 1;
-				break;
-			}
 			have += (size_t)n;
+			eof = have < cap;
 		}
 		memset(in + have, 0, 8);
 		int rc = gzi_sparse_mark(in, have, (unsigned)(cp->in_bit & 7), win, wlen, skip,

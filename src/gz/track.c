@@ -76,7 +76,7 @@ static int fit(void **p, size_t *cap, size_t want, size_t elem)
 }
 
 typedef struct rd {
-	int fd;
+	ifs_source *src;
 	uint64_t start;      /* the checkpoint's first byte */
 	size_t in_max;
 	size_t cap;          /* bytes of ws->in this call uses */
@@ -84,7 +84,7 @@ typedef struct rd {
 } rd;
 
 /* More input for d: keeps in[ip..), reads up to in_max bytes from start. */
-static int more(rd *t, gzi_track_ws *ws, ifs_err *err, const char *name)
+static int more(rd *t, gzi_track_ws *ws, ifs_err *err)
 {
 	gzi_dec *d = &ws->d;
 	memmove(ws->in, ws->in + d->ip, d->in_len - d->ip);
@@ -100,28 +100,25 @@ static int more(rd *t, gzi_track_ws *ws, ifs_err *err, const char *name)
 		t->soft = 1;
 		d->in_eof = 1;
 	}
-	while (room > 0) {
-		ssize_t n = pread(t->fd, ws->in + d->in_len, room, (off_t)read_to);
-		if (n < 0 && errno == EINTR)
-			continue;
+	if (room > 0) {
+		ssize_t n = ifs_source_pread(t->src, ws->in + d->in_len, room, read_to, err);
 		if (n < 0)
-			return ifs_err_sys(err, errno, "%s: read at offset %llu", name,
-					   (unsigned long long)read_to);
+			return (int)n;
 		if (n == 0)
 			d->in_eof = 1;
 		d->in_len += (size_t)n;
-		break;
 	}
 	memset(ws->in + d->in_len, 0, GZI_DEC_PAD);
 	d->in = ws->in;
 	return 0;
 }
 
-static int track(gzi_track_ws *ws, int fd, const char *name, ifs_gz_checkpoint *cp,
+static int track(gzi_track_ws *ws, ifs_source *in, ifs_gz_checkpoint *cp,
 		 const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err)
 {
+	const char *name = ifs_source_name(in);
 	size_t skip = (size_t)(cp->from - cp->out);
-	rd t = { .fd = fd, .start = cp->in_bit >> 3, .in_max = GZI_SPARSE_IN_MAX(skip) };
+	rd t = { .src = in, .start = cp->in_bit >> 3, .in_max = GZI_SPARSE_IN_MAX(skip) };
 	size_t ocap = GZI_WSIZE + skip + GZI_OUTMAX;
 	/* JPEG-like data needs about as many bytes in as out; more come as needed */
 	t.cap = skip + GZI_WSIZE + IN_MORE;
@@ -153,7 +150,7 @@ static int track(gzi_track_ws *ws, int fd, const char *name, ifs_gz_checkpoint *
 	d->in_off = t.start;
 	d->in_len = d->ip = 0;
 	d->in_eof = 0;
-	int rc = more(&t, ws, err, name);
+	int rc = more(&t, ws, err);
 	if (rc < 0)
 		return rc;
 	if (d->in_len == 0)
@@ -170,7 +167,7 @@ static int track(gzi_track_ws *ws, int fd, const char *name, ifs_gz_checkpoint *
 		for (;;) {
 			int dr = gzi_dec_run(d);
 			if (dr == GZI_D_NEED) {
-				if ((rc = more(&t, ws, err, name)) < 0)
+				if ((rc = more(&t, ws, err)) < 0)
 					break;
 				continue;
 			}
@@ -250,9 +247,10 @@ static int track(gzi_track_ws *ws, int fd, const char *name, ifs_gz_checkpoint *
 	return 0;
 }
 
-int gzi_track_build(void *wsp, int fd, const char *name, ifs_gz_checkpoint *cp,
+int gzi_track_build(void *wsp, ifs_source *src, ifs_gz_checkpoint *cp,
 		    const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err)
 {
+	const char *name = ifs_source_name(src);
 	free(cp->window);
 	cp->window = NULL;
 	cp->window_len = 0;
@@ -269,7 +267,7 @@ int gzi_track_build(void *wsp, int fd, const char *name, ifs_gz_checkpoint *cp,
 	if (cp->from - cp->out > GZI_SKIP_MAX)
 		cp->from = cp->out; /* a very long block: serve reads from out on */
 	gzi_track_ws *ws = wsp ? wsp : gzi_track_ws_new();
-	int rc = ws ? track(ws, fd, name, cp, win, wlen, entry_price, err) : -ENOMEM;
+	int rc = ws ? track(ws, src, cp, win, wlen, entry_price, err) : -ENOMEM;
 	if (!wsp)
 		gzi_track_ws_free(ws);
 	if (rc == -ENOMEM)
@@ -277,23 +275,6 @@ int gzi_track_build(void *wsp, int fd, const char *name, ifs_gz_checkpoint *cp,
 	return rc;
 }
 
-/* Reads n bytes at off into buf (fewer at the end of the file); returns the
- * count or a negative errno. */
-static ssize_t read_at(int fd, uint8_t *buf, size_t n, uint64_t off)
-{
-	size_t have = 0;
-	while (have < n) {
-		ssize_t r = pread(fd, buf + have, n - have, (off_t)(off + have));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			break;
-		have += (size_t)r;
-	}
-	return (ssize_t)have;
-}
 
 /*
  * The entry from the copies: a symbol of the first block (not a stored
@@ -302,7 +283,7 @@ static ssize_t read_at(int fd, uint8_t *buf, size_t n, uint64_t off)
  * header) and skip are literals, decoded here with the block's code just
  * to count their bits. Returns 0 (*entry set or 0) or a negative errno.
  */
-static int entry_from_copies(gzi_track_ws *ws, int fd, const gzi_job *j, size_t skip,
+static int entry_from_copies(gzi_track_ws *ws, ifs_source *src, gzi_job *j, size_t skip,
 			     uint64_t *entry, uint32_t *hdr)
 {
 	const ifs_gz_checkpoint *cp = &j->cp;
@@ -316,7 +297,7 @@ static int entry_from_copies(gzi_track_ws *ws, int fd, const gzi_job *j, size_t 
 	size_t n = IFS_GZ_HDR_BITS_MAX / 8 + 2;
 	if (fit((void **)&ws->in, &ws->in_cap, n + GZI_DEC_PAD, 1) < 0)
 		return -ENOMEM;
-	ssize_t got = read_at(fd, ws->in, n, cp->in_bit >> 3);
+	ssize_t got = ifs_source_pread(src, ws->in, n, cp->in_bit >> 3, &j->err);
 	if (got < 0)
 		return (int)got;
 	gzi_dec *d = &ws->d;
@@ -333,7 +314,7 @@ static int entry_from_copies(gzi_track_ws *ws, int fd, const gzi_job *j, size_t 
 	n = lits * 2 + 16;   /* a literal's code takes 15 bits at most */
 	if (fit((void **)&ws->in, &ws->in_cap, n + GZI_DEC_PAD, 1) < 0)
 		return -ENOMEM;
-	if ((got = read_at(fd, ws->in, n, x_bit >> 3)) < 0)
+	if ((got = ifs_source_pread(src, ws->in, n, x_bit >> 3, &j->err)) < 0)
 		return (int)got;
 	uint64_t used;
 	if (gzi_dec_literals(d, ws->in, (size_t)got, (unsigned)(x_bit & 7), lits, &used) == 1)
@@ -341,7 +322,7 @@ static int entry_from_copies(gzi_track_ws *ws, int fd, const gzi_job *j, size_t 
 	return 0;
 }
 
-static int copies(gzi_track_ws *ws, int fd, gzi_job *j, uint32_t entry_price)
+static int copies(gzi_track_ws *ws, ifs_source *in, gzi_job *j, uint32_t entry_price)
 {
 	ifs_gz_checkpoint *cp = &j->cp;
 	size_t wlen = j->wlen, skip = (size_t)(cp->from - cp->out);
@@ -378,7 +359,7 @@ static int copies(gzi_track_ws *ws, int fd, gzi_job *j, uint32_t entry_price)
 	}
 	uint64_t entry = 0;
 	uint32_t hdr = 0;
-	int rc = skip ? entry_from_copies(ws, fd, j, skip, &entry, &hdr) : 0;
+	int rc = skip ? entry_from_copies(ws, in, j, skip, &entry, &hdr) : 0;
 	if (rc < 0)
 		return rc;
 	if (gzi_sparse_finish(cp, j->win, wlen, skip, need, j->val, need2, entry, hdr,
@@ -387,10 +368,11 @@ static int copies(gzi_track_ws *ws, int fd, gzi_job *j, uint32_t entry_price)
 	return 0;
 }
 
-int gzi_track_copies(void *wsp, int fd, const char *name, gzi_job *j, uint32_t entry_price)
+int gzi_track_copies(void *wsp, ifs_source *src, gzi_job *j, uint32_t entry_price)
 {
+	const char *name = ifs_source_name(src);
 	gzi_track_ws *ws = wsp ? wsp : gzi_track_ws_new();
-	int rc = ws ? copies(ws, fd, j, entry_price) : -ENOMEM;
+	int rc = ws ? copies(ws, src, j, entry_price) : -ENOMEM;
 	if (!wsp)
 		gzi_track_ws_free(ws);
 	if (rc == -ENOMEM)

@@ -403,7 +403,8 @@ static int load_resume_window(ifs_build *b, ifs_err *err)
 	sqlite3_stmt *st = NULL;
 	ifs_gz_checkpoint cp = { 0 };
 	ifs_gz_cursor *cur = NULL;
-	int fd = -1, r = ifs_sql_prepare(b->db, ifs_sql_checkpoint, &st, err);
+	ifs_source *src = NULL;
+	int r = ifs_sql_prepare(b->db, ifs_sql_checkpoint, &st, err);
 	if (r)
 		return r;
 	r = ifs_sql_checkpoint_row(st, rs->archive, rs->cp.out - wl, &cp);
@@ -416,21 +417,17 @@ static int load_resume_window(ifs_build *b, ifs_err *err)
 		r = ifs_err_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((fd = open(full, O_RDONLY | O_CLOEXEC)) < 0) {
-		r = ifs_err_sys(err, errno, "%s", full);
+	if ((r = ifs_source_open_file(full, 0, &src, err)) || (r = ifs_gz_cursor_new(src, &cur, err)) ||
+	    (r = ifs_gz_cursor_start(cur, &cp, 0, err)))
 		goto out;
-	}
-	if ((r = ifs_gz_cursor_new(fd, full, &cur, err)))
-		goto out;
-	ssize_t got = ifs_gz_cursor_read(cur, &cp, rs->cp.out - wl, rs->window, (size_t)wl, err);
+	ssize_t got = ifs_gz_cursor_read(cur, rs->cp.out - wl, rs->window, (size_t)wl, err);
 	if (got >= 0 && (uint64_t)got != wl)
 		r = ifs_err_set(err, EIO, "%s: ends before the resume point", full);
 	else if (got < 0)
 		r = (int)got;
 out:
 	ifs_gz_cursor_free(cur);
-	if (fd >= 0)
-		close(fd);
+	ifs_source_close(src);
 	ifs_gz_checkpoint_clear(&cp);
 	return r;
 }

@@ -329,7 +329,9 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 	struct scan s = { .t = t, .archive = archive, .file = ifs_archive_file(archive),
 			  .opts = opts, .err = err };
 	ifs_tar_callbacks cb = { on_entry, on_end, &s };
-	int r = 0, fd = -1;
+	int r = 0;
+	ifs_source *src = NULL;
+	uint64_t in_size = 0;
 	ifs_gz_scan_result res;
 	memset(&res, 0, sizeof res);
 	/* a resumed scan delivers again the checkpoints between its start and
@@ -342,17 +344,10 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 		r = ifs_err_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	fd = ifs_trust_open(path, 0, err);
-	struct stat fst;
-	if (fd < 0) {
-		r = fd;
+	if ((r = ifs_archive_open(path, &src, err)))
 		goto out;
-	}
-	if (fstat(fd, &fst) < 0) {
-		r = ifs_err_sys(err, errno, "%s", path);
-		goto out;
-	}
-	s.in_total = (uint64_t)fst.st_size;   /* for the progress recorded at commits */
+	in_size = ifs_source_size(src);
+	s.in_total = in_size;   /* for the progress recorded at commits */
 	ifs_gz_scan_opts go = { .on_data = on_data, .on_checkpoint = on_checkpoint,
 				.on_progress = on_progress, .ctx = &s,
 				.threads = opts ? opts->scan_threads : 0 };
@@ -376,11 +371,11 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 		}
 	}
 	t->cur = &s;
-	r = ifs_gz_scan_file(fd, path, &go, &res, err);
+	r = ifs_gz_scan_source(src, &go, &res, err);
 	t->cur = NULL;
 	if (r == 0)
 		r = ifs_tar_finish(s.tar, err);
-	if (r && (r = damage(&s, &res, r, (uint64_t)fst.st_size)))
+	if (r && (r = damage(&s, &res, r, in_size)))
 		goto out;
 	if (!t->damage[archive].found && (r = ifs_tree_prune(t, archive, err)))
 		goto out;
@@ -399,7 +394,7 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 		sqlite3_finalize(st);
 	}
 	if (t->damage[archive].found) {
-		res.in_size = (uint64_t)fst.st_size;
+		res.in_size = in_size;
 		res.out_size = t->damage[archive].good_out;
 	}
 	char sql[512];
@@ -410,8 +405,7 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 	r = ifs_sql_exec(t->db, sql, "recording an archive", err);
 out:
 	t->cur = NULL;
-	if (fd >= 0)
-		close(fd);
+	ifs_source_close(src);
 	ifs_tar_free(s.tar);
 	sqlite3_finalize(s.ins_cp);
 	return r;
@@ -598,21 +592,22 @@ int ifs_tree_probe_archive(const char *path, ifs_err *err)
 	p.tar = ifs_tar_new(path, &cb);
 	if (!p.tar)
 		return ifs_err_set(err, ENOMEM, "out of memory");
-	int fd = ifs_trust_open(path, 0, err);
-	if (fd < 0) {
+	ifs_source *src;
+	int r = ifs_archive_open(path, &src, err);
+	if (r) {
 		ifs_tar_free(p.tar);
-		return fd;
+		return r;
 	}
 	/* the first MiB: the serial scan (no threads to start for so little) */
 	ifs_gz_scan_opts go = { .on_data = probe_data, .ctx = &p, .threads = IFS_GZ_SERIAL };
-	int r = ifs_gz_scan_file(fd, path, &go, &res, err);
+	r = ifs_gz_scan_source(src, &go, &res, err);
 	if (p.stopped) {
 		r = 0;
 		ifs_err_clear(err);
 	} else if (r == 0) {
 		r = ifs_tar_finish(p.tar, err);   /* the whole archive was small */
 	}
-	close(fd);
+	ifs_source_close(src);
 	ifs_tar_free(p.tar);
 	return r;
 }

@@ -43,51 +43,60 @@ const char *ifs_archive_file(int archive)
 
 /* ---- fingerprints ------------------------------------------------------ */
 
-static int hash_range(int fd, off_t off, size_t len, uLong *crc, const char *path, ifs_err *err)
+int ifs_archive_open(const char *path, ifs_source **out, ifs_err *err)
+{
+	*out = NULL;
+	int fd = ifs_trust_open(path, 0, err);
+	return fd < 0 ? fd : ifs_source_open_fd(fd, path, out, err);
+}
+
+static int hash_range(ifs_source *src, uint64_t off, size_t len, uLong *crc, ifs_err *err)
 {
 	uint8_t buf[65536];
 	while (len > 0) {
 		size_t want = len < sizeof buf ? len : sizeof buf;
-		ssize_t n = pread(fd, buf, want, off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return ifs_err_sys(err, errno, "%s: read", path);
-		}
+		ssize_t n = ifs_source_pread(src, buf, want, off, err);
+		if (n < 0)
+			return (int)n;
 		if (n == 0)
 			break;
 		*crc = crc32(*crc, buf, (uInt)n);
-		off += n;
+		off += (uint64_t)n;
 		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int ifs_source_fingerprint(ifs_source *src, char **out, ifs_err *err)
+{
+	*out = NULL;
+	uint64_t size = ifs_source_size(src);
+	struct timespec mt = { 0, 0 };
+	(void)ifs_source_mtime(src, &mt);   /* unknown: 0 */
+	const size_t mib = 1 << 20;
+	uLong head = crc32(0, NULL, 0), tail = crc32(0, NULL, 0);
+	int r = hash_range(src, 0, mib, &head, err);
+	if (r == 0 && size > mib)
+		r = hash_range(src, size - mib, mib, &tail, err);
+	if (r)
+		return r;
+	if (asprintf(out, "%llu:%lld.%09ld:%08lx%08lx", (unsigned long long)size,
+		     (long long)mt.tv_sec, mt.tv_nsec, head, tail) < 0) {
+		*out = NULL;
+		return ifs_err_set(err, ENOMEM, "out of memory");
 	}
 	return 0;
 }
 
 int ifs_archive_fingerprint(const char *path, char **out, ifs_err *err)
 {
-	int fd = ifs_trust_open(path, 0, err);
-	if (fd < 0)
-		return fd;
-	struct stat st;
-	int r = 0;
-	if (fstat(fd, &st) < 0) {
-		r = ifs_err_sys(err, errno, "%s: stat", path);
-		goto out;
-	}
-	const size_t mib = 1 << 20;
-	uLong head = crc32(0, NULL, 0), tail = crc32(0, NULL, 0);
-	r = hash_range(fd, 0, mib, &head, path, err);
-	if (r == 0 && (uint64_t)st.st_size > mib)
-		r = hash_range(fd, st.st_size - (off_t)mib, mib, &tail, path, err);
+	ifs_source *src;
+	*out = NULL;
+	int r = ifs_archive_open(path, &src, err);
 	if (r)
-		goto out;
-	if (asprintf(out, "%lld:%lld.%09ld:%08lx%08lx", (long long)st.st_size,
-		     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, head, tail) < 0) {
-		*out = NULL;
-		r = ifs_err_set(err, ENOMEM, "out of memory");
-	}
-out:
-	close(fd);
+		return r;
+	r = ifs_source_fingerprint(src, out, err);
+	ifs_source_close(src);
 	return r;
 }
 
@@ -228,7 +237,7 @@ struct conn {
 struct ifs_index {
 	char *path, *data_dir, *uri;
 	int index_fd;
-	int archive_fd[IFS_ARCHIVE_MAX + 1];
+	ifs_source *archive[IFS_ARCHIVE_MAX + 1];
 	pthread_key_t key;
 	pthread_mutex_t lock;      /* guards conns */
 	struct conn *conns;
@@ -274,8 +283,6 @@ static int index_open(const char *path, const char *data_dir, int live, ifs_inde
 	if (!idx)
 		return ifs_err_set(err, ENOMEM, "out of memory");
 	idx->index_fd = -1;
-	for (int a = 0; a <= IFS_ARCHIVE_MAX; a++)
-		idx->archive_fd[a] = -1;
 	pthread_mutex_init(&idx->lock, NULL);
 	pthread_mutex_init(&idx->live_lock, NULL);
 	pthread_cond_init(&idx->live_cv, NULL);
@@ -308,8 +315,8 @@ static int index_open(const char *path, const char *data_dir, int live, ifs_inde
 		snprintf(full, sizeof full, "%s/%s", data_dir, ifs_archive_file(a));
 		ifs_err e2;
 		ifs_err_clear(&e2);
-		idx->archive_fd[a] = ifs_trust_open(full, 0, &e2);
-		if (idx->archive_fd[a] < 0 && idx->archive_fd[a] != -ENOENT) {
+		int ar = ifs_archive_open(full, &idx->archive[a], &e2);
+		if (ar < 0 && ar != -ENOENT) {
 			r = ifs_err_set(err, e2.code, "%s", e2.msg);
 			goto fail;
 		}
@@ -400,8 +407,7 @@ void ifs_index_close(ifs_index *idx)
 	pthread_mutex_destroy(&idx->live_lock);
 	pthread_cond_destroy(&idx->live_cv);
 	for (int a = 0; a <= IFS_ARCHIVE_MAX; a++)
-		if (idx->archive_fd[a] >= 0)
-			close(idx->archive_fd[a]);
+		ifs_source_close(idx->archive[a]);
 	if (idx->index_fd >= 0)
 		close(idx->index_fd);
 	free(idx->uri);
@@ -479,9 +485,9 @@ sqlite3_stmt *ifs_index_stmt(ifs_index *idx, const char *sql, ifs_err *err)
 const char *ifs_index_data_dir(const ifs_index *idx) { return idx->data_dir; }
 const char *ifs_index_path(const ifs_index *idx) { return idx->path; }
 
-int ifs_index_archive_fd(const ifs_index *idx, int archive)
+ifs_source *ifs_index_archive(const ifs_index *idx, int archive)
 {
-	return archive >= 1 && archive <= IFS_ARCHIVE_MAX ? idx->archive_fd[archive] : -1;
+	return archive >= 1 && archive <= IFS_ARCHIVE_MAX ? idx->archive[archive] : NULL;
 }
 
 int ifs_index_checkpoint(ifs_index *idx, int archive, uint64_t off, ifs_gz_checkpoint *cp,

@@ -89,6 +89,10 @@ int ifs_cache_wrap(ifs_cache *c, ifs_source *inner, ifs_source **out, ifs_err *e
 	struct cached_source *cs = calloc(1, sizeof *cs);
 	int r = cs ? ifs_source_init(&cs->base, &cs_ops, inner->size, inner->identity,
 				     inner->name, err) : ifs_err_set(err, ENOMEM, "out of memory");
+	if (!r) {
+		cs->base.has_mtime = inner->has_mtime;
+		cs->base.mtime = inner->mtime;
+	}
 	if (!r && (r = ifs_cache_ident(c, inner->identity, &cs->id)) < 0) {
 		ifs_source_fini(&cs->base);
 		free(cs);

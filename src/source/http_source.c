@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <curl/curl.h>
+
 struct http_source {
 	ifs_source base;
 	ifs_http *http;
@@ -55,6 +57,11 @@ int ifs_http_source_open(ifs_http *http, const char *url, const char *display,
 	}
 	r = ifs_source_init(&h->base, &hs_ops, h->obj.size, id, display, err);
 	free(id);
+	time_t lm = h->obj.last_modified ? curl_getdate(h->obj.last_modified, NULL) : -1;
+	if (!r && lm >= 0) {
+		h->base.has_mtime = 1;
+		h->base.mtime.tv_sec = lm;
+	}
 	if (r) {
 		ifs_http_obj_free(&h->obj);
 		free(h);

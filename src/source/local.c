@@ -53,16 +53,9 @@ static void local_close(ifs_source *s)
 
 static const struct ifs_source_ops local_ops = { local_pread, local_hint, local_close };
 
-int ifs_source_open_file(const char *path, int nofollow, ifs_source **out, ifs_err *err)
+/* The source over fd (taken over), a regular file; path names it. */
+static int from_fd(int fd, const char *path, ifs_source **out, ifs_err *err)
 {
-	*out = NULL;
-	/* O_NONBLOCK: a FIFO must not hang the open; it is refused below */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (nofollow ? O_NOFOLLOW : 0));
-	if (fd < 0) {
-		if (errno == ELOOP && nofollow)
-			return ifs_err_set(err, ELOOP, "%s: a symbolic link (refused)", path);
-		return ifs_err_sys(err, errno, "%s", path);
-	}
 	struct stat st;
 	int r = 0;
 	char *id = NULL;
@@ -95,6 +88,8 @@ int ifs_source_open_file(const char *path, int nofollow, ifs_source **out, ifs_e
 	if ((r = ifs_source_init(&l->base, &local_ops, (uint64_t)st.st_size, id, path, err)))
 		goto fail;
 	l->fd = fd;
+	l->base.has_mtime = 1;
+	l->base.mtime = st.st_mtim;
 	free(id);
 	*out = &l->base;
 	return 0;
@@ -103,4 +98,23 @@ fail:
 	free(id);
 	close(fd);
 	return r;
+}
+
+int ifs_source_open_file(const char *path, int nofollow, ifs_source **out, ifs_err *err)
+{
+	*out = NULL;
+	/* O_NONBLOCK: a FIFO must not hang the open; it is refused below */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (nofollow ? O_NOFOLLOW : 0));
+	if (fd < 0) {
+		if (errno == ELOOP && nofollow)
+			return ifs_err_set(err, ELOOP, "%s: a symbolic link (refused)", path);
+		return ifs_err_sys(err, errno, "%s", path);
+	}
+	return from_fd(fd, path, out, err);
+}
+
+int ifs_source_open_fd(int fd, const char *name, ifs_source **out, ifs_err *err)
+{
+	*out = NULL;
+	return from_fd(fd, name, out, err);
 }

@@ -212,6 +212,8 @@ int ifs_readahead_wrap(ifs_source *inner, ifs_source **out, ifs_err *err)
 		return r;
 	}
 	ra->inner = inner;
+	ra->base.has_mtime = inner->has_mtime;
+	ra->base.mtime = inner->mtime;
 	pthread_mutex_init(&ra->mu, NULL);
 	pthread_cond_init(&ra->work, NULL);
 	pthread_cond_init(&ra->done, NULL);

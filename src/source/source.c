@@ -51,6 +51,14 @@ uint64_t ifs_source_size(const ifs_source *s) { return s->size; }
 const char *ifs_source_identity(const ifs_source *s) { return s->identity; }
 const char *ifs_source_name(const ifs_source *s) { return s->name; }
 
+int ifs_source_mtime(const ifs_source *s, struct timespec *ts)
+{
+	if (!s->has_mtime)
+		return -ENOENT;
+	*ts = s->mtime;
+	return 0;
+}
+
 ssize_t ifs_source_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_err *err)
 {
 	if (off >= s->size || len == 0)

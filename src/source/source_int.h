@@ -27,6 +27,8 @@ struct ifs_source {
 	uint64_t size;
 	char *identity;   /* malloc'd */
 	char *name;       /* malloc'd */
+	int has_mtime;    /* mtime is known (ifs_source_mtime) */
+	struct timespec mtime;
 };
 
 /* Fills the common part; takes nothing over on failure. */

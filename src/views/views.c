@@ -80,7 +80,7 @@ static int show_pending(ifs_views *v, int split)
 {
 	int archive = split_archive(split);
 	return (ifs_index_live_state(v->idx) == IFS_LIVE_SCANNING &&
-		ifs_index_archive_fd(v->idx, archive) >= 0) || damaged(v, archive, NULL);
+		ifs_index_archive(v->idx, archive) != NULL) || damaged(v, archive, NULL);
 }
 
 /* Pending things wait while the scan may still reach them; they fail once

@@ -1,6 +1,6 @@
 /*
  * fuzz_gz.c - libFuzzer harness for the gzip engine on damaged streams: the
- * input is written to a memfd and scanned twice with ifs_gz_scan_file
+ * input is written to a memfd and scanned twice with ifs_gz_scan_source
  * (asking for a checkpoint every few KiB of output): by the serial scan and
  * by the chunked one, in small chunks (their size taken from the input) on
  * two threads, so that the block finder, the marker decoding and the
@@ -47,7 +47,8 @@ static int on_cp(void *p, const ifs_gz_checkpoint *cp)
 	return ifs_gz_cplist_add(&c->cps, cp);
 }
 
-static int scan(int fd, struct ctx *c, int threads, uint32_t chunk, ifs_gz_scan_result *res)
+static int scan(ifs_source *src, struct ctx *c, int threads, uint32_t chunk,
+		ifs_gz_scan_result *res)
 {
 	/* every entry there is, so that reads start at entries too */
 	ifs_gz_scan_opts o = { .max_spacing = 16384, .entry_bytes_per_4kib = IFS_GZ_ENTRY_ALWAYS,
@@ -56,7 +57,7 @@ static int scan(int fd, struct ctx *c, int threads, uint32_t chunk, ifs_gz_scan_
 	ifs_err err;
 	ifs_err_clear(&err);
 	memset(res, 0, sizeof *res);
-	int r = ifs_gz_scan_file(fd, "fuzz.gz", &o, res, &err);
+	int r = ifs_gz_scan_source(src, &o, res, &err);
 	if (r < 0 && err.msg[0] == '\0')
 		abort();
 	return r;
@@ -80,11 +81,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		close(fd);
 		return 0;
 	}
+	ifs_source *src = NULL;
+	ifs_err oerr;
+	if (ifs_source_open_fd(fd, "fuzz.gz", &src, &oerr) < 0)   /* takes fd over */
+		return 0;
 	struct ctx c = { malloc(MAX_OUT), 0, 0, { 0 } }, p = { malloc(MAX_OUT), 0, 0, { 0 } };
 	ifs_gz_scan_result res, pres;
-	int r = scan(fd, &c, IFS_GZ_SERIAL, 0, &res);
+	int r = scan(src, &c, IFS_GZ_SERIAL, 0, &res);
 	uint32_t chunk = 64 + (size ? data[size / 2] : 0) * 8u;
-	int pr = scan(fd, &p, 2, chunk, &pres);
+	int pr = scan(src, &p, 2, chunk, &pres);
 	if ((r == 0) != (pr == 0))
 		abort();   /* the chunked scan accepts what the serial one accepts, no more */
 	if (r == 0 && (res.out_size != pres.out_size || res.in_size != pres.in_size ||
@@ -102,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		ifs_gz_cursor *cur;
 		ifs_err err;
-		if (ifs_gz_cursor_new(fd, "fuzz.gz", &cur, &err) == 0) {
+		if (ifs_gz_cursor_new(src, &cur, &err) == 0) {
 			uint8_t buf[4096];
 			for (size_t i = 0; i < c.cps.n && i < 8; i++) {
 				const ifs_gz_checkpoint *cp = &c.cps.cp[c.cps.n - 1 - i];
@@ -111,7 +116,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (at > c.len)
 					at = cp->from;
 				ifs_err_clear(&err);
-				ssize_t n = ifs_gz_cursor_read(cur, cp, at, buf, sizeof buf, &err);
+				ssize_t n = ifs_gz_cursor_start(cur, cp, 0, &err);
+				if (n == 0)
+					n = ifs_gz_cursor_read(cur, at, buf, sizeof buf, &err);
 				if (n < 0)
 					abort();   /* the scan accepted this stream: reads must work */
 				if ((size_t)n != (c.len - at < sizeof buf ? c.len - at : sizeof buf) ||
@@ -125,6 +132,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ifs_gz_cplist_free(&p.cps);
 	free(c.out);
 	free(p.out);
-	close(fd);
+	ifs_source_close(src);
 	return 0;
 }

@@ -158,16 +158,17 @@ static void read_member(struct walk *w, const ifs_entry *e)
 {
 	ifs_err err;
 	ifs_err_clear(&err);
-	int fd = ifs_index_archive_fd(w->idx, e->archive);
-	if (fd < 0 || e->size == 0)
+	ifs_source *src = ifs_index_archive(w->idx, e->archive);
+	if (!src || e->size == 0)
 		return;
 	ifs_gz_checkpoint cp;
 	if (ifs_index_checkpoint(w->idx, e->archive, e->off, &cp, &err) == 0) {
 		ifs_gz_cursor *c = NULL;
-		if (ifs_gz_cursor_new(fd, "archive", &c, &err) == 0) {
+		if (ifs_gz_cursor_new(src, &c, &err) == 0) {
 			uint8_t buf[4096];
 			size_t want = e->size < sizeof buf ? (size_t)e->size : sizeof buf;
-			(void)ifs_gz_cursor_read(c, &cp, e->off, buf, want, &err);
+			if (ifs_gz_cursor_start(c, &cp, 0, &err) == 0)
+				(void)ifs_gz_cursor_read(c, e->off, buf, want, &err);
 			ifs_gz_cursor_free(c);
 		}
 		ifs_gz_checkpoint_clear(&cp);

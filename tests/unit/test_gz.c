@@ -100,12 +100,12 @@ static int scan_at(const char *path, const ifs_gz_checkpoint *from, const uint8_
 			      .on_data = on_data, .on_checkpoint = on_cp, .ctx = c,
 			      .resume = from, .resume_window = win, .threads = scan_threads,
 			      .chunk_size = scan_chunk};
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -errno;
+	ifs_source *src = NULL;
 	ifs_err_clear(err);
-	int rc = ifs_gz_scan_file(fd, path, &o, res, err);
-	close(fd);
+	int rc = ifs_source_open_file(path, 0, &src, err);
+	if (rc == 0)
+		rc = ifs_gz_scan_source(src, &o, res, err);
+	ifs_source_close(src);
 	return rc;
 }
 
@@ -115,13 +115,39 @@ static int scan(const char *path, scanctx *c, uint64_t spacing, ifs_gz_scan_resu
 	return scan_at(path, NULL, NULL, c, spacing, res, err);
 }
 
+/* The file at path as a source (NULL if it cannot be opened). */
+static ifs_source *src_open(const char *path)
+{
+	ifs_source *s = NULL;
+	ifs_err err;
+	ifs_err_clear(&err);
+	return ifs_source_open_file(path, 0, &s, &err) == 0 ? s : NULL;
+}
+
+/* A read that goes on from where the cursor stands when it can (at or
+ * after cp's boundary), else starts at cp, which must serve off. */
+static ssize_t cur_read(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp, uint64_t off,
+			uint8_t *buf, size_t len, ifs_err *err)
+{
+	uint64_t pos = ifs_gz_cursor_pos(c);
+	if (!cp)
+		return ifs_err_set(err, EINVAL, "no checkpoint for offset %llu",
+				   (unsigned long long)off);
+	if (pos == UINT64_MAX || pos > off || pos < cp->out) {
+		int rc = ifs_gz_cursor_start(c, cp, 0, err);
+		if (rc < 0)
+			return rc;
+	}
+	return ifs_gz_cursor_read(c, off, buf, len, err);
+}
+
 /* Reads [off, off+len) through c and compares with exp. */
 static int read_ok(ifs_gz_cursor *cur, const ifs_gz_cplist *l, const uint8_t *exp,
 		   size_t n, uint64_t off, size_t len, uint8_t *buf)
 {
 	ifs_err err;
 	ifs_err_clear(&err);
-	ssize_t got = ifs_gz_cursor_read(cur, ifs_gz_cplist_find(l, off), off, buf, len, &err);
+	ssize_t got = cur_read(cur, ifs_gz_cplist_find(l, off), off, buf, len, &err);
 	size_t want = off >= n ? 0 : (n - off < len ? n - off : len);
 	if (got < 0 || (size_t)got != want) {
 		fprintf(stderr, "read off=%llu len=%zu: got %zd want %zu (%s)\n",
@@ -239,9 +265,9 @@ static void test_file(const char *dir, const char *name, uint64_t *seed)
 	}
 
 	ifs_gz_cursor *cur = NULL, *warm = NULL;
-	int fd = open(path, O_RDONLY);
-	CHECK(fd >= 0 && ifs_gz_cursor_new(fd, path, &cur, &err) == 0 &&
-	      ifs_gz_cursor_new(fd, path, &warm, &err) == 0, "%s: cursors", name);
+	ifs_source *src = src_open(path);
+	CHECK(src && ifs_gz_cursor_new(src, &cur, &err) == 0 &&
+	      ifs_gz_cursor_new(src, &warm, &err) == 0, "%s: cursors", name);
 	if (!cur || !warm)
 		goto out;
 	uint8_t *buf = malloc(300000);
@@ -254,7 +280,7 @@ static void test_file(const char *dir, const char *name, uint64_t *seed)
 		const ifs_gz_checkpoint *cp = &c.cps.cp[i];
 		ifs_gz_cursor_free(cur);
 		cur = NULL;
-		ifs_gz_cursor_new(fd, path, &cur, &err);
+		ifs_gz_cursor_new(src, &cur, &err);
 		ifs_err_clear(&err);
 		if (cp->in_bit & 7)
 			unaligned++;
@@ -269,11 +295,11 @@ static void test_file(const char *dir, const char *name, uint64_t *seed)
 		if (cp->entry_bit && (cp->entry_bit < cp->in_bit + cp->hdr_bits || cp->from == cp->out))
 			bad++;
 		size_t want = n - cp->from < 65536 ? n - cp->from : 65536;
-		ssize_t got = ifs_gz_cursor_read(cur, cp, cp->from, buf, 65536, &err);
+		ssize_t got = cur_read(cur, cp, cp->from, buf, 65536, &err);
 		if (got != (ssize_t)want || memcmp(buf, exp + cp->from, want) != 0)
 			bad++;
 		/* before `from` it is not served */
-		if (cp->from > cp->out && ifs_gz_cursor_read(cur, cp, cp->from - 1, buf, 1, &err) >= 0)
+		if (cp->from > cp->out && cur_read(cur, cp, cp->from - 1, buf, 1, &err) >= 0)
 			bad++;
 	}
 	CHECK(bad == 0, "%s: %zu of %zu sparse windows reproduce the data", name,
@@ -307,8 +333,9 @@ static void test_file(const char *dir, const char *name, uint64_t *seed)
 			e.hdr_bits = k == 0 ? 2 : k == 1 ? IFS_GZ_HDR_BITS_MAX + 1
 						    : (uint32_t)(c.cps.cp[i].entry_bit - e.in_bit + 1);
 			ifs_err_clear(&err);
-			ssize_t got = ifs_gz_cursor_read(cur, &e, e.from, buf, 100, &err);
-			refused = refused && got == -EIO && strstr(err.msg, "entry");
+			int got = ifs_gz_cursor_start(cur, &e, 0, &err);
+			refused = refused && got == -EIO && strstr(err.msg, "entry") &&
+				  ifs_gz_cursor_pos(cur) == UINT64_MAX;
 		}
 		CHECK(refused, "%s: impossible entries are refused (%s)", name, err.msg);
 		break;
@@ -337,7 +364,7 @@ static void test_file(const char *dir, const char *name, uint64_t *seed)
 		if (i % 3 == 0) {
 			ifs_gz_cursor_free(cur);
 			cur = NULL;
-			ifs_gz_cursor_new(fd, path, &cur, &err);
+			ifs_gz_cursor_new(src, &cur, &err);
 			if (!cur || !read_ok(cur, &c.cps, exp, n, off, len, buf))
 				cold_ok = 0;
 		} else if (!read_ok(warm, &c.cps, exp, n, off, len, buf)) {
@@ -350,19 +377,30 @@ static void test_file(const char *dir, const char *name, uint64_t *seed)
 	/* Sequential 128 KiB reads: one start, never a restart. */
 	ifs_gz_cursor_free(cur);
 	cur = NULL;
-	ifs_gz_cursor_new(fd, path, &cur, &err);
+	ifs_gz_cursor_new(src, &cur, &err);
 	int seq_ok = cur != NULL;
 	for (uint64_t off = 0; seq_ok && off <= n; off += 131072)
 		seq_ok = read_ok(cur, &c.cps, exp, n, off, 131072, buf);
 	CHECK(seq_ok, "%s: sequential reads", name);
 	CHECK(cur && ifs_gz_cursor_restarts(cur) == 1, "%s: sequential reads restarted %llu times",
 	      name, cur ? (unsigned long long)ifs_gz_cursor_restarts(cur) : 0ull);
+	/* it never goes back: that takes a start at a checkpoint */
+	ifs_err_clear(&err);
+	CHECK(cur && ifs_gz_cursor_read(cur, 0, buf, 1, &err) == -EINVAL, "%s: no read behind "
+	      "the cursor: %s", name, err.msg);
+	/* told where the compressed bytes it will read end, it reads the same */
+	const ifs_gz_checkpoint *mid = &c.cps.cp[c.cps.n / 2];
+	size_t mlen = n - mid->from < 200000 ? n - mid->from : 200000;
+	ifs_err_clear(&err);
+	CHECK(cur && ifs_gz_cursor_start(cur, mid, ifs_source_size(src), &err) == 0 &&
+	      ifs_gz_cursor_read(cur, mid->from, buf, mlen, &err) == (ssize_t)mlen &&
+	      !memcmp(buf, exp + mid->from, mlen), "%s: a start with the input's end: %s", name,
+	      err.msg);
 	free(buf);
 out:
 	ifs_gz_cursor_free(cur);
 	ifs_gz_cursor_free(warm);
-	if (fd >= 0)
-		close(fd);
+	ifs_source_close(src);
 	ifs_gz_cplist_free(&c.cps);
 	free(exp);
 }
@@ -388,7 +426,7 @@ static void test_prices(const char *dir, const char *name)
 	CHECK(rc == 0 && exp && all.cps.n == def.cps.n, "%s: scans at both prices", name);
 	size_t same = 0, nall = 0, ndef = 0, bad = 0;
 	uint8_t *buf = malloc(65536);
-	int fd = open(path, O_RDONLY);
+	ifs_source *src = src_open(path);
 	for (size_t i = 0; rc == 0 && exp && buf && i < def.cps.n && i < all.cps.n; i++) {
 		const ifs_gz_checkpoint *a = &all.cps.cp[i], *d = &def.cps.cp[i];
 		nall += a->entry_bit != 0;
@@ -398,12 +436,12 @@ static void test_prices(const char *dir, const char *name)
 					   d->window_len == a->window_len));
 		ifs_gz_cursor *cur = NULL;
 		ifs_err_clear(&err);
-		if (ifs_gz_cursor_new(fd, path, &cur, &err) < 0) {
+		if (ifs_gz_cursor_new(src, &cur, &err) < 0) {
 			bad++;
 			continue;
 		}
 		size_t want = n - d->from < 65536 ? n - d->from : 65536;
-		ssize_t got = ifs_gz_cursor_read(cur, d, d->from, buf, 65536, &err);
+		ssize_t got = cur_read(cur, d, d->from, buf, 65536, &err);
 		if (got != (ssize_t)want || memcmp(buf, exp + d->from, want) != 0)
 			bad++;
 		ifs_gz_cursor_free(cur);
@@ -412,8 +450,7 @@ static void test_prices(const char *dir, const char *name)
 	CHECK(same == def.cps.n && bad == 0 && ndef <= nall,
 	      "%s: default price: %zu of %zu entries kept, %zu checkpoints alike, %zu bad", name,
 	      ndef, nall, same, bad);
-	if (fd >= 0)
-		close(fd);
+	ifs_source_close(src);
 	free(buf);
 	free(exp);
 	ifs_gz_cplist_free(&all.cps);
@@ -537,23 +574,23 @@ static void expect_scan_error(const char *path, const char *what, const char *ne
 /* Reads the whole file sequentially from checkpoint 0; must end in -EIO. */
 static void expect_read_error(const char *path, const ifs_gz_cplist *l, const char *what)
 {
-	int fd = open(path, O_RDONLY);
+	ifs_source *src = src_open(path);
 	ifs_gz_cursor *cur = NULL;
 	ifs_err err;
 	ifs_err_clear(&err);
-	if (fd < 0 || ifs_gz_cursor_new(fd, path, &cur, &err) != 0) {
+	if (!src || ifs_gz_cursor_new(src, &cur, &err) != 0) {
 		CHECK(0, "%s: open", what);
 		return;
 	}
 	uint8_t *buf = malloc(131072);
 	ssize_t got = 1;
 	for (uint64_t off = 0; got > 0; off += (uint64_t)got)
-		got = ifs_gz_cursor_read(cur, ifs_gz_cplist_find(l, off), off, buf, 131072, &err);
+		got = cur_read(cur, ifs_gz_cplist_find(l, off), off, buf, 131072, &err);
 	CHECK(got == -EIO && strstr(err.msg, "offset"), "%s: reading ends in -EIO (%zd: %s)",
 	      what, got, err.msg);
 	free(buf);
 	ifs_gz_cursor_free(cur);
-	close(fd);
+	ifs_source_close(src);
 }
 
 static void test_corrupt(const char *dir)
@@ -603,16 +640,16 @@ static void test_corrupt(const char *dir)
 		free(d);
 	}
 	expect_scan_error(bad, "invalid block type", NULL);
-	int fd = open(bad, O_RDONLY);
+	ifs_source *bsrc = src_open(bad);
 	ifs_gz_cursor *cur = NULL;
 	ifs_err_clear(&err);
-	ifs_gz_cursor_new(fd, bad, &cur, &err);
+	ifs_gz_cursor_new(bsrc, &cur, &err);
 	uint8_t buf[4096];
-	ssize_t got = cur ? ifs_gz_cursor_read(cur, cp, cp->from, buf, sizeof buf, &err) : 0;
+	ssize_t got = cur ? cur_read(cur, cp, cp->from, buf, sizeof buf, &err) : 0;
 	CHECK(got == -EIO && strstr(err.msg, "offset"), "invalid block type: cold read fails: %zd %s",
 	      got, err.msg);
 	ifs_gz_cursor_free(cur);
-	close(fd);
+	ifs_source_close(bsrc);
 
 	/* Trailing garbage after the last member. */
 	tu_sh("cp '%s' '%s' && printf 'junk' >> '%s'", src, bad, bad);
@@ -663,10 +700,9 @@ static void expect_damage(const char *bad, const uint8_t *exp, size_t explen, co
 	ifs_err_clear(&err);
 	ifs_gz_scan_opts o = {.on_data = on_capture, .ctx = &c, .threads = scan_threads,
 			      .chunk_size = scan_chunk};
-	int fd = open(bad, O_RDONLY);
-	int rc = fd < 0 ? -errno : ifs_gz_scan_file(fd, bad, &o, &res, &err);
-	if (fd >= 0)
-		close(fd);
+	ifs_source *src = src_open(bad);
+	int rc = !src ? -ENOENT : ifs_gz_scan_source(src, &o, &res, &err);
+	ifs_source_close(src);
 	CHECK(rc == -EIO, "%s: fails with -EIO (%d: %s)", what, rc, err.msg);
 	CHECK(res.damage == kind || (kind2 && res.damage == kind2), "%s: damage %d (%s), want %d",
 	      what, res.damage, ifs_gz_damage_name(res.damage), kind);
@@ -720,15 +756,15 @@ static void test_damage(const char *dir)
 		scanctx g;
 		ifs_err e2;
 		CHECK(scan(src, &g, 0, NULL, &e2) == 0, "gzip6 scan");
-		int fd = open(bad, O_RDONLY);
+		ifs_source *bsrc = src_open(bad);
 		ifs_gz_cursor *cur = NULL;
 		ifs_err_clear(&e2);
 		uint8_t *buf = malloc(res.good_out + 1);
-		int ok = fd >= 0 && buf && ifs_gz_cursor_new(fd, bad, &cur, &e2) == 0;
+		int ok = bsrc && buf && ifs_gz_cursor_new(bsrc, &cur, &e2) == 0;
 		for (size_t i = 0; ok && i < g.cps.n && g.cps.cp[i].from < res.good_out; i += 7) {
 			const ifs_gz_checkpoint *c = &g.cps.cp[i];
 			size_t len = (size_t)(res.good_out - c->from);
-			ssize_t got = ifs_gz_cursor_read(cur, c, c->from, buf, len, &e2);
+			ssize_t got = cur_read(cur, c, c->from, buf, len, &e2);
 			ok = got == (ssize_t)len && memcmp(buf, exp + c->from, len) == 0;
 			CHECK(ok, "truncated: [%llu, good_out) reads back (%zd: %s)",
 			      (unsigned long long)c->from, got, e2.msg);
@@ -736,8 +772,7 @@ static void test_damage(const char *dir)
 		CHECK(ok, "truncated: reads back");
 		free(buf);
 		ifs_gz_cursor_free(cur);
-		if (fd >= 0)
-			close(fd);
+		ifs_source_close(bsrc);
 		ifs_gz_cplist_free(&g.cps);
 	}
 	make_bad(src, bad, -1, 0, (long)n - 3);
@@ -903,10 +938,9 @@ static int scan_oneblock(const char *path, uint64_t *ok)
 	ifs_gz_scan_result res;
 	ifs_err err;
 	ifs_err_clear(&err);
-	int fd = open(path, O_RDONLY);
-	int rc = fd < 0 ? -errno : ifs_gz_scan_file(fd, path, &o, &res, &err);
-	if (fd >= 0)
-		close(fd);
+	ifs_source *src = src_open(path);
+	int rc = !src ? -ENOENT : ifs_gz_scan_source(src, &o, &res, &err);
+	ifs_source_close(src);
 	/* one checkpoint (the member's start serves every want in the block) */
 	*ok = rc == 0 && count == res.out_size && res.checkpoints == 1;
 	return rc;
@@ -949,8 +983,8 @@ static int scan_emptyrun(const char *path, uint64_t *ok)
 	ifs_gz_scan_result res;
 	ifs_err err;
 	ifs_err_clear(&err);
-	int fd = open(path, O_RDONLY);
-	int rc = fd < 0 ? -errno : ifs_gz_scan_file(fd, path, &o, &res, &err);
+	ifs_source *src = src_open(path);
+	int rc = !src ? -ENOENT : ifs_gz_scan_source(src, &o, &res, &err);
 	/* the checkpoint at the boundary before 40100 keeps its whole window
 	 * (it cannot know which bytes the output 32 KiB on reads without
 	 * reading the run), has no entry, and serves the data */
@@ -963,14 +997,13 @@ static int scan_emptyrun(const char *path, uint64_t *ok)
 		snprintf(epath, sizeof epath, "%.*s.expect", (int)(strlen(path) - 3), path);
 		uint8_t *exp = tu_slurp(epath, &n), buf[20000];
 		ifs_gz_cursor *cur = NULL;
-		*ok = exp && ifs_gz_cursor_new(fd, path, &cur, &err) == 0 &&
-		      ifs_gz_cursor_read(cur, cp, 40100, buf, sizeof buf, &err) == (ssize_t)sizeof buf &&
+		*ok = exp && ifs_gz_cursor_new(src, &cur, &err) == 0 &&
+		      cur_read(cur, cp, 40100, buf, sizeof buf, &err) == (ssize_t)sizeof buf &&
 		      !memcmp(buf, exp + 40100, sizeof buf);
 		ifs_gz_cursor_free(cur);
 		free(exp);
 	}
-	if (fd >= 0)
-		close(fd);
+	ifs_source_close(src);
 	ifs_gz_cplist_free(&l);
 	return rc;
 }
