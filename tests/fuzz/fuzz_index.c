@@ -3,8 +3,8 @@
  * of a small fixture (INATFS_FUZZ_DATA, built once at start) is copied, the
  * input's operations change its rows, and the copy is opened and read
  * through the core as the daemon does: every folder listed and every name
- * looked up, generated, annotation and sidecar files made, a few members
- * read through their checkpoints, member paths named. Whatever the rows
+ * looked up, generated, annotation and sidecar files and a few members read
+ * through the reader (reader.h), member paths named. Whatever the rows
  * hold, this must end without a crash, a hang or a leak, every name listed
  * must be one the kernel can serve, and the index's own failures must
  * carry a message.
@@ -25,6 +25,7 @@
 
 #include "inatfs/gz.h"
 #include "inatfs/index.h"
+#include "inatfs/reader.h"
 #include "inatfs/views.h"
 
 static const char *data_dir;
@@ -141,6 +142,7 @@ static void mutate(const uint8_t *p, size_t n)
 struct walk {
 	ifs_views *v;
 	ifs_index *idx;
+	ifs_reader *rd;
 	uint64_t queue[4096];
 	size_t nq;
 	unsigned entries, members, contents, paths;
@@ -154,27 +156,28 @@ static void must_say(int r, const ifs_err *e)
 		abort();
 }
 
-static void read_member(struct walk *w, const ifs_entry *e)
+/* The first 4 KiB of a file through the reader the mount uses. */
+static void read_file(struct walk *w, const ifs_entry *e)
 {
 	ifs_err err;
 	ifs_err_clear(&err);
-	ifs_source *src = ifs_index_archive(w->idx, e->archive);
-	if (!src || e->size == 0)
+	ifs_rfile *f = NULL;
+	int r = ifs_reader_open_entry(w->rd, e, 0, &f, &err);
+	must_say(r, &err);
+	if (r)
 		return;
-	ifs_gz_checkpoint cp;
-	if (ifs_index_checkpoint(w->idx, e->archive, e->off, &cp, &err) == 0) {
-		ifs_gz_cursor *c = NULL;
-		if (ifs_gz_cursor_new(src, &c, &err) == 0) {
-			uint8_t buf[4096];
-			size_t want = e->size < sizeof buf ? (size_t)e->size : sizeof buf;
-			if (ifs_gz_cursor_start(c, &cp, 0, &err) == 0)
-				(void)ifs_gz_cursor_read(c, e->off, buf, want, &err);
-			ifs_gz_cursor_free(c);
-		}
-		ifs_gz_checkpoint_clear(&cp);
+	ifs_read_req q = { .off = 0, .len = 4096 };
+	ifs_rdata d;
+	ifs_err_clear(&err);
+	r = ifs_rfile_read(f, &q, &d, &err);
+	must_say(r, &err);
+	if (!r)
+		ifs_rfile_done(f, &d);
+	ifs_rfile_close(f);
+	if (e->src == IFS_SRC_MEMBER) {
+		char path[4096];
+		ifs_views_member_path(w->v, e, path, sizeof path);
 	}
-	char path[4096];
-	ifs_views_member_path(w->v, e, path, sizeof path);
 }
 
 /* What the kernel is given must be a name it can serve: the views refuse
@@ -211,19 +214,8 @@ static void visit_file(struct walk *w, uint64_t parent, const char *name)
 	must_say(r, &err);
 	if (r)
 		return;
-	if (e.src == IFS_SRC_MEMBER) {
-		if (w->members++ < 4)
-			read_member(w, &e);
-		return;
-	}
-	if (w->contents++ > 40)
-		return;
-	uint8_t *data = NULL;
-	size_t len = 0;
-	ifs_err_clear(&err);
-	r = ifs_views_content(w->v, &e, &data, &len, &err);
-	must_say(r, &err);
-	free(data);
+	if (e.src == IFS_SRC_MEMBER ? w->members++ < 4 : w->contents++ <= 40)
+		read_file(w, &e);
 }
 
 struct names {
@@ -269,12 +261,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	ifs_views *v = NULL;
 	ifs_views_opts vo = { .sidecars = 1, .listing_attrs = size & 1 };
-	if (ifs_views_new(idx, &vo, &v, &err) == 0) {
+	ifs_reader *rd = NULL;
+	if (ifs_views_new(idx, &vo, &v, &err) == 0 && ifs_reader_new(idx, v, NULL, &rd, &err) == 0) {
 		struct walk *w = calloc(1, sizeof *w);
 		if (!w)
 			abort();
 		w->v = v;
 		w->idx = idx;
+		w->rd = rd;
 		w->queue[w->nq++] = 1;
 		for (size_t k = 0; k < w->nq && w->entries <= 3000; k++) {
 			ifs_err_clear(&err);
@@ -291,10 +285,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(s.v);
 		}
 		free(w);
-		ifs_views_free(v);
 	} else if (!err.code) {
 		abort();
 	}
+	ifs_reader_free(rd);
+	ifs_views_free(v);
 	ifs_index_close(idx);
 	return 0;
 }
