@@ -20,14 +20,14 @@ import statistics
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import bench  # noqa: E402  (the bench's mounts, reads and cleanup)
+import procs  # noqa: E402  (the bench's mounts, reads and cleanup)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("old")
     ap.add_argument("new")
-    ap.add_argument("--data", default=str(bench.REPO / "build-fixtures" / "bench-1"))
+    ap.add_argument("--data", default=str(procs.REPO / "build-fixtures" / "bench-1"))
     ap.add_argument("--index", help="default: WORK/ab.sqlite")
     ap.add_argument("--work", default="/tmp/inatfs-ab")
     ap.add_argument("--images", type=int, default=300)
@@ -37,9 +37,9 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     idx = pathlib.Path(a.index) if a.index else work / "ab.sqlite"
     if not idx.exists():
-        bench.log(f"indexing {data} into {idx}")
-        bench.run([a.new, "index", str(data), "--index", str(idx)])
-    rows = [r for r in bench.load_manifest(data) if r["archive"] == "train_val_images.tar.gz"]
+        procs.log(f"indexing {data} into {idx}")
+        procs.run([a.new, "index", str(data), "--index", str(idx)])
+    rows = [r for r in procs.load_manifest(data) if r["archive"] == "train_val_images.tar.gz"]
     sample = [(r["path"], r["size"]) for r in random.Random(1).sample(rows, a.images)]
     tv = data / "train_val_images.tar.gz"
     bins = {"old": a.old, "new": a.new}
@@ -49,19 +49,19 @@ def main():
     for r in range(a.rounds):
         order = sample[:]
         random.Random(1000 + r).shuffle(order)
-        bench.warm_file(tv)
+        procs.warm_file(tv)
         for readers in (1, 2):
             got = {}
             for b in ("old", "new", "new", "old"):
-                m = bench.Daemon([bins[b], str(data), str(work / "mnt"), "-f", "-o",
-                                  f"index={idx}"], work / "mnt", bench.stat_ready(order[0][0]),
+                m = procs.Daemon([bins[b], str(data), str(work / "mnt"), "-f", "-o",
+                                  f"index={idx}"], work / "mnt", procs.stat_ready(order[0][0]),
                                  work / f"{b}.log")
-                dt, _, ls = bench.read_sample(m.mnt, order, readers)
+                dt, _, ls = procs.read_sample(m.mnt, order, readers)
                 m.close()
                 ips[(b, readers)].append(len(order) / dt)
                 lat[(b, readers)].extend(x * 1e3 for x in ls)
                 got.setdefault(b, []).append(len(order) / dt)
-                bench.log(f"round {r + 1}, {readers} reader(s), {b}: {len(order) / dt:.0f} img/s")
+                procs.log(f"round {r + 1}, {readers} reader(s), {b}: {len(order) / dt:.0f} img/s")
             ratio[readers] += [n / o for n, o in zip(got["new"], got["old"])]
     print(f"| binary | readers | images/s median [min, max] | p50 ms | p90 ms | passes |")
     print("|---|---|---|---|---|---|")
