@@ -34,11 +34,7 @@
 
 #include "inatfs/err.h"
 #include "inatfs/source.h"
-
-enum ifs_split { IFS_SPLIT_TRAIN = 0, IFS_SPLIT_VAL = 1, IFS_SPLIT_TEST = 2 };
-
-/* "train", "val", "test". */
-const char *ifs_split_name(int split);
+#include "inatfs/split.h"
 
 /* Category ids are 0 to this: inode numbers hold them in 32 bits (views.c);
  * -1 is "no label". A file with another id is refused. */

@@ -59,6 +59,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "inatfs/crc32.h"   /* the members' CRC-32, checked by cursors' users */
 #include "inatfs/err.h"
 #include "inatfs/source.h"
 
@@ -284,10 +285,5 @@ uint64_t ifs_gz_cursor_pos(const ifs_gz_cursor *c);
 
 /* How many times the cursor was started at a checkpoint. */
 uint64_t ifs_gz_cursor_restarts(const ifs_gz_cursor *c);
-
-/* ---- checksums --------------------------------------------------------- */
-
-/* CRC-32 (the gzip/zlib one), fast: crc = ifs_crc32(crc, buf, len), start at 0. */
-uint32_t ifs_crc32(uint32_t crc, const uint8_t *buf, size_t len);
 
 #endif

@@ -19,9 +19,10 @@
  *   ifs_index_open()    opens a checked index read-only for serving.
  *
  * Threading: an ifs_index may be used from many threads at once; each thread
- * gets its own SQLite connection (ifs_index_db).
+ * gets its own SQLite connection.
  *
- * The schema is written down in docs/design.md and in schema.c.
+ * What the index holds is asked through index_query.h; the SQL, the schema
+ * (schema.c, docs/design.md) and the connections stay inside src/index.
  */
 #ifndef INATFS_INDEX_H
 #define INATFS_INDEX_H
@@ -32,8 +33,6 @@
 #include "inatfs/err.h"
 #include "inatfs/gz.h"
 #include "inatfs/source.h"
-
-struct sqlite3;
 
 #define IFS_SCHEMA_VERSION 11
 
@@ -146,21 +145,6 @@ void ifs_index_wait(ifs_index *idx, uint64_t gen, int timeout_ms);
 int ifs_index_open(const char *path, const char *data_dir, ifs_index **out, ifs_err *err);
 void ifs_index_close(ifs_index *idx);
 
-/* This thread's connection (created on first use, closed with the index). */
-struct sqlite3 *ifs_index_db(ifs_index *idx, ifs_err *err);
-
-struct sqlite3_stmt;
-/*
- * This thread's prepared statement for `sql`, reset and with bindings
- * cleared. `sql` must be a string literal (statements are cached by its
- * address, a few dozen per thread; past that the last slot is reused, so a
- * statement may be finalized by a later call with another literal: do not
- * hold it across calls). The caller steps it and resets it when done (a
- * statement left mid-step keeps its read transaction open). Returns NULL on
- * error (err set).
- */
-struct sqlite3_stmt *ifs_index_stmt(ifs_index *idx, const char *sql, ifs_err *err);
-
 const char *ifs_index_data_dir(const ifs_index *idx);
 const char *ifs_index_path(const ifs_index *idx);
 
@@ -177,14 +161,6 @@ ifs_source *ifs_index_archive(const ifs_index *idx, int archive);
  */
 int ifs_index_checkpoint(ifs_index *idx, int archive, uint64_t off, ifs_gz_checkpoint *cp,
 			 ifs_err *err);
-
-/*
- * Opens an index file with SQLite directly (the library, `inatfs info`,
- * tests), like sqlite3_open_v2 (on failure *db may still need closing), and
- * registers the SQL functions that stored names need: nm(x), a node's or
- * image's stored name as text, and nk(text), a name's stored form (names.h).
- */
-int ifs_index_sql_open(const char *path, struct sqlite3 **db, int flags);
 
 /* The input files an index depends on (NULL-terminated list of base names). */
 extern const char *const ifs_source_files[];
@@ -218,21 +194,12 @@ typedef struct ifs_damage {
 /* 1 and *d when archive has damage recorded (in a live index: so far), 0 if
  * not, -EIO if the index cannot say. */
 int ifs_index_damage(ifs_index *idx, int archive, ifs_damage *d);
-/* The same from an index file's connection (`inatfs info`). */
-int ifs_damage_read(struct sqlite3 *db, int archive, ifs_damage *d);
 /* One line for users: which file (in data_dir, may be NULL), what, where,
  * what it costs, what to do. */
 void ifs_damage_describe(const ifs_damage *d, const char *data_dir, char *buf, size_t size);
 
 /* The files ifs_index_generate makes (NULL-terminated). */
 extern const char *const ifs_generated_files[];
-
-/*
- * Checks what serving relies on in an index opened with SQLite (check.c):
- * id ranges, the root, categories, annotation and generated files. 0, or
- * -EIO with err naming the file and the row.
- */
-int ifs_index_validate(struct sqlite3 *db, const char *path, ifs_err *err);
 
 /* Is name a path component that can be served (not NULL, empty, "." or
  * "..", no '/', at most 255 bytes)? Names read from an index are checked

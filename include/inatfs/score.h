@@ -31,15 +31,13 @@
 
 #include "inatfs/err.h"
 
-struct sqlite3;
-
 /* ---- ground truth ------------------------------------------------------ */
 
 /*
  * The images of one split (image id, category id; -1 = unlabeled, as in the
- * test split) and the known categories (id, supercategory name). Built with
- * ifs_truth_load or, in memory, with ifs_truth_new + ifs_truth_add_category +
- * ifs_truth_add. Adding does not check for duplicates or unknown categories:
+ * test split) and the known categories (id, supercategory name). Built from
+ * an index with ifs_index_truth (index_query.h), or in memory with
+ * ifs_truth_new + ifs_truth_add_category + ifs_truth_add. Adding does not check for duplicates or unknown categories:
  * ifs_score_file does, and fails (-EINVAL, err says which id) on a truth
  * that has either.
  */
@@ -60,14 +58,8 @@ size_t ifs_truth_count(const ifs_truth *t);
 size_t ifs_truth_ncategories(const ifs_truth *t);
 int ifs_truth_labeled(const ifs_truth *t);
 
-/*
- * Loads split (enum ifs_split in catalog.h: 0 train, 1 val, 2 test) from an
- * index database: every row of `categories`, and `images` of that split.
- * Returns 0, -EINVAL for a bad split, -EIO if the database cannot be read
- * (err names the query and SQLite's message), -ENOMEM. *out is NULL on
- * failure.
- */
-int ifs_truth_load(struct sqlite3 *db, int split, ifs_truth **out, ifs_err *err);
+/* The split it is the truth of (enum ifs_split; named in messages). */
+void ifs_truth_set_split(ifs_truth *t, int split);
 
 /* ---- checking and scoring ---------------------------------------------- */
 

@@ -6,7 +6,7 @@
  *
  * One formatter, two sources: the build fills an ifs_sidecar_rec from the
  * catalog in memory (to record each sidecar's exact size), serving fills it
- * from the index (to produce the bytes). Same code, so the size always
+ * from the index (ifs_index_sidecar, to produce the bytes). Same code, so the size always
  * matches the content.
  */
 #ifndef INATFS_SIDECAR_H
@@ -14,7 +14,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sqlite3.h>
 
 #include "inatfs/buf.h"
 #include "inatfs/err.h"
@@ -41,16 +40,7 @@ typedef struct ifs_sidecar_rec {
 /* Appends the sidecar text to b. Returns 0 or -ENOMEM. */
 int ifs_sidecar_format(const ifs_sidecar_rec *r, ifs_buf *b);
 
-/* The two queries serving needs (prepare these exact strings): the image
- * with its packed boxes and location, and the shapes to unpack them. */
-extern const char ifs_sql_sidecar_image[];
-extern const char *const ifs_sql_sidecar_shape;
-
-typedef struct ifs_sidecar_stmts {
-	sqlite3_stmt *image, *shape;
-} ifs_sidecar_stmts;
-
-/* Appends the sidecar of images.rid = rid to b. 0, -ENOENT or -EIO/-ENOMEM. */
-int ifs_sidecar_build(const ifs_sidecar_stmts *q, int64_t rid, ifs_buf *b, ifs_err *err);
+/* Serving's side: ifs_index_sidecar (index_query.h) fills the record from
+ * the index. */
 
 #endif

@@ -19,20 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-const char *ifs_split_name(int split)
-{
-	switch (split) {
-	case IFS_SPLIT_TRAIN:
-		return "train";
-	case IFS_SPLIT_VAL:
-		return "val";
-	case IFS_SPLIT_TEST:
-		return "test";
-	default:
-		return "unknown";
-	}
-}
-
 int ifs_cat_grow(void **arr, size_t *cap, size_t need, size_t elsz, ifs_err *err)
 {
 	if (need <= *cap)

@@ -14,9 +14,8 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "cli.h"
+#include "inatfs/index_query.h"
 #include "inatfs/trust.h"
 
 int cli_built_now;
@@ -134,12 +133,12 @@ static int locate_and_check(const char *data_dir, const char *explicit_index, in
 
 int cli_report_damage(const char *index_path, const char *data_dir, FILE *out, int log)
 {
-	sqlite3 *db = NULL;
+	ifs_index_file *f = NULL;
 	int n = 0;
-	if (ifs_index_sql_open(index_path, &db, SQLITE_OPEN_READONLY) == SQLITE_OK) {
+	if (ifs_index_file_open(index_path, &f, NULL) == 0) {
 		for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
 			ifs_damage d;
-			if (ifs_damage_read(db, a, &d) <= 0)
+			if (ifs_index_file_damage(f, a, &d) <= 0)
 				continue;
 			char line[5120];
 			ifs_damage_describe(&d, data_dir, line, sizeof line);
@@ -150,7 +149,7 @@ int cli_report_damage(const char *index_path, const char *data_dir, FILE *out, i
 			n++;
 		}
 	}
-	sqlite3_close(db);
+	ifs_index_file_close(f);
 	return n;
 }
 
@@ -269,22 +268,38 @@ int cmd_index(int argc, char **argv)
 	return damaged ? EXIT_INPUT : 0;
 }
 
-static void print_query(sqlite3 *db, const char *label, const char *sql)
+/* One row of an index's facts: label, then the columns (each with its own
+ * prefix, "-" for none), escaped (an index is input too). */
+struct facts {
+	const char *label;
+	const char *const *prefix;   /* per column; NULL: none */
+};
+
+static int print_facts(void *ctx, int ncol, const char *const *col)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		printf("%s", label);
-		for (int c = 0; c < sqlite3_column_count(st); c++) {
-			char safe[1024];   /* an index is input too */
-			ifs_text_escape(sqlite3_column_text(st, c) ?
-					(const char *)sqlite3_column_text(st, c) : "-", safe, sizeof safe);
-			printf("%s%s", c ? "  " : "", safe);
-		}
-		printf("\n");
+	const struct facts *f = ctx;
+	printf("%s", f->label);
+	for (int c = 0; c < ncol; c++) {
+		char safe[1024];
+		ifs_text_escape(col[c] ? col[c] : "-", safe, sizeof safe);
+		printf("%s%s%s", c ? "  " : "", col[c] && f->prefix ? f->prefix[c] : "", safe);
 	}
-	sqlite3_finalize(st);
+	printf("\n");
+	return 0;
+}
+
+/* meta rows: "key: value" (a value of none: "-") */
+static int print_meta(void *ctx, int ncol, const char *const *col)
+{
+	(void)ctx;
+	char line[2048], safe[1024];
+	if (ncol < 2 || !col[0] || !col[1])
+		snprintf(line, sizeof line, "-");
+	else
+		snprintf(line, sizeof line, "%s: %s", col[0], col[1]);
+	ifs_text_escape(line, safe, sizeof safe);
+	printf("%s\n", safe);
+	return 0;
 }
 
 /*
@@ -316,24 +331,11 @@ static int print_build_in_progress(const char *path)
 		int alive = !(kill((pid_t)pid, 0) < 0 && errno == ESRCH);
 		char full[PATH_MAX * 2];
 		snprintf(full, sizeof full, "%s/%s", slash ? (dir[0] ? dir : "") : ".", de->d_name);
-		sqlite3 *db = NULL;
+		char file[256];
+		uint64_t done, total;
 		/* an interrupted build may have left the commit it was in: reading it
 		 * read-write rolls that back, as the next build would */
-		char *uri = sqlite3_mprintf("file:%s?mode=%s", full, alive ? "ro" : "rw");
-		if (uri && sqlite3_open_v2(uri, &db, (alive ? SQLITE_OPEN_READONLY :
-						      SQLITE_OPEN_READWRITE) | SQLITE_OPEN_URI,
-					   NULL) == SQLITE_OK) {
-			sqlite3_busy_timeout(db, 5000);
-			sqlite3_stmt *st;
-			char file[256] = "";
-			unsigned long long done = 0, total = 0;
-			if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='scan_progress'", -1,
-					       &st, NULL) == SQLITE_OK) {
-				if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-					sscanf((const char *)sqlite3_column_text(st, 0), "%255s %llu %llu",
-					       file, &done, &total);
-				sqlite3_finalize(st);
-			}
+		if (ifs_build_read_progress(full, alive, file, sizeof file, &done, &total) == 0) {
 			if (alive)
 				printf("build in progress: process %ld, %s\n", pid, full);
 			else
@@ -347,8 +349,6 @@ static int print_build_in_progress(const char *path)
 				printf("scan: starting\n");
 			found = 1;
 		}
-		sqlite3_free(uri);
-		sqlite3_close(db);
 	}
 	closedir(d);
 	return found;
@@ -379,25 +379,25 @@ int cmd_info(int argc, char **argv)
 		free(path);
 		return r == -ENOENT ? 0 : EXIT_INDEX;
 	}
-	sqlite3 *db;
-	if (ifs_index_sql_open(path, &db, SQLITE_OPEN_READONLY) != SQLITE_OK) {
-		cli_error("%s: %s", path, sqlite3_errmsg(db));
-		sqlite3_close(db);
+	ifs_index_file *f;
+	if (ifs_index_file_open(path, &f, &err) < 0) {
+		cli_error("%s", err.msg);
 		free(path);
 		return EXIT_INDEX;
 	}
 	struct stat st;
 	if (stat(path, &st) == 0)
 		printf("index size: %lld bytes\n", (long long)st.st_size);
-	print_query(db, "", "SELECT key || ': ' || value FROM meta WHERE key NOT LIKE 'info_%' "
-		    "ORDER BY key");
-	print_query(db, "archive: ", "SELECT file, 'compressed ' || in_size, 'uncompressed ' || "
-		    "out_size, 'members ' || members, 'checkpoints ' || checkpoints, "
-		    "'window bytes ' || window_bytes FROM archives ORDER BY id");
-	print_query(db, "source: ", "SELECT file, fingerprint FROM sources ORDER BY file");
+	static const char *const archive_cols[] = { "", "compressed ", "uncompressed ", "members ",
+						    "checkpoints ", "window bytes " };
+	struct facts archives = { "archive: ", archive_cols }, sources = { "source: ", NULL };
+	/* what cannot be read is left out, as before the damage lines */
+	ifs_index_file_rows(f, IFS_INFO_META, print_meta, NULL, NULL);
+	ifs_index_file_rows(f, IFS_INFO_ARCHIVES, print_facts, &archives, NULL);
+	ifs_index_file_rows(f, IFS_INFO_SOURCES, print_facts, &sources, NULL);
 	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
 		ifs_damage d;
-		if (ifs_damage_read(db, a, &d) <= 0)
+		if (ifs_index_file_damage(f, a, &d) <= 0)
 			continue;
 		char line[5120];
 		ifs_damage_describe(&d, data_dir, line, sizeof line);
@@ -406,7 +406,7 @@ int cmd_info(int argc, char **argv)
 		       "without error and are served, but no gzip checksum vouches for them\n",
 		       ifs_archive_file(a), (unsigned long long)d.good_out);
 	}
-	sqlite3_close(db);
+	ifs_index_file_close(f);
 	free(path);
 	return 0;
 }

@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "inatfs/catalog.h"
+#include "inatfs/index_query.h"
 #include "inatfs/score.h"
 
 static const char usage_line[] =
@@ -84,9 +85,8 @@ int cmd_score(int argc, char **argv)
 	const char *sname = ifs_split_name(split);
 	if ((r = cli_ensure_index(data_dir, index, 0, 0, &path)))
 		goto out;
-	struct sqlite3 *db = NULL;
-	if (ifs_index_open(path, data_dir, &idx, &err) < 0 || !(db = ifs_index_db(idx, &err)) ||
-	    ifs_truth_load(db, split, &t, &err) < 0) {
+	if (ifs_index_open(path, data_dir, &idx, &err) < 0 ||
+	    ifs_index_truth(idx, split, &t, &err) < 0) {
 		cli_error("%s", err.code ? err.msg : "index: cannot be read");
 		r = EXIT_INDEX;
 		goto out;

@@ -20,21 +20,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "cli.h"
 #include "inatfs/gz.h"
+#include "inatfs/index_query.h"
 #include "inatfs/reader.h"
-
-/* off NULL: a member the JSON names that a damaged archive's scan never reached */
-static const char q_members[] =
-	"SELECT id, archive, off, size, crc, off IS NULL FROM nodes WHERE type=0 "
-	"ORDER BY archive, off";
-static const char q_path[] =
-	"WITH RECURSIVE up(id, parent, path) AS (SELECT id, parent, nm(name) FROM nodes WHERE id=?1 "
-	"UNION ALL SELECT n.id, n.parent, nm(n.name) || '/' || up.path FROM nodes n JOIN up ON "
-	"n.id=up.parent WHERE n.id<>1 AND length(up.path) < 4096) SELECT path FROM up WHERE "
-	"parent=1";
 
 typedef struct member {
 	int64_t id;
@@ -161,18 +150,11 @@ static void *verify_run(void *arg)
 
 static void print_path(ifs_index *idx, int64_t id, const char *why)
 {
-	sqlite3_stmt *st = ifs_index_stmt(idx, q_path, NULL);
-	const char *p = NULL;
-	if (st) {
-		sqlite3_bind_int64(st, 1, id);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			p = (const char *)sqlite3_column_text(st, 0);
-	}
-	char safe[8192];
-	ifs_text_escape(p ? p : "?", safe, sizeof safe);
+	char p[8192], safe[8192];
+	if (ifs_index_node_path(idx, id, p, sizeof p) < 0)
+		snprintf(p, sizeof p, "?");
+	ifs_text_escape(p, safe, sizeof safe);
 	printf("BAD %s: %s\n", safe, why);
-	if (st)
-		sqlite3_reset(st);
 }
 
 /* Every member, in archive order (*n of them, malloc'd), and their bytes. */
@@ -180,39 +162,39 @@ static member *load_members(ifs_index *idx, const ifs_damage *dmg, size_t *n, ui
 {
 	ifs_err err;
 	ifs_err_clear(&err);
-	sqlite3 *db = ifs_index_db(idx, &err);
-	sqlite3_stmt *st = NULL;
+	ifs_member_iter *it = NULL;
+	ifs_member mb;
 	member *m = NULL;
 	size_t cap = 0;
 	*n = 0;
 	*total = 0;
-	if (!db || sqlite3_prepare_v2(db, q_members, -1, &st, NULL) != SQLITE_OK)
+	if (ifs_index_members_open(idx, &it, &err) < 0)
 		return NULL;
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = ifs_index_members_next(it, &mb, &err)) > 0) {
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 1024;
 			member *p = realloc(m, cap * sizeof *p);
 			if (!p) {
-				rc = SQLITE_NOMEM;
+				rc = -ENOMEM;
 				break;
 			}
 			m = p;
 		}
 		member *x = &m[(*n)++];
-		x->id = sqlite3_column_int64(st, 0);
-		x->archive = sqlite3_column_int(st, 1);
-		x->off = (uint64_t)sqlite3_column_int64(st, 2);
-		x->size = (uint64_t)sqlite3_column_int64(st, 3);
-		x->crc = (uint32_t)sqlite3_column_int64(st, 4);
+		x->id = mb.id;
+		x->archive = mb.archive;
+		x->off = mb.off;
+		x->size = mb.size;
+		x->crc = mb.crc;
 		int a = x->archive;
 		x->lost = a >= 1 && a <= IFS_ARCHIVE_MAX && dmg[a].archive &&
-			  (sqlite3_column_int(st, 5) || x->off + x->size > dmg[a].good_out);
+			  (mb.pending || x->off + x->size > dmg[a].good_out);
 		if (!x->lost)
 			*total += x->size;
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
+	ifs_index_members_close(it);
+	if (rc != 0) {
 		free(m);
 		return NULL;
 	}

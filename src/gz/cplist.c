@@ -1,21 +1,12 @@
 /*
  * cplist.c - checkpoint ownership helpers, an in-memory sorted checkpoint
- * list (tests and tools; the index keeps checkpoints in SQLite), and the
- * CRC-32 used everywhere (ISA-L's, same polynomial and convention as zlib).
+ * list (tests and tools; the index keeps checkpoints in SQLite).
  */
 #include "gz_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <isa-l/crc.h>
-
-uint32_t ifs_crc32(uint32_t crc, const uint8_t *buf, size_t len)
-{
-	/* crc32_gzip_refl takes a uint64_t length: no chunking needed. */
-	return len ? crc32_gzip_refl(crc, buf, len) : crc;
-}
 
 void ifs_gz_checkpoint_clear(ifs_gz_checkpoint *cp)
 {

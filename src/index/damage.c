@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sqlite3.h>
+#include "index_sql.h"
 
 static const char q_damage[] =
 	"SELECT kind, in_off, in_size, good_out, images, message FROM damage WHERE archive=?1";

@@ -243,3 +243,19 @@ int ifs_index_generate(ifs_index *idx, const char *name, uint8_t **data, size_t 
 	*len = b.len;
 	return 0;
 }
+
+static const char q_generated_size[] = "SELECT size FROM generated WHERE name=?1";
+
+int ifs_index_generated_size(ifs_index *idx, const char *name, uint64_t *size, ifs_err *err)
+{
+	sqlite3_stmt *st = ifs_index_stmt(idx, q_generated_size, err);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*size = (uint64_t)sqlite3_column_int64(st, 0);
+	int r = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : ifs_index_db_error(idx, err);
+	sqlite3_reset(st);
+	return r;
+}

@@ -482,6 +482,19 @@ sqlite3_stmt *ifs_index_stmt(ifs_index *idx, const char *sql, ifs_err *err)
 	return st;
 }
 
+int ifs_index_db_error(ifs_index *idx, ifs_err *err)
+{
+	struct conn *c = pthread_getspecific(idx->key);
+	return ifs_err_set(err, EIO, "index: %s: %s", idx->path,
+			   c ? sqlite3_errmsg(c->db) : "no connection");
+}
+
+int ifs_index_bad_name(ifs_index *idx, const char *what, long long row, ifs_err *err)
+{
+	return ifs_err_set(err, EIO, "index: %s: %s %lld has no valid name (a damaged index: "
+			   "remove it to have it rebuilt)", idx->path, what, row);
+}
+
 const char *ifs_index_data_dir(const ifs_index *idx) { return idx->data_dir; }
 const char *ifs_index_path(const ifs_index *idx) { return idx->path; }
 

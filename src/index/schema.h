@@ -1,5 +1,5 @@
 /*
- * schema.h - the index's SQL schema (private to src/index and src/views).
+ * schema.h - the index's SQL schema (private to src/index).
  *
  * Tables (see docs/design.md for the full description):
  *   meta(key, value)                 build facts and counts
@@ -30,7 +30,9 @@
 #include "inatfs/buf.h"
 #include "inatfs/err.h"
 #include "inatfs/gz.h"
+#include "inatfs/index_query.h"   /* IFS_ROOT_NODE */
 #include "inatfs/jpack.h"
+#include "index_sql.h"
 
 /* node types in nodes.type */
 enum { IFS_NODE_FILE = 0, IFS_NODE_DIR = 1 };
@@ -60,8 +62,7 @@ extern const char ifs_sql_checkpoint[];
  */
 int ifs_sql_checkpoint_row(sqlite3_stmt *st, int archive, uint64_t off, ifs_gz_checkpoint *cp);
 
-/* The root of the pristine tree has id 1 and parent 0. */
-#define IFS_ROOT_NODE 1
+/* The root of the pristine tree (IFS_ROOT_NODE) has id 1 and parent 0. */
 
 /*
  * images.file_name is NULL when it is the canonical path (saves ~70 bytes per

@@ -1,8 +1,10 @@
 /*
  * sidecar.c - the JSON sidecar of one image (see sidecar.h): the formatter,
- * and filling its record from the index when serving.
+ * and filling its record from the index when serving (ifs_index_sidecar,
+ * index_query.h).
  */
 #include "inatfs/sidecar.h"
+#include "inatfs/index_query.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -11,13 +13,12 @@
 #include "inatfs/catalog.h"
 #include "schema.h"
 
-const char ifs_sql_sidecar_image[] =
+static const char q_sidecar_image[] =
 	"SELECT i.id, " IFS_SQL_FILE_NAME("i") ", i.split, i.width, i.height, c.id, c.name,"
 	" c.supercategory, l.id, l.name, l.url, h.name, i.extra, i.license, i.boxes,"
 	" i.location FROM images i LEFT JOIN categories c ON c.id=i.category"
 	" LEFT JOIN licenses l ON l.id=i.license LEFT JOIN holders h ON h.id=i.rights_holder"
 	" WHERE i.rid=?1";
-const char *const ifs_sql_sidecar_shape = ifs_sql_shape;
 
 static int str_or_null(ifs_buf *b, const char *s)
 {
@@ -92,10 +93,14 @@ static const char *col(sqlite3_stmt *st, int i)
 	return (const char *)sqlite3_column_text(st, i);
 }
 
-int ifs_sidecar_build(const ifs_sidecar_stmts *q, int64_t rid, ifs_buf *b, ifs_err *err)
+int ifs_index_sidecar(ifs_index *idx, int64_t rid, ifs_buf *b, ifs_err *err)
 {
-	sqlite3_stmt *im = q->image;
-	struct ifs_shapes shapes = { .st = q->shape };
+	/* both from the cache, which holds far more than the module's queries */
+	sqlite3_stmt *im = ifs_index_stmt(idx, q_sidecar_image, err);
+	sqlite3_stmt *shape = im ? ifs_index_stmt(idx, ifs_sql_shape, err) : NULL;
+	if (!im || !shape)
+		return -EIO;
+	struct ifs_shapes shapes = { .st = shape };
 	ifs_buf boxes = { 0 }, loc = { 0 };
 	size_t nboxes = 0;
 	int r = 0, rc;

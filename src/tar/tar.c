@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "inatfs/gz.h"
+#include "inatfs/crc32.h"
 #include "tar_fields.h"
 
 #define BLOCK 512

@@ -27,6 +27,7 @@
 #include "inatfs/index.h"
 #include "inatfs/reader.h"
 #include "inatfs/views.h"
+#include "../../src/index/index_sql.h"   /* white-box: the SQL side */
 
 static const char *data_dir;
 static char tmpl[128], work[128];

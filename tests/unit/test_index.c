@@ -20,6 +20,7 @@
 #include "inatfs/names.h"
 #include "inatfs/views.h"
 #include "testutil.h"
+#include "../../src/index/index_sql.h"   /* white-box: the SQL side */
 
 static const char *src_dir(void)
 {

@@ -15,6 +15,7 @@
 
 #include "inatfs/score.h"
 #include "testutil.h"
+#include "../../src/index/index_sql.h"   /* white-box: the SQL side */
 
 static char *dir;
 static ifs_score_problems probs;
