@@ -36,8 +36,8 @@
 #include "inatfs/source.h"
 #include "inatfs/split.h"
 
-/* Category ids are 0 to this: inode numbers hold them in 32 bits (views.c);
- * -1 is "no label". A file with another id is refused. */
+/* Category ids are 0 to this: inode numbers hold them in 32 bits
+ * (src/views/inode.h); -1 is "no label". A file with another id is refused. */
 #define IFS_CATEGORY_ID_MAX 4294967295LL
 
 typedef struct ifs_category {

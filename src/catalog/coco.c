@@ -104,8 +104,8 @@ static int read_cat(const ifs_jctx *jc, const cJSON *it, size_t i, ifs_category 
 	    (r = ifs_jint(jc, w, "id", v[0], &cat->id)) < 0 ||
 	    (r = ifs_jstr(jc, w, "name", v[1], &cat->name)) < 0 ||
 	    (r = ifs_jstr(jc, w, "supercategory", v[2], &cat->supercategory)) < 0 ||
-	    /* folder inode numbers hold a category id in 32 bits (views.c), and
-	     * -1 marks an unlabeled image */
+	    /* folder inode numbers hold a category id in 32 bits
+	     * (src/views/inode.h), and -1 marks an unlabeled image */
 	    ((cat->id < 0 || cat->id > IFS_CATEGORY_ID_MAX) &&
 	     (r = ifs_jfail(jc, w, "id", "category id %lld is out of range (0 to %lld)",
 			    (long long)cat->id, (long long)IFS_CATEGORY_ID_MAX)) < 0)) {

@@ -31,23 +31,26 @@
 
 /* ---- the whole build --------------------------------------------------- */
 
-static int put_meta(sqlite3 *db, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int put_meta(sqlite3 *db, const char *key, const char *fmt, ...)
+/* meta[key] = the formatted value; err names the index and the key. */
+static int put_meta(sqlite3 *db, ifs_err *err, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int put_meta(sqlite3 *db, ifs_err *err, const char *key, const char *fmt, ...)
 {
-	char val[1024];
+	char val[1024], what[96];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(val, sizeof val, fmt, ap);
 	va_end(ap);
+	snprintf(what, sizeof what, "writing meta %s", key);
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta VALUES(?1, ?2)", -1, &st, NULL))
-		return -EIO;
+	int r = ifs_sql_prepare(db, "INSERT OR REPLACE INTO meta VALUES(?1, ?2)", &st, err);
+	if (r)
+		return r;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, val, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
+	r = ifs_sql_step_done(db, st, what, err);
 	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	return r;
 }
 
 static int64_t count(sqlite3 *db, const char *sql)
@@ -263,14 +266,14 @@ static int scan_tick(void *ctx, const char *file, uint64_t in_done, uint64_t in_
 	int resumable = ifs_tree_resume_record(&b->tree, rec, sizeof rec);
 	if (resumable < 0)
 		return 0;
-	if (put_meta(b->db, "scan_progress", "%s %llu %llu", file, (unsigned long long)in_done,
-		     (unsigned long long)in_total) ||
-	    (resumable ? put_meta(b->db, "scan_resume", "%s", rec)
-		       : ifs_sql_exec(b->db, "DELETE FROM meta WHERE key='scan_resume'",
-				      "resume record", NULL)))
-		return ifs_err_set(err, EIO, "index: %s: recording the scan's progress: %s", b->tmp,
-				   sqlite3_errmsg(b->db));
-	int r = ifs_sql_exec(b->db, "COMMIT; BEGIN", "committing", err);
+	int r = put_meta(b->db, err, "scan_progress", "%s %llu %llu", file,
+			 (unsigned long long)in_done, (unsigned long long)in_total);
+	if (!r)
+		r = resumable ? put_meta(b->db, err, "scan_resume", "%s", rec)
+			      : ifs_sql_exec(b->db, "DELETE FROM meta WHERE key='scan_resume'",
+					     "recording the scan's progress", err);
+	if (!r)
+		r = ifs_sql_exec(b->db, "COMMIT; BEGIN", "committing", err);
 	if (r)
 		return r;
 	clock_gettime(CLOCK_MONOTONIC, &b->last_commit);
@@ -621,11 +624,16 @@ int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts
 	char rec[320], boot[64];
 	boot_id(boot);
 	if ((r = ifs_schema_create_indexes(b->db, err)) ||
-	    put_meta(b->db, "class_width", "%d", b->class_width) ||
-	    put_meta(b->db, "data_dir", "%s", data_dir) ||
-	    !ifs_tree_resume_initial(&b->tree, rec, sizeof rec) ||
-	    put_meta(b->db, "scan_resume", "%s", rec) || put_meta(b->db, "boot_id", "%s", boot))
-		goto out_db;
+	    (r = put_meta(b->db, err, "class_width", "%d", b->class_width)) ||
+	    (r = put_meta(b->db, err, "data_dir", "%s", data_dir)))
+		goto out;
+	if (!ifs_tree_resume_initial(&b->tree, rec, sizeof rec)) {
+		r = ifs_err_set(err, EIO, "index: %s: no resume record for the scan's start", b->tmp);
+		goto out;
+	}
+	if ((r = put_meta(b->db, err, "scan_resume", "%s", rec)) ||
+	    (r = put_meta(b->db, err, "boot_id", "%s", boot)))
+		goto out;
 	/* the scan's commits are journaled: a build killed at any point leaves
 	 * the last commit intact for the next build to go on from (no fsync:
 	 * the journal protects against a killed process, not a power cut) */
@@ -638,9 +646,6 @@ ready:
 	b->tree.tick_ctx = b;
 	*out = b;
 	return 0;
-out_db:
-	if (!r)
-		r = ifs_err_set(err, EIO, "index: %s: %s", b->tmp, sqlite3_errmsg(b->db));
 out:
 	ifs_catalog_free(cat);
 	ifs_build_free(b);
@@ -696,23 +701,30 @@ static int build_scan(ifs_build *b, ifs_err *err)
 			return ifs_err_set(err, EIO, "index: %s: reading damage: %s", b->tmp,
 					   sqlite3_errmsg(db));
 	ifs_tree_free(&b->tree);   /* the path maps: the biggest part of a live daemon */
-	if (put_meta(db, "built_at", "%lld", (long long)time(NULL)) ||
-	    put_meta(db, "build_seconds", "%lld", (long long)(time(NULL) - b->t0)) ||
-	    put_meta(db, "categories", "%lld", (long long)n_cat) ||
-	    put_meta(db, "images_train", "%lld", (long long)n_tr) ||
-	    put_meta(db, "images_val", "%lld", (long long)n_va) ||
-	    put_meta(db, "images_test", "%lld", (long long)n_te) ||
-	    put_meta(db, "boxes", "%lld", (long long)n_box) ||
-	    put_meta(db, "locations", "%lld", (long long)n_loc) ||
-	    put_meta(db, "members", "%llu", (unsigned long long)b->tree.files) ||
-	    put_meta(db, "missing_images", "%lld", (long long)missing) ||
-	    put_meta(db, "stray_members", "%lld", (long long)stray) ||
-	    put_meta(db, "skipped_unsafe", "%llu", (unsigned long long)b->tree.skipped_unsafe) ||
-	    put_meta(db, "skipped_type", "%llu", (unsigned long long)b->tree.skipped_type) ||
-	    put_meta(db, "duplicates", "%llu", (unsigned long long)b->tree.duplicates) ||
-	    ifs_sql_exec(db, "DELETE FROM meta WHERE key IN ('scan_progress', 'scan_resume', "
-			 "'boot_id')", "writing meta", err))
-		return ifs_err_set(err, EIO, "index: writing meta: %s", sqlite3_errmsg(db));
+	struct { const char *key; long long v; } facts[] = {
+		{ "built_at", (long long)time(NULL) },
+		{ "build_seconds", (long long)(time(NULL) - b->t0) },
+		{ "categories", (long long)n_cat },
+		{ "images_train", (long long)n_tr },
+		{ "images_val", (long long)n_va },
+		{ "images_test", (long long)n_te },
+		{ "boxes", (long long)n_box },
+		{ "locations", (long long)n_loc },
+		{ "missing_images", (long long)missing },
+		{ "stray_members", (long long)stray },
+	};
+	for (size_t i = 0; i < sizeof facts / sizeof facts[0]; i++)
+		if ((r = put_meta(db, err, facts[i].key, "%lld", facts[i].v)))
+			return r;
+	if ((r = put_meta(db, err, "members", "%llu", (unsigned long long)b->tree.files)) ||
+	    (r = put_meta(db, err, "skipped_unsafe", "%llu",
+			  (unsigned long long)b->tree.skipped_unsafe)) ||
+	    (r = put_meta(db, err, "skipped_type", "%llu",
+			  (unsigned long long)b->tree.skipped_type)) ||
+	    (r = put_meta(db, err, "duplicates", "%llu", (unsigned long long)b->tree.duplicates)) ||
+	    (r = ifs_sql_exec(db, "DELETE FROM meta WHERE key IN ('scan_progress', 'scan_resume', "
+			      "'boot_id')", "writing meta", err)))
+		return r;
 	/* The tree's indexes grew by inserts in random order (and the scan's
 	 * updates of images.node): ~12% of their pages are empty. Rebuilt in
 	 * order, they shrink; the file gives the freed pages back (auto_vacuum

@@ -3,7 +3,8 @@
  * trusted, as strictly as the checkpoints are (schema.c): an index file is
  * input too (damaged, or planted by someone who can compute the sources'
  * fingerprints). At open, the small tables and the ranges the inode
- * numbers rest on (views.c); names, as they are read (ifs_index_name_ok).
+ * numbers rest on (src/views/inode.h); names, as they are read
+ * (ifs_index_name_ok).
  * Reading never follows a chain of rows without a bound, so a cycle in
  * `nodes` only ends a query early.
  */
@@ -59,7 +60,7 @@ int ifs_index_validate(sqlite3 *db, const char *path, ifs_err *err)
 	sqlite3_int64 v;
 	int r = 0, rc;
 
-	/* inode numbers: nodes below 2^40, image rows below 2^32 (views.c) */
+	/* inode numbers: nodes below 2^40, image rows below 2^32 (src/views/inode.h) */
 	if (one(db, "SELECT max(id) FROM nodes", 0, &v) || v >= ((sqlite3_int64)1 << 40))
 		return bad(err, path, "a node id is out of range", v);
 	if (one(db, "SELECT max(rid) FROM images", 0, &v) || v >= ((sqlite3_int64)1 << 32))
