@@ -209,3 +209,41 @@ def test_who_gets_attributes_in_listings(tiny_dir, tmp_path, exp, opt):
         assert stat_lookups == 0, stat_lookups
     else:
         assert stat_lookups >= 1, stat_lookups
+
+
+def test_listing_attributes_are_those_of_lookups(tiny_dir, tmp_path):
+    """One source of attributes for every path: what a listing with
+    attributes says of an entry (-o readdirplus: the kernel keeps them, and
+    stat answers from them without asking) is what a lookup says (-o
+    noreaddirplus: every stat is a lookup), in the root and in a folder of
+    each kind; and stat of the root is the same in both."""
+    from mountlib import Mount
+    idx = tmp_path / "index.sqlite"
+    plus = Mount(tiny_dir, tmp_path / "plus", "readdirplus", index=idx)
+    try:
+        names = Mount(tiny_dir, tmp_path / "names", "noreaddirplus", index=idx)
+        try:
+            def key(st):
+                return (st.st_ino, st.st_mode, st.st_nlink, st.st_size, st.st_mtime,
+                        st.st_uid, st.st_gid)
+            sup = sorted(os.listdir(names.mnt / "by-supercategory"))[0]
+            cls = sorted(os.listdir(names.mnt / "train"))[0]
+            folders = ["", "by-supercategory", f"by-supercategory/{sup}", "with-bbox", "train",
+                       f"train/{cls}", "test", "train_val_images", "2017"]
+            compared = 0
+            for d in folders:
+                with os.scandir(plus.mnt / d) as it:
+                    listed = {e.name: e.stat(follow_symlinks=False) for e in it}
+                assert listed, d
+                for name, st in listed.items():
+                    assert key(st) == key(os.lstat(names.mnt / d / name)), (d, name)
+                    compared += 1
+            assert compared > 50
+            assert key(os.stat(plus.mnt)) == key(os.stat(names.mnt))
+            # the link counts that differed: the root's entries of folders of folders
+            assert os.stat(plus.mnt / "by-supercategory").st_nlink == 2 + len(
+                os.listdir(plus.mnt / "by-supercategory"))
+        finally:
+            assert names.close() == 0, names.stderr()
+    finally:
+        assert plus.close() == 0, plus.stderr()

@@ -151,6 +151,8 @@ static void walk(ifs_views *v, ifs_views *vn, struct tree *t, unsigned kinds[8])
 		for (size_t i = 0; i < l.n; i++) {
 			const ifs_entry *e = &l.e[i];
 			ifs_entry g, k;
+			char path[4096];
+			snprintf(path, sizeof path, "%s%s%s", dpath, *dpath ? "/" : "", l.name[i]);
 			entries++;
 			kinds[(e->ino >> 40) & 7]++;
 			if (i < ln.n && (strcmp(ln.name[i], l.name[i]) || ln.e[i].ino != e->ino ||
@@ -161,18 +163,16 @@ static void walk(ifs_views *v, ifs_views *vn, struct tree *t, unsigned kinds[8])
 			ifs_err_clear(&err);
 			if (ifs_views_getattr(v, e->ino, &g, &err) != 0 || !same_attrs(&g, e)) {
 				if (bad_get++ < 5)
-					CHECK(0, "getattr of /%s/%s differs from its listing (nlink %u vs "
-					      "%u): %s", dpath, l.name[i], g.nlink, e->nlink, err.msg);
+					CHECK(0, "getattr of /%s differs from its listing (nlink %u vs "
+					      "%u): %s", path, g.nlink, e->nlink, err.msg);
 			}
 			if (ifs_views_lookup_child(v, ino, l.name[i], &k, &err) != 0 ||
 			    !same_attrs(&k, e)) {
 				if (bad_look++ < 5)
-					CHECK(0, "lookup of /%s/%s differs from its listing: %s", dpath,
-					      l.name[i], err.msg);
+					CHECK(0, "lookup of /%s differs from its listing: %s", path,
+					      err.msg);
 			}
 			subdirs += e->src == IFS_SRC_DIR;
-			char path[4096];
-			snprintf(path, sizeof path, "%s%s%s", dpath, *dpath ? "/" : "", l.name[i]);
 			tree_add(t, path, ino, e);
 		}
 		/* folders whose link count says how many subfolders they have */
