@@ -4,7 +4,9 @@
 #ifndef INATFS_INDEX_BUILD_H
 #define INATFS_INDEX_BUILD_H
 
+#include <limits.h>
 #include <stdint.h>
+#include <time.h>
 #include <sqlite3.h>
 
 #include "inatfs/buf.h"
@@ -165,5 +167,44 @@ void ifs_join_free(struct ifs_join *j);
  * each in `generated` (at build time). */
 int ifs_generate(sqlite3 *db, const char *name, ifs_buf *out, ifs_err *err);
 int ifs_generated_record(sqlite3 *db, ifs_err *err);
+
+/* ---- the build's state (build.c, build_resume.c) ---- */
+
+struct ifs_build {
+	char *data_dir, *path;
+	char tmp[PATH_MAX];
+	const ifs_build_opts *opts;   /* the caller's (live may be set after begin) */
+	sqlite3 *db;
+	ifs_tree tree;
+	int class_width;
+	time_t t0;
+	struct timespec last_commit;
+	struct timespec file_start;   /* of the tarball being scanned (scan_limit) */
+	uint64_t file_in0;            /* where this run's scan of it started (a resumed
+				       * scan does not start at 0) */
+	const char *file;
+	volatile int cancel;
+	int renamed, scanned;
+	int keep_tmp;             /* cancelled: the next build resumes from the file */
+	int adopted;              /* this build goes on with an interrupted one */
+	ifs_scan_resume resume;
+	ifs_damage damage[IFS_ARCHIVE_MAX + 1];   /* archive 0: none found */
+};
+
+/* The fingerprint of input file f in data_dir, or "absent" (*fp malloc'd). */
+int ifs_build_source_fingerprint(const char *data_dir, const char *f, char **fp, ifs_err *err);
+/* This boot of the machine (/proc/sys/kernel/random/boot_id; "" if unknown):
+ * a build is only resumed on the boot it was started on, since its commits
+ * are journaled but not fsynced. */
+void ifs_build_boot_id(char out[64]);
+/*
+ * Goes on with an interrupted build if there is one for the same inputs
+ * (claimed into b->tmp): restores the tree, the links still to make and the
+ * scan's resume point; removes the other temporaries of processes that are
+ * gone. Returns 1 (adopted, b->db open in a transaction), 0 (none: start
+ * afresh) or a negative errno.
+ */
+int ifs_build_adopt(ifs_build *b, const char *data_dir, int64_t default_mtime, ifs_err *err);
+void ifs_build_resume_clear(ifs_scan_resume *rs);
 
 #endif
