@@ -37,9 +37,9 @@
  * The images of one split (image id, category id; -1 = unlabeled, as in the
  * test split) and the known categories (id, supercategory name). Built from
  * an index with ifs_index_truth (index_query.h), or in memory with
- * ifs_truth_new + ifs_truth_add_category + ifs_truth_add. Adding does not check for duplicates or unknown categories:
- * ifs_score_file does, and fails (-EINVAL, err says which id) on a truth
- * that has either.
+ * ifs_truth_new + ifs_truth_add_category + ifs_truth_add. Adding does not
+ * check for duplicates or unknown categories: ifs_score_file does, and fails
+ * (-EINVAL, err says which id) on a truth that has either.
  */
 typedef struct ifs_truth ifs_truth;
 

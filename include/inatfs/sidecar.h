@@ -6,8 +6,8 @@
  *
  * One formatter, two sources: the build fills an ifs_sidecar_rec from the
  * catalog in memory (to record each sidecar's exact size), serving fills it
- * from the index (ifs_index_sidecar, to produce the bytes). Same code, so the size always
- * matches the content.
+ * from the index (ifs_index_sidecar in index_query.h, to produce the bytes).
+ * Same code, so the size always matches the content.
  */
 #ifndef INATFS_SIDECAR_H
 #define INATFS_SIDECAR_H
@@ -39,8 +39,5 @@ typedef struct ifs_sidecar_rec {
 
 /* Appends the sidecar text to b. Returns 0 or -ENOMEM. */
 int ifs_sidecar_format(const ifs_sidecar_rec *r, ifs_buf *b);
-
-/* Serving's side: ifs_index_sidecar (index_query.h) fills the record from
- * the index. */
 
 #endif
