@@ -380,6 +380,7 @@ int cmd_info(int argc, char **argv)
 		return r == -ENOENT ? 0 : EXIT_INDEX;
 	}
 	ifs_index_file *f;
+	ifs_err_clear(&err);   /* it may hold why the index is stale */
 	if (ifs_index_file_open(path, &f, &err) < 0) {
 		cli_error("%s", err.msg);
 		free(path);
