@@ -65,6 +65,8 @@ void ifs_views_free(ifs_views *v);
  * a folder, and a folder's listing (without "." and "..", in a stable order;
  * fill returns 0 to go on, non-zero to stop, and that value is returned).
  * -ENOENT for an unknown inode or name, -ENOTDIR when the parent is a file.
+ * Every listed name resolves to the entry listed, and with listing_attrs a
+ * listed entry is what getattr of its inode answers.
  *
  * While the index is live (index.h) the split views list every image of the
  * annotations from the start; getattr and lookup of an image whose member
