@@ -23,8 +23,8 @@
  *
  * Memory: the whole catalog is in memory (about 300 bytes per image); parsing
  * adds one file's text at a time (its big arrays are parsed one element at a
- * time): measured ~480 MiB peak RSS for the whole load at real scale (579k
- * train + 96k val + 183k test images, 545k boxes, 675k locations).
+ * time). The scale benchmark reports the peak for the real dataset's sizes
+ * (579k train + 96k val + 183k test images, 545k boxes, 675k locations).
  */
 #ifndef INATFS_CATALOG_H
 #define INATFS_CATALOG_H

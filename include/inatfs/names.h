@@ -45,7 +45,7 @@ int ifs_path_normalize(const char *in, char *out, size_t outsz);
  * Stored names. Every image of the real dataset is named "<32 lowercase hex
  * digits>.jpg", and the index holds each name four times (tree, tree index,
  * images, class index), so such a name is stored as its 16 bytes instead of
- * its 36 characters (~70 MB less at real scale). Any other name is stored
+ * its 36 characters. Any other name is stored
  * as text, so the packed form is canonical: a name has exactly one stored
  * form, and equality of stored forms is equality of names.
  */

@@ -418,7 +418,7 @@ int ifs_jdoc_parse(const ifs_jctx *c, uint8_t **buf, size_t len, ifs_jdoc *d)
 		goto fail;
 	}
 	if (d->len > IFS_JSON_LENIENT_MAX) {
-		/* a whole cJSON tree costs ~20x the text: not for a big file */
+		/* a whole cJSON tree costs many times the text: not for a big file */
 		size_t line, col;
 		ifs_jline_col(d->text, bad, &line, &col);
 		r = ifs_jfail(c, IFS_JTOP, NULL, "invalid JSON at line %zu, column %zu (a file over "

@@ -115,9 +115,9 @@ static int locate_and_check(const char *data_dir, const char *explicit_index, in
 		*path = NULL;
 		return EXIT_INDEX;
 	}
-	/* The build peaks at ~20x the largest zip (measured: 750 MB with the
-	 * real-sized 36 MB train_val2017.zip of the scale fixture: the annotations
-	 * ~480 MB, the member path map and SQLite's cache the rest). */
+	/* The build's peak memory grows with the largest zip: the annotations
+	 * in memory, the member path map and SQLite's cache (the estimate's
+	 * factor is checked by the scale benchmark). */
 	uint64_t biggest = 0;
 	for (const char *const *f = ifs_source_files; *f; f++) {
 		char p[PATH_MAX];

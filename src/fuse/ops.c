@@ -90,7 +90,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	owner_gid = getgid();
 	conn->max_readahead = 1u << 20;
 	/* replies and pushes come from memory: writev copies them once, while
-	 * splice (vmsplice into a pipe, then splice) measured ~3% more CPU */
+	 * splice (vmsplice into a pipe, then splice) costs more CPU for that */
 	conn->want &= ~FUSE_CAP_SPLICE_WRITE;
 	/*
 	 * Every listing request in the form that can carry attributes; whether

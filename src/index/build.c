@@ -428,10 +428,10 @@ static int build_scan(ifs_build *b, ifs_err *err)
 			      "'boot_id')", "writing meta", err)))
 		return r;
 	/* The tree's indexes grew by inserts in random order (and the scan's
-	 * updates of images.node): ~12% of their pages are empty. Rebuilt in
+	 * updates of images.node), which leaves pages part empty. Rebuilt in
 	 * order, they shrink; the file gives the freed pages back (auto_vacuum
 	 * is incremental, see ifs_schema_create). In place, so a live daemon
-	 * reading this file sees one more commit. ~3 s at real scale. */
+	 * reading this file sees one more commit. */
 	progress(b->opts, "packing the index", NULL);
 	ifs_err perr;
 	ifs_err_clear(&perr);

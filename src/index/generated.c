@@ -4,8 +4,8 @@
  * submission_template.csv (header plus one row per test image, in
  * test2017.json order). They are made when opened (a few seconds for the
  * real with-bbox/train.json), not stored: the build makes each once to
- * record its exact size in `generated`, which keeps ~30 MB out of the
- * index at real scale. The same code over the same (never changing) index
+ * record its exact size in `generated`, which keeps their bytes out of
+ * the index. The same code over the same (never changing) index
  * gives the same bytes; serving checks the size anyway.
  */
 #include "build.h"

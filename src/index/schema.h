@@ -41,8 +41,8 @@ enum { IFS_NODE_FILE = 0, IFS_NODE_DIR = 1 };
  * checkpoints.key: the archive and the first offset the checkpoint serves
  * (ifs_gz_checkpoint.from) in one rowid, so that "the checkpoint for offset
  * X" is one probe of the table's own B-tree, and rows appended in key order
- * fill their pages (a WITHOUT ROWID table keyed (archive, from) left ~11% of
- * its pages empty and stored the key twice as wide).
+ * fill their pages (a WITHOUT ROWID table keyed (archive, from) leaves
+ * pages part empty and stores the key twice as wide).
  */
 #define IFS_CP_OFF_BITS 48
 #define IFS_CP_KEY(archive, off) ((sqlite3_int64)(archive) << IFS_CP_OFF_BITS | (sqlite3_int64)(off))
