@@ -131,9 +131,13 @@ def set_header(head, name, value):
     return b"\r\n".join(out)
 
 
-def serve_one(sock, head, body, fault):
-    """Answers one proxied request; returns False when the connection is done."""
+def serve_one(sock, head, body, fault, answered):
+    """Answers one proxied request; returns (status, keep): keep is False when
+    the connection is done. answered(status) is called before the first byte
+    of the answer goes out, so that a client that has its bytes finds the
+    status logged."""
     if fault == "503":
+        answered(503)
         reply(sock, "503 Slow Down", SLOWDOWN, "application/xml")
         return 503, True
     if fault == "stall":
@@ -147,6 +151,7 @@ def serve_one(sock, head, body, fault):
     resp = upstream(head, body)
     rhead, status_line, hdrs, rbody = split_response(resp)
     status = int(status_line.split()[1])
+    answered(status)
     if fault in ("reset", "short") and len(rbody) > 1:
         # keep the upstream's Content-Length: the body is cut short
         sock.sendall(rhead + b"\r\n" + rbody[:len(rbody) // 2])
@@ -193,15 +198,19 @@ class Handler(socketserver.BaseRequestHandler):
                 STATS["max_inflight"] = max(STATS["max_inflight"], STATS["inflight"])
                 fault = STATE["faults"].pop(0) if STATE["faults"] else STATE["always"]
                 latency = STATE["latency"]
-                # logged as it arrives; the status once answered
+                # logged as it arrives; the status as the answer starts
                 entry = {"method": method, "path": path, "headers": hdrs, "status": None,
                          "fault": fault}
                 STATS["log"].append(entry)
+            def answered(status, entry=entry):
+                with LOCK:
+                    entry["status"] = status
+
             status, keep = 0, False
             try:
                 if latency:
                     time.sleep(latency)
-                status, keep = serve_one(sock, head, body, fault)
+                status, keep = serve_one(sock, head, body, fault, answered)
             except OSError:
                 pass
             finally:
