@@ -116,7 +116,7 @@ int gzi_sparse_build(ifs_source *src, ifs_gz_checkpoint *cp,
 int gzi_window_encode(const uint8_t *win, const uint8_t *keep, size_t wlen, uint8_t **out,
 		      uint32_t *outlen);
 
-/* ---- a raw-deflate decoder that stops at block boundaries (inflate.c) ----
+/* ---- a raw-deflate decoder that stops at block boundaries (inflate*.c) ----
  *
  * Used by the chunked scan: it decodes from any bit offset, into bytes
  * (window known) or into 16-bit elements whose values >= GZI_MARK stand for
@@ -228,8 +228,9 @@ uint64_t gzi_find_block(gzi_dec *d, const uint8_t *in, size_t len, uint64_t from
 /* ---- the scan's shared state ----
  *
  * scan.c keeps the checkpoint logic (wants, block boundaries, sparse-window
- * jobs and their delivery in order) and the serial decoding loop (zlib);
- * pscan.c is the chunked one. Both hand the output, the block boundaries
+ * jobs and their delivery in order; scan_copies.c the jobs made from the
+ * chunked scan's copies); scan_serial.c is the serial decoding loop (zlib),
+ * pscan*.c the chunked one. Both hand the output, the block boundaries
  * and the gzip member ends to the gzi_scan_* functions, in stream order, on
  * the calling thread; helper threads only compute sparse windows (jobs) and
  * decode chunks.
@@ -367,10 +368,20 @@ gzi_job *gzi_scan_claim_job(ifs_gz_scan *s);
 void gzi_scan_run_job(ifs_gz_scan *s, gzi_job *j, void *ws);
 /* Sets the scan up at a checkpoint of an earlier scan (opts->resume). */
 int gzi_scan_resume(ifs_gz_scan *s, const ifs_gz_checkpoint *cp, const uint8_t *win);
+/* Windows from copies (scan_copies.c). A job just made at cur takes the
+ * output before its `from` and the copies so far, if all of them are there
+ * (else it decodes). Returns 0 or -ENOMEM. */
+int gzi_scan_from_copies(ifs_gz_scan *s, gzi_job *j);
+/* A pending job has all its copies; bound: a bit at or after the end of the
+ * reference's decoding. Under s->mu. */
+void gzi_scan_copies_ready(gzi_job *j, uint64_t bound);
 
 /* The chunked scan (pscan.c) with `threads` decoding threads: the whole
  * file, or from opts->resume on. */
 int gzi_scan_chunked(ifs_gz_scan *s, int threads);
+/* The serial scan (scan_serial.c): zlib on the calling thread, sparse
+ * windows on one helper; the whole file, or from opts->resume on. */
+int gzi_scan_serial(ifs_gz_scan *s);
 
 /* The sparse window as gzi_sparse_build makes it, from a decoder that
  * records copies (track.c): the same result, several times faster. ws: a
