@@ -356,7 +356,7 @@ int gzi_scan_resume(ifs_gz_scan *s, const ifs_gz_checkpoint *cp, const uint8_t *
 	s->last_emit = cp->out;
 	return 0;
 }
-/* ---- the scan, with either driver ---------------------------------------- */
+/* ---- the scan, with either driver -------------------------------------- */
 
 static int threads_for(const ifs_gz_scan_opts *o)
 {
