@@ -1,7 +1,7 @@
 /*
  * track.c - sparse windows for the chunked scan: the same result as
  * gzi_sparse_build (sparse.c, the reference), from the table decoder of
- * inflate.c instead of the bit-by-bit one. It decodes from the checkpoint's
+ * inflate*.c instead of the bit-by-bit one. It decodes from the checkpoint's
  * boundary with the exact window in front, into bytes (so the output before
  * `from` is simply there), records every copy, and stops where the
  * reference stops: at the first symbol that starts skip + 32 KiB after the
