@@ -101,10 +101,9 @@ int gzi_sparse_mark(const uint8_t *in, size_t in_len, unsigned first_bit, const 
  * many (and the index stores the entry in ~GZI_ENTRY_COST bytes). A
  * checkpoint gets its entry where that costs at most GZI_ENTRY_BYTES_PER_4KIB
  * bytes (the default price; ifs_gz_scan_opts) per 4 KiB of inflating it
- * saves (skip). On the bench fixture: 47% of the checkpoints, which skip 57%
- * of the bytes before members, for 6.5 bytes more per checkpoint (with every
- * entry: 100%, for 26 more, which would take the index past its size budget
- * at real scale).
+ * saves (skip): the bytes an entry costs buy the most inflating saved,
+ * and an entry at every checkpoint would take the index past its size
+ * budget at real scale (the benchmark reports both).
  */
 #define GZI_ENTRY_COST 5u
 #define GZI_ENTRY_BYTES_PER_4KIB 7u

@@ -411,7 +411,7 @@ out:
 }
 
 /* On x86-64 with glibc, a second copy of the decoding loops for CPUs with
- * BMI2 (shifts by a register without cl; ~5% faster on JPEG data), picked
+ * BMI2 (shifts by a register without cl: fewer instructions per symbol), picked
  * when the program loads. GCC only: clang 14 names the dispatcher so that
  * calls from other files do not find it. */
 #if defined(__x86_64__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__)

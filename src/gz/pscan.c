@@ -29,7 +29,7 @@
  * waiting; a chunk's output is cut at a block boundary past 16 MiB, its
  * marker phase at 2 Mi elements, its events at 128 Ki (the stitcher goes on
  * from there), its copy records stop at 256 Ki, so a chunk holds at most
- * ~28 MB whatever the data (~9 MB on JPEG data).
+ * ~28 MB whatever the data (less on JPEG data, whose copies are few).
  *
  * This file is the stitcher and the scan's set-up; the workers are
  * pscan_worker.c's.

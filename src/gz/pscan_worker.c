@@ -17,7 +17,7 @@
 #define OUT_MAX (16u << 20)
 #define W16_MAX (2u << 20)
 #define EV_MAX (1u << 17)
-#define COPY_MAX (1u << 18)   /* copies recorded per chunk (JPEG data: one per ~400 bytes) */
+#define COPY_MAX (1u << 18)   /* copies recorded per chunk (few on JPEG data) */
 #define CHUNK_PAST (64u << 10) /* a chunk is decoded on to the first block start past its end */
 #define MAX_TRIES 64
 #define TRY_BUDGET 2      /* failed tries may decode this many chunk sizes of input */

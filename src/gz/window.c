@@ -1,8 +1,8 @@
 /*
  * window.c - the stored form of a sparse window (format in gz.h): the kept
- * bytes as runs with varint gaps. On JPEG data a window keeps a dozen bytes
- * or none, and zlib's own framing of 32 KiB of mostly zeros cost ~100 bytes
- * where this costs ~30. Runs are short (a copy reads 3 bytes or a few more,
+ * bytes as runs with varint gaps. On JPEG data a window keeps few bytes or
+ * none, and zlib's own framing of 32 KiB of mostly zeros costs several
+ * times what runs and gaps do. Runs are short (a copy reads 3 bytes or a few more,
  * and zero bytes split them), so a run's length shares its gap's varint.
  */
 #include "gz_internal.h"
