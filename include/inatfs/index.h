@@ -5,7 +5,8 @@
  * Life cycle:
  *   ifs_index_locate()  where the index file lives (-o index=PATH, else
  *                       DATA_DIR/.inatfs-index.sqlite if DATA_DIR is writable,
- *                       else $XDG_CACHE_HOME/inatfs/<hash of DATA_DIR>.sqlite)
+ *                       else $XDG_CACHE_HOME/inatfs/<hash of DATA_DIR>.sqlite;
+ *                       for a URL prefix $XDG_CACHE_HOME/inatfs/<name>.idx)
  *   ifs_index_check()   is an existing file usable? (schema version, and the
  *                       archives are the same files: size, mtime, hash of the
  *                       first and last MiB). Says why not.
@@ -49,6 +50,12 @@ const char *ifs_archive_file(int archive);
  */
 int ifs_index_locate(const char *data_dir, const char *explicit_path, char **out,
 		     ifs_err *err);
+
+/* $XDG_CACHE_HOME/inatfs, else ~/.cache/inatfs, created if missing (*out
+ * malloc'd); -EACCES when neither variable is set. The index of a URL
+ * prefix lives there ("<name from the URL>-<crc>.idx"), and the default
+ * cache of fetched bytes ("cache"). */
+int ifs_cache_home(char **out, ifs_err *err);
 
 /*
  * 0 if the index at path exists, has this schema version and matches the
@@ -209,13 +216,17 @@ int ifs_index_name_ok(const char *name);
 /* meta table lookups (counts, build facts); returns a malloc'd string or NULL. */
 char *ifs_index_meta(ifs_index *idx, const char *key);
 
-/* Opens a download (DATA_DIR/name) as trusted input (trust.h), as a source. */
+/* Opens a download (DATA_DIR/name, or a URL: place.h) as a source: a local
+ * file as trusted input (trust.h). */
 int ifs_archive_open(const char *path, ifs_source **out, ifs_err *err);
 
 /*
  * Archive fingerprint: "size:mtime:hash" where hash covers the first and last
- * MiB, read through the source (mtime 0 where the source knows none). *out
- * is malloc'd. ifs_archive_fingerprint opens path with ifs_archive_open.
+ * MiB, read through the source (mtime 0 where the source knows none); a
+ * remote object's is "size:remote:hash:identity" (source.h). The check
+ * compares a remote object by identity alone, and a local copy with a remote
+ * one by size and hash, so an index serves either. *out is malloc'd.
+ * ifs_archive_fingerprint opens path with ifs_archive_open.
  */
 int ifs_source_fingerprint(ifs_source *src, char **out, ifs_err *err);
 int ifs_archive_fingerprint(const char *path, char **out, ifs_err *err);

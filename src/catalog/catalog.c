@@ -9,6 +9,7 @@
  * printed; the caller hears of each file through the progress callback.
  */
 #include "catalog_int.h"
+#include "inatfs/place.h"
 
 #include <errno.h>
 #ifdef __GLIBC__
@@ -98,12 +99,7 @@ static char *join(const char *dir, const char *name)
 /* 1 if the zip is there, 0 if absent, or -errno. */
 static int present(const char *path, ifs_err *err)
 {
-	struct stat st;
-	if (stat(path, &st) == 0)
-		return 1;
-	if (errno == ENOENT)
-		return 0;
-	return ifs_err_sys(err, errno, "%s", path);
+	return ifs_place_exists(path, err);
 }
 
 static int cmp_cat(const void *a, const void *b)

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "inatfs/place.h"
 #include "inatfs/trust.h"
 
 /* First allocation for an entry, whatever size its header claims. */
@@ -114,12 +115,11 @@ static int zopen(ifs_source *src, const char *what, struct archive **out, struct
 	return 0;
 }
 
-/* The zip at zip_path as trusted input (trust.h), as a source. */
+/* The zip at zip_path (a local file as trusted input, trust.h; or a URL:
+ * place.h), as a source. */
 static int zsource(const char *zip_path, ifs_source **out, ifs_err *err)
 {
-	*out = NULL;
-	int fd = ifs_trust_open(zip_path, 0, err);
-	return fd < 0 ? fd : ifs_source_open_fd(fd, zip_path, out, err);
+	return ifs_place_open(zip_path, out, err);
 }
 
 /* Reads the current entry's data into a malloc'd, NUL-terminated buffer. */

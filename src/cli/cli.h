@@ -77,6 +77,31 @@ int cli_exit_code(const ifs_err *err, int for_index);
 /* The exit code of a failed build (r: its return value). */
 int cli_build_exit_code(int r, const ifs_err *err);
 
+/*
+ * DATA_DIR as a URL prefix (remote.c). cli_source_opt takes one source
+ * option in its -o form (key or key=value; cli_is_source_opt says whether
+ * a key is one), cli_source_long its --long form at argv[*i] (dashes for
+ * underscores; the value after '=' or in the next argument): 0, -1 when
+ * argv[*i] is not one, or an exit code. cli_source_setup, once the options
+ * are read, gives a URL prefix its cache (-o cache, else
+ * $XDG_CACHE_HOME/inatfs/cache, none with -o nocache) and options;
+ * cli_check_remote then checks that the required downloads are there and
+ * reachable (one message naming the URL, EXIT_INPUT). Paths given
+ * relative are made absolute.
+ */
+int cli_is_source_opt(const char *kv);
+/* The DATA_DIR argument: a URL normalised (place.h) and set up
+ * (cli_source_setup); a local path kept. 0 or an exit code. */
+int cli_data_arg(const char **data);
+int cli_source_opt(const char *kv);
+int cli_source_long(int argc, char **argv, int *i);
+int cli_source_setup(const char *data);
+int cli_check_remote(const char *data);
+/* Reads that fail for good are logged to syslog too (the daemon). */
+void cli_source_log_to_syslog(void);
+/* Requests, bytes fetched, cache hits and size of this process (a URL prefix). */
+void cli_print_source_stats(FILE *out, const char *data);
+
 /* Progress display for the build (progress.c). */
 void cli_progress(void *ctx, const ifs_build_progress *p);
 void cli_progress_done(void);

@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "inatfs/index_query.h"
+#include "inatfs/place.h"
 #include "inatfs/trust.h"
 
 int cli_built_now;
@@ -32,6 +33,8 @@ int cli_exit_code(const ifs_err *err, int for_index)
 
 int cli_check_data_dir(const char *data_dir)
 {
+	if (ifs_place_is_url(data_dir))
+		return cli_check_remote(data_dir);
 	struct stat st;
 	if (stat(data_dir, &st) < 0) {
 		cli_error("%s: %s", data_dir, strerror(errno));
@@ -123,8 +126,19 @@ static int locate_and_check(const char *data_dir, const char *explicit_index, in
 		char p[PATH_MAX];
 		struct stat st;
 		snprintf(p, sizeof p, "%s/%s", data_dir, *f);
-		if (strstr(*f, ".zip") && stat(p, &st) == 0 && (uint64_t)st.st_size > biggest)
+		if (!strstr(*f, ".zip"))
+			continue;
+		if (ifs_place_is_url(p)) {
+			ifs_source *s;
+			ifs_err_clear(&err);
+			if (ifs_place_exists(p, &err) == 1 && ifs_place_open(p, &s, &err) == 0) {
+				if (ifs_source_size(s) > biggest)
+					biggest = ifs_source_size(s);
+				ifs_source_close(s);
+			}
+		} else if (stat(p, &st) == 0 && (uint64_t)st.st_size > biggest) {
 			biggest = (uint64_t)st.st_size;
+		}
 	}
 	fprintf(stderr, "inatfs: the build needs about %llu MB of memory; serving needs far "
 		"less\n", (unsigned long long)((biggest * 20 >> 20) + 64));
@@ -209,14 +223,18 @@ int cli_begin_index(const char *data_dir, const char *explicit_index, const ifs_
 	return 0;
 }
 
-/* Parses "DATA_DIR [--index PATH] [--force] [-o scan_threads=N]". */
+/* Parses "DATA_DIR [--index PATH] [--force] [-o scan_threads=N] [source options]". */
 static int parse(int argc, char **argv, const char **data_dir, const char **index, int *force,
 		 int *threads)
 {
 	*data_dir = NULL;
 	*index = NULL;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--index") && i + 1 < argc) {
+		int r = cli_source_long(argc, argv, &i);
+		if (r >= 0) {
+			if (r)
+				return r;
+		} else if (!strcmp(argv[i], "--index") && i + 1 < argc) {
 			*index = argv[++i];
 		} else if (!strncmp(argv[i], "--index=", 8)) {
 			*index = argv[i] + 8;
@@ -224,12 +242,17 @@ static int parse(int argc, char **argv, const char **data_dir, const char **inde
 			*force = 1;
 		} else if (threads && (!strcmp(argv[i], "-o") || !strncmp(argv[i], "-o", 2))) {
 			const char *o = argv[i][2] ? argv[i] + 2 : i + 1 < argc ? argv[++i] : "";
+			if (cli_is_source_opt(o)) {
+				if ((r = cli_source_opt(o)))
+					return r;
+				continue;
+			}
 			if (strncmp(o, "scan_threads=", 13) != 0) {
-				cli_error("%s: unknown option -o %s (only scan_threads=N)", argv[0], o);
+				cli_error("%s: unknown option -o %s (scan_threads=N or a source option)",
+					  argv[0], o);
 				return EXIT_USAGE;
 			}
-			int r = cli_scan_threads(o + 13, threads);
-			if (r)
+			if ((r = cli_scan_threads(o + 13, threads)))
 				return r;
 		} else if (argv[i][0] == '-') {
 			cli_error("%s: unknown option %s", argv[0], argv[i]);
@@ -242,11 +265,26 @@ static int parse(int argc, char **argv, const char **data_dir, const char **inde
 		}
 	}
 	if (!*data_dir) {
-		cli_error("usage: inatfs %s DATA_DIR [--index PATH]%s", argv[0],
+		cli_error("usage: inatfs %s DATA_DIR|URL [--index PATH]%s", argv[0],
 			  force ? " [--force] [-o scan_threads=N]" : "");
 		return EXIT_USAGE;
 	}
-	return 0;
+	return cli_data_arg(data_dir);
+}
+
+int cli_data_arg(const char **data)
+{
+	if (!ifs_place_is_url(*data))
+		return 0;
+	char *n;
+	ifs_err err;
+	ifs_err_clear(&err);
+	if (ifs_place_normalize(*data, &n, &err) < 0) {
+		cli_error("%s", err.msg);
+		return EXIT_INPUT;
+	}
+	*data = n;   /* for the process */
+	return cli_source_setup(n);
 }
 
 int cmd_index(int argc, char **argv)
@@ -367,12 +405,14 @@ int cmd_info(int argc, char **argv)
 		cli_error("%s", err.msg);
 		return EXIT_INDEX;
 	}
-	printf("data_dir: %s\nindex: %s\n", data_dir, path);
+	printf("%s: %s\nindex: %s\n", ifs_place_is_url(data_dir) ? "source" : "data_dir", data_dir,
+	       path);
 	r = ifs_index_check(path, data_dir, &err);
 	printf("index state: %s\n", r == 0 ? "up to date" : r == -ENOENT ? "not built yet"
 	       : r == -ESTALE ? "stale, rebuilt on next mount" : "unreadable");
 	if (r && r != -ENOENT && err.msg[0])
 		printf("why: %s\n", err.msg);
+	cli_print_source_stats(stdout, data_dir);
 	if (r)
 		print_build_in_progress(path);
 	if (r == -ENOENT || (r && r != -ESTALE)) {

@@ -29,6 +29,7 @@
 
 #include "../fuse/fs.h"
 #include "cli.h"
+#include "inatfs/place.h"
 #include "inatfs/trust.h"
 
 struct mount_opts {
@@ -39,14 +40,26 @@ struct mount_opts {
 	int readdirplus, noreaddirplus;
 	int follow_links;   /* symbolic links in place of the downloads (trust.h) */
 	int max_threads_given;   /* -o max_threads=N: the user's, not ours */
+	int bad_source_opt;      /* an exit code: a source option was refused */
 	char *data_dir;
 	char *mountpoint;   /* the second non-option, kept in args for fuse_parse_cmdline */
 };
 
 #define OPT(t, p) { t, offsetof(struct mount_opts, p), 1 }
-enum { KEY_MAX_THREADS = 1 };
+enum { KEY_MAX_THREADS = 1, KEY_SOURCE };
 static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
+	/* where the bytes come from (source.h) */
+	FUSE_OPT_KEY("region=", KEY_SOURCE),
+	FUSE_OPT_KEY("endpoint=", KEY_SOURCE),
+	FUSE_OPT_KEY("cacert=", KEY_SOURCE),
+	FUSE_OPT_KEY("timeout=", KEY_SOURCE),
+	FUSE_OPT_KEY("max_conns=", KEY_SOURCE),
+	FUSE_OPT_KEY("cache=", KEY_SOURCE),
+	FUSE_OPT_KEY("cache_size=", KEY_SOURCE),
+	FUSE_OPT_KEY("no_sign_request", KEY_SOURCE),
+	FUSE_OPT_KEY("requester_pays", KEY_SOURCE),
+	FUSE_OPT_KEY("nocache", KEY_SOURCE),
 	{ "index=%s", offsetof(struct mount_opts, index), 0 },
 	{ "scan_limit=%s", offsetof(struct mount_opts, scan_limit), 0 },
 	{ "scan_threads=%s", offsetof(struct mount_opts, scan_threads), 0 },
@@ -64,6 +77,12 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	if (key == KEY_MAX_THREADS) {
 		o->max_threads_given = 1;
 		return 1;   /* kept for fuse_parse_cmdline */
+	}
+	if (key == KEY_SOURCE) {
+		int r = cli_source_opt(arg);
+		if (r && !o->bad_source_opt)
+			o->bad_source_opt = r;
+		return 0;
 	}
 	if (key == FUSE_OPT_KEY_NONOPT && !o->data_dir) {
 		o->data_dir = strdup(arg);
@@ -184,10 +203,18 @@ int cmd_mount(int argc, char **argv)
 
 	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) < 0)
 		goto out;
+	if (o.bad_source_opt) {
+		r = o.bad_source_opt;
+		goto out;
+	}
 	ifs_trust_follow_links(o.follow_links);
+	const char *data_arg = o.data_dir;
+	if (data_arg && (r = cli_data_arg(&data_arg)))
+		goto out;
+	r = EXIT_USAGE;
 	/* before fuse_parse_cmdline, which rejects a missing mount point as a usage error */
-	if (o.data_dir && o.mountpoint &&
-	    ((r = cli_check_data_dir(o.data_dir)) || (r = check_mountpoint(o.mountpoint))))
+	if (data_arg && o.mountpoint &&
+	    ((r = cli_check_data_dir(data_arg)) || (r = check_mountpoint(o.mountpoint))))
 		goto out;
 	r = EXIT_USAGE;
 	if (fuse_parse_cmdline(&args, &co) != 0)
@@ -214,10 +241,15 @@ int cmd_mount(int argc, char **argv)
 	}
 	if (o.scan_threads && (r = cli_scan_threads(o.scan_threads, &bo.scan_threads)))
 		goto out;
-	if ((r = cli_check_data_dir(o.data_dir)) || (r = check_mountpoint(co.mountpoint)))
+	if (!o.mountpoint && ((r = cli_check_data_dir(data_arg)) ||
+			      (r = check_mountpoint(co.mountpoint))))
 		goto out;
 	char data_dir[PATH_MAX];
-	if (!realpath(o.data_dir, data_dir)) {
+	if (ifs_place_is_url(data_arg)) {
+		snprintf(data_dir, sizeof data_dir, "%s", data_arg);
+		if (!co.foreground)
+			cli_source_log_to_syslog();
+	} else if (!realpath(o.data_dir, data_dir)) {
 		cli_error("%s: %s", o.data_dir, strerror(errno));
 		r = EXIT_INPUT;
 		goto out;

@@ -208,13 +208,22 @@ int cmd_verify(int argc, char **argv)
 	const char *data_dir = NULL, *index = NULL;
 	int threads = 0;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--index") && i + 1 < argc) {
+		int r = cli_source_long(argc, argv, &i);
+		if (r >= 0) {
+			if (r)
+				return r;
+		} else if (!strcmp(argv[i], "--index") && i + 1 < argc) {
 			index = argv[++i];
 		} else if (!strncmp(argv[i], "-o", 2)) {
 			const char *o = argv[i][2] ? argv[i] + 2 : i + 1 < argc ? argv[++i] : "";
-			int r;
+			if (cli_is_source_opt(o)) {
+				if ((r = cli_source_opt(o)))
+					return r;
+				continue;
+			}
 			if (strncmp(o, "scan_threads=", 13) != 0) {
-				cli_error("verify: unknown option -o %s (only scan_threads=N)", o);
+				cli_error("verify: unknown option -o %s (scan_threads=N or a source "
+					  "option)", o);
 				return EXIT_USAGE;
 			}
 			if ((r = cli_scan_threads(o + 13, &threads)))
@@ -222,16 +231,16 @@ int cmd_verify(int argc, char **argv)
 		} else if (argv[i][0] != '-' && !data_dir) {
 			data_dir = argv[i];
 		} else {
-			cli_error("usage: inatfs verify DATA_DIR [--index PATH] [-o scan_threads=N]");
+			cli_error("usage: inatfs verify DATA_DIR|URL [--index PATH] [-o scan_threads=N]");
 			return EXIT_USAGE;
 		}
 	}
 	if (!data_dir) {
-		cli_error("usage: inatfs verify DATA_DIR [--index PATH] [-o scan_threads=N]");
+		cli_error("usage: inatfs verify DATA_DIR|URL [--index PATH] [-o scan_threads=N]");
 		return EXIT_USAGE;
 	}
-	int r = cli_check_data_dir(data_dir);
-	if (r)
+	int r = cli_data_arg(&data_dir);
+	if (r || (r = cli_check_data_dir(data_dir)))
 		return r;
 	char *path = NULL;
 	if ((r = cli_ensure_index(data_dir, index, 0, threads, &path)))

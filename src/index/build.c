@@ -25,6 +25,7 @@
 
 #include "inatfs/catalog.h"
 #include "inatfs/names.h"
+#include "inatfs/place.h"
 #include "schema.h"
 
 /* ---- the whole build --------------------------------------------------- */
@@ -79,12 +80,30 @@ static void on_catalog_file(void *ctx, const char *what)
 	progress(cp->opts, "annotations", what);
 }
 
+/* The time a download last changed (its mtime, or a remote object's
+ * Last-Modified; 0 where unknown). */
+static int archive_mtime(const char *full, time_t *mt, ifs_err *err)
+{
+	ifs_source *src;
+	int r = ifs_archive_open(full, &src, err);
+	if (r)
+		return r;
+	struct timespec ts = { 0, 0 };
+	(void)ifs_source_mtime(src, &ts);
+	*mt = ts.tv_sec;
+	ifs_source_close(src);
+	return 0;
+}
+
 int ifs_build_source_fingerprint(const char *data_dir, const char *f, char **fp, ifs_err *err)
 {
 	char full[PATH_MAX];
 	snprintf(full, sizeof full, "%s/%s", data_dir, f);
 	*fp = NULL;
-	if (access(full, F_OK) == 0)
+	int there = ifs_place_exists(full, err);
+	if (there < 0)
+		return there;
+	if (there)
 		return ifs_archive_fingerprint(full, fp, err);
 	if (!(*fp = strdup("absent")))
 		return ifs_err_set(err, ENOMEM, "out of memory");
@@ -231,15 +250,16 @@ int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts
 		goto out;
 	}
 	snprintf(full, sizeof full, "%s/%s", data_dir, ifs_archive_file(IFS_ARCHIVE_TRAINVAL));
-	if (stat(full, &st) < 0) {
-		r = ifs_err_sys(err, errno, "%s", full);
+	if ((r = archive_mtime(full, &st.st_mtime, err)))
 		goto out;
-	}
 	/* bad tarballs are refused before anything else (and before a mount) */
 	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
 		snprintf(full, sizeof full, "%s/%s", data_dir, ifs_archive_file(a));
-		if (a != IFS_ARCHIVE_TRAINVAL && access(full, F_OK) < 0)
+		if (a != IFS_ARCHIVE_TRAINVAL && (r = ifs_place_exists(full, err)) <= 0) {
+			if (r < 0)
+				goto out;
 			continue;
+		}
 		if ((r = ifs_tree_probe_archive(full, err)))
 			goto out;
 	}
@@ -317,7 +337,10 @@ int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts
 	int present[IFS_ARCHIVE_MAX + 1] = { 0 };
 	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
 		snprintf(full, sizeof full, "%s/%s", data_dir, ifs_archive_file(a));
-		present[a] = access(full, F_OK) == 0;
+		if ((present[a] = ifs_place_exists(full, err)) < 0) {
+			r = present[a];
+			goto out;
+		}
 	}
 	if ((r = ifs_tree_plant(&b->tree, present, err)))
 		goto out;
@@ -364,8 +387,11 @@ static int build_scan(ifs_build *b, ifs_err *err)
 	/* 2. one scan pass per tarball: members, checkpoints, links to images */
 	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
 		snprintf(full, sizeof full, "%s/%s", b->data_dir, ifs_archive_file(a));
-		if (a != IFS_ARCHIVE_TRAINVAL && access(full, F_OK) < 0)
+		if (a != IFS_ARCHIVE_TRAINVAL && (r = ifs_place_exists(full, err)) <= 0) {
+			if (r < 0)
+				return r;
 			continue;
+		}
 		char done[64];
 		snprintf(done, sizeof done, "SELECT count(*) FROM archives WHERE id=%d", a);
 		if (b->adopted && count(db, done) > 0)

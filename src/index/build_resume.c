@@ -205,7 +205,7 @@ static int load_resume_window(ifs_build *b, ifs_err *err)
 		r = ifs_err_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((r = ifs_source_open_file(full, 0, &src, err)) || (r = ifs_gz_cursor_new(src, &cur, err)) ||
+	if ((r = ifs_archive_open(full, &src, err)) || (r = ifs_gz_cursor_new(src, &cur, err)) ||
 	    (r = ifs_gz_cursor_start(cur, &cp, 0, err)))
 		goto out;
 	ssize_t got = ifs_gz_cursor_read(cur, rs->cp.out - wl, rs->window, (size_t)wl, err);

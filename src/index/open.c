@@ -23,6 +23,7 @@
 
 #include <sqlite3.h>
 
+#include "inatfs/place.h"
 #include "inatfs/trust.h"
 #include "schema.h"
 
@@ -45,9 +46,12 @@ const char *ifs_archive_file(int archive)
 
 int ifs_archive_open(const char *path, ifs_source **out, ifs_err *err)
 {
-	*out = NULL;
-	int fd = ifs_trust_open(path, 0, err);
-	return fd < 0 ? fd : ifs_source_open_fd(fd, path, out, err);
+	return ifs_place_open(path, out, err);
+}
+
+static int is_remote(const ifs_source *src)
+{
+	return strncmp(ifs_source_identity(src), "file:", 5) != 0;
 }
 
 static int hash_range(ifs_source *src, uint64_t off, size_t len, uLong *crc, ifs_err *err)
@@ -80,8 +84,12 @@ int ifs_source_fingerprint(ifs_source *src, char **out, ifs_err *err)
 		r = hash_range(src, size - mib, mib, &tail, err);
 	if (r)
 		return r;
-	if (asprintf(out, "%llu:%lld.%09ld:%08lx%08lx", (unsigned long long)size,
-		     (long long)mt.tv_sec, mt.tv_nsec, head, tail) < 0) {
+	int n = is_remote(src)
+		? asprintf(out, "%llu:remote:%08lx%08lx:%s", (unsigned long long)size, head, tail,
+			   ifs_source_identity(src))
+		: asprintf(out, "%llu:%lld.%09ld:%08lx%08lx", (unsigned long long)size,
+			   (long long)mt.tv_sec, mt.tv_nsec, head, tail);
+	if (n < 0) {
 		*out = NULL;
 		return ifs_err_set(err, ENOMEM, "out of memory");
 	}
@@ -100,34 +108,82 @@ int ifs_archive_fingerprint(const char *path, char **out, ifs_err *err)
 	return r;
 }
 
+/*
+ * A fingerprint's parts: the size and the hash of the first and last MiB
+ * (16 hex digits), and for a remote one the source's identity. 0, or -1 for
+ * a string of another form.
+ */
+static int fp_parts(const char *fp, unsigned long long *size, char hash[17], const char **ident)
+{
+	char *end;
+	errno = 0;
+	*size = strtoull(fp, &end, 10);
+	if (errno || end == fp || *end != ':')
+		return -1;
+	const char *p = strchr(end + 1, ':');
+	if (!p || strspn(p + 1, "0123456789abcdef") < 16)
+		return -1;
+	memcpy(hash, p + 1, 16);
+	hash[16] = '\0';
+	p += 17;
+	*ident = strncmp(end + 1, "remote:", 7) == 0 && *p == ':' ? p + 1 : NULL;
+	return *ident || !*p ? 0 : -1;
+}
+
+/*
+ * Whether the download at full is the one the index recorded as then: a
+ * remote object by its identity (size, ETag, Last-Modified: no bytes read);
+ * a local file by its fingerprint as always; across the two (an index built
+ * from a local copy serving the remote one, or back) by size and content
+ * hash. 1, 0 (*what says how it differs), or a negative errno.
+ */
+static int same_source(const char *full, const char *then, const char **what, ifs_err *err)
+{
+	ifs_source *src;
+	int r = ifs_archive_open(full, &src, err);
+	if (r)
+		return r;
+	unsigned long long tsize = 0, nsize;
+	char thash[17], nhash[17];
+	const char *tid = NULL, *nid;
+	int tparsed = fp_parts(then, &tsize, thash, &tid) == 0;
+	*what = "changed";
+	if (tparsed && tid && is_remote(src)) {
+		r = tsize == ifs_source_size(src) && strcmp(tid, ifs_source_identity(src)) == 0;
+		ifs_source_close(src);
+		return r;
+	}
+	char *now = NULL;
+	r = ifs_source_fingerprint(src, &now, err);
+	ifs_source_close(src);
+	if (r)
+		return r;
+	if (!tparsed || fp_parts(now, &nsize, nhash, &nid))
+		r = 0;
+	else if (!tid == !nid)
+		r = strcmp(then, now) == 0;
+	else
+		r = tsize == nsize && strcmp(thash, nhash) == 0;
+	free(now);
+	return r;
+}
+
 /* ---- locating ---------------------------------------------------------- */
 
-int ifs_index_locate(const char *data_dir, const char *explicit_path, char **out, ifs_err *err)
+/* $XDG_CACHE_HOME/inatfs (or ~/.cache/inatfs), created (malloc'd in *out). */
+int ifs_cache_home(char **out, ifs_err *err)
 {
-	*out = NULL;
-	if (explicit_path) {
-		*out = strdup(explicit_path);
-		return *out ? 0 : ifs_err_set(err, ENOMEM, "out of memory");
-	}
-	if (access(data_dir, W_OK) == 0) {
-		if (asprintf(out, "%s/.inatfs-index.sqlite", data_dir) < 0)
-			goto nomem;
-		return 0;
-	}
-	char real[PATH_MAX];
-	if (!realpath(data_dir, real))
-		return ifs_err_sys(err, errno, "%s", data_dir);
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
 	char *base = NULL;
+	*out = NULL;
 	if (xdg && *xdg) {
 		if (asprintf(&base, "%s/inatfs", xdg) < 0)
-			goto nomem;
+			return ifs_err_set(err, ENOMEM, "out of memory");
 	} else if (home && *home) {
 		if (asprintf(&base, "%s/.cache/inatfs", home) < 0)
-			goto nomem;
+			return ifs_err_set(err, ENOMEM, "out of memory");
 	} else {
-		return ifs_err_set(err, EACCES, "%s is not writable and neither XDG_CACHE_HOME nor "
-				   "HOME is set: give the index a place with -o index=PATH", data_dir);
+		return ifs_err_set(err, EACCES, "neither XDG_CACHE_HOME nor HOME is set");
 	}
 	/* mkdir -p of the cache folder (two levels at most matter here) */
 	char *slash = strrchr(base, '/');
@@ -139,8 +195,67 @@ int ifs_index_locate(const char *data_dir, const char *explicit_path, char **out
 	if (mkdir(base, 0700) < 0 && errno != EEXIST) {
 		int e = errno;
 		free(base);
-		return ifs_err_sys(err, e, "cannot create the index cache folder");
+		return ifs_err_sys(err, e, "cannot create the cache folder");
 	}
+	*out = base;
+	return 0;
+}
+
+/* The index of a URL prefix: named from it, "https_host_2017-<crc>.idx". */
+static int remote_index_path(const char *url, char **out, ifs_err *err)
+{
+	char *base, name[160];
+	int r = ifs_cache_home(&base, err);
+	if (r)
+		return r;
+	size_t n = 0;
+	for (const char *p = url; *p && n + 1 < 120; p++) {
+		int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			 (*p >= '0' && *p <= '9') || *p == '.' || *p == '-';
+		if (ok)
+			name[n++] = *p;
+		else if (n && name[n - 1] != '_')
+			name[n++] = '_';
+	}
+	while (n && name[n - 1] == '_')
+		n--;
+	name[n] = '\0';
+	uLong h = crc32(0, (const Bytef *)url, (uInt)strlen(url));
+	int k = asprintf(out, "%s/%s-%08lx.idx", base, name, h);
+	free(base);
+	if (k < 0) {
+		*out = NULL;
+		return ifs_err_set(err, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+int ifs_index_locate(const char *data_dir, const char *explicit_path, char **out, ifs_err *err)
+{
+	*out = NULL;
+	if (explicit_path) {
+		*out = strdup(explicit_path);
+		return *out ? 0 : ifs_err_set(err, ENOMEM, "out of memory");
+	}
+	if (ifs_place_is_url(data_dir))
+		return remote_index_path(data_dir, out, err);
+	if (access(data_dir, W_OK) == 0) {
+		if (asprintf(out, "%s/.inatfs-index.sqlite", data_dir) < 0)
+			goto nomem;
+		return 0;
+	}
+	char real[PATH_MAX];
+	if (!realpath(data_dir, real))
+		return ifs_err_sys(err, errno, "%s", data_dir);
+	char *base;
+	ifs_err e2;
+	ifs_err_clear(&e2);
+	int r = ifs_cache_home(&base, &e2);
+	if (r == -EACCES)
+		return ifs_err_set(err, EACCES, "%s is not writable and neither XDG_CACHE_HOME nor "
+				   "HOME is set: give the index a place with -o index=PATH", data_dir);
+	if (r)
+		return ifs_err_set(err, e2.code, "%s", e2.msg);
 	uLong h = crc32(0, (const Bytef *)real, (uInt)strlen(real));
 	const char *leaf = strrchr(real, '/');
 	int n = asprintf(out, "%s/%s-%08lx.sqlite", base, leaf && leaf[1] ? leaf + 1 : "root", h);
@@ -191,30 +306,28 @@ int ifs_index_check(const char *path, const char *data_dir, ifs_err *err)
 		goto out;
 	}
 	for (const char *const *f = ifs_source_files; *f; f++) {
-		char full[PATH_MAX], *now = NULL;
+		char full[PATH_MAX];
 		snprintf(full, sizeof full, "%s/%s", data_dir, *f);
-		if (access(full, F_OK) == 0) {
-			ifs_err e2;
-			ifs_err_clear(&e2);
-			if (ifs_archive_fingerprint(full, &now, &e2) < 0) {
-				r = ifs_err_set(err, e2.code, "%s", e2.msg);
-				goto out;
-			}
-		}
+		ifs_err e2;
+		ifs_err_clear(&e2);
+		int there = ifs_place_exists(full, &e2);
 		sqlite3_reset(st);
 		sqlite3_bind_text(st, 1, *f, -1, SQLITE_STATIC);
 		int rc = sqlite3_step(st);
 		const char *then = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-		int same = (!now && (!then || strcmp(then, "absent") == 0)) ||
-			   (now && then && strcmp(now, then) == 0);
-		if (!same) {
-			ifs_err_set(err, ESTALE, "%s %s since the index was built", *f,
-				    !now ? "was removed" : (!then || !strcmp(then, "absent"))
-				    ? "was added" : "changed");
-			free(now);
+		int was = then && strcmp(then, "absent") != 0;
+		const char *what = was ? "was removed" : "was added";
+		int same = there >= 0 && !there && !was;
+		if (there > 0 && was)
+			there = same = same_source(full, then, &what, &e2);
+		if (there < 0) {
+			r = ifs_err_set(err, e2.code, "%s", e2.msg);
 			goto out;
 		}
-		free(now);
+		if (!same) {
+			ifs_err_set(err, ESTALE, "%s %s since the index was built", *f, what);
+			goto out;
+		}
 	}
 	r = 0;
 out:
