@@ -138,6 +138,17 @@ typedef int (*ifs_gz_data_fn)(void *ctx, ifs_gz_scan *s, const uint8_t *buf,
  */
 typedef int (*ifs_gz_checkpoint_fn)(void *ctx, const ifs_gz_checkpoint *cp);
 
+/*
+ * Called at every deflate block boundary and at the end of each gzip
+ * member's data, once the output before it has been delivered (on_data):
+ * `out` is the uncompressed offset there, `in_end` the compressed offset
+ * where the data that outputs the bytes before `out` ends (rounded up to a
+ * byte). So the compressed bytes of a range of output end at the in_end of
+ * the first call with out >= the range's end. Return 0 or a negative errno
+ * to stop.
+ */
+typedef int (*ifs_gz_boundary_fn)(void *ctx, uint64_t out, uint64_t in_end);
+
 /* Called now and then (about every 16 MiB of input). */
 typedef void (*ifs_gz_progress_fn)(void *ctx, uint64_t in_done, uint64_t in_total,
 				   uint64_t out_done);
@@ -153,6 +164,7 @@ typedef struct ifs_gz_scan_opts {
 	ifs_gz_data_fn on_data;
 	ifs_gz_checkpoint_fn on_checkpoint;
 	ifs_gz_progress_fn on_progress;   /* may be NULL */
+	ifs_gz_boundary_fn on_boundary;   /* may be NULL */
 	void *ctx;                         /* passed to all callbacks */
 	/*
 	 * Resume an earlier scan of the same file at this checkpoint, one it
@@ -262,8 +274,11 @@ void ifs_gz_cursor_free(ifs_gz_cursor *c);
  * from cp->from on are then possible. in_end: where the compressed bytes
  * that the reads from here will decode end, if the caller knows (else 0);
  * the source is then told of exactly those ranges before the first read
- * (ifs_source_hint: a remote one fetches them in one request). Returns 0 or
- * a negative errno (a bad checkpoint, the source).
+ * (ifs_source_hint: a remote one fetches them in one request: with an entry,
+ * the block's header and the bytes from the entry on are one range when
+ * little lies between), and the cursor's reads of the file stop at in_end
+ * before going past it. Returns 0 or a negative errno (a bad checkpoint,
+ * the source).
  */
 int ifs_gz_cursor_start(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp, uint64_t in_end,
 			ifs_err *err);

@@ -35,7 +35,7 @@
 #include "inatfs/gz.h"
 #include "inatfs/source.h"
 
-#define IFS_SCHEMA_VERSION 11
+#define IFS_SCHEMA_VERSION 12
 
 /* The archives inatfs knows, by their download names. */
 enum ifs_archive_id { IFS_ARCHIVE_TRAINVAL = 1, IFS_ARCHIVE_TEST = 2 };
@@ -168,6 +168,14 @@ ifs_source *ifs_index_archive(const ifs_index *idx, int archive);
  */
 int ifs_index_checkpoint(ifs_index *idx, int archive, uint64_t off, ifs_gz_checkpoint *cp,
 			 ifs_err *err);
+
+/*
+ * Where the compressed bytes that output archive's data up to uncompressed
+ * offset end (a member's data end) stop: the in_end of the first block
+ * boundary recorded at or after it (gz.h, ifs_gz_boundary_fn). 0 when the
+ * index has none (a live index's scan has not got there yet).
+ */
+uint64_t ifs_index_in_end(ifs_index *idx, int archive, uint64_t end);
 
 /* The input files an index depends on (NULL-terminated list of base names). */
 extern const char *const ifs_source_files[];

@@ -24,6 +24,9 @@
 
 #define IN_CAP (64u * 1024)     /* per cursor: one is held per file being read */
 #define SCRATCH (32u * 1024)
+/* With an entry, the block's header and the bytes from the entry on are hinted
+ * as one range when at most this much lies between them. */
+#define GAP_MAX (64u * 1024)
 
 struct ifs_gz_cursor {
 	ifs_source *src;
@@ -171,12 +174,18 @@ int ifs_gz_cursor_start(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp, uint64_t 
 	c->valid = 0;
 	if (!cp || cp->out > cp->from)
 		return ifs_err_set(err, EINVAL, "%s: no checkpoint to start at", c->name);
+	c->r.stop = 0;
 	if (in_end) {   /* the bytes ahead, in the order they are read */
 		uint64_t first = cp->in_bit >> 3, body = cp->entry_bit ? cp->entry_bit >> 3 : first;
-		if (cp->entry_bit)
-			ifs_source_hint(c->src, first, (cp->hdr_bits + (cp->in_bit & 7) + 7) / 8);
+		uint64_t hend = first + (cp->hdr_bits + (cp->in_bit & 7) + 7) / 8;
+		if (cp->entry_bit && body > hend + GAP_MAX)
+			ifs_source_hint(c->src, first, hend - first);
+		else
+			body = first;   /* header and body in one range: one request */
 		if (in_end > body)
 			ifs_source_hint(c->src, body, in_end - body);
+		/* reads stop at in_end (a read past it would be a second request) */
+		c->r.stop = in_end;
 	}
 	if (cp->window_len && ifs_gz_window_decode(cp->window, cp->window_len, c->dict, &dlen) < 0)
 		return ifs_err_set(err, EIO, "%s: bad checkpoint window at offset %llu "

@@ -69,8 +69,11 @@ ssize_t gzi_in_fill(gzi_in *r, ifs_err *err)
 	}
 	if (r->len == r->cap || r->eof)
 		return 0;
-	ssize_t n = ifs_source_pread(r->src, r->buf + r->len, r->cap - r->len, r->off + r->len,
-				     err);
+	size_t want = r->cap - r->len;
+	uint64_t at = r->off + r->len;
+	if (r->stop > at && r->stop - at < want)
+		want = (size_t)(r->stop - at);   /* the hinted range's end: its bytes first */
+	ssize_t n = ifs_source_pread(r->src, r->buf + r->len, want, at, err);
 	if (n < 0) {
 		r->read_failed = 1;
 		return n;

@@ -27,6 +27,7 @@ typedef struct gzi_in {
 	size_t cap, pos, len;
 	uint64_t off;
 	int eof; /* a pread returned 0: nothing after off+len */
+	uint64_t stop; /* a fill below this offset reads no further (0: no stop) */
 	int read_failed; /* a read failed: an error of the source, not of its data */
 } gzi_in;
 

@@ -192,6 +192,9 @@ int gzi_scan_boundary(ifs_gz_scan *s, uint64_t bit, int member_start)
 	uint64_t b = s->pos;
 	if (s->emitted_any && b == s->cur && bit == s->cur_bit)
 		return 0;
+	if (s->o->on_boundary && !member_start &&
+	    (rc = s->o->on_boundary(s->o->ctx, b, (bit + 7) >> 3)))
+		return rc;
 	/* the wants below b are in [cur, b) (they are never behind the data
 	 * being delivered): cur is their boundary */
 	if (s->want_min < b && (rc = emit(s, s->want_min > s->cur ? s->want_min : s->cur)) < 0)
@@ -300,6 +303,9 @@ const char *ifs_gz_damage_name(int damage)
 
 int gzi_scan_member_end(ifs_gz_scan *s, uint32_t crc, uint32_t isize, uint64_t tpos)
 {
+	int rc;
+	if (s->o->on_boundary && (rc = s->o->on_boundary(s->o->ctx, s->pos, tpos)))
+		return rc;
 	if (crc != s->crc)
 		return gzi_scan_damaged(s, ifs_err_set(s->err, EIO, "%s: CRC-32 mismatch in the "
 						       "gzip trailer at offset %llu (data says %08x, "

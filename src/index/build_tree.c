@@ -83,6 +83,9 @@ struct scan {
 	int prefix_decided;
 	const char *prefix;          /* "test2017" for a flat test tarball */
 	sqlite3_stmt *ins_cp;
+	sqlite3_stmt *ins_end;
+	uint64_t pend;              /* a member's data ends here, its end not recorded yet */
+	int has_pend;
 	uint64_t in_total;
 	uint64_t in_pos;            /* compressed bytes read at the last data */
 	/* resuming: tar bytes before skip_to were scanned by the interrupted
@@ -160,6 +163,10 @@ static int prefix_state(const struct scan *s)
 static int on_end(void *ctx, const ifs_tar_entry *e)
 {
 	struct scan *s = ctx;
+	if (e->type == IFS_TAR_FILE && e->size) {
+		s->pend = e->data_off + e->size;
+		s->has_pend = 1;
+	}
 	int r = member_end(ctx, e);
 	if (r == 0) {
 		s->snap[0] = s->t->files;
@@ -272,6 +279,20 @@ static int on_checkpoint(void *ctx, const ifs_gz_checkpoint *cp)
 	return step_done(s, st, "adding a checkpoint");
 }
 
+/* The first boundary at or after a member's data end: where its compressed
+ * bytes end (the reader fetches exactly up to there). */
+static int on_boundary(void *ctx, uint64_t out, uint64_t in_end)
+{
+	struct scan *s = ctx;
+	if (!s->has_pend || out < s->pend || (out >> IFS_CP_OFF_BITS))
+		return 0;
+	s->has_pend = 0;
+	sqlite3_stmt *st = s->ins_end;
+	sqlite3_bind_int64(st, 1, IFS_CP_KEY(s->archive, out));
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)in_end);
+	return step_done(s, st, "adding a member end");
+}
+
 static void on_progress(void *ctx, uint64_t in_done, uint64_t in_total, uint64_t out_done)
 {
 	struct scan *s = ctx;
@@ -337,7 +358,9 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 	/* a resumed scan delivers again the checkpoints between its start and
 	 * where the interrupted one stopped: the same rows */
 	if ((r = ifs_sql_prepare(t->db, "INSERT OR IGNORE INTO checkpoints VALUES(?1,?2,?3,?4,?5)",
-				 &s.ins_cp, err)))
+				 &s.ins_cp, err)) ||
+	    (r = ifs_sql_prepare(t->db, "INSERT OR IGNORE INTO ends VALUES(?1,?2)", &s.ins_end,
+				 err)))
 		goto out;
 	s.tar = ifs_tar_new(path, &cb);
 	if (!s.tar) {
@@ -349,7 +372,7 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 	in_size = ifs_source_size(src);
 	s.in_total = in_size;   /* for the progress recorded at commits */
 	ifs_gz_scan_opts go = { .on_data = on_data, .on_checkpoint = on_checkpoint,
-				.on_progress = on_progress, .ctx = &s,
+				.on_progress = on_progress, .on_boundary = on_boundary, .ctx = &s,
 				.threads = opts ? opts->scan_threads : 0 };
 	const ifs_scan_resume *rs = t->resume && t->resume->archive == archive ? t->resume : NULL;
 	s.snap[0] = t->files;
@@ -408,6 +431,7 @@ out:
 	ifs_source_close(src);
 	ifs_tar_free(s.tar);
 	sqlite3_finalize(s.ins_cp);
+	sqlite3_finalize(s.ins_end);
 	return r;
 }
 

@@ -21,6 +21,10 @@ static const char *const ddl =
 	 * NULL or IFS_CP_ENTRY(entry_bit - in_bit, hdr_bits) */
 	"CREATE TABLE checkpoints(key INTEGER PRIMARY KEY, skip INTEGER NOT NULL,"
 	"  in_bit INTEGER NOT NULL, window BLOB, entry INTEGER);"
+	/* key: IFS_CP_KEY(archive, the first block boundary at or after a
+	 * member's data end); in_end: the compressed offset where the bytes
+	 * before that boundary end */
+	"CREATE TABLE ends(key INTEGER PRIMARY KEY, in_end INTEGER NOT NULL);"
 	/* off NULL: pending, a path the JSON names that the scan has not reached */
 	"CREATE TABLE nodes(id INTEGER PRIMARY KEY, parent INTEGER NOT NULL, name TEXT NOT NULL,"
 	"  archive INTEGER NOT NULL, type INTEGER NOT NULL, off INTEGER,"

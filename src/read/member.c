@@ -61,8 +61,11 @@ static int decode(ifs_rfile *f, const ifs_wait *w, uint8_t *buf, size_t size, ui
 		ifs_gz_checkpoint cp = { 0 };
 		struct ask_cp a = { r->idx, f->e.archive, abs, &cp };
 		rc = ifs_reader_retry(r, w, ask_cp, &a, err);
+		/* the compressed bytes up to the member's end, asked for at once
+		 * (one ranged request from a remote source) */
 		if (!rc)
-			rc = ifs_gz_cursor_start(f->cur, &cp, 0, err);
+			rc = ifs_gz_cursor_start(f->cur, &cp, ifs_index_in_end(r->idx, f->e.archive,
+									   f->e.off + f->e.size), err);
 		ifs_gz_checkpoint_clear(&cp);
 		if (rc)
 			return rc;

@@ -442,6 +442,15 @@ int ifs_cache_ident(ifs_cache *c, const char *identity, struct ident **out)
 	return *out ? 0 : -ENOMEM;
 }
 
+int ifs_cache_has(ifs_cache *c, struct ident *id, uint64_t block, uint32_t len)
+{
+	pthread_mutex_lock(&c->mu);
+	struct chunk *k = find(c, id, block / NB);
+	int has = k && k->len[block % NB] == len && len;
+	pthread_mutex_unlock(&c->mu);
+	return has;
+}
+
 unsigned ifs_cache_get(ifs_cache *c, struct ident *id, uint64_t first, unsigned n,
 		       const uint32_t *lens, uint8_t *buf, uint8_t *present)
 {

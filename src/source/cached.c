@@ -67,10 +67,27 @@ out:
 	return r;
 }
 
+static uint32_t block_len(const ifs_source *s, uint64_t b)
+{
+	uint64_t bo = b * B;
+	return (uint32_t)(s->size - bo < B ? s->size - bo : B);
+}
+
+/* The inner source is told of the blocks a pread of the range will fetch
+ * (whole blocks, from the first one missing to the last one missing), so
+ * that its read-ahead holds exactly what the misses read; nothing when the
+ * cache holds them all. */
 static void cs_hint(ifs_source *s, uint64_t off, uint64_t len)
 {
 	struct cached_source *cs = (struct cached_source *)s;
-	ifs_source_hint(cs->inner, off, len);
+	uint64_t b0 = off / B, b1 = (off + len - 1) / B;
+	while (b0 <= b1 && ifs_cache_has(cs->c, cs->id, b0, block_len(s, b0)))
+		b0++;
+	while (b1 > b0 && ifs_cache_has(cs->c, cs->id, b1, block_len(s, b1)))
+		b1--;
+	if (b0 > b1)
+		return;
+	ifs_source_hint(cs->inner, b0 * B, b1 * B + block_len(s, b1) - b0 * B);
 }
 
 static void cs_close(ifs_source *s)

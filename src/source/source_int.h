@@ -140,6 +140,9 @@ int ifs_cache_ident(ifs_cache *c, const char *identity, struct ident **out);
  * A block that fails its check is forgotten. Returns how many were found. */
 unsigned ifs_cache_get(ifs_cache *c, struct ident *id, uint64_t first, unsigned n,
 		       const uint32_t *lens, uint8_t *buf, uint8_t *present);
+/* Whether the cache holds block (of length len) as far as its table says
+ * (not read nor checked: for hints). */
+int ifs_cache_has(ifs_cache *c, struct ident *id, uint64_t block, uint32_t len);
 /* Keeps one block (best effort: a full disk just keeps nothing). */
 void ifs_cache_put(ifs_cache *c, struct ident *id, uint64_t block, const uint8_t *data,
 		   uint32_t len);
