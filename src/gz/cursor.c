@@ -24,6 +24,9 @@
 
 #define IN_CAP (64u * 1024)     /* per cursor: one is held per file being read */
 #define SCRATCH (32u * 1024)
+/* ISA-L decodes the last symbols before a point only once it holds some
+ * bytes after it (it buffers input near its end): read that much past in_end. */
+#define IN_END_PAD 1024u
 /* With an entry, the block's header and the bytes from the entry on are hinted
  * as one range when at most this much lies between them. */
 #define GAP_MAX (64u * 1024)
@@ -176,6 +179,9 @@ int ifs_gz_cursor_start(ifs_gz_cursor *c, const ifs_gz_checkpoint *cp, uint64_t 
 		return ifs_err_set(err, EINVAL, "%s: no checkpoint to start at", c->name);
 	c->r.stop = 0;
 	if (in_end) {   /* the bytes ahead, in the order they are read */
+		in_end += IN_END_PAD;
+		if (in_end > ifs_source_size(c->src))
+			in_end = ifs_source_size(c->src);
 		uint64_t first = cp->in_bit >> 3, body = cp->entry_bit ? cp->entry_bit >> 3 : first;
 		uint64_t hend = first + (cp->hdr_bits + (cp->in_bit & 7) + 7) / 8;
 		if (cp->entry_bit && body > hend + GAP_MAX)
@@ -244,8 +250,13 @@ static int member_end(ifs_gz_cursor *c, ifs_err *err)
 static ssize_t produce(ifs_gz_cursor *c, uint8_t *dst, size_t n, ifs_err *err)
 {
 	size_t done = 0;
+	int drain = 1;
 	while (done < n && !c->at_end) {
-		if (c->r.pos == c->r.len) {
+		/* ISA-L takes input ahead of the output it gives and keeps what it
+		 * decoded: that is given out before more is read, so that a read
+		 * never fetches bytes its output does not need */
+		if (c->r.pos == c->r.len && !drain) {
+			drain = 1;
 			ssize_t got = gzi_in_fill(&c->r, err);
 			if (got < 0)
 				return got;
@@ -264,6 +275,8 @@ static ssize_t produce(ifs_gz_cursor *c, uint8_t *dst, size_t n, ifs_err *err)
 		int ret = isal_inflate(&c->st);
 		c->r.pos = (size_t)(c->st.next_in - c->r.buf);
 		size_t got = want - c->st.avail_out;
+		if (got == 0 && c->r.pos == c->r.len)
+			drain = 0;   /* nothing held: read more */
 		if (ret != ISAL_DECOMP_OK)
 			return ifs_err_set(err, EIO, "%s: corrupt deflate data near compressed "
 					   "offset %llu (ISA-L error %d)", c->name,
