@@ -283,7 +283,10 @@ int cli_data_arg(const char **data)
 		cli_error("%s", err.msg);
 		return EXIT_INPUT;
 	}
-	*data = n;   /* for the process */
+	static char *held;   /* for the process */
+	free(held);
+	held = n;
+	*data = n;
 	return cli_source_setup(n);
 }
 

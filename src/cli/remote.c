@@ -35,11 +35,18 @@ int cli_is_source_opt(const char *kv)
 int cli_source_opt(const char *arg)
 {
 	/* ifs_source_opt keeps pointers to the values: a copy for the process */
+	static char *kept[64];
+	static unsigned nkept;
+	if (nkept == sizeof kept / sizeof *kept) {
+		cli_error("too many options");
+		return EXIT_USAGE;
+	}
 	char *key = strdup(arg);
 	if (!key) {
 		cli_error("out of memory");
 		return EXIT_INPUT;
 	}
+	kept[nkept++] = key;
 	size_t kl = strcspn(key, "=");
 	const char *val = key[kl] ? key + kl + 1 : NULL;
 	key[kl] = '\0';
