@@ -1,14 +1,15 @@
 #!/usr/bin/python3
 """bench/ab.py - the random-read path of two inatfs binaries, side by side.
 
-    bench/ab.py OLD NEW [--data DIR] [--index PATH] [--images N] [--rounds R]
+    bench/ab.py OLD NEW [--data DIR] [--work DIR] [--images N] [--rounds R]
 
 Mounts DATA (default build-fixtures/bench-1) with each binary in turn, a
 fresh mount per pass, and reads the same N random images of the train/val
 tarball (whole, in 1 MiB reads) with 1 reader, then with 2. Each round runs
 the binaries in the order OLD NEW NEW OLD, once per reader count, so that a
-drift of the shared machine falls on both. Both read the same index (built
-by NEW if missing). Prints images/s (median [min, max] over the passes),
+drift of the shared machine falls on both. Each binary reads its own index
+(WORK/ab-old.sqlite, WORK/ab-new.sqlite, built by it if missing), so that two
+versions with different index schemas compare too. Prints images/s (median [min, max] over the passes),
 per-image latency percentiles, and the median of NEW / OLD taken pass by
 pass within each round. The tarball is kept in the page cache.
 """
@@ -28,21 +29,21 @@ def main():
     ap.add_argument("old")
     ap.add_argument("new")
     ap.add_argument("--data", default=str(procs.REPO / "build-fixtures" / "bench-1"))
-    ap.add_argument("--index", help="default: WORK/ab.sqlite")
     ap.add_argument("--work", default="/tmp/inatfs-ab")
     ap.add_argument("--images", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     data, work = pathlib.Path(a.data), pathlib.Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
-    idx = pathlib.Path(a.index) if a.index else work / "ab.sqlite"
-    if not idx.exists():
-        procs.log(f"indexing {data} into {idx}")
-        procs.run([a.new, "index", str(data), "--index", str(idx)])
+    bins = {"old": a.old, "new": a.new}
+    idx = {b: work / f"ab-{b}.sqlite" for b in bins}
+    for b, path in idx.items():
+        if not path.exists():
+            procs.log(f"indexing {data} into {path} with {bins[b]}")
+            procs.run([bins[b], "index", str(data), "--index", str(path)])
     rows = [r for r in procs.load_manifest(data) if r["archive"] == "train_val_images.tar.gz"]
     sample = [(r["path"], r["size"]) for r in random.Random(1).sample(rows, a.images)]
     tv = data / "train_val_images.tar.gz"
-    bins = {"old": a.old, "new": a.new}
     ips = {(b, n): [] for b in bins for n in (1, 2)}
     lat = {(b, n): [] for b in bins for n in (1, 2)}
     ratio = {1: [], 2: []}
@@ -54,7 +55,7 @@ def main():
             got = {}
             for b in ("old", "new", "new", "old"):
                 m = procs.Daemon([bins[b], str(data), str(work / "mnt"), "-f", "-o",
-                                  f"index={idx}"], work / "mnt", procs.stat_ready(order[0][0]),
+                                  f"index={idx[b]}"], work / "mnt", procs.stat_ready(order[0][0]),
                                  work / f"{b}.log")
                 dt, _, ls = procs.read_sample(m.mnt, order, readers)
                 m.close()
