@@ -102,6 +102,22 @@ void cli_source_log_to_syslog(void);
 /* Requests, bytes fetched, cache hits and size of this process (a URL prefix). */
 void cli_print_source_stats(FILE *out, const char *data);
 
+/*
+ * One build of an index among processes wanting it at once (buildlock.c):
+ * takes PATH.lock, or waits for its holder (showing its progress) until it
+ * is released or its holder is dead, then takes it. 1: held (or no lock
+ * could be made there: the build goes on without it); 2: held after waiting
+ * for another builder (the index may be usable now: check it again).
+ * cli_build_lock_note records the build's temporary file for the waiters;
+ * cli_build_lock_after_fork moves the lock to a daemon's child;
+ * cli_build_unlock releases it (once the index is renamed into place, or
+ * the build failed); it may be called when nothing is held.
+ */
+int cli_build_lock(const char *path);
+void cli_build_lock_note(const char *tmp);
+void cli_build_lock_after_fork(void);
+void cli_build_unlock(void);
+
 /* Progress display for the build (progress.c). */
 void cli_progress(void *ctx, const ifs_build_progress *p);
 void cli_progress_done(void);

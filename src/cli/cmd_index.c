@@ -107,12 +107,29 @@ static int locate_and_check(const char *data_dir, const char *explicit_index, in
 	int r = force ? -ESTALE : ifs_index_check(*path, data_dir, &err);
 	if (r == 0)
 		return 0;
+	if (r == -ESTALE || r == -ENOENT) {
+		/* one build among those wanting it at once: after waiting for
+		 * another builder, its index is used if it serves */
+		int waited = cli_build_lock(*path) == 2;
+		if (waited || !force) {
+			/* another may have finished between the check and the lock */
+			ifs_err_clear(&err);
+			r = force ? -ESTALE : ifs_index_check(*path, data_dir, &err);
+			if (r == 0) {
+				cli_build_unlock();
+				fprintf(stderr, "inatfs: using the index %s that another process "
+					"built\n", *path);
+				return 0;
+			}
+		}
+	}
 	if (r == -ESTALE && !force)
 		fprintf(stderr, "inatfs: rebuilding the index %s: %s\n", *path, err.msg);
 	else if (r == -ENOENT)
 		fprintf(stderr, "inatfs: building the index %s (first use; later mounts reuse it)\n",
 			*path);
 	else if (r != -ESTALE) {
+		cli_build_unlock();
 		cli_error("%s: %s", *path, err.msg);
 		free(*path);
 		*path = NULL;
@@ -192,6 +209,7 @@ int cli_ensure_index(const char *data_dir, const char *explicit_index, int force
 	ifs_build_opts o = { .progress = cli_progress, .report = stderr, .fresh = force,
 			     .scan_threads = scan_threads };
 	r = ifs_index_build(data_dir, *path, &o, &err);
+	cli_build_unlock();
 	cli_built_now = r == 0;
 	cli_progress_done();
 	if (r < 0) {
@@ -214,7 +232,10 @@ int cli_begin_index(const char *data_dir, const char *explicit_index, const ifs_
 	ifs_err_clear(&err);
 	r = ifs_build_begin(data_dir, *path, o, build, &err);
 	cli_progress_done();
+	if (r == 0)
+		cli_build_lock_note(ifs_build_temp_path(*build));
 	if (r < 0) {
+		cli_build_unlock();
 		cli_error("%s", err.msg);
 		free(*path);
 		*path = NULL;

@@ -159,6 +159,8 @@ static void *scan_main(void *p)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	j->r = ifs_build_scan(j->build, &j->err);
+	/* renamed into place (or failed): those waiting may go on */
+	cli_build_unlock();
 	cli_progress_done();
 	if (j->r == 0 && ifs_build_damaged(j->build) && j->idx) {
 		/* the build printed it to stderr; the log gets it too, and the mount
@@ -336,6 +338,7 @@ int cmd_mount(int argc, char **argv)
 		r = EXIT_MOUNT;
 		goto out;
 	}
+	cli_build_lock_after_fork();
 	if (fuse_set_signal_handlers(se) != 0) {
 		r = EXIT_MOUNT;
 		goto out;
@@ -405,6 +408,7 @@ out:
 		ifs_build_cancel(build);
 		pthread_join(scan_thread, NULL);
 	}
+	cli_build_unlock();   /* a build that never ran */
 	if (mounted)
 		fuse_session_unmount(se);
 	if (se)
