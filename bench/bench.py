@@ -27,10 +27,11 @@ from report import (Report, chart, machine, readme_section, row,  # noqa: E402
                     update_readme, why_paragraphs)
 from cases_build import BuildCases  # noqa: E402
 from cases_read import ReadCases  # noqa: E402
+from cases_remote import RemoteCases  # noqa: E402
 from cases_scale import ScaleCases  # noqa: E402
 
 
-class Bench(BuildCases, ReadCases, ScaleCases):
+class Bench(BuildCases, ReadCases, ScaleCases, RemoteCases):
     def __init__(self, args):
         self.a = args
         self.quick = args.quick
@@ -83,6 +84,8 @@ class Bench(BuildCases, ReadCases, ScaleCases):
         elif want("threads"):
             self.sizes = tar_sizes(self.bench_dir, self.fix / "bench-1.sizes.json")
             self.scan_threads()
+        if want("remote"):
+            self.remote()
         if not self.quick and want("scale"):
             self.scale()
             self.score()
@@ -115,7 +118,7 @@ def main():
     ap.add_argument("--fixtures", default=str(REPO / "build-fixtures"))
     ap.add_argument("--work", default=str(REPO / "build-fixtures" / "bench-work"))
     ap.add_argument("--out", default=str(REPO / "docs" / "bench"))
-    ap.add_argument("--only", help="for development: comma list of bench,scale (threads: "
+    ap.add_argument("--only", help="for development: comma list of bench,scale,remote (threads: "
                     "only the scan threads section of bench)")
     ap.add_argument("--readme", default=str(REPO / "README.md"),
                     help="README whose performance section a full run rewrites")

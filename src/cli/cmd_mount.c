@@ -375,6 +375,11 @@ int cmd_mount(int argc, char **argv)
 		 * thread (up to wait_max of them) */
 		if (build && maxt < 32)
 			maxt = 32;
+		/* a read of a URL waits on the network, not on a CPU: enough
+		 * threads for the connection pool's requests to be in flight */
+		if (ifs_place_is_url(data_dir) && !o.max_threads_given &&
+		    maxt < 2 * IFS_SOURCE_MAX_CONNS)
+			maxt = 2 * IFS_SOURCE_MAX_CONNS;
 		fuse_loop_cfg_set_max_threads(lc, maxt);
 		/* pushes into the page cache may wait for reads other threads
 		 * answer: never more of them than half the threads (fs.h) */
