@@ -106,7 +106,9 @@ class RemoteCases:
             # cold cache, 32 readers (a cache of its own)
             c32 = w / f"cache32-{r}"
             m = self._mount(px.url, w / "mnt-remote", remote_idx, f"cache={c32}")
+            px.reset()
             dt32, n, _ = read_sample(m.mnt, order, 32)
+            add("requests in flight at the proxy, most (32 readers)", px.stats()["max_inflight"])
             m.close()
             shutil.rmtree(c32, ignore_errors=True)
             add("images/s, cold cache, 32 readers", len(order) / dt32)
@@ -131,7 +133,8 @@ class RemoteCases:
             f"{len(self.sample)}); requests and bytes from the proxy's log. Each ratio is "
             "taken within one round against the baseline measured in it.")
         for label, xs in res.items():
-            unit = "x" if "per image" in label else ("MB/s" if "MB/s" in label else "img/s")
+            unit = ("x" if "per image" in label else "MB/s" if "MB/s" in label
+                    else "requests" if "in flight" in label else "img/s")
             rows.append(row(label, xs, unit))
         med = {k: statistics.median(v) for k, v in ratios.items()}
         for k, v in ratios.items():
