@@ -118,6 +118,15 @@ void cli_build_lock_note(const char *tmp);
 void cli_build_lock_after_fork(void);
 void cli_build_unlock(void);
 
+/*
+ * An index given as a URL (index_url.c): fetched once into the cache
+ * folder and checked against data_dir's downloads; *index then names the
+ * local copy (held in *held, malloc'd, for the caller to free), or is NULL
+ * when the copy does not serve them (said on stderr: the default path is
+ * used). A local *index is left alone. 0 or an exit code.
+ */
+int cli_index_url(const char *data_dir, const char **index, char **held);
+
 /* Progress display for the build (progress.c). */
 void cli_progress(void *ctx, const ifs_build_progress *p);
 void cli_progress_done(void);

@@ -100,7 +100,13 @@ static int locate_and_check(const char *data_dir, const char *explicit_index, in
 	ifs_err err;
 	ifs_err_clear(&err);
 	*path = NULL;
-	if (ifs_index_locate(data_dir, explicit_index, path, &err) < 0) {
+	char *fetched;
+	int code = cli_index_url(data_dir, &explicit_index, &fetched);
+	if (code)
+		return code;
+	code = ifs_index_locate(data_dir, explicit_index, path, &err);
+	free(fetched);
+	if (code < 0) {
 		cli_error("%s", err.msg);
 		return cli_exit_code(&err, 1);
 	}
@@ -424,8 +430,12 @@ int cmd_info(int argc, char **argv)
 		return r;
 	ifs_err err;
 	ifs_err_clear(&err);
-	char *path;
-	if (ifs_index_locate(data_dir, index, &path, &err) < 0) {
+	char *path, *fetched;
+	if ((r = cli_index_url(data_dir, &index, &fetched)))
+		return r;
+	r = ifs_index_locate(data_dir, index, &path, &err);
+	free(fetched);
+	if (r < 0) {
 		cli_error("%s", err.msg);
 		return EXIT_INDEX;
 	}

@@ -257,7 +257,7 @@ int cmd_mount(int argc, char **argv)
 		goto out;
 	}
 	/* the daemon leaves the current folder: the index path must not depend on it */
-	if (o.index && o.index[0] != '/') {
+	if (o.index && o.index[0] != '/' && !ifs_place_is_url(o.index)) {
 		char cwd[PATH_MAX];
 		if (!getcwd(cwd, sizeof cwd) || asprintf(&abs_index, "%s/%s", cwd, o.index) < 0) {
 			abs_index = NULL;

@@ -169,3 +169,48 @@ def test_a_killed_lock_holder_is_taken_over(tiny_dir, tmp_path):
         if waiter:
             assert waiter.close() == 0, waiter.stderr()
     assert not lock.exists()
+
+
+def test_index_url_is_fetched_once_checked_and_used(served_tiny, tmp_path):
+    d, n = served_tiny
+    from mountlib import inatfs
+    # an index built from the local copy, published beside the downloads
+    r = inatfs("index", d, "--index", d / "inat.idx")
+    assert r.returncode == 0, r.stderr
+    (d / "not-an-index.idx").write_bytes(b"SQLite format 3\0" + b"\x07" * 5000)
+    url = n.http + "inat.idx"
+    m = Mount(n.http, tmp_path / "mnt", f"cache={tmp_path / 'c'}", index=url)
+    try:
+        err = m.stderr()
+        assert "fetching the index " + url in err, err
+        assert "building the index" not in err, err
+        assert check_bytes(m.mnt, d) > 10
+    finally:
+        assert m.close() == 0, m.stderr()
+    copies = list((tmp_path / "xdg" / "inatfs").glob("*inat.idx*.idx"))
+    assert len(copies) == 1, copies
+    assert copies[0].read_bytes() == (d / "inat.idx").read_bytes()
+    # fetched once: the next mount and info use the copy
+    m = Mount(d, tmp_path / "mnt", index=url)
+    try:
+        err = m.stderr()
+        assert "fetching the index" not in err and "building the index" not in err, err
+        assert check_bytes(m.mnt, d, step=11) > 5
+    finally:
+        assert m.close() == 0, m.stderr()
+    r = inatfs("info", n.http, "--index", url, "--nocache")
+    assert r.returncode == 0, r.stderr
+    assert f"index: {copies[0]}" in r.stdout and "index state: up to date" in r.stdout
+    # an index that does not serve these downloads is never used
+    bad = n.http + "not-an-index.idx"
+    m = Mount(n.http, tmp_path / "mnt", f"cache={tmp_path / 'c'}", index=bad)
+    try:
+        err = m.stderr()
+        assert f"the index {bad} does not serve" in err, err
+        assert "building the index" in err, err
+        assert check_bytes(m.mnt, d) > 10
+    finally:
+        assert m.close() == 0, m.stderr()
+    # a missing one is a clear error, nothing mounted
+    r = inatfs("info", n.http, "--index", n.http + "missing.idx", "--nocache")
+    assert r.returncode == 2 and "missing.idx" in r.stderr, r
