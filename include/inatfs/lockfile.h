@@ -28,7 +28,7 @@
 #include "inatfs/err.h"
 
 #define IFS_LOCK_BEAT_S 2
-#define IFS_LOCK_DEAD_S 4
+#define IFS_LOCK_DEAD_S 0.02   /* covers a daemon's fork: the child rewrites the record */
 #define IFS_LOCK_STALE_S 30
 
 /* What a waiter knows of the lock it waits for, from one try to the next. */

@@ -70,7 +70,7 @@ int cli_build_lock(const char *path)
 		}
 		if (said)
 			show_progress(path, &w);
-		struct timespec ts = { 0, 250 * 1000 * 1000 };
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
 }

@@ -157,38 +157,53 @@ int ifs_lockfile_try(const char *path, const char *note, ifs_lock_watch *w, ifs_
 		     ifs_err *err)
 {
 	*out = NULL;
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd >= 0) {
-		ifs_lockfile *l = calloc(1, sizeof *l);
-		int r = l ? 0 : -ENOMEM;
-		if (l) {
-			l->fd = fd;
-			l->pid = getpid();
-			snprintf(l->path, sizeof l->path, "%s", path);
-			snprintf(l->note, sizeof l->note, "%s", note ? note : "");
-			if (!(r = write_record(l)))
-				r = start_heartbeat(l);
-		}
-		if (r) {
-			unlink(path);
-			close(fd);
-			free(l);
-			return ifs_err_set(err, -r, "%s: cannot write the build lock: %s", path,
-					   strerror(-r));
-		}
+	/* the record is written to a file of this process's own, then linked
+	 * to the lock's name (atomic, NFS included): a lock file is never seen
+	 * empty or half made */
+	char mine[PATH_MAX + 64];
+	if (snprintf(mine, sizeof mine, "%s.%ld", path, (long)getpid()) >= (int)sizeof mine)
+		return ifs_err_set(err, ENAMETOOLONG, "%s: path too long", path);
+	unlink(mine);
+	int fd = open(mine, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return ifs_err_sys(err, errno, "%s: cannot make the build lock", mine);
+	ifs_lockfile *l = calloc(1, sizeof *l);
+	int r = l ? 0 : -ENOMEM;
+	if (l) {
+		l->fd = fd;
+		l->pid = getpid();
+		snprintf(l->path, sizeof l->path, "%s", path);
+		snprintf(l->note, sizeof l->note, "%s", note ? note : "");
+		r = write_record(l);
+	}
+	struct stat st;
+	int linked = !r && (link(mine, path) == 0 ||
+			    /* NFS may answer a link that was made with an error */
+			    (fstat(fd, &st) == 0 && st.st_nlink == 2));
+	int e = errno;
+	unlink(mine);
+	if (linked && !(r = start_heartbeat(l))) {
 		*out = l;
 		return 1;
 	}
-	if (errno != EEXIST)
-		return ifs_err_sys(err, errno, "%s: cannot make the build lock", path);
+	if (linked)
+		unlink(path);
+	close(fd);
+	free(l);
+	if (r)
+		return ifs_err_set(err, -r, "%s: cannot write the build lock: %s", path,
+				   strerror(-r));
+	if (e != EEXIST)
+		return ifs_err_sys(err, e, "%s: cannot make the build lock", path);
 	char rec[sizeof w->record];
-	int r = read_record(path, rec, sizeof rec);
+	r = read_record(path, rec, sizeof rec);
 	if (r == -ENOENT)
 		return 0;   /* released meanwhile: the next try may get it */
 	if (r)
 		return ifs_err_sys(err, -r, "%s: cannot read the build lock", path);
 	double now = mono();
-	if (strcmp(rec, w->record) != 0 || w->since == 0) {
+	int changed = strcmp(rec, w->record) != 0 || w->since == 0;
+	if (changed) {
 		snprintf(w->record, sizeof w->record, "%s", rec);
 		w->since = now;
 		char pid[32];
@@ -196,7 +211,6 @@ int ifs_lockfile_try(const char *path, const char *note, ifs_lock_watch *w, ifs_
 		field(rec, "note", w->note, sizeof w->note);
 		field(rec, "pid", pid, sizeof pid);
 		w->pid = strtol(pid, NULL, 10);
-		return 0;
 	}
 	char host[256], boot[64], rhost[256], rboot[64];
 	whoami(host, boot);
@@ -204,7 +218,16 @@ int ifs_lockfile_try(const char *path, const char *note, ifs_lock_watch *w, ifs_
 	field(rec, "boot", rboot, sizeof rboot);
 	int here = rhost[0] && rboot[0] && !strcmp(host, rhost) && !strcmp(boot, rboot);
 	int gone = here && w->pid > 0 && kill((pid_t)w->pid, 0) < 0 && errno == ESRCH;
-	if ((gone && now - w->since >= IFS_LOCK_DEAD_S) || now - w->since >= IFS_LOCK_STALE_S) {
+	if (gone && now - w->since < IFS_LOCK_DEAD_S) {
+		/* a daemon's child rewrites the record right after its fork */
+		struct timespec ts = { 0, (long)(IFS_LOCK_DEAD_S * 1e9) };
+		nanosleep(&ts, NULL);
+		char again[sizeof w->record];
+		gone = read_record(path, again, sizeof again) == 0 && !strcmp(again, rec) &&
+		       kill((pid_t)w->pid, 0) < 0 && errno == ESRCH;
+		now = w->since + IFS_LOCK_DEAD_S;
+	}
+	if (gone || now - w->since >= IFS_LOCK_STALE_S) {
 		break_dead(path, w);
 		w->record[0] = '\0';
 		w->since = 0;
