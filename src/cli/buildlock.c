@@ -61,6 +61,7 @@ int cli_build_lock(const char *path)
 			cli_progress_done();
 			fprintf(stderr, "inatfs: the build of %s by process %ld on %s stopped (no "
 				"heartbeat); taking it over\n", path, w.pid, w.host[0] ? w.host : "?");
+			continue;   /* the dead lock is gone: take it now */
 		} else if (!said && w.host[0]) {
 			char host[256];
 			ifs_text_escape(w.host, host, sizeof host);
