@@ -83,7 +83,7 @@ class BuildCases:
         rows.append(["index size", f"{self.index_bytes:,}", "", "", "bytes", 1])
         rows.append(["index size per image", fmt(self.index_bytes / self.n_members, "B"), "", "",
                      "bytes", 1])
-        rows.append(["checkpoints in the index per image (JPEG payloads)",
+        rows.append(["checkpoints and member ends in the index per image (JPEG payloads)",
                      fmt(self.cp_bytes_per_member, "B"), "", "", "bytes", 1])
         self.igzip_mbs = [out_bytes / t / 1e6 for t in T["igzip"]]
 

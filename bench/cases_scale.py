@@ -182,16 +182,16 @@ class ScaleCases:
         # index and the checkpoints per member from the bench fixture's.
         cp = checkpoint_bytes(idx)
         meta_b = isize - cp
-        rows.append(["index without checkpoints (metadata) per image", fmt(meta_b / nimg, "B"),
+        rows.append(["index without checkpoints and member ends (metadata) per image", fmt(meta_b / nimg, "B"),
                      "", "", "bytes", 1])
         cpm = getattr(self, "cp_bytes_per_member", None)
         if cpm:
             est = meta_b + cpm * REAL_MEMBERS
-            rows.append(["index at real scale, estimated (metadata here + checkpoints per "
-                         f"member on JPEG data x {REAL_MEMBERS:,})", f"{est / 1e6:,.0f}", "", "",
+            rows.append(["index at real scale, estimated (metadata here + checkpoints and "
+                         f"member ends per member on JPEG data x {REAL_MEMBERS:,})", f"{est / 1e6:,.0f}", "", "",
                          "MB", 1])
             self.rep.target("index at real scale (estimated: metadata at scale + checkpoints "
-                            "per member on JPEG payloads)", f"{est / 1e6:,.0f} MB "
+                            "and member ends per member on JPEG payloads)", f"{est / 1e6:,.0f} MB "
                             f"({est / REAL_MEMBERS:.0f} B per image)", "<= 250 MB",
                             est <= 250e6, "index-size")
         for label, v in T.items():
