@@ -394,6 +394,11 @@ int gzi_track_build(void *ws, ifs_source *src, ifs_gz_checkpoint *cp,
 		    const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err);
 /* A job's window from its copies (ws as for gzi_track_build). */
 int gzi_track_copies(void *ws, ifs_source *src, gzi_job *j, uint32_t entry_price);
+/* Shared by both builders: clears cp's window and entry and checks the
+ * checkpoint; 0 when cp needs no window (no history: cp->from is then
+ * cp->out), 1 to go on building one, or a negative errno (err set, naming
+ * name). A skip past GZI_SKIP_MAX is cut to none. */
+int gzi_sparse_begin(ifs_gz_checkpoint *cp, size_t wlen, const char *name, ifs_err *err);
 /* Shared by both builders: from the marks, the windows and the entry choice. */
 int gzi_sparse_finish(ifs_gz_checkpoint *cp, const uint8_t *win, size_t wlen, size_t skip,
 		      const uint8_t *need, const uint8_t *val, const uint8_t *need2,

@@ -463,17 +463,8 @@ int gzi_sparse_finish(ifs_gz_checkpoint *cp, const uint8_t *win, size_t wlen, si
 	return 0;
 }
 
-int gzi_sparse_build(ifs_source *src, ifs_gz_checkpoint *cp,
-		     const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err)
+int gzi_sparse_begin(ifs_gz_checkpoint *cp, size_t wlen, const char *name, ifs_err *err)
 {
-	const char *name = ifs_source_name(src);
-	uint8_t *in = NULL, *need = NULL, *val = NULL, *need2 = NULL;
-	uint32_t *root = NULL;
-	int ret = -ENOMEM;
-	const char *why = NULL;
-	uint64_t entry = 0;
-	uint32_t hdr = 0;
-
 	free(cp->window);
 	cp->window = NULL;
 	cp->window_len = 0;
@@ -489,6 +480,23 @@ int gzi_sparse_build(ifs_source *src, ifs_gz_checkpoint *cp,
 		return ifs_err_set(err, EINVAL, "%s: window too large", name);
 	if (cp->from - cp->out > GZI_SKIP_MAX)
 		cp->from = cp->out; /* a very long block: serve reads from out on */
+	return 1;
+}
+
+int gzi_sparse_build(ifs_source *src, ifs_gz_checkpoint *cp,
+		     const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err)
+{
+	const char *name = ifs_source_name(src);
+	uint8_t *in = NULL, *need = NULL, *val = NULL, *need2 = NULL;
+	uint32_t *root = NULL;
+	int ret = -ENOMEM;
+	const char *why = NULL;
+	uint64_t entry = 0;
+	uint32_t hdr = 0;
+
+	int pr = gzi_sparse_begin(cp, wlen, name, err);
+	if (pr <= 0)
+		return pr;
 	size_t skip = (size_t)(cp->from - cp->out);
 	size_t in_max = GZI_SPARSE_IN_MAX(skip);
 	size_t cap = skip + 64 * 1024, have = 0;

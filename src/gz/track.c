@@ -113,6 +113,44 @@ static int more(rd *t, gzi_track_ws *ws, ifs_err *err)
 	return 0;
 }
 
+/* A new generation of ws->root: roots set by earlier calls read as unset
+ * without clearing the table (it is cleared once when the count wraps). */
+static void next_gen(gzi_track_ws *ws)
+{
+	if (++ws->gen == 0) {
+		memset(ws->root, 0, ws->root_cap * sizeof *ws->root);
+		ws->gen = 1;
+	}
+}
+
+/*
+ * One copy of len bytes from dist back, its first byte at output index at
+ * (counted from out): each byte's root is the window byte it comes from, if
+ * any (root[] of this generation), and from skip on the bytes it reads are
+ * marked: the window bytes in need, the window and pre-from output bytes in
+ * need2 (counted from the window's first byte).
+ */
+static inline void follow_copy(gzi_track_ws *ws, size_t at, size_t dist, size_t len,
+			       size_t wlen, size_t skip, uint8_t *need, uint8_t *need2)
+{
+	uint64_t gen = (uint64_t)ws->gen << 32, *root = ws->root;
+	for (size_t k = 0; k < len; k++, at++) {
+		size_t src = at + wlen - dist;
+		uint32_t r = NOROOT;
+		if (src < wlen)
+			r = (uint32_t)src;
+		else if ((root[src - wlen] & ~(uint64_t)UINT32_MAX) == gen)
+			r = (uint32_t)root[src - wlen];
+		root[at] = gen | r;
+		if (at < skip)
+			continue;
+		if (r != NOROOT)
+			need[r] = 1;
+		if (src < wlen + skip)
+			need2[src] = 1;
+	}
+}
+
 static int track(gzi_track_ws *ws, ifs_source *in, ifs_gz_checkpoint *cp,
 		 const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err)
 {
@@ -214,32 +252,11 @@ static int track(gzi_track_ws *ws, ifs_source *in, ifs_gz_checkpoint *cp,
 		memset(need, 1, wlen);
 		entry = 0;
 	} else {
-		if (++ws->gen == 0) {   /* the call numbers wrapped: clear once */
-			memset(ws->root, 0, ws->root_cap * sizeof *ws->root);
-			ws->gen = 1;
-		}
-		uint64_t gen = (uint64_t)ws->gen << 32;
-		uint64_t *root = ws->root;
+		next_gen(ws);
 		const gzi_match *m = ws->m;
-		for (size_t i = 0; i < d->nm; i++) {
-			size_t at = m[i].at - GZI_WSIZE, dist = m[i].dist;
-			for (size_t k = 0; k < m[i].len; k++, at++) {
-				/* the source, counted from the window's first byte */
-				size_t src = at + wlen - dist;
-				uint32_t r = NOROOT;
-				if (src < wlen)
-					r = (uint32_t)src;
-				else if ((root[src - wlen] & ~(uint64_t)UINT32_MAX) == gen)
-					r = (uint32_t)root[src - wlen];
-				root[at] = gen | r;
-				if (at < skip)
-					continue;
-				if (r != NOROOT)
-					need[r] = 1;
-				if (src < wlen + skip)
-					need2[src] = 1;
-			}
-		}
+		for (size_t i = 0; i < d->nm; i++)
+			follow_copy(ws, m[i].at - GZI_WSIZE, m[i].dist, m[i].len, wlen, skip, need,
+				    need2);
 	}
 	if (gzi_sparse_finish(cp, win, wlen, skip, need, out + GZI_WSIZE, need2, entry, hdr,
 			      entry_price) < 0)
@@ -251,21 +268,9 @@ int gzi_track_build(void *wsp, ifs_source *src, ifs_gz_checkpoint *cp,
 		    const uint8_t *win, size_t wlen, uint32_t entry_price, ifs_err *err)
 {
 	const char *name = ifs_source_name(src);
-	free(cp->window);
-	cp->window = NULL;
-	cp->window_len = 0;
-	cp->entry_bit = 0;
-	cp->hdr_bits = 0;
-	if (cp->from < cp->out)
-		return ifs_err_set(err, EINVAL, "%s: checkpoint serves offsets before itself", name);
-	if (wlen == 0) {
-		cp->from = cp->out; /* no history: everything after out is exact */
-		return 0;
-	}
-	if (wlen > GZI_WSIZE)
-		return ifs_err_set(err, EINVAL, "%s: window too large", name);
-	if (cp->from - cp->out > GZI_SKIP_MAX)
-		cp->from = cp->out; /* a very long block: serve reads from out on */
+	int pr = gzi_sparse_begin(cp, wlen, name, err);
+	if (pr <= 0)
+		return pr;
 	gzi_track_ws *ws = wsp ? wsp : gzi_track_ws_new();
 	int rc = ws ? track(ws, src, cp, win, wlen, entry_price, err) : -ENOMEM;
 	if (!wsp)
@@ -334,29 +339,9 @@ static int copies(gzi_track_ws *ws, ifs_source *in, gzi_job *j, uint32_t entry_p
 	uint8_t *need = ws->need, *need2 = ws->need2;
 	memset(need, 0, wlen);
 	memset(need2, 0, wlen + skip);
-	if (++ws->gen == 0) {
-		memset(ws->root, 0, ws->root_cap * sizeof *ws->root);
-		ws->gen = 1;
-	}
-	uint64_t gen = (uint64_t)ws->gen << 32, *root = ws->root;
-	for (size_t i = 0; i < j->nc; i++) {
-		size_t at = j->c[i].at, dist = j->c[i].dist;
-		for (size_t k = 0; k < j->c[i].len; k++, at++) {
-			size_t src = at + wlen - dist;
-			uint32_t r = NOROOT;
-			if (src < wlen)
-				r = (uint32_t)src;
-			else if ((root[src - wlen] & ~(uint64_t)UINT32_MAX) == gen)
-				r = (uint32_t)root[src - wlen];
-			root[at] = gen | r;
-			if (at < skip)
-				continue;
-			if (r != NOROOT)
-				need[r] = 1;
-			if (src < wlen + skip)
-				need2[src] = 1;
-		}
-	}
+	next_gen(ws);
+	for (size_t i = 0; i < j->nc; i++)
+		follow_copy(ws, j->c[i].at, j->c[i].dist, j->c[i].len, wlen, skip, need, need2);
 	uint64_t entry = 0;
 	uint32_t hdr = 0;
 	int rc = skip ? entry_from_copies(ws, in, j, skip, &entry, &hdr) : 0;
