@@ -5,7 +5,7 @@ server (nginx, moto) on loopback.
 
 Clients keep their connections alive; each request goes to the upstream on a
 connection of its own (Connection: close), and its response comes back as
-the upstream sent it, unless a fault applies. Control, on the same port:
+the upstream sent it, streamed as it arrives, unless a fault applies. Control, on the same port:
 
     POST /__proxy/config  {"latency": S, "faults": ["503", ...], "always": F}
         faults: one per coming request, in order; always: a fault for every
@@ -18,8 +18,9 @@ the upstream sent it, unless a fault applies. Control, on the same port:
           replace   other bytes and another ETag (as if the object were
                     replaced and the server ignored If-Match)
     GET  /__proxy/stats   {"connections": N, "requests": N, "max_inflight": N,
+                           "bytes_sent": N (body bytes sent to clients),
                            "log": [{"method", "path", "headers", "status",
-                                    "fault"}, ...]}
+                                    "fault", "sent"}, ...]}
     POST /__proxy/reset   zeroes the counters and the log
 
 Every loop is bounded: it serves until killed, one thread per connection.
@@ -35,7 +36,8 @@ import time
 
 LOCK = threading.Lock()
 STATE = {"latency": 0.0, "faults": [], "always": None}
-STATS = {"connections": 0, "requests": 0, "inflight": 0, "max_inflight": 0, "log": []}
+STATS = {"connections": 0, "requests": 0, "inflight": 0, "max_inflight": 0, "bytes_sent": 0,
+         "log": []}
 UPSTREAM = ("127.0.0.1", 0)
 
 SLOWDOWN = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>"
@@ -86,7 +88,8 @@ def control(sock, method, path, body):
             STATE["always"] = cfg.get("always")
             out = b"{}"
         elif path == "/__proxy/reset" and method == "POST":
-            STATS.update(connections=0, requests=0, max_inflight=STATS["inflight"], log=[])
+            STATS.update(connections=0, requests=0, max_inflight=STATS["inflight"], bytes_sent=0,
+                         log=[])
             out = b"{}"
         elif path == "/__proxy/stats":
             out = json.dumps({k: v for k, v in STATS.items() if k != "inflight"}).encode()
@@ -99,27 +102,60 @@ def control(sock, method, path, body):
 
 
 def upstream(head, body):
-    """Sends the request upstream on a new connection; the whole response."""
+    """Sends the request upstream on a new connection; returns the socket, the
+    response head (up to and without the blank line's CRLF), its status line
+    and headers, and the body bytes read with the head."""
     first, _ = parse_headers(head)
     lines = [ln for ln in head.split(b"\r\n")[1:] if ln and
              not ln.lower().startswith(b"connection:")]
     req = first.encode("latin-1") + b"\r\n" + b"\r\n".join(lines) + b"\r\nConnection: close\r\n\r\n"
-    with socket.create_connection(UPSTREAM, timeout=30) as u:
+    u = socket.create_connection(UPSTREAM, timeout=30)
+    try:
         u.sendall(req + body)
-        chunks = []
-        while True:
+        got = b""
+        while b"\r\n\r\n" not in got:
             c = u.recv(1 << 16)
             if not c:
-                break
-            chunks.append(c)
-    return b"".join(chunks)
+                raise OSError("the upstream closed before its response head")
+            got += c
+            if len(got) > 1 << 20:
+                raise OSError("the upstream's response head is too long")
+    except BaseException:
+        u.close()
+        raise
+    i = got.find(b"\r\n\r\n")
+    rhead, rest = got[:i + 2], got[i + 4:]
+    status_line, hdrs = parse_headers(rhead + b"\r\n")
+    return u, rhead, status_line, hdrs, rest
 
 
-def split_response(resp):
-    i = resp.find(b"\r\n\r\n")
-    head, body = resp[:i + 2], resp[i + 4:]
-    status_line, hdrs = parse_headers(head + b"\r\n")
-    return head, status_line, hdrs, body
+def stream(u, rest, sock, limit, xor, counted):
+    """Passes the upstream's body on as it arrives (never held whole, so a
+    large range flows at the pace of both ends): first rest, then the socket
+    until it closes or limit bytes went (None: no limit). counted(n) is told
+    of every body byte sent. Returns the body bytes sent."""
+    buf = bytearray(1 << 18)
+    view = memoryview(buf)
+    sent = 0
+
+    def send(b):
+        nonlocal sent
+        if limit is not None:
+            b = b[:max(0, limit - sent)]
+        if xor:
+            b = bytes(x ^ 0x5A for x in b)
+        if b:
+            sock.sendall(b)
+            sent += len(b)
+            counted(len(b))
+
+    send(rest)
+    while limit is None or sent < limit:
+        n = u.recv_into(buf)
+        if not n:
+            break
+        send(view[:n])
+    return sent
 
 
 def set_header(head, name, value):
@@ -131,11 +167,11 @@ def set_header(head, name, value):
     return b"\r\n".join(out)
 
 
-def serve_one(sock, head, body, fault, answered):
+def serve_one(sock, head, body, fault, answered, counted):
     """Answers one proxied request; returns (status, keep): keep is False when
     the connection is done. answered(status) is called before the first byte
     of the answer goes out, so that a client that has its bytes finds the
-    status logged."""
+    status logged; counted(n) as body bytes go out."""
     if fault == "503":
         answered(503)
         reply(sock, "503 Slow Down", SLOWDOWN, "application/xml")
@@ -148,30 +184,33 @@ def serve_one(sock, head, body, fault, answered):
         except OSError:
             pass
         return 0, False
-    resp = upstream(head, body)
-    rhead, status_line, hdrs, rbody = split_response(resp)
-    status = int(status_line.split()[1])
-    answered(status)
-    if fault in ("reset", "short") and len(rbody) > 1:
-        # keep the upstream's Content-Length: the body is cut short
-        sock.sendall(rhead + b"\r\n" + rbody[:len(rbody) // 2])
-        if fault == "reset":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        return status, False
-    if fault == "badrange" and "content-range" in hdrs:
-        unit, rest = hdrs["content-range"].split(" ", 1)
-        span, total = rest.split("/")
-        a, b = (int(x) for x in span.split("-"))
-        if b + 1 < int(total):
-            rhead = set_header(rhead, "Content-Range", f"{unit} {a + 1}-{b + 1}/{total}")
-    if fault == "replace" and status in (200, 206):
-        rbody = bytes(x ^ 0x5A for x in rbody)
-        rhead = set_header(rhead, "ETag", '"replaced-object"')
-    if "content-length" in hdrs:
-        rhead = set_header(rhead, "Content-Length", str(len(rbody)))
-    rhead = set_header(rhead, "Connection", "keep-alive")
-    sock.sendall(rhead + b"\r\n" + rbody)
-    return status, True
+    u, rhead, status_line, hdrs, rest = upstream(head, body)
+    with u:
+        status = int(status_line.split()[1])
+        answered(status)
+        length = int(hdrs["content-length"]) if "content-length" in hdrs else None
+        if fault in ("reset", "short") and (length or 0) > 1:
+            # keep the upstream's Content-Length: the body is cut short
+            sock.sendall(rhead + b"\r\n")
+            stream(u, rest, sock, length // 2, False, counted)
+            if fault == "reset":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return status, False
+        if fault == "badrange" and "content-range" in hdrs:
+            unit, rng = hdrs["content-range"].split(" ", 1)
+            span, total = rng.split("/")
+            a, b = (int(x) for x in span.split("-"))
+            if b + 1 < int(total):
+                rhead = set_header(rhead, "Content-Range", f"{unit} {a + 1}-{b + 1}/{total}")
+        xor = fault == "replace" and status in (200, 206)
+        if xor:
+            rhead = set_header(rhead, "ETag", '"replaced-object"')
+        keep = length is not None
+        rhead = set_header(rhead, "Connection", "keep-alive" if keep else "close")
+        sock.sendall(rhead + b"\r\n")
+        sent = stream(u, rest, sock, length, xor, counted)
+        # a body cut short by the upstream ends the connection too
+        return status, keep and sent == length
 
 
 class Handler(socketserver.BaseRequestHandler):
@@ -200,17 +239,22 @@ class Handler(socketserver.BaseRequestHandler):
                 latency = STATE["latency"]
                 # logged as it arrives; the status as the answer starts
                 entry = {"method": method, "path": path, "headers": hdrs, "status": None,
-                         "fault": fault}
+                         "fault": fault, "sent": 0}
                 STATS["log"].append(entry)
             def answered(status, entry=entry):
                 with LOCK:
                     entry["status"] = status
 
+            def counted(n, entry=entry):
+                with LOCK:
+                    entry["sent"] += n
+                    STATS["bytes_sent"] += n
+
             status, keep = 0, False
             try:
                 if latency:
                     time.sleep(latency)
-                status, keep = serve_one(sock, head, body, fault, answered)
+                status, keep = serve_one(sock, head, body, fault, answered, counted)
             except OSError:
                 pass
             finally:
