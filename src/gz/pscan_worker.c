@@ -303,8 +303,11 @@ void *gzi_pscan_worker(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&s->mu);
-		/* its bytes, and the block it ends in */
-		ifs_source_hint(s->src, c->index * p->csize, p->csize + CHUNK_PAST);
+		/* its bytes and the block it ends in, and the chunks the others will
+		 * take next: a remote source has them in flight while this one
+		 * decodes (a hint for what is already fetched or on its way is a
+		 * no-op) */
+		ifs_source_hint(s->src, c->index * p->csize, p->look * p->csize + CHUNK_PAST);
 		decode_chunk(p, c, d, &r);
 		pthread_mutex_lock(&s->mu);
 		c->state = c->index < p->want_from ? C_FREE : C_DONE;

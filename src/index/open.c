@@ -57,6 +57,7 @@ static int is_remote(const ifs_source *src)
 static int hash_range(ifs_source *src, uint64_t off, size_t len, uLong *crc, ifs_err *err)
 {
 	uint8_t buf[65536];
+	ifs_source_hint(src, off, len);   /* a remote source: one request, not one per buffer */
 	while (len > 0) {
 		size_t want = len < sizeof buf ? len : sizeof buf;
 		ssize_t n = ifs_source_pread(src, buf, want, off, err);

@@ -3,10 +3,12 @@
  * hint queues segments of up to RA_SEG bytes (at most IFS_READAHEAD_MAX
  * ahead), a few background threads read them from the inner source, and a
  * pread copies what it can from them (waiting for a segment in flight) and
- * reads the rest itself. A segment is freed once read to its end; when all
- * slots are taken, the oldest finished one makes room. A segment that could
- * not be fetched is dropped, and the pread that wants it reads it itself (so
- * a read-ahead failure never fails a read on its own).
+ * reads the rest itself. A segment read to its end is kept (a scan reads
+ * block headers again a little behind itself) but is the first to make room:
+ * when all slots are taken, the oldest segment read to its end goes, else
+ * the oldest finished one. A segment that could not be fetched is dropped,
+ * and the pread that wants it reads it itself (so a read-ahead failure never
+ * fails a read on its own).
  */
 #include "source_int.h"
 
@@ -27,6 +29,7 @@ struct seg {
 	size_t len;
 	uint8_t *buf;
 	uint64_t seq;   /* order of queueing: the oldest is reclaimed first */
+	int spent;      /* read to its end: reclaimed before unread ones */
 };
 
 struct ra_source {
@@ -93,7 +96,8 @@ static void seg_free(struct seg *g)
 	g->st = SEG_FREE;
 }
 
-/* A free slot, or the oldest finished segment's; NULL when all are busy. */
+/* A free slot, or the oldest spent segment's, or the oldest finished
+ * one's; NULL when all are busy. */
 static struct seg *slot(struct ra_source *ra)
 {
 	struct seg *old = NULL;
@@ -101,7 +105,8 @@ static struct seg *slot(struct ra_source *ra)
 		struct seg *g = &ra->seg[i];
 		if (g->st == SEG_FREE)
 			return g;
-		if ((g->st == SEG_DONE || g->st == SEG_FAILED) && (!old || g->seq < old->seq))
+		if ((g->st == SEG_DONE || g->st == SEG_FAILED) &&
+		    (!old || g->spent > old->spent || (g->spent == old->spent && g->seq < old->seq)))
 			old = g;
 	}
 	if (old)
@@ -128,7 +133,7 @@ static void ra_hint(ifs_source *s, uint64_t off, uint64_t len)
 				stop = ra->seg[i].off;
 		if (!(g = slot(ra)))
 			break;
-		*g = (struct seg){ SEG_QUEUED, p, (size_t)(stop - p), NULL, ++ra->seq };
+		*g = (struct seg){ SEG_QUEUED, p, (size_t)(stop - p), NULL, ++ra->seq, 0 };
 		p = stop;
 		if (ra->nth < RA_THREADS &&
 		    pthread_create(&ra->th[ra->nth], NULL, worker, ra) == 0)
@@ -157,7 +162,7 @@ static ssize_t ra_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_
 			memcpy((uint8_t *)buf + (pos - off), g->buf + (pos - g->off), n);
 			pos += n;
 			if (pos == gend)
-				seg_free(g);
+				g->spent = 1;
 			pthread_mutex_unlock(&ra->mu);
 			continue;
 		}
