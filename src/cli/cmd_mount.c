@@ -318,6 +318,7 @@ int cmd_mount(int argc, char **argv)
 		goto out;
 	}
 	ifs_fs fs = { .idx = idx, .views = views, .rd = reader, .debug = co.debug,
+		      .max_background = ifs_place_is_url(data_dir) ? 2 * IFS_SOURCE_MAX_CONNS : 0,
 		      .readdirplus = o.readdirplus ? 1 : o.noreaddirplus ? -1 : 0,
 		      .listing_attrs = o.readdirplus, .push_lock = PTHREAD_MUTEX_INITIALIZER,
 		      .open_lock = PTHREAD_MUTEX_INITIALIZER };

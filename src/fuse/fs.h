@@ -32,6 +32,10 @@ typedef struct ifs_fs {
 	ifs_reader *rd;            /* reads the views' files */
 	struct fuse_session *se;   /* set once the session exists */
 	int debug;
+	/* reads wait on the network: the kernel may send this many at once
+	 * (its readahead is asynchronous, capped by max_background); 0: its
+	 * default */
+	unsigned max_background;
 	/* listings with attributes: 0 for processes that stat what they list
 	 * (staters.c), 1 always (-o readdirplus), -1 never (-o noreaddirplus) */
 	int readdirplus;

@@ -89,6 +89,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	owner_uid = getuid();   /* before any request is served */
 	owner_gid = getgid();
 	conn->max_readahead = 1u << 20;
+	if (fs->max_background) {
+		conn->max_background = fs->max_background;
+		conn->congestion_threshold = fs->max_background * 3 / 4;
+	}
 	/* replies and pushes come from memory: writev copies them once, while
 	 * splice (vmsplice into a pipe, then splice) costs more CPU for that */
 	conn->want &= ~FUSE_CAP_SPLICE_WRITE;

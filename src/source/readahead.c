@@ -1,14 +1,21 @@
 /*
  * readahead.c - a source that fetches hinted ranges ahead of the reader: a
  * hint queues segments of up to RA_SEG bytes (at most IFS_READAHEAD_MAX
- * ahead), a few background threads read them from the inner source, and a
- * pread copies what it can from them (waiting for a segment in flight) and
- * reads the rest itself. A segment read to its end is kept (a scan reads
- * block headers again a little behind itself) but is the first to make room:
- * when all slots are taken, the oldest segment read to its end goes, else
- * the oldest finished one. A segment that could not be fetched is dropped,
- * and the pread that wants it reads it itself (so a read-ahead failure never
- * fails a read on its own).
+ * bytes held per source, in up to RA_SLOTS segments), and a pread copies
+ * what it can from them and reads the rest itself.
+ *
+ * Who fetches a segment: a pread that wants a queued one fetches it on its
+ * own thread (many readers, each with its hinted range: as many requests in
+ * flight as readers), and up to RA_THREADS background threads fetch what
+ * lies ahead of every reader (a scan streaming through the file). A pread
+ * waits only for a segment another thread is fetching.
+ *
+ * A segment read to its end is kept (a scan reads block headers again a
+ * little behind itself) but is the first to make room: when a new one does
+ * not fit, the oldest segments read to their end go, then the oldest
+ * finished ones. A segment that could not be fetched is dropped, and the
+ * pread that wants it reads it itself (so a read-ahead failure never fails
+ * a read on its own).
  */
 #include "source_int.h"
 
@@ -18,7 +25,7 @@
 #include <string.h>
 
 #define RA_SEG (8u << 20)
-#define RA_SEGS (IFS_READAHEAD_MAX / RA_SEG)
+#define RA_SLOTS 64
 #define RA_THREADS 4
 
 enum seg_state { SEG_FREE, SEG_QUEUED, SEG_FETCHING, SEG_DONE, SEG_FAILED };
@@ -37,12 +44,33 @@ struct ra_source {
 	ifs_source *inner;
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
-	struct seg seg[RA_SEGS];
+	struct seg seg[RA_SLOTS];
+	uint64_t held;   /* bytes of the segments not free */
 	pthread_t th[RA_THREADS];
 	unsigned nth;
 	int stop;
 	uint64_t seq;
 };
+
+/* Fetches g (the caller set it SEG_FETCHING) with ra->mu held on entry and
+ * on return; the lock is let go meanwhile. */
+static void fetch(struct ra_source *ra, struct seg *g)
+{
+	uint64_t off = g->off;
+	size_t len = g->len;
+	pthread_mutex_unlock(&ra->mu);
+	uint8_t *buf = malloc(len);
+	ssize_t n = buf ? ifs_source_pread(ra->inner, buf, len, off, NULL) : -ENOMEM;
+	pthread_mutex_lock(&ra->mu);
+	if (n == (ssize_t)len) {
+		g->buf = buf;
+		g->st = SEG_DONE;
+	} else {
+		free(buf);
+		g->st = SEG_FAILED;
+	}
+	pthread_cond_broadcast(&ra->done);
+}
 
 static void *worker(void *arg)
 {
@@ -50,7 +78,7 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&ra->mu);
 	for (;;) {
 		struct seg *g = NULL;
-		for (unsigned i = 0; i < RA_SEGS; i++)
+		for (unsigned i = 0; i < RA_SLOTS; i++)
 			if (ra->seg[i].st == SEG_QUEUED && (!g || ra->seg[i].off < g->off))
 				g = &ra->seg[i];
 		if (ra->stop)
@@ -60,20 +88,7 @@ static void *worker(void *arg)
 			continue;
 		}
 		g->st = SEG_FETCHING;
-		uint64_t off = g->off;
-		size_t len = g->len;
-		pthread_mutex_unlock(&ra->mu);
-		uint8_t *buf = malloc(len);
-		ssize_t n = buf ? ifs_source_pread(ra->inner, buf, len, off, NULL) : -ENOMEM;
-		pthread_mutex_lock(&ra->mu);
-		if (n == (ssize_t)len) {
-			g->buf = buf;
-			g->st = SEG_DONE;
-		} else {
-			free(buf);
-			g->st = SEG_FAILED;
-		}
-		pthread_cond_broadcast(&ra->done);
+		fetch(ra, g);
 	}
 	pthread_mutex_unlock(&ra->mu);
 	return NULL;
@@ -81,7 +96,7 @@ static void *worker(void *arg)
 
 static struct seg *seg_at(struct ra_source *ra, uint64_t pos)
 {
-	for (unsigned i = 0; i < RA_SEGS; i++) {
+	for (unsigned i = 0; i < RA_SLOTS; i++) {
 		struct seg *g = &ra->seg[i];
 		if (g->st != SEG_FREE && pos >= g->off && pos - g->off < g->len)
 			return g;
@@ -89,29 +104,38 @@ static struct seg *seg_at(struct ra_source *ra, uint64_t pos)
 	return NULL;
 }
 
-static void seg_free(struct seg *g)
+static void seg_free(struct ra_source *ra, struct seg *g)
 {
 	free(g->buf);
 	g->buf = NULL;
 	g->st = SEG_FREE;
+	ra->held -= g->len;
 }
 
-/* A free slot, or the oldest spent segment's, or the oldest finished
- * one's; NULL when all are busy. */
-static struct seg *slot(struct ra_source *ra)
+/* A free slot with room for len more bytes held, made by dropping the
+ * oldest spent segments, then the oldest finished ones; NULL when the
+ * segments being fetched or waiting leave no room. */
+static struct seg *slot(struct ra_source *ra, size_t len)
 {
-	struct seg *old = NULL;
-	for (unsigned i = 0; i < RA_SEGS; i++) {
-		struct seg *g = &ra->seg[i];
-		if (g->st == SEG_FREE)
-			return g;
-		if ((g->st == SEG_DONE || g->st == SEG_FAILED) &&
-		    (!old || g->spent > old->spent || (g->spent == old->spent && g->seq < old->seq)))
-			old = g;
+	for (;;) {
+		struct seg *free_slot = NULL, *old = NULL;
+		for (unsigned i = 0; i < RA_SLOTS; i++) {
+			struct seg *g = &ra->seg[i];
+			if (g->st == SEG_FREE) {
+				if (!free_slot)
+					free_slot = g;
+			} else if ((g->st == SEG_DONE || g->st == SEG_FAILED) &&
+				   (!old || g->spent > old->spent ||
+				    (g->spent == old->spent && g->seq < old->seq))) {
+				old = g;
+			}
+		}
+		if (free_slot && ra->held + len <= IFS_READAHEAD_MAX)
+			return free_slot;
+		if (!old)
+			return NULL;
+		seg_free(ra, old);
 	}
-	if (old)
-		seg_free(old);
-	return old;
 }
 
 static void ra_hint(ifs_source *s, uint64_t off, uint64_t len)
@@ -128,20 +152,17 @@ static void ra_hint(ifs_source *s, uint64_t off, uint64_t len)
 			continue;
 		}
 		uint64_t stop = end - p > RA_SEG ? p + RA_SEG : end;
-		for (unsigned i = 0; i < RA_SEGS; i++)   /* up to the next segment */
+		for (unsigned i = 0; i < RA_SLOTS; i++)   /* up to the next segment */
 			if (ra->seg[i].st != SEG_FREE && ra->seg[i].off > p && ra->seg[i].off < stop)
 				stop = ra->seg[i].off;
-		if (!(g = slot(ra)))
+		if (!(g = slot(ra, (size_t)(stop - p))))
 			break;
 		*g = (struct seg){ SEG_QUEUED, p, (size_t)(stop - p), NULL, ++ra->seq, 0 };
+		ra->held += g->len;
 		p = stop;
 		if (ra->nth < RA_THREADS &&
 		    pthread_create(&ra->th[ra->nth], NULL, worker, ra) == 0)
 			ra->nth++;
-		if (ra->nth == 0) {   /* no thread to fetch it: the reader will */
-			g->st = SEG_FREE;
-			break;
-		}
 	}
 	pthread_cond_broadcast(&ra->work);
 	pthread_mutex_unlock(&ra->mu);
@@ -154,8 +175,14 @@ static ssize_t ra_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_
 	while (pos < end) {
 		pthread_mutex_lock(&ra->mu);
 		struct seg *g;
-		while ((g = seg_at(ra, pos)) && (g->st == SEG_QUEUED || g->st == SEG_FETCHING))
-			pthread_cond_wait(&ra->done, &ra->mu);
+		while ((g = seg_at(ra, pos)) && (g->st == SEG_QUEUED || g->st == SEG_FETCHING)) {
+			if (g->st == SEG_QUEUED) {   /* wanted now: this thread fetches it */
+				g->st = SEG_FETCHING;
+				fetch(ra, g);
+			} else {
+				pthread_cond_wait(&ra->done, &ra->mu);
+			}
+		}
 		if (g && g->st == SEG_DONE) {
 			uint64_t gend = g->off + g->len;
 			size_t n = (size_t)((end < gend ? end : gend) - pos);
@@ -167,9 +194,9 @@ static ssize_t ra_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_
 			continue;
 		}
 		if (g)   /* failed: read it here */
-			seg_free(g);
+			seg_free(ra, g);
 		uint64_t stop = end;
-		for (unsigned i = 0; i < RA_SEGS; i++)
+		for (unsigned i = 0; i < RA_SLOTS; i++)
 			if (ra->seg[i].st != SEG_FREE && ra->seg[i].off > pos && ra->seg[i].off < stop)
 				stop = ra->seg[i].off;
 		pthread_mutex_unlock(&ra->mu);
@@ -193,7 +220,7 @@ static void ra_close(ifs_source *s)
 	pthread_mutex_unlock(&ra->mu);
 	for (unsigned i = 0; i < ra->nth; i++)
 		pthread_join(ra->th[i], NULL);
-	for (unsigned i = 0; i < RA_SEGS; i++)
+	for (unsigned i = 0; i < RA_SLOTS; i++)
 		free(ra->seg[i].buf);
 	pthread_cond_destroy(&ra->work);
 	pthread_cond_destroy(&ra->done);

@@ -5,6 +5,7 @@ Every view is compared with a mount of the same files from the local folder
 and with the manifest; the proxy's log counts the requests and bytes each
 image read costs; the errors at mount name the URL and mount nothing."""
 
+import concurrent.futures
 import hashlib
 import os
 import pathlib
@@ -245,6 +246,73 @@ def test_each_image_read_is_one_ranged_request(served, cache_home, tmp_path):
             assert m.close() == 0, m.stderr()
     finally:
         proxy.stop()
+
+
+def wide_copy(tiny_dir, d, n_members, size):
+    """The tiny fixture with n_members members of size random bytes appended
+    to train_val_images.tar.gz (train_val_images/Wide/: only the pristine
+    tree shows them), each in deflate blocks of its own. Returns their mount
+    paths and MD5s."""
+    import gzip
+    import io
+    import random
+    import tarfile
+    shutil.copytree(tiny_dir, d, ignore=shutil.ignore_patterns(".inatfs-index*"))
+    tar = d / "train_val_images.tar.gz"
+    rng = random.Random(11)
+    with tarfile.open(tar) as src:
+        members = [(m, src.extractfile(m).read() if m.isfile() else None)
+                   for m in src.getmembers()]
+    wide = {}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as out:
+        for m, b in members:
+            out.addfile(m, io.BytesIO(b) if b is not None else None)
+        for i in range(n_members):
+            data = rng.randbytes(size)
+            ti = tarfile.TarInfo(f"train_val_images/Wide/w{i:03d}.bin")
+            ti.size = size
+            ti.mtime = 1500000000
+            out.addfile(ti, io.BytesIO(data))
+            wide[f"train_val_images/Wide/w{i:03d}.bin"] = hashlib.md5(data).hexdigest()
+    tar.write_bytes(gzip.compress(buf.getvalue(), 6))
+    return wide
+
+
+def test_concurrent_readers_have_their_requests_in_flight_at_once(tiny_dir, cache_home,
+                                                                  tmp_path):
+    """32 readers of different files through a server 50 ms away: the
+    requests go out together (not queued behind the kernel's default of 12
+    background reads, nor behind the read-ahead's few threads), and each
+    file still costs one request."""
+    wide = wide_copy(tiny_dir, tmp_path / "data", 64, 192 << 10)
+    n = servers.Nginx(tmp_path / "data", tmp_path / "nginx")
+    proxy = servers.Proxy(n.http_port, tmp_path)
+    try:
+        r = inatfs("index", proxy.url, "-o", "nocache")
+        assert r.returncode == 0, r.stderr
+        m = Mount(proxy.url, tmp_path / "mnt", f"cache={tmp_path / 'c'}")
+        try:
+            proxy.config(latency=0.05)
+            proxy.reset()
+
+            def one(item):
+                path, want = item
+                with open(m.mnt / path, "rb") as f:
+                    return hashlib.md5(f.read()).hexdigest() == want
+
+            with concurrent.futures.ThreadPoolExecutor(32) as ex:
+                assert all(ex.map(one, wide.items()))
+            s = proxy.stats()
+            assert s["max_inflight"] >= 16, s["max_inflight"]
+            gets = [e for e in s["log"] if e["method"] == "GET"]
+            assert len(gets) == len(wide), [e["headers"].get("range") for e in gets]
+        finally:
+            proxy.config(latency=0)
+            assert m.close() == 0, m.stderr()
+    finally:
+        proxy.stop()
+        n.stop()
 
 
 def test_faults_give_right_bytes_or_eio(served, cache_home, tmp_path):
