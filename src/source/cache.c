@@ -2,17 +2,21 @@
  * cache.c - a disk cache of fetched bytes in front of any source.
  *
  * Blocks of IFS_CACHE_BLOCK bytes, keyed by (the source's identity, the
- * block's offset), live in chunk files of IFS_CACHE_CHUNK_BLOCKS blocks:
+ * block's offset), live in chunk files of IFS_CACHE_CHUNK_BLOCKS blocks. A
+ * block may be held in part: one run of its bytes, so that a read keeps
+ * exactly what it fetched (a later read next to it joins the two runs):
  *
  *   DIR/lock                       flock'd by the one process using DIR
  *   DIR/<16 hex of sha256(id)>/id  the identity in full (written, then renamed)
  *   DIR/<...>/<chunk, 16 hex>      a chunk file (created whole, then renamed):
  *
  *   offset  size
- *   0       8     magic "IFSCACH1"
+ *   0       8     magic "IFSCACH2"
  *   8       4     block size (LE)            12  4  blocks per chunk (LE)
  *   16      8     chunk index (LE)           24  8  first 8 bytes of sha256(id)
- *   64      8*N   per block: length, CRC-32 of its bytes (LE); length 0 = absent
+ *   64      8*N   per block: the run's start in the block (2), its length
+ *                 (2: 1 to the block size, 0 = absent; B itself is 0x8000),
+ *                 the CRC-32 of its bytes (4), LE
  *   4096    ...   block i at 4096 + i * block size (a sparse file)
  *
  * A block is written before its entry, and an entry being rewritten is
@@ -28,6 +32,8 @@
  */
 #include "source_int.h"
 
+#include "inatfs/crc32.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -38,13 +44,12 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define B IFS_CACHE_BLOCK
 #define NB IFS_CACHE_CHUNK_BLOCKS
 #define HDR 4096u
 #define ENTRY0 64u
-#define MAGIC "IFSCACH1"
+#define MAGIC "IFSCACH2"
 
 struct ident {
 	char hash[17];
@@ -56,6 +61,7 @@ struct chunk {
 	uint64_t index, gen, bytes;
 	time_t mtime;                  /* at load: the initial recency */
 	uint32_t len[NB], crc[NB];
+	uint16_t start[NB];            /* the held run: [start, start + len) of the block */
 	struct chunk *hnext, *prev, *next;
 };
 
@@ -252,9 +258,11 @@ static void load_chunk(ifs_cache *c, struct ident *id, const char *dirpath, cons
 	k->bytes = HDR;
 	k->mtime = st.st_mtime;
 	for (unsigned i = 0; i < NB; i++) {
-		k->len[i] = get32(h + ENTRY0 + 8 * i);
+		uint32_t e = get32(h + ENTRY0 + 8 * i);
+		k->start[i] = (uint16_t)(e & 0xffff);
+		k->len[i] = e >> 16;
 		k->crc[i] = get32(h + ENTRY0 + 8 * i + 4);
-		if (k->len[i] > B)
+		if ((uint32_t)k->start[i] + k->len[i] > B)
 			k->len[i] = 0;   /* garbage: absent (the block fails its check anyway) */
 		k->bytes += k->len[i];
 	}
@@ -442,17 +450,39 @@ int ifs_cache_ident(ifs_cache *c, const char *identity, struct ident **out)
 	return *out ? 0 : -ENOMEM;
 }
 
-int ifs_cache_has(ifs_cache *c, struct ident *id, uint64_t block, uint32_t len)
+/* Whether the run held covers [lo, hi) of the block (call with mu held). */
+static int covers(const struct chunk *k, unsigned slot, uint32_t lo, uint32_t hi)
+{
+	return k->len[slot] && k->start[slot] <= lo && hi <= k->start[slot] + k->len[slot];
+}
+
+int ifs_cache_has(ifs_cache *c, struct ident *id, uint64_t block, uint32_t lo, uint32_t hi)
 {
 	pthread_mutex_lock(&c->mu);
 	struct chunk *k = find(c, id, block / NB);
-	int has = k && k->len[block % NB] == len && len;
+	int has = k && covers(k, (unsigned)(block % NB), lo, hi);
 	pthread_mutex_unlock(&c->mu);
 	return has;
 }
 
+/* Forgets a run that failed its check, unless it changed meanwhile. */
+static void forget(ifs_cache *c, struct ident *id, uint64_t index, uint64_t gen, unsigned slot,
+		   uint32_t start, uint32_t len, uint32_t crc)
+{
+	atomic_fetch_add(&c->bad, 1);
+	pthread_mutex_lock(&c->mu);
+	struct chunk *k = find(c, id, index);
+	if (k && k->gen == gen && k->start[slot] == start && k->len[slot] == len &&
+	    k->crc[slot] == crc) {
+		k->bytes -= len;
+		c->bytes -= len;
+		k->len[slot] = 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
 unsigned ifs_cache_get(ifs_cache *c, struct ident *id, uint64_t first, unsigned n,
-		       const uint32_t *lens, uint8_t *buf, uint8_t *present)
+		       const uint32_t *lo, const uint32_t *hi, uint8_t *buf, uint8_t *present)
 {
 	unsigned got = 0;
 	for (unsigned i = 0; i < n;) {
@@ -460,49 +490,44 @@ unsigned ifs_cache_get(ifs_cache *c, struct ident *id, uint64_t first, unsigned 
 		unsigned slot = (unsigned)((first + i) % NB), m = NB - slot;
 		if (m > n - i)
 			m = n - i;
-		uint32_t crc[NB], len[NB];
+		uint32_t crc[NB], len[NB], start[NB];
+		uint8_t want[NB] = { 0 };
 		uint64_t gen = 0;
-		int any = 0;
+		size_t span = 0;   /* bytes to read from the first block's start */
 		pthread_mutex_lock(&c->mu);
 		struct chunk *k = find(c, id, index);
 		if (k) {
 			gen = k->gen;
-			memcpy(len, k->len + slot, m * sizeof *len);
-			memcpy(crc, k->crc + slot, m * sizeof *crc);
 			lru_front(c, k);
-			for (unsigned j = 0; j < m; j++)
-				any |= len[j] == lens[i + j];
+			for (unsigned j = 0; j < m; j++) {
+				start[j] = k->start[slot + j];
+				len[j] = k->len[slot + j];
+				crc[j] = k->crc[slot + j];
+				if ((want[j] = (uint8_t)covers(k, slot + j, lo[i + j], hi[i + j])))
+					span = (size_t)j * B + start[j] + len[j];
+			}
 		}
 		pthread_mutex_unlock(&c->mu);
 		char path[4096];
 		int fd = -1;
-		if (any) {
+		if (span) {
 			chunk_path(c, id, index, path, sizeof path);
 			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		}
-		/* one read for the blocks wanted from this chunk */
-		size_t span = (size_t)m * B - (B - lens[i + m - 1]);
+		/* one read for the runs wanted from this chunk */
 		ssize_t rd = fd >= 0 ? pread(fd, buf + (size_t)i * B, span, HDR + (off_t)slot * B) : -1;
 		for (unsigned j = 0; rd >= 0 && j < m; j++) {
-			if (len[j] != lens[i + j] || len[j] == 0)
+			if (!want[j])
 				continue;
-			int whole = (size_t)j * B + len[j] <= (size_t)rd;
-			if (whole && (uint32_t)crc32(0, buf + (size_t)(i + j) * B, len[j]) == crc[j]) {
+			const uint8_t *run = buf + (size_t)(i + j) * B + start[j];
+			int whole = (size_t)j * B + start[j] + len[j] <= (size_t)rd;
+			if (whole && ifs_crc32(0, run, len[j]) == crc[j]) {
 				present[i + j] = 1;
 				got++;
 				continue;
 			}
 			/* torn or changed on disk: forget it, fetch it again */
-			atomic_fetch_add(&c->bad, 1);
-			pthread_mutex_lock(&c->mu);
-			struct chunk *kk = find(c, id, index);
-			if (kk && kk->gen == gen && kk->len[slot + j] == len[j] &&
-			    kk->crc[slot + j] == crc[j]) {
-				kk->bytes -= kk->len[slot + j];
-				c->bytes -= kk->len[slot + j];
-				kk->len[slot + j] = 0;
-			}
-			pthread_mutex_unlock(&c->mu);
+			forget(c, id, index, gen, slot + j, start[j], len[j], crc[j]);
 		}
 		if (fd >= 0)
 			close(fd);
@@ -512,52 +537,98 @@ unsigned ifs_cache_get(ifs_cache *c, struct ident *id, uint64_t first, unsigned 
 	return got;
 }
 
-void ifs_cache_put(ifs_cache *c, struct ident *id, uint64_t block, const uint8_t *data,
-		   uint32_t len)
+/*
+ * The run to write for [start, start + len) given the one held: the new
+ * run alone, or both joined when they touch (the held bytes read back and
+ * checked first). Returns 0 to write tmp[*us, *us + *ul), or -1 to keep
+ * what is held (it covers the new run, or is the longer of two apart).
+ */
+static int join(int fd, unsigned slot, uint32_t s0, uint32_t l0, uint32_t crc0, uint32_t start,
+		const uint8_t *data, uint32_t len, uint8_t *tmp, uint32_t *us, uint32_t *ul)
 {
+	memcpy(tmp + start, data, len);
+	*us = start;
+	*ul = len;
+	if (!l0)
+		return 0;
+	if (s0 <= start && start + len <= s0 + l0)
+		return -1;
+	if (start > s0 + l0 || s0 > start + len)   /* apart: keep the longer */
+		return l0 > len ? -1 : 0;
+	uint8_t old[B];
+	if (pread(fd, old, l0, HDR + (off_t)slot * B + s0) != (ssize_t)l0 ||
+	    ifs_crc32(0, old, l0) != crc0)
+		return 0;   /* the held run is bad: the new one replaces it */
+	uint32_t a = s0 < start ? s0 : start;
+	uint32_t e = s0 + l0 > start + len ? s0 + l0 : start + len;
+	/* the held bytes where the new run does not reach (both are the
+	 * source's same bytes where they overlap) */
+	for (uint32_t x = s0; x < s0 + l0; x++)
+		if (x < start || x >= start + len)
+			tmp[x] = old[x - s0];
+	*us = a;
+	*ul = e - a;
+	return 0;
+}
+
+void ifs_cache_put(ifs_cache *c, struct ident *id, uint64_t block, uint32_t start,
+		   const uint8_t *data, uint32_t len)
+{
+	if (!len || start + len > B)
+		return;
 	uint64_t index = block / NB;
 	unsigned slot = (unsigned)(block % NB);
-	uint32_t crc = (uint32_t)crc32(0, data, len);
 	pthread_mutex_lock(&c->mu);
 	struct chunk *k = find(c, id, index);
 	if (!k)
 		k = create_chunk(c, id, index);
-	if (!k || (k->len[slot] == len && k->crc[slot] == crc)) {
+	if (!k || covers(k, slot, start, start + len)) {
 		if (k)
 			lru_front(c, k);
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
 	uint64_t gen = k->gen;
-	k->bytes -= k->len[slot];
-	c->bytes -= k->len[slot];
+	uint32_t s0 = k->start[slot], l0 = k->len[slot], crc0 = k->crc[slot];
+	k->bytes -= l0;
+	c->bytes -= l0;
 	k->len[slot] = 0;
 	pthread_mutex_unlock(&c->mu);
 
 	char path[4096];
-	uint8_t e[8] = { 0 };
+	uint8_t e[8] = { 0 }, tmp[B];
+	uint32_t us, ul;
 	chunk_path(c, id, index, path, sizeof path);
-	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return;   /* evicted meanwhile */
-	off_t eoff = ENTRY0 + (off_t)slot * 8;
-	/* the order is what makes it crash-safe: entry cleared, block, entry
-	 * (the disk may hold an entry that memory dropped as bad) */
-	int ok = pwrite(fd, e, 8, eoff) == 8;
-	ok = ok && pwrite(fd, data, len, HDR + (off_t)slot * B) == (ssize_t)len;
-	put32(e, len);
-	put32(e + 4, crc);
-	ok = ok && pwrite(fd, e, 8, eoff) == 8;
+	int ok = 1;
+	if (join(fd, slot, s0, l0, crc0, start, data, len, tmp, &us, &ul) < 0) {
+		us = s0;   /* what was held stays: its entry on disk is unchanged */
+		ul = l0;
+	} else {
+		uint32_t crc = ifs_crc32(0, tmp + us, ul);
+		off_t eoff = ENTRY0 + (off_t)slot * 8;
+		/* the order is what makes it crash-safe: entry cleared, run, entry
+		 * (the disk may hold an entry that memory dropped as bad) */
+		ok = pwrite(fd, e, 8, eoff) == 8;
+		ok = ok && pwrite(fd, tmp + us, ul, HDR + (off_t)slot * B + us) == (ssize_t)ul;
+		put32(e, us | ul << 16);
+		put32(e + 4, crc);
+		ok = ok && pwrite(fd, e, 8, eoff) == 8;
+		crc0 = crc;
+	}
 	ok &= close(fd) == 0;
 	if (!ok)
 		return;
 	pthread_mutex_lock(&c->mu);
 	k = find(c, id, index);
 	if (k && k->gen == gen && k->len[slot] == 0) {
-		k->len[slot] = len;
-		k->crc[slot] = crc;
-		k->bytes += len;
-		c->bytes += len;
+		k->start[slot] = (uint16_t)us;
+		k->len[slot] = ul;
+		k->crc[slot] = crc0;
+		k->bytes += ul;
+		c->bytes += ul;
 		lru_front(c, k);
 		evict(c, k);
 	}

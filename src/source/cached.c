@@ -1,9 +1,9 @@
 /*
  * cached.c - a source read through the cache of fetched bytes (cache.c): a
- * pread takes the blocks the cache holds whole, and fetches the rest in one
- * read of the inner source, from the first missing block to the last (whole
- * blocks, so at most a block's worth more on each side than asked), then
- * keeps them. The inner source's hint passes through.
+ * pread takes the bytes the cache holds, and fetches the rest in one read of
+ * the inner source, from the first byte missing to the last (exactly those:
+ * blocks held in part keep what was fetched), then keeps them. The hint
+ * passes on exactly the range a pread of it would fetch.
  */
 #include "source_int.h"
 
@@ -20,31 +20,44 @@ struct cached_source {
 	struct ident *id;
 };
 
+static uint32_t block_len(const ifs_source *s, uint64_t b)
+{
+	uint64_t bo = b * B;
+	return (uint32_t)(s->size - bo < B ? s->size - bo : B);
+}
+
+/* The bytes of block b that [off, off + len) covers: [*lo, *hi). */
+static void want(const ifs_source *s, uint64_t off, uint64_t len, uint64_t b, uint32_t *lo,
+		 uint32_t *hi)
+{
+	uint64_t bo = b * B, be = bo + block_len(s, b);
+	*lo = (uint32_t)((off > bo ? off : bo) - bo);
+	*hi = (uint32_t)((off + len < be ? off + len : be) - bo);
+}
+
 static ssize_t cs_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_err *err)
 {
 	struct cached_source *cs = (struct cached_source *)s;
 	uint64_t b0 = off / B, b1 = (off + len - 1) / B;
 	size_t n = (size_t)(b1 - b0 + 1);
 	uint8_t *span = malloc(n * B), *present = calloc(n, 1);
-	uint32_t *lens = calloc(n, sizeof *lens);
+	uint32_t *lo = calloc(n, sizeof *lo), *hi = calloc(n, sizeof *hi);
 	ssize_t r = (ssize_t)len;
-	if (!span || !present || !lens) {
+	if (!span || !present || !lo || !hi) {
 		r = ifs_err_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		uint64_t bo = (b0 + i) * B;
-		lens[i] = (uint32_t)(s->size - bo < B ? s->size - bo : B);
-	}
-	if (ifs_cache_get(cs->c, cs->id, b0, (unsigned)n, lens, span, present) < n) {
+	for (size_t i = 0; i < n; i++)
+		want(s, off, len, b0 + i, &lo[i], &hi[i]);
+	if (ifs_cache_get(cs->c, cs->id, b0, (unsigned)n, lo, hi, span, present) < n) {
 		size_t m0 = 0, m1 = n - 1;
 		while (present[m0])
 			m0++;
 		while (present[m1])
 			m1--;
-		uint64_t from = (b0 + m0) * B, to = (b0 + m1) * B + lens[m1];
-		ssize_t got = ifs_source_pread(cs->inner, span + m0 * B, (size_t)(to - from), from,
-					       err);
+		uint64_t from = (b0 + m0) * B + lo[m0], to = (b0 + m1) * B + hi[m1];
+		ssize_t got = ifs_source_pread(cs->inner, span + m0 * B + lo[m0],
+					       (size_t)(to - from), from, err);
 		if (got < 0) {
 			r = got;
 			goto out;
@@ -57,37 +70,40 @@ static ssize_t cs_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_
 		}
 		ifs_cache_count_miss(cs->c, (unsigned)(m1 - m0 + 1));
 		for (size_t i = m0; i <= m1; i++)
-			ifs_cache_put(cs->c, cs->id, b0 + i, span + i * B, lens[i]);
+			ifs_cache_put(cs->c, cs->id, b0 + i, lo[i], span + i * B + lo[i],
+				      hi[i] - lo[i]);
 	}
 	memcpy(buf, span + (off - b0 * B), len);
 out:
 	free(span);
 	free(present);
-	free(lens);
+	free(lo);
+	free(hi);
 	return r;
 }
 
-static uint32_t block_len(const ifs_source *s, uint64_t b)
-{
-	uint64_t bo = b * B;
-	return (uint32_t)(s->size - bo < B ? s->size - bo : B);
-}
-
-/* The inner source is told of the blocks a pread of the range will fetch
- * (whole blocks, from the first one missing to the last one missing), so
- * that its read-ahead holds exactly what the misses read; nothing when the
- * cache holds them all. */
+/* The inner source is told of the range a pread of [off, off + len) would
+ * fetch (from the first byte the cache misses to the last), so that its
+ * read-ahead holds exactly what the misses read; nothing when the cache
+ * holds it all. */
 static void cs_hint(ifs_source *s, uint64_t off, uint64_t len)
 {
 	struct cached_source *cs = (struct cached_source *)s;
 	uint64_t b0 = off / B, b1 = (off + len - 1) / B;
-	while (b0 <= b1 && ifs_cache_has(cs->c, cs->id, b0, block_len(s, b0)))
-		b0++;
-	while (b1 > b0 && ifs_cache_has(cs->c, cs->id, b1, block_len(s, b1)))
-		b1--;
-	if (b0 > b1)
-		return;
-	ifs_source_hint(cs->inner, b0 * B, b1 * B + block_len(s, b1) - b0 * B);
+	uint32_t lo0, hi0, lo1, hi1;
+	for (;; b0++) {
+		if (b0 > b1)
+			return;
+		want(s, off, len, b0, &lo0, &hi0);
+		if (!ifs_cache_has(cs->c, cs->id, b0, lo0, hi0))
+			break;
+	}
+	for (;; b1--) {
+		want(s, off, len, b1, &lo1, &hi1);
+		if (b1 == b0 || !ifs_cache_has(cs->c, cs->id, b1, lo1, hi1))
+			break;
+	}
+	ifs_source_hint(cs->inner, b0 * B + lo0, b1 * B + hi1 - (b0 * B + lo0));
 }
 
 static void cs_close(ifs_source *s)

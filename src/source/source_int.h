@@ -135,17 +135,19 @@ struct ident;
 /* The cache's handle on a source identity (its folder made if new). 0, or
  * a negative errno: then the source is not cached. */
 int ifs_cache_ident(ifs_cache *c, const char *identity, struct ident **out);
-/* Blocks first..first+n-1 that the cache holds whole (lens[i]: each one's
- * length): their bytes at buf + i * IFS_CACHE_BLOCK, present[i] set to 1.
- * A block that fails its check is forgotten. Returns how many were found. */
+/* Blocks first..first+n-1, of which [lo[i], hi[i]) is wanted (offsets in
+ * the block): each block whose held run covers that has the run's bytes at
+ * their place in buf + i * IFS_CACHE_BLOCK, and present[i] set to 1. A run
+ * that fails its check is forgotten. Returns how many were found. */
 unsigned ifs_cache_get(ifs_cache *c, struct ident *id, uint64_t first, unsigned n,
-		       const uint32_t *lens, uint8_t *buf, uint8_t *present);
-/* Whether the cache holds block (of length len) as far as its table says
- * (not read nor checked: for hints). */
-int ifs_cache_has(ifs_cache *c, struct ident *id, uint64_t block, uint32_t len);
-/* Keeps one block (best effort: a full disk just keeps nothing). */
-void ifs_cache_put(ifs_cache *c, struct ident *id, uint64_t block, const uint8_t *data,
-		   uint32_t len);
+		       const uint32_t *lo, const uint32_t *hi, uint8_t *buf, uint8_t *present);
+/* Whether the cache holds [lo, hi) of block as far as its table says (not
+ * read nor checked: for hints). */
+int ifs_cache_has(ifs_cache *c, struct ident *id, uint64_t block, uint32_t lo, uint32_t hi);
+/* Keeps [start, start + len) of one block, joined to the run held when the
+ * two touch (best effort: a full disk just keeps nothing). */
+void ifs_cache_put(ifs_cache *c, struct ident *id, uint64_t block, uint32_t start,
+		   const uint8_t *data, uint32_t len);
 void ifs_cache_count_miss(ifs_cache *c, unsigned blocks);
 
 /* ---- S3 (sigv4.c, s3.c, creds.c) ------------------------------------------ */
