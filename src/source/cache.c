@@ -465,6 +465,18 @@ int ifs_cache_has(ifs_cache *c, struct ident *id, uint64_t block, uint32_t lo, u
 	return has;
 }
 
+int ifs_cache_run(ifs_cache *c, struct ident *id, uint64_t block, uint32_t *start,
+		  uint32_t *len)
+{
+	pthread_mutex_lock(&c->mu);
+	struct chunk *k = find(c, id, block / NB);
+	unsigned slot = (unsigned)(block % NB);
+	*start = k ? k->start[slot] : 0;
+	*len = k ? k->len[slot] : 0;
+	pthread_mutex_unlock(&c->mu);
+	return *len != 0;
+}
+
 /* Forgets a run that failed its check, unless it changed meanwhile. */
 static void forget(ifs_cache *c, struct ident *id, uint64_t index, uint64_t gen, unsigned slot,
 		   uint32_t start, uint32_t len, uint32_t crc)

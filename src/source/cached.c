@@ -2,8 +2,12 @@
  * cached.c - a source read through the cache of fetched bytes (cache.c): a
  * pread takes the bytes the cache holds, and fetches the rest in one read of
  * the inner source, from the first byte missing to the last (exactly those:
- * blocks held in part keep what was fetched), then keeps them. The hint
- * passes on exactly the range a pread of it would fetch.
+ * blocks held in part keep what was fetched), then keeps them. A fetch that
+ * would leave a gap in a block beside the run held there reaches over the
+ * gap, so that the two join: a block holds one run, and a cursor that reads
+ * a block's header and then its bytes from an entry further on would
+ * otherwise keep only one of the two. The hint passes on exactly the range
+ * a pread of it would fetch.
  */
 #include "source_int.h"
 
@@ -35,6 +39,21 @@ static void want(const ifs_source *s, uint64_t off, uint64_t len, uint64_t b, ui
 	*hi = (uint32_t)((off + len < be ? off + len : be) - bo);
 }
 
+/* The fetch for blocks b0 + m0 .. b0 + m1 wanting [lo, ...) of the first and
+ * [..., hi) of the last, reaching over a gap to a run held beside it:
+ * [*from, *to) in the block-relative offsets of the first and last block. */
+static void reach(struct cached_source *cs, uint64_t bf, uint32_t lo, uint64_t bl, uint32_t hi,
+		  uint32_t *from, uint32_t *to)
+{
+	uint32_t s, l;
+	*from = lo;
+	*to = hi;
+	if (ifs_cache_run(cs->c, cs->id, bf, &s, &l) && s + l < lo)
+		*from = s + l;
+	if (ifs_cache_run(cs->c, cs->id, bl, &s, &l) && s > hi)
+		*to = s;
+}
+
 static ssize_t cs_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_err *err)
 {
 	struct cached_source *cs = (struct cached_source *)s;
@@ -55,6 +74,10 @@ static ssize_t cs_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_
 			m0++;
 		while (present[m1])
 			m1--;
+		uint32_t flo, thi;
+		reach(cs, b0 + m0, lo[m0], b0 + m1, hi[m1], &flo, &thi);
+		lo[m0] = flo;
+		hi[m1] = thi;
 		uint64_t from = (b0 + m0) * B + lo[m0], to = (b0 + m1) * B + hi[m1];
 		ssize_t got = ifs_source_pread(cs->inner, span + m0 * B + lo[m0],
 					       (size_t)(to - from), from, err);
@@ -103,6 +126,7 @@ static void cs_hint(ifs_source *s, uint64_t off, uint64_t len)
 		if (b1 == b0 || !ifs_cache_has(cs->c, cs->id, b1, lo1, hi1))
 			break;
 	}
+	reach(cs, b0, lo0, b1, hi1, &lo0, &hi1);
 	ifs_source_hint(cs->inner, b0 * B + lo0, b1 * B + hi1 - (b0 * B + lo0));
 }
 

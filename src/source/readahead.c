@@ -10,10 +10,10 @@
  * lies ahead of every reader (a scan streaming through the file). A pread
  * waits only for a segment another thread is fetching.
  *
- * A segment read to its end is kept (a scan reads block headers again a
- * little behind itself) but is the first to make room: when a new one does
- * not fit, the oldest segments read to their end go, then the oldest
- * finished ones. A segment that could not be fetched is dropped, and the
+ * A segment read to its end is freed, unless it is a scan's (RA_KEEP or
+ * more: a scan reads block headers again a little behind itself); those are
+ * the first to make room: when a new one does not fit, the oldest segments
+ * read to their end go, then the oldest finished ones. A segment that could not be fetched is dropped, and the
  * pread that wants it reads it itself (so a read-ahead failure never fails
  * a read on its own).
  */
@@ -27,6 +27,7 @@
 #define RA_SEG (8u << 20)
 #define RA_SLOTS 64
 #define RA_THREADS 4
+#define RA_KEEP (1u << 20)   /* a segment this long is kept once read */
 
 enum seg_state { SEG_FREE, SEG_QUEUED, SEG_FETCHING, SEG_DONE, SEG_FAILED };
 
@@ -188,8 +189,12 @@ static ssize_t ra_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_
 			size_t n = (size_t)((end < gend ? end : gend) - pos);
 			memcpy((uint8_t *)buf + (pos - off), g->buf + (pos - g->off), n);
 			pos += n;
-			if (pos == gend)
-				g->spent = 1;
+			if (pos == gend) {
+				if (g->len >= RA_KEEP)
+					g->spent = 1;
+				else
+					seg_free(ra, g);
+			}
 			pthread_mutex_unlock(&ra->mu);
 			continue;
 		}

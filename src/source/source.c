@@ -306,11 +306,12 @@ int ifs_origin_source(ifs_origin *g, const char *name, ifs_source **out, ifs_err
 	}
 	if ((r = ifs_http_source_open(g->http, url, display, &s, err)))
 		goto out;
-	ifs_source *ra;
-	if ((r = ifs_readahead_wrap(s, &ra, err)))
-		goto out;   /* s is closed */
-	s = ra;
+	/* the read-ahead over the cache: what it fetches is kept whole, read or
+	 * not (a cursor's hinted range runs a little past where its member's
+	 * decoding stops), and a later hint of it is served from disk */
 	if (g->cache && (r = ifs_cache_wrap(g->cache, s, &s, err)))
+		goto out;   /* s is closed */
+	if ((r = ifs_readahead_wrap(s, &s, err)))
 		goto out;   /* s is closed */
 	*out = s;
 out:

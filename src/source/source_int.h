@@ -144,6 +144,9 @@ unsigned ifs_cache_get(ifs_cache *c, struct ident *id, uint64_t first, unsigned 
 /* Whether the cache holds [lo, hi) of block as far as its table says (not
  * read nor checked: for hints). */
 int ifs_cache_has(ifs_cache *c, struct ident *id, uint64_t block, uint32_t lo, uint32_t hi);
+/* The run of block held, as far as the table says: 1 and *start, *len, or 0. */
+int ifs_cache_run(ifs_cache *c, struct ident *id, uint64_t block, uint32_t *start,
+		  uint32_t *len);
 /* Keeps [start, start + len) of one block, joined to the run held when the
  * two touch (best effort: a full disk just keeps nothing). */
 void ifs_cache_put(ifs_cache *c, struct ident *id, uint64_t block, uint32_t start,

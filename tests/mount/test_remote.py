@@ -284,7 +284,7 @@ def test_concurrent_readers_have_their_requests_in_flight_at_once(tiny_dir, cach
     """32 readers of different files through a server 50 ms away: the
     requests go out together (not queued behind the kernel's default of 12
     background reads, nor behind the read-ahead's few threads), and each
-    file still costs one request."""
+    file still costs one request (or a little more, see below)."""
     wide = wide_copy(tiny_dir, tmp_path / "data", 64, 192 << 10)
     n = servers.Nginx(tmp_path / "data", tmp_path / "nginx")
     proxy = servers.Proxy(n.http_port, tmp_path)
@@ -306,7 +306,11 @@ def test_concurrent_readers_have_their_requests_in_flight_at_once(tiny_dir, cach
             s = proxy.stats()
             assert s["max_inflight"] >= 16, s["max_inflight"]
             gets = [e for e in s["log"] if e["method"] == "GET"]
-            assert len(gets) == len(wide), [e["headers"].get("range") for e in gets]
+            # one each; two readers of neighbours at the same moment may
+            # each ask for the bytes they share (the issue's bound: 1.05)
+            ranges = sorted(e["headers"].get("range") for e in gets)
+            assert len(wide) <= len(gets) <= len(wide) * 1.05, ranges
+            assert len(set(ranges)) == len(ranges), ranges
         finally:
             proxy.config(latency=0)
             assert m.close() == 0, m.stderr()
