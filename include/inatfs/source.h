@@ -127,6 +127,13 @@ ssize_t ifs_source_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs
 #define IFS_READAHEAD_MAX (64u << 20)
 void ifs_source_hint(ifs_source *s, uint64_t off, uint64_t len);
 
+/*
+ * Says that s will be read through once (a scan): a cache under it keeps
+ * none of what it fetches for s (it still serves what it holds), so that a
+ * first scan does not write the whole archive through the cache's cap.
+ */
+void ifs_source_pass(ifs_source *s);
+
 void ifs_source_close(ifs_source *s);
 
 /* ---- origins -------------------------------------------------------------- */

@@ -369,6 +369,7 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 	}
 	if ((r = ifs_archive_open(path, &src, err)))
 		goto out;
+	ifs_source_pass(src);   /* read once: not worth a cache's room */
 	in_size = ifs_source_size(src);
 	s.in_total = in_size;   /* for the progress recorded at commits */
 	ifs_gz_scan_opts go = { .on_data = on_data, .on_checkpoint = on_checkpoint,

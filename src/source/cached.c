@@ -22,6 +22,7 @@ struct cached_source {
 	ifs_source *inner;
 	ifs_cache *c;
 	struct ident *id;
+	int pass;   /* ifs_source_pass: keep nothing fetched */
 };
 
 static uint32_t block_len(const ifs_source *s, uint64_t b)
@@ -92,7 +93,7 @@ static ssize_t cs_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_
 			goto out;
 		}
 		ifs_cache_count_miss(cs->c, (unsigned)(m1 - m0 + 1));
-		for (size_t i = m0; i <= m1; i++)
+		for (size_t i = m0; i <= m1 && !cs->pass; i++)
 			ifs_cache_put(cs->c, cs->id, b0 + i, lo[i], span + i * B + lo[i],
 				      hi[i] - lo[i]);
 	}
@@ -138,7 +139,12 @@ static void cs_close(ifs_source *s)
 	free(cs);
 }
 
-static const struct ifs_source_ops cs_ops = { cs_pread, cs_hint, cs_close };
+static void cs_pass(ifs_source *s)
+{
+	((struct cached_source *)s)->pass = 1;
+}
+
+static const struct ifs_source_ops cs_ops = { cs_pread, cs_hint, cs_close, cs_pass };
 
 int ifs_cache_wrap(ifs_cache *c, ifs_source *inner, ifs_source **out, ifs_err *err)
 {

@@ -235,7 +235,12 @@ static void ra_close(ifs_source *s)
 	free(ra);
 }
 
-static const struct ifs_source_ops ra_ops = { ra_pread, ra_hint, ra_close };
+static void ra_pass(ifs_source *s)
+{
+	ifs_source_pass(((struct ra_source *)s)->inner);
+}
+
+static const struct ifs_source_ops ra_ops = { ra_pread, ra_hint, ra_close, ra_pass };
 
 int ifs_readahead_wrap(ifs_source *inner, ifs_source **out, ifs_err *err)
 {

@@ -79,6 +79,12 @@ void ifs_source_hint(ifs_source *s, uint64_t off, uint64_t len)
 	s->ops->hint(s, off, len);
 }
 
+void ifs_source_pass(ifs_source *s)
+{
+	if (s && s->ops->pass)
+		s->ops->pass(s);
+}
+
 void ifs_source_close(ifs_source *s)
 {
 	if (s)

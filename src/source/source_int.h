@@ -20,6 +20,7 @@ struct ifs_source_ops {
 	ssize_t (*pread)(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_err *err);
 	void (*hint)(ifs_source *s, uint64_t off, uint64_t len);   /* may be NULL */
 	void (*close)(ifs_source *s);
+	void (*pass)(ifs_source *s);   /* ifs_source_pass; NULL: nothing to do */
 };
 
 struct ifs_source {

@@ -373,7 +373,7 @@ static void cnt_close(ifs_source *s)
 	free(c);
 }
 
-static const struct ifs_source_ops cnt_ops = { cnt_pread, NULL, cnt_close };
+static const struct ifs_source_ops cnt_ops = { cnt_pread, NULL, cnt_close, NULL };
 
 static struct counting *counting(const char *path)
 {
@@ -530,6 +530,26 @@ static void test_cache(void)
 	char *opath = write_random("other.bin", 300000, 8, &other);
 	s = cached(c, opath, NULL);
 	CHECK(compare_ranges(s, other, 300000, 50, 100000, 9) == 0, "a second identity");
+	ifs_source_close(s);
+
+	/* a source read through once (a scan) is served from the cache, and
+	 * keeps nothing new in it */
+	uint64_t before = cache_bytes(c, &st);
+	s = cached(c, path, &k);
+	ifs_source_pass(s);
+	int pbad = 0;
+	for (size_t off = 0; off < n; off += 1 << 20)
+		pbad += ifs_source_pread(s, buf, 1 << 20, off, &e) != 1 << 20 ||
+			memcmp(buf, data + off, 1 << 20);
+	CHECK(pbad == 0, "a passing read of the whole file is right");
+	CHECK(cache_bytes(c, &st) == before, "and keeps nothing (%llu, was %llu)",
+	      (unsigned long long)st.cache_bytes, (unsigned long long)before);
+	int was = k->preads;
+	CHECK(ifs_source_pread(s, buf, 1 << 20, 0, &e) == 1 << 20 && k->preads == was + 1,
+	      "so it fetches again");
+	r = ifs_source_pread(s, buf, 1000, n - 1000, &e);
+	CHECK(r == 1000 && memcmp(buf, data + n - 1000, 1000) == 0 && k->preads == was + 1,
+	      "what the cache held is still served from it");
 	ifs_source_close(s);
 	ifs_cache_close(c);
 	free(other);
