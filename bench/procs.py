@@ -71,7 +71,8 @@ def stop(proc, timeout=30):
 
 
 def cleanup():
-    for m in list(MOUNTS):
+    # the latest first: a mount may sit on a folder of an earlier one
+    for m in list(reversed(MOUNTS)):
         try:
             unmount(m)
         except Exception as e:  # noqa: BLE001 - cleanup must go on

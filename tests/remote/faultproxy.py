@@ -18,9 +18,13 @@ the upstream sent it, streamed as it arrives, unless a fault applies. Control, o
           replace   other bytes and another ETag (as if the object were
                     replaced and the server ignored If-Match)
     GET  /__proxy/stats   {"connections": N, "requests": N, "max_inflight": N,
+                           "inflight": N (requests being answered now),
                            "bytes_sent": N (body bytes sent to clients),
                            "log": [{"method", "path", "headers", "status",
                                     "fault", "sent"}, ...]}
+        sent: the body bytes the client's socket took, as they go (a
+        client that closes early has been sent less than its range asked);
+        status: an answer cut off by the client keeps the one it started with
     POST /__proxy/reset   zeroes the counters and the log
 
 Every loop is bounded: it serves until killed, one thread per connection.
@@ -92,7 +96,7 @@ def control(sock, method, path, body):
                          log=[])
             out = b"{}"
         elif path == "/__proxy/stats":
-            out = json.dumps({k: v for k, v in STATS.items() if k != "inflight"}).encode()
+            out = json.dumps(STATS).encode()
         else:
             out = None
     if out is None:
@@ -144,10 +148,12 @@ def stream(u, rest, sock, limit, xor, counted):
             b = b[:max(0, limit - sent)]
         if xor:
             b = bytes(x ^ 0x5A for x in b)
-        if b:
-            sock.sendall(b)
-            sent += len(b)
-            counted(len(b))
+        b = memoryview(b)
+        while b:   # counted as the socket takes them: a client may go mid-chunk
+            n = sock.send(b)
+            sent += n
+            counted(n)
+            b = b[n:]
 
     send(rest)
     while limit is None or sent < limit:
@@ -189,6 +195,8 @@ def serve_one(sock, head, body, fault, answered, counted):
         status = int(status_line.split()[1])
         answered(status)
         length = int(hdrs["content-length"]) if "content-length" in hdrs else None
+        if head.startswith(b"HEAD ") or status in (204, 304):
+            length = 0   # no body, whatever Content-Length says
         if fault in ("reset", "short") and (length or 0) > 1:
             # keep the upstream's Content-Length: the body is cut short
             sock.sendall(rhead + b"\r\n")
@@ -260,7 +268,7 @@ class Handler(socketserver.BaseRequestHandler):
             finally:
                 with LOCK:
                     STATS["inflight"] -= 1
-                    entry["status"] = status
+                    entry["status"] = status or entry["status"] or 0
             if not keep:
                 return
 

@@ -103,9 +103,11 @@ def find_nginx():
 class Nginx:
     """nginx serving root over HTTP and over HTTPS (HTTP/2 offered), with
     /to-http/NAME redirecting from https to http and /to-https/NAME from
-    https to https."""
+    https to https. autoindex: folders answer with nginx's HTML listing (what
+    clients that list an http:// folder, such as rclone's http backend,
+    read); off, a folder is 403 as nginx's default."""
 
-    def __init__(self, root, work):
+    def __init__(self, root, work, autoindex=False):
         self.root, self.work = pathlib.Path(root), pathlib.Path(work)
         self.work.mkdir(parents=True, exist_ok=True)
         self.ca, crt, key = make_ca(self.work / "tls")
@@ -127,6 +129,7 @@ http {{
     uwsgi_temp_path {self.work}/tmp-uwsgi;
     scgi_temp_path {self.work}/tmp-scgi;
     keepalive_requests 100000;
+    autoindex {"on" if autoindex else "off"};
     server {{
         listen 127.0.0.1:{self.http_port};
         root {self.root};
