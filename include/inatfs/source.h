@@ -170,6 +170,7 @@ typedef struct ifs_source_stats {
 	uint64_t cache_misses;   /* cache blocks fetched */
 	uint64_t cache_bad;      /* blocks that failed their checksum (fetched again) */
 	uint64_t cache_bytes;    /* bytes the cache holds now */
+	uint64_t caches;         /* origins reading through a cache (0: none has one) */
 } ifs_source_stats;
 
 void ifs_origin_stats(const ifs_origin *g, ifs_source_stats *out);

@@ -99,8 +99,27 @@ int cli_source_setup(const char *data);
 int cli_check_remote(const char *data);
 /* Reads that fail for good are logged to syslog too (the daemon). */
 void cli_source_log_to_syslog(void);
-/* Requests, bytes fetched, cache hits and size of this process (a URL prefix). */
+/* Requests and bytes fetched by this process, and the cache (a URL prefix). */
 void cli_print_source_stats(FILE *out, const char *data);
+/* The cache folder of a URL prefix once set up (NULL: none). */
+const char *cli_source_cache_dir(void);
+
+/*
+ * The records of running mounts (daemons.c, daemonrec.h), kept in
+ * $XDG_CACHE_HOME/inatfs/daemons (without a cache home: the index's
+ * folder). cli_daemon_publish, in the daemon once it runs in the
+ * background: writes this mount's record and starts the thread that
+ * rewrites it with the source counters (once a second while they change);
+ * a failure is one note (stderr, or syslog with log) and the mount goes on.
+ * cli_daemon_unpublish stops it and removes the record (nothing published:
+ * nothing done). cli_print_daemons (info): every live mount of data_dir on
+ * this machine, with its counters, other machines' recent ones, or that
+ * none runs; unusable records noted on stderr.
+ */
+void cli_daemon_publish(const char *data_dir, const char *mountpoint, const char *index_path,
+			int log);
+void cli_daemon_unpublish(void);
+void cli_print_daemons(FILE *out, const char *data_dir, const char *index_path);
 
 /*
  * One build of an index among processes wanting it at once (buildlock.c):

@@ -447,6 +447,7 @@ int cmd_info(int argc, char **argv)
 	if (r && r != -ENOENT && err.msg[0])
 		printf("why: %s\n", err.msg);
 	cli_print_source_stats(stdout, data_dir);
+	cli_print_daemons(stdout, data_dir, path);
 	if (r)
 		print_build_in_progress(path);
 	if (r == -ENOENT || (r && r != -ESTALE)) {

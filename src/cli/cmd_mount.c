@@ -347,6 +347,8 @@ int cmd_mount(int argc, char **argv)
 	if (co.foreground)
 		fprintf(stderr, "inatfs: mounted %s at %s (Ctrl-C or fusermount3 -u %s to unmount)\n",
 			data_dir, co.mountpoint, co.mountpoint);
+	/* in the process that serves (after the fork): inatfs info SOURCE reads it */
+	cli_daemon_publish(data_dir, co.mountpoint, index_path, !co.foreground);
 	if (build) {
 		/* after fuse_daemonize: threads do not survive its fork */
 		memset(&job, 0, sizeof job);
@@ -392,6 +394,7 @@ int cmd_mount(int argc, char **argv)
 		lr = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
+	cli_daemon_unpublish();
 	ifs_fuse_release_all(&fs);
 	fuse_remove_signal_handlers(se);
 	/* the loop returns the signal that ended it (libfuse's handlers): an
@@ -410,6 +413,7 @@ int cmd_mount(int argc, char **argv)
 		}
 	}
 out:
+	cli_daemon_unpublish();
 	if (scanning) {
 		ifs_build_cancel(build);
 		pthread_join(scan_thread, NULL);

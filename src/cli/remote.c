@@ -1,7 +1,8 @@
 /*
  * remote.c - DATA_DIR as a URL prefix: the source options (-o region=...,
  * and their --long forms for index, info and verify), the default cache,
- * the checks made before anything is built or mounted, and the counters.
+ * the checks made before anything is built or mounted, and this process's
+ * counters.
  */
 #include <errno.h>
 #include <limits.h>
@@ -189,20 +190,24 @@ int cli_check_remote(const char *data)
 	return 0;
 }
 
+const char *cli_source_cache_dir(void) { return sopts.cache_dir; }
+
 void cli_print_source_stats(FILE *out, const char *data)
 {
 	if (!ifs_place_is_url(data))
 		return;
 	ifs_source_stats st;
 	ifs_place_stats(&st);
-	fprintf(out, "requests: %llu (retries %llu)\nbytes fetched: %llu\n",
+	/* what this command itself asked; a running mount's counters are its own
+	 * (daemons.c) */
+	fprintf(out, "this command: %llu requests (retries %llu), %llu bytes fetched\n",
 		(unsigned long long)st.requests, (unsigned long long)st.retries,
 		(unsigned long long)st.bytes_fetched);
-	if (sopts.cache_dir)
-		fprintf(out, "cache: %s\ncache hits: %llu blocks, misses %llu, bad %llu\n"
-			"cache size: %llu bytes\n", sopts.cache_dir,
-			(unsigned long long)st.cache_hits, (unsigned long long)st.cache_misses,
-			(unsigned long long)st.cache_bad, (unsigned long long)st.cache_bytes);
-	else
+	if (!sopts.cache_dir)
 		fprintf(out, "cache: none\n");
+	else if (!st.caches)
+		fprintf(out, "cache: %s (in use by another inatfs process)\n", sopts.cache_dir);
+	else
+		fprintf(out, "cache: %s\ncache size: %llu bytes\n", sopts.cache_dir,
+			(unsigned long long)st.cache_bytes);
 }

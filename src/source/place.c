@@ -207,6 +207,7 @@ void ifs_place_stats(ifs_source_stats *st)
 		st->cache_misses += one.cache_misses;
 		st->cache_bad += one.cache_bad;
 		st->cache_bytes += one.cache_bytes;
+		st->caches += one.caches;
 	}
 	pthread_mutex_unlock(&mu);
 }

@@ -335,8 +335,10 @@ void ifs_origin_stats(const ifs_origin *g, ifs_source_stats *out)
 	out->requests = atomic_load(&g->counters.requests);
 	out->retries = atomic_load(&g->counters.retries);
 	out->bytes_fetched = atomic_load(&g->counters.bytes);
-	if (g->cache)
+	if (g->cache) {
+		out->caches = 1;
 		ifs_cache_stats(g->cache, out);
+	}
 }
 
 void ifs_origin_close(ifs_origin *g)

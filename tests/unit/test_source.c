@@ -3,7 +3,8 @@
  * origins and URL checks, options, Signature V4 against AWS's published
  * examples, the credentials file, response parsing, read-ahead, and the
  * cache of fetched bytes over a local file (hits, eviction at the cap,
- * reopening, a tampered block fetched again, SIGKILL while writing).
+ * reopening, a tampered block fetched again, SIGKILL while writing), and
+ * the records running mounts publish (written, listed, judged, hostile ones).
  * The tests against real servers are in tests/remote.
  */
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "inatfs/daemonrec.h"
 #include "inatfs/source.h"
 #include "../../src/source/source_int.h"
 #include "testutil.h"
@@ -618,6 +620,218 @@ static void test_cache_sigkill(void)
 	free(dir);
 }
 
+struct seen {
+	int live, elsewhere, bad;
+	ifs_daemonrec last;
+	char why[1024];
+};
+
+static void seen_fn(void *ctx, int state, const ifs_daemonrec *r, double age, const char *why)
+{
+	struct seen *s = ctx;
+	(void)age;
+	if (state == IFS_DREC_LIVE)
+		s->live++;
+	else if (state == IFS_DREC_ELSEWHERE)
+		s->elsewhere++;
+	else
+		s->bad++;
+	if (r)
+		s->last = *r;
+	if (why)
+		snprintf(s->why, sizeof s->why, "%s", why);
+}
+
+static struct seen list_recs(const char *dir, const char *source)
+{
+	struct seen s;
+	memset(&s, 0, sizeof s);
+	ifs_err e;
+	ifs_err_clear(&e);
+	int n = ifs_daemonrec_list(dir, source, seen_fn, &s, &e);
+	CHECK(n == s.live + s.elsewhere + s.bad, "list: %d calls (%s)", n, e.msg);
+	return s;
+}
+
+static int file_exists(const char *dir, const char *name)
+{
+	char p[PATH_MAX * 2];
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	return access(p, F_OK) == 0;
+}
+
+static void put_file(const char *dir, const char *name, const char *text, size_t n)
+{
+	char p[PATH_MAX * 2];
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	FILE *f = fopen(p, "wb");
+	if (!f || fwrite(text, 1, n, f) != n || fclose(f))
+		abort();
+}
+
+static void test_daemonrec(void)
+{
+	char dir[PATH_MAX], name[NAME_MAX + 1], prefix[NAME_MAX + 1];
+	snprintf(dir, sizeof dir, "%s/daemons", tmp);
+	const char *src = "https://example.org/inat/2017";
+	ifs_err e;
+	ifs_err_clear(&e);
+	ifs_daemonrec *r = calloc(1, sizeof *r), *back = calloc(1, sizeof *back);
+	CHECK(ifs_daemonrec_self(r, &e) == 0 && r->pid == (long)getpid() && r->start > 0,
+	      "self: %s", e.msg);
+	/* a URL with a password (refused upstream) is never written with it */
+	snprintf(r->source, sizeof r->source, "https://user:s3cret@example.org/inat/2017?sig=x");
+	snprintf(r->mountpoint, sizeof r->mountpoint, "/mnt/in\nat");
+	snprintf(r->cache, sizeof r->cache, "/c");
+	r->st.requests = 12;
+	r->st.bytes_fetched = (1ull << 53) - 1;
+	r->st.cache_hits = 3;
+	r->started = r->updated = 1700000000;
+	CHECK(ifs_daemonrec_write(dir, r, &e) == 0, "write: %s", e.msg);
+	CHECK(ifs_daemonrec_name(r, name, sizeof name) == 0 && file_exists(dir, name), "%s", name);
+	char path[PATH_MAX * 2];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	size_t n;
+	char *text = (char *)tu_slurp(path, &n);
+	CHECK(text && !memmem(text, n, "s3cret", 6) && !memmem(text, n, "user", 4) &&
+	      !memmem(text, n, "sig=", 4), "no credentials in the record");
+	struct stat st;
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "mode 0600");
+	CHECK(text && ifs_daemonrec_parse(text, n, "t", back, &e) == 0 &&
+	      strcmp(back->source, src) == 0 && strcmp(back->mountpoint, r->mountpoint) == 0 &&
+	      back->st.bytes_fetched == r->st.bytes_fetched && back->st.requests == 12 &&
+	      back->start == r->start && !strcmp(back->cache, "/c") && !back->cache_busy,
+	      "read back: %s", e.msg);
+	free(text);
+
+	/* listed as live, by the source as given or cleaned; not for another source */
+	struct seen s = list_recs(dir, src);
+	CHECK(s.live == 1 && s.bad == 0 && s.last.st.cache_hits == 3, "live: %d bad %d (%s)",
+	      s.live, s.bad, s.why);
+	s = list_recs(dir, "https://example.org/inat/2018");
+	CHECK(s.live + s.bad + s.elsewhere == 0, "another source sees nothing");
+
+	/* the same pid with another start time: a reused process id, dead, removed */
+	r->start += 1;
+	CHECK(ifs_daemonrec_write(dir, r, &e) == 0, "rewrite");
+	s = list_recs(dir, src);
+	CHECK(s.live == 0 && !file_exists(dir, name), "a reused pid is not the daemon");
+	r->start -= 1;
+
+	/* another boot of this machine: dead */
+	snprintf(r->boot, sizeof r->boot, "00000000-0000-0000-0000-000000000000");
+	ifs_daemonrec_write(dir, r, &e);
+	s = list_recs(dir, src);
+	CHECK(s.live == 0 && !file_exists(dir, name), "a record of another boot is removed");
+
+	/* another machine: shown while fresh; not shown when old; removed when very old */
+	ifs_daemonrec *far = calloc(1, sizeof *far);
+	*far = *r;
+	snprintf(far->host, sizeof far->host, "far.example");
+	far->pid = 999999;
+	ifs_daemonrec_write(dir, far, &e);
+	ifs_daemonrec_name(far, name, sizeof name);
+	s = list_recs(dir, src);
+	CHECK(s.elsewhere == 1 && s.live == 0 && s.last.pid == 999999, "another machine's");
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	struct timespec old[2] = { { time(NULL) - 300, 0 }, { time(NULL) - 300, 0 } };
+	utimensat(AT_FDCWD, path, old, 0);
+	s = list_recs(dir, src);
+	CHECK(s.elsewhere == 0 && file_exists(dir, name), "silent 5 min: not shown, kept");
+	old[0].tv_sec = old[1].tv_sec = time(NULL) - 2 * IFS_DAEMONREC_GONE_S;
+	utimensat(AT_FDCWD, path, old, 0);
+	s = list_recs(dir, src);
+	CHECK(s.elsewhere == 0 && !file_exists(dir, name), "silent for hours: removed");
+	free(far);
+
+	/* hostile files named like records of this source */
+	ifs_daemonrec_self(r, &e);
+	snprintf(r->source, sizeof r->source, "%s", src);
+	ifs_daemonrec_prefix(src, prefix, sizeof prefix);
+	char host[80];
+	CHECK(ifs_daemonrec_name(r, name, sizeof name) == 0, "name");
+	snprintf(host, sizeof host, "%.*s", (int)(strrchr(name, '.') - name - strlen(prefix)),
+		 name + strlen(prefix));
+	*strrchr(host, '.') = '\0';   /* "<host>" of "<host>.<pid>" */
+	pid_t dead = fork();
+	if (dead == 0)
+		_exit(0);
+	waitpid(dead, NULL, 0);
+	char nm[NAME_MAX + 1];
+	size_t big = IFS_DAEMONREC_MAX + 10;
+	char *junk = malloc(big);
+	memset(junk, ' ', big);
+	junk[0] = '{';
+	junk[big - 1] = '}';
+	snprintf(nm, sizeof nm, "%s%s.%ld.json", prefix, host, (long)getpid());
+	put_file(dir, nm, junk, big);
+	s = list_recs(dir, src);
+	CHECK(s.bad == 1 && strstr(s.why, "more than") && file_exists(dir, nm),
+	      "oversized, of a live process: reported, kept (%s)", s.why);
+	unlink(strcat(strcat(strcpy(path, dir), "/"), nm));
+	snprintf(nm, sizeof nm, "%s%s.%ld.json", prefix, host, (long)dead);
+	put_file(dir, nm, junk, big);
+	s = list_recs(dir, src);
+	CHECK(s.bad == 0 && !file_exists(dir, nm), "oversized, of a dead process: removed");
+	free(junk);
+	snprintf(nm, sizeof nm, "%s%s.%ld.json.tmp", prefix, host, (long)dead);
+	put_file(dir, nm, "{", 1);
+	s = list_recs(dir, src);
+	CHECK(s.bad == 0 && !file_exists(dir, nm), "a dead process's temporary file: removed");
+	snprintf(nm, sizeof nm, "%sother.7.json", prefix);
+	snprintf(path, sizeof path, "%s/%s", dir, nm);
+	CHECK(symlink("/etc/passwd", path) == 0, "symlink");
+	s = list_recs(dir, src);
+	CHECK(s.bad == 1 && strstr(s.why, "symbolic link") && file_exists(dir, nm),
+	      "a link: reported, left (%s)", s.why);
+	unlink(path);
+	CHECK(mkfifo(path, 0600) == 0, "fifo");
+	s = list_recs(dir, src);
+	CHECK(s.bad == 1 && strstr(s.why, "not a regular file"), "a fifo: reported (%s)", s.why);
+	unlink(path);
+
+	/* the parser alone: every field checked */
+	static const char *const bad[] = {
+		"", "{", "[]", "null", "{\"inatfs_daemon\":1}",
+		"{\"inatfs_daemon\":1,\"pid\":1} trailing",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		CHECK(ifs_daemonrec_parse(bad[i], strlen(bad[i]), "t", back, &e) == -EINVAL,
+		      "refused: %s", bad[i]);
+	const char *good = "{\"inatfs_daemon\":1,\"pid\":5,\"start\":9,\"started\":1,\"updated\":2,"
+			   "\"requests\":1,\"retries\":0,\"bytes_fetched\":3,\"cache_hits\":0,"
+			   "\"cache_misses\":0,\"cache_bad\":0,\"cache_bytes\":0,\"host\":\"h\","
+			   "\"boot\":\"b\",\"source\":\"s3://b/p\",\"mountpoint\":\"/m\","
+			   "\"index\":\"\",\"cache\":null,\"cache_busy\":false}";
+	CHECK(ifs_daemonrec_parse(good, strlen(good), "t", back, &e) == 0 && back->pid == 5 &&
+	      back->st.bytes_fetched == 3 && !back->cache[0], "accepted: %s", e.msg);
+	static const char *const swaps[][2] = {
+		{ "\"pid\":5", "\"pid\":0" }, { "\"pid\":5", "\"pid\":-5" },
+		{ "\"pid\":5", "\"pid\":\"5\"" }, { "\"pid\":5", "\"pid\":5.5" },
+		{ "\"pid\":5", "\"pid\":1e300" }, { "\"requests\":1", "\"requests\":-1" },
+		{ "\"requests\":1", "\"requests\":1e17" }, { "\"inatfs_daemon\":1", "\"inatfs_daemon\":2" },
+		{ "\"host\":\"h\"", "\"host\":7" }, { "\"source\":\"s3://b/p\"", "\"source\":\"\"" },
+		{ "\"cache\":null", "\"cache\":[]" }, { "\"cache_busy\":false", "\"cache_busy\":0" },
+	};
+	for (size_t i = 0; i < sizeof swaps / sizeof *swaps; i++) {
+		char t[1024];
+		const char *at = strstr(good, swaps[i][0]);
+		snprintf(t, sizeof t, "%.*s%s%s", (int)(at - good), good, swaps[i][1],
+			 at + strlen(swaps[i][0]));
+		ifs_err_clear(&e);
+		CHECK(ifs_daemonrec_parse(t, strlen(t), "t", back, &e) == -EINVAL &&
+		      strstr(e.msg, "not a daemon record"), "refused: %s (%s)", swaps[i][1], e.msg);
+	}
+	/* a host name longer than the field */
+	char *longhost = malloc(600);
+	int k = snprintf(longhost, 600, "%.*s", (int)(strstr(good, "\"h\"") - good), good);
+	k += snprintf(longhost + k, 600 - (size_t)k, "\"%0300d\"%s", 0, strstr(good, "\"h\"") + 3);
+	CHECK(ifs_daemonrec_parse(longhost, (size_t)k, "t", back, &e) == -EINVAL, "long host");
+	free(longhost);
+	free(r);
+	free(back);
+}
+
 int main(void)
 {
 	tmp = tu_tmpdir("source");
@@ -632,6 +846,7 @@ int main(void)
 	test_readahead();
 	test_cache();
 	test_cache_sigkill();
+	test_daemonrec();
 	tu_sh("rm -rf '%s'", tmp);
 	free(tmp);
 	return tu_end("source");
