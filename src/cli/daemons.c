@@ -260,15 +260,15 @@ static void print_one(FILE *out, int remote, int state, double age, const ifs_da
 	struct tm tm;
 	if (localtime_r(&t, &tm))
 		strftime(since, sizeof since, "%Y-%m-%d %H:%M:%S", &tm);
+	/* a live one's counters are at most a second old: its record is
+	 * rewritten within a second of any change */
 	fprintf(out, "daemon: pid %ld", r->pid);
 	if (state == IFS_DREC_ELSEWHERE)
-		fprintf(out, " on %s (another machine: not checked from here)", host);
-	fprintf(out, ", mounted at %s, since %s", mp, since);
-	if (!remote) {
-		fprintf(out, "\n");
+		fprintf(out, " on %s (another machine: not checked from here; written %.0f s ago)",
+			host, age < 0 ? 0.0 : age);
+	fprintf(out, ", mounted at %s, since %s\n", mp, since);
+	if (!remote)
 		return;   /* a local folder: no network, no cache, no counters */
-	}
-	fprintf(out, " (counters of %.1f s ago)\n", age < 0 ? 0.0 : age);
 	fprintf(out, "  requests: %llu (retries %llu)\n  bytes fetched: %llu\n",
 		(unsigned long long)r->st.requests, (unsigned long long)r->st.retries,
 		(unsigned long long)r->st.bytes_fetched);

@@ -51,10 +51,11 @@ static void clean_source(const char *in, char *out, size_t size)
 {
 	snprintf(out, size, "%s", in);
 	char *auth = strstr(out, "://");
-	if (!auth)
-		return;
+	size_t sl = strspn(out, "abcdefghijklmnopqrstuvwxyz0123456789+.-");
+	if (!auth || sl == 0 || out + sl != auth)
+		return;   /* not a URL */
 	auth += 3;
-	out[strcspn(out, "?#")] = '\0';
+	auth[strcspn(auth, "?#")] = '\0';
 	size_t al = strcspn(auth, "/");
 	char *at = NULL;
 	for (char *p = auth; p < auth + al; p++)

@@ -151,6 +151,15 @@ def test_s3_signed_mount(served, s3_tiny, local_tree, cache_home, tmp_path, monk
     m = Mount(url, tmp_path / "mnt", *opts)
     try:
         check_views(m.mnt, local_tree, d)
+        # the daemon's record (for inatfs info) holds no credential
+        recs = list((cache_home / "daemons").glob("*.json"))
+        assert len(recs) == 1
+        for secret in (s3_tiny.secret, s3_tiny.key_id):
+            assert secret.encode() not in recs[0].read_bytes()
+        r = inatfs("info", url, *(f"--{o}" for o in opts))
+        assert r.returncode == 0, r.stderr
+        assert f"daemon: pid {m.proc.pid}, mounted at {os.path.realpath(m.mnt)}" in r.stdout
+        assert s3_tiny.secret not in r.stdout + r.stderr
     finally:
         assert m.close() == 0, m.stderr()
     r = inatfs("info", url, *(f"--{o}" for o in opts))
