@@ -388,11 +388,13 @@ static int read_rec(struct lister *l, const char *name, struct stat *st, char *w
 		/* the size may change under us: never more than the cap is read */
 		size_t got = 0;
 		ssize_t n;
+		int e = 0;
 		while (got <= IFS_DAEMONREC_MAX &&
 		       (n = read(fd, buf + got, IFS_DAEMONREC_MAX + 1 - got)) != 0) {
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0) {
+				e = errno;
 				got = (size_t)-1;
 				break;
 			}
@@ -403,7 +405,7 @@ static int read_rec(struct lister *l, const char *name, struct stat *st, char *w
 		ifs_err err;
 		ifs_err_clear(&err);
 		if (got == (size_t)-1)
-			snprintf(why, wsize, "%s: %s", what, strerror(errno));
+			snprintf(why, wsize, "%s: %s", what, strerror(e));
 		else if (got > IFS_DAEMONREC_MAX)
 			snprintf(why, wsize, "%s: more than a record's %d bytes", what,
 				 IFS_DAEMONREC_MAX);
