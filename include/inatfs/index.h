@@ -35,7 +35,7 @@
 #include "inatfs/gz.h"
 #include "inatfs/source.h"
 
-#define IFS_SCHEMA_VERSION 12
+#define IFS_SCHEMA_VERSION 13
 
 /* The archives inatfs knows, by their download names. */
 enum ifs_archive_id { IFS_ARCHIVE_TRAINVAL = 1, IFS_ARCHIVE_TEST = 2 };

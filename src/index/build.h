@@ -98,6 +98,55 @@ int ifs_tree_resume_parse(const char *rec, ifs_scan_resume *r, ifs_tree *t);
 int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 			  const ifs_build_opts *opts, ifs_err *err);
 
+/* ---- the rows of `checkpoints` (cpwrite.c) ---- */
+
+/* The stream state a stored checkpoint carries (for resume records). */
+typedef struct ifs_cp_state {
+	uint64_t out, in_bit, member_out;
+	uint32_t crc, members;
+} ifs_cp_state;
+#define IFS_CPW_RING 512   /* more than the sparse-window thread can lag behind */
+
+/*
+ * One archive's checkpoints as the scan delivers them, each written with the
+ * member ends in its range (schema.h, checkpoints.ends): held until the next
+ * one arrives, the last one until ifs_cpw_finish. Errors go to the err given
+ * at init.
+ */
+typedef struct ifs_cpwriter {
+	sqlite3 *db;
+	sqlite3_stmt *ins;
+	int archive;
+	ifs_err *err;
+	int held;                  /* cp is held, not written yet */
+	ifs_gz_checkpoint cp;      /* its window in `window` */
+	uint8_t *window, *blob;
+	size_t window_cap, blob_cap;
+	struct ifs_cp_end { uint64_t out, in_end; } *ends;   /* boundaries to write */
+	size_t ends_head, nends, ends_cap;
+	uint64_t *pend;            /* member data ends whose boundary is to come */
+	size_t pend_head, npend, pend_cap;
+	ifs_cp_state ring[IFS_CPW_RING];   /* the last ones written */
+	uint64_t nring;
+} ifs_cpwriter;
+
+int ifs_cpw_init(ifs_cpwriter *w, sqlite3 *db, int archive, ifs_err *err);
+void ifs_cpw_free(ifs_cpwriter *w);
+/* A member's data ends at uncompressed offset end (called in increasing
+ * order, before the scan reports the boundary at or after it). */
+int ifs_cpw_member_end(ifs_cpwriter *w, uint64_t end);
+/* A block boundary (ifs_gz_boundary_fn): the first at or after a member
+ * end is kept. */
+int ifs_cpw_boundary(ifs_cpwriter *w, uint64_t out, uint64_t in_end);
+/* A delivered checkpoint (ifs_gz_checkpoint_fn): the one held is written,
+ * this one held. */
+int ifs_cpw_checkpoint(ifs_cpwriter *w, const ifs_gz_checkpoint *cp);
+/* The scan is over (whole, or stopped at damage): the one held is written. */
+int ifs_cpw_finish(ifs_cpwriter *w);
+/* The last checkpoint written with out <= off; NULL if none among the
+ * recent ones. */
+const ifs_cp_state *ifs_cpw_stored(const ifs_cpwriter *w, uint64_t off);
+
 /* ---- the rows of the pristine trees (tree_nodes.c) ---- */
 
 /*

@@ -64,13 +64,6 @@ void ifs_tree_free(ifs_tree *t)
 	t->paths = NULL;
 }
 
-/* The stream state a delivered checkpoint carries (for resume records). */
-struct cpstate {
-	uint64_t out, in_bit, member_out;
-	uint32_t crc, members;
-};
-#define CP_RING 512   /* more than the sparse-window thread can lag behind */
-
 /* One scan in progress. */
 struct scan {
 	ifs_tree *t;
@@ -82,10 +75,7 @@ struct scan {
 	ifs_tar_scanner *tar;
 	int prefix_decided;
 	const char *prefix;          /* "test2017" for a flat test tarball */
-	sqlite3_stmt *ins_cp;
-	sqlite3_stmt *ins_end;
-	uint64_t pend;              /* a member's data ends here, its end not recorded yet */
-	int has_pend;
+	ifs_cpwriter cpw;
 	uint64_t in_total;
 	uint64_t in_pos;            /* compressed bytes read at the last data */
 	/* resuming: tar bytes before skip_to were scanned by the interrupted
@@ -93,10 +83,7 @@ struct scan {
 	 * their checkpoints (they may not have been delivered before it stopped) */
 	uint64_t skip_to, rewant_from;
 	int rewant;
-	/* recently delivered checkpoints, and the counters at the tar scanner's
-	 * last resume point (each member end) */
-	struct cpstate ring[CP_RING];
-	uint64_t nring;
+	/* the counters at the tar scanner's last resume point (each member end) */
 	uint64_t snap[4];
 	int snap_prefix;
 };
@@ -115,11 +102,6 @@ static int mount_path(struct scan *s, const char *raw, char *out, size_t outsz)
 	int n = s->prefix ? snprintf(out, outsz, "%s/%s", s->prefix, norm)
 			  : snprintf(out, outsz, "%s", norm);
 	return n < 0 || (size_t)n >= outsz ? -EINVAL : 0;
-}
-
-static int step_done(struct scan *s, sqlite3_stmt *st, const char *what)
-{
-	return ifs_sql_step_done(s->t->db, st, what, s->err);
 }
 
 static int on_entry(void *ctx, const ifs_tar_entry *e)
@@ -163,11 +145,11 @@ static int prefix_state(const struct scan *s)
 static int on_end(void *ctx, const ifs_tar_entry *e)
 {
 	struct scan *s = ctx;
-	if (e->type == IFS_TAR_FILE && e->size) {
-		s->pend = e->data_off + e->size;
-		s->has_pend = 1;
-	}
-	int r = member_end(ctx, e);
+	int r = 0;
+	if (e->type == IFS_TAR_FILE && e->size)
+		r = ifs_cpw_member_end(&s->cpw, e->data_off + e->size);
+	if (r == 0)
+		r = member_end(ctx, e);
 	if (r == 0) {
 		s->snap[0] = s->t->files;
 		s->snap[1] = s->t->skipped_unsafe;
@@ -207,22 +189,30 @@ static int member_end(void *ctx, const ifs_tar_entry *e)
 	return s->t->join ? ifs_join_member(s->t->join, path, len, id, s->err) : 0;
 }
 
-/* Resuming: the members whose checkpoints may not have been delivered (a
- * scan of `nodes`, once per resume: a fraction of a second at real scale). */
+/* Resuming: the members whose checkpoints may not have been delivered, and
+ * those whose ends may not have been written, as rows before the stored
+ * checkpoint the scan goes on from are (a scan of `nodes`, once per resume:
+ * a fraction of a second at real scale). */
 static int rewant(struct scan *s)
 {
 	sqlite3_stmt *st;
-	int r = ifs_sql_prepare(s->t->db, "SELECT off FROM nodes WHERE archive=?1 AND type=0 AND "
-				"size>0 AND off>=?2 AND off<?3", &st, s->err);
+	int r = ifs_sql_prepare(s->t->db, "SELECT off, size FROM nodes WHERE archive=?1 AND type=0 "
+				"AND size>0 AND off<?3 AND off+size>?2 ORDER BY off", &st, s->err);
 	if (r)
 		return r;
 	sqlite3_bind_int(st, 1, s->archive);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)s->rewant_from);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)s->skip_to);
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		ifs_gz_want(s->gz, (uint64_t)sqlite3_column_int64(st, 0));
+	int rc = SQLITE_DONE;
+	while (!r && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t off = (uint64_t)sqlite3_column_int64(st, 0);
+		if (off >= s->rewant_from)
+			ifs_gz_want(s->gz, off);
+		r = ifs_cpw_member_end(&s->cpw, off + (uint64_t)sqlite3_column_int64(st, 1));
+	}
 	sqlite3_finalize(st);
+	if (r)
+		return r;
 	return rc == SQLITE_DONE ? 0 : ifs_err_set(s->err, EIO, "index: %s: resuming: %s",
 						   sqlite3_db_filename(s->t->db, "main"),
 						   sqlite3_errmsg(s->t->db));
@@ -256,27 +246,9 @@ static int on_data(void *ctx, ifs_gz_scan *gz, const uint8_t *buf, size_t len, u
 static int on_checkpoint(void *ctx, const ifs_gz_checkpoint *cp)
 {
 	struct scan *s = ctx;
-	struct cpstate *c = &s->ring[s->nring++ % CP_RING];
-	c->out = cp->out;
-	c->in_bit = cp->in_bit;
-	c->member_out = cp->member_out;
-	c->crc = cp->crc;
-	c->members = cp->members;
 	if (cp->from >> IFS_CP_OFF_BITS)
 		return ifs_err_set(s->err, EFBIG, "%s: more than 256 TB of tar data", s->file);
-	sqlite3_stmt *st = s->ins_cp;
-	sqlite3_bind_int64(st, 1, IFS_CP_KEY(s->archive, cp->from));
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)(cp->from - cp->out));
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)cp->in_bit);
-	if (cp->window_len)
-		sqlite3_bind_blob(st, 4, cp->window, (int)cp->window_len, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 4);
-	if (cp->entry_bit)
-		sqlite3_bind_int64(st, 5, IFS_CP_ENTRY(cp->entry_bit - cp->in_bit, cp->hdr_bits));
-	else
-		sqlite3_bind_null(st, 5);
-	return step_done(s, st, "adding a checkpoint");
+	return ifs_cpw_checkpoint(&s->cpw, cp);
 }
 
 /* The first boundary at or after a member's data end: where its compressed
@@ -284,13 +256,7 @@ static int on_checkpoint(void *ctx, const ifs_gz_checkpoint *cp)
 static int on_boundary(void *ctx, uint64_t out, uint64_t in_end)
 {
 	struct scan *s = ctx;
-	if (!s->has_pend || out < s->pend || (out >> IFS_CP_OFF_BITS))
-		return 0;
-	s->has_pend = 0;
-	sqlite3_stmt *st = s->ins_end;
-	sqlite3_bind_int64(st, 1, IFS_CP_KEY(s->archive, out));
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)in_end);
-	return step_done(s, st, "adding a member end");
+	return out >> IFS_CP_OFF_BITS ? 0 : ifs_cpw_boundary(&s->cpw, out, in_end);
 }
 
 static void on_progress(void *ctx, uint64_t in_done, uint64_t in_total, uint64_t out_done)
@@ -355,12 +321,7 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 	uint64_t in_size = 0;
 	ifs_gz_scan_result res;
 	memset(&res, 0, sizeof res);
-	/* a resumed scan delivers again the checkpoints between its start and
-	 * where the interrupted one stopped: the same rows */
-	if ((r = ifs_sql_prepare(t->db, "INSERT OR IGNORE INTO checkpoints VALUES(?1,?2,?3,?4,?5)",
-				 &s.ins_cp, err)) ||
-	    (r = ifs_sql_prepare(t->db, "INSERT OR IGNORE INTO ends VALUES(?1,?2)", &s.ins_end,
-				 err)))
+	if ((r = ifs_cpw_init(&s.cpw, t->db, archive, err)))
 		goto out;
 	s.tar = ifs_tar_new(path, &cb);
 	if (!s.tar) {
@@ -401,6 +362,8 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 		r = ifs_tar_finish(s.tar, err);
 	if (r && (r = damage(&s, &res, r, in_size)))
 		goto out;
+	if ((r = ifs_cpw_finish(&s.cpw)))
+		goto out;
 	if (!t->damage[archive].found && (r = ifs_tree_prune(t, archive, err)))
 		goto out;
 	if ((rs && rs->tar_off) || t->damage[archive].found) {
@@ -431,8 +394,7 @@ out:
 	t->cur = NULL;
 	ifs_source_close(src);
 	ifs_tar_free(s.tar);
-	sqlite3_finalize(s.ins_cp);
-	sqlite3_finalize(s.ins_end);
+	ifs_cpw_free(&s.cpw);
 	return r;
 }
 
@@ -446,21 +408,15 @@ int ifs_tree_resume_record(const ifs_tree *t, char *buf, size_t size)
 	uint64_t off, count;
 	if (!s || !ifs_tar_resume_point(s->tar, &off, &count))
 		return 0;
-	const struct cpstate *best = NULL;
+	const ifs_cp_state *best = NULL;
 	if (off) {
-		/* the last delivered (so stored) checkpoint at or before the point:
-		 * they arrive in increasing order, so the newest one that fits */
-		uint64_t n = s->nring < CP_RING ? s->nring : CP_RING;
-		for (uint64_t i = 0; i < n && !best; i++) {
-			const struct cpstate *c = &s->ring[(s->nring - 1 - i) % CP_RING];
-			if (c->out <= off)
-				best = c;
-		}
+		/* the last stored checkpoint at or before the point */
+		best = ifs_cpw_stored(&s->cpw, off);
 		if (!best)
-			return -1;   /* its checkpoint is still on the sparse-window thread */
+			return -1;   /* not written yet (held, or on the sparse-window thread) */
 	}
-	static const struct cpstate none;
-	const struct cpstate *c = best ? best : &none;
+	static const ifs_cp_state none;
+	const ifs_cp_state *c = best ? best : &none;
 	int n = snprintf(buf, size, RECORD_FMT, s->archive, (unsigned long long)off,
 			 (unsigned long long)count, (unsigned long long)c->out,
 			 (unsigned long long)c->in_bit, c->crc, (unsigned long long)c->member_out,

@@ -642,17 +642,13 @@ uint64_t ifs_index_in_end(ifs_index *idx, int archive, uint64_t end)
 {
 	if (archive < 1 || archive > IFS_ARCHIVE_MAX || (end >> IFS_CP_OFF_BITS))
 		return 0;
-	sqlite3_stmt *st = ifs_index_stmt(idx, "SELECT in_end FROM ends WHERE key>=?1 AND key<?2 "
-					  "ORDER BY key LIMIT 1", NULL);
-	if (!st)
+	sqlite3_stmt *st = ifs_index_stmt(idx, ifs_sql_ends, NULL);
+	uint64_t v = 0;
+	if (!st || ifs_sql_in_end(st, archive, end, &v) != 1)
 		return 0;
-	sqlite3_bind_int64(st, 1, IFS_CP_KEY(archive, end));
-	sqlite3_bind_int64(st, 2, IFS_CP_KEY(archive + 1, 0));
-	sqlite3_int64 v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_reset(st);
 	/* a hint only: a value outside the file is no hint */
 	ifs_source *src = idx->archive[archive];
-	return v > 0 && src && (uint64_t)v <= ifs_source_size(src) ? (uint64_t)v : 0;
+	return v > 0 && src && v <= ifs_source_size(src) ? v : 0;
 }
 
 static const char *const q_meta = "SELECT value FROM meta WHERE key=?1";

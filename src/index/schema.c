@@ -11,6 +11,7 @@
 
 #include "inatfs/index.h"
 #include "inatfs/names.h"
+#include "inatfs/varint.h"
 
 static const char *const ddl =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
@@ -18,13 +19,10 @@ static const char *const ddl =
 	"CREATE TABLE archives(id INTEGER PRIMARY KEY, file TEXT NOT NULL, in_size INTEGER,"
 	"  out_size INTEGER, members INTEGER, checkpoints INTEGER, window_bytes INTEGER);"
 	/* key: IFS_CP_KEY(archive, from) (schema.h); skip: from - out; entry:
-	 * NULL or IFS_CP_ENTRY(entry_bit - in_bit, hdr_bits) */
+	 * NULL or IFS_CP_ENTRY(entry_bit - in_bit, hdr_bits); ends: the member
+	 * ends in the row's range (schema.h), NULL if none */
 	"CREATE TABLE checkpoints(key INTEGER PRIMARY KEY, skip INTEGER NOT NULL,"
-	"  in_bit INTEGER NOT NULL, window BLOB, entry INTEGER);"
-	/* key: IFS_CP_KEY(archive, the first block boundary at or after a
-	 * member's data end); in_end: the compressed offset where the bytes
-	 * before that boundary end */
-	"CREATE TABLE ends(key INTEGER PRIMARY KEY, in_end INTEGER NOT NULL);"
+	"  in_bit INTEGER NOT NULL, window BLOB, entry INTEGER, ends BLOB);"
 	/* off NULL: pending, a path the JSON names that the scan has not reached */
 	"CREATE TABLE nodes(id INTEGER PRIMARY KEY, parent INTEGER NOT NULL, name TEXT NOT NULL,"
 	"  archive INTEGER NOT NULL, type INTEGER NOT NULL, off INTEGER,"
@@ -150,6 +148,64 @@ int ifs_sql_checkpoint_row(sqlite3_stmt *st, int archive, uint64_t off, ifs_gz_c
 			}
 		}
 	}
+	sqlite3_reset(st);
+	return r;
+}
+
+size_t ifs_cp_ends_put(uint8_t *p, uint64_t out, uint64_t in_end, uint64_t *prev_out,
+		       uint64_t *prev_in)
+{
+	size_t n = ifs_varint_put(p, out - *prev_out);
+	n += ifs_varint_put(p + n, in_end - *prev_in);
+	*prev_out = out;
+	*prev_in = in_end;
+	return n;
+}
+
+/* In a row's ends (b[0, len), the row's from and in_bit): the in_end of the
+ * first boundary at or after end. 1 (*in_end set), 0 (none), -EIO. */
+static int ends_find(const uint8_t *b, size_t len, uint64_t from, uint64_t in_bit, uint64_t end,
+		     uint64_t *in_end)
+{
+	uint64_t out = from, in = in_bit >> 3, d_out, d_in;
+	for (size_t pos = 0; pos < len;) {
+		if (ifs_varint_get(b, len, &pos, &d_out) || ifs_varint_get(b, len, &pos, &d_in) ||
+		    d_out > UINT64_MAX - out || d_in > UINT64_MAX - in)
+			return -EIO;
+		out += d_out;
+		in += d_in;
+		if (out >= end) {
+			*in_end = in;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+const char ifs_sql_ends[] =
+	"SELECT key, in_bit, ends FROM checkpoints WHERE key>=coalesce((SELECT max(key) FROM "
+	"checkpoints WHERE key>=?1 AND key<=?2), ?1) AND key<?3 ORDER BY key LIMIT 3";
+
+int ifs_sql_in_end(sqlite3_stmt *st, int archive, uint64_t end, uint64_t *in_end)
+{
+	if (end >> IFS_CP_OFF_BITS)
+		return 0;
+	sqlite3_int64 k0 = IFS_CP_KEY(archive, 0);
+	sqlite3_bind_int64(st, 1, k0);
+	sqlite3_bind_int64(st, 2, IFS_CP_KEY(archive, end));
+	sqlite3_bind_int64(st, 3, IFS_CP_KEY(archive + 1, 0));
+	int r = 0, rc = SQLITE_DONE;
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		sqlite3_int64 key = sqlite3_column_int64(st, 0), in_bit = sqlite3_column_int64(st, 1);
+		const uint8_t *b = sqlite3_column_blob(st, 2);
+		int n = sqlite3_column_bytes(st, 2);
+		if (key < k0 || in_bit < 0)
+			r = -EIO;
+		else if (b)
+			r = ends_find(b, (size_t)n, (uint64_t)(key - k0), (uint64_t)in_bit, end, in_end);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = -EIO;
 	sqlite3_reset(st);
 	return r;
 }

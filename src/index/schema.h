@@ -5,9 +5,10 @@
  *   meta(key, value)                 build facts and counts
  *   sources(file, fingerprint)       every input file the index was built from
  *   archives(id, file, in_size, out_size, members, checkpoints, window_bytes)
- *   checkpoints(key, skip, in_bit, window, entry)   gzip seek points: key =
- *                                    IFS_CP_KEY(archive, from), skip = from - out,
- *                                    entry = IFS_CP_ENTRY(...) or NULL
+ *   checkpoints(key, skip, in_bit, window, entry, ends)   gzip seek points:
+ *                                    key = IFS_CP_KEY(archive, from), skip = from - out,
+ *                                    entry = IFS_CP_ENTRY(...) or NULL, ends: where
+ *                                    members' compressed bytes end (below) or NULL
  *   nodes(id, parent, name, archive, type, off, size, mtime, mode, crc)
  *                                    the pristine tree of every tarball
  *   categories(id, name, supercategory, dir, superdir)
@@ -61,6 +62,34 @@ extern const char ifs_sql_checkpoint[];
  * -EIO (the row is corrupt or the query failed), -ENOMEM.
  */
 int ifs_sql_checkpoint_row(sqlite3_stmt *st, int archive, uint64_t off, ifs_gz_checkpoint *cp);
+
+/*
+ * checkpoints.ends: where the compressed bytes of members end, for reads
+ * that fetch exactly those (ifs_index_in_end). For every member with data,
+ * the first block boundary at or after its data end (gz.h,
+ * ifs_gz_boundary_fn: uncompressed `out`, compressed `in_end`); each such
+ * boundary is kept in the row whose range it lies in ([from, the next row's
+ * from)), in order, as varint pairs (out - the previous out, in_end - the
+ * previous in_end), the first from (from, in_bit >> 3). In the row, not a
+ * table of its own: a few bytes per member where a row costs about 19.
+ * The boundary for a member that ends at E lies in the range of the row that
+ * serves E or of one of the next two (rows start at a want inside the block
+ * before a boundary or at a boundary: at most one starts in (E, boundary),
+ * one at it): ifs_sql_in_end reads those three.
+ */
+/* Appends the boundary (out, in_end) at p (room for 2 * IFS_VARINT_MAX);
+ * *prev_out, *prev_in: the previous one (or the row's from, in_bit >> 3),
+ * updated. Returns the bytes written. */
+size_t ifs_cp_ends_put(uint8_t *p, uint64_t out, uint64_t in_end, uint64_t *prev_out,
+		       uint64_t *prev_in);
+/* The rows whose ends may hold the boundary for an end (ifs_sql_in_end reads them). */
+extern const char ifs_sql_ends[];
+/*
+ * Steps st (ifs_sql_ends, prepared) for a member of archive whose data ends
+ * at uncompressed offset end; resets st. 1 and *in_end: the boundary's
+ * in_end; 0: none recorded (yet); -EIO: a row is corrupt or the query failed.
+ */
+int ifs_sql_in_end(sqlite3_stmt *st, int archive, uint64_t end, uint64_t *in_end);
 
 /* The root of the pristine tree (IFS_ROOT_NODE) has id 1 and parent 0. */
 

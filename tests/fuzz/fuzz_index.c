@@ -46,7 +46,7 @@ static const struct {
 	{ "categories", { "id", "name", "supercategory", "dir", "superdir", NULL } },
 	{ "annfiles", { "name", "zip", "entry", "size", "mtime", NULL } },
 	{ "generated", { "name", "size", NULL } },
-	{ "checkpoints", { "key", "skip", "in_bit", "window", "entry", NULL } },
+	{ "checkpoints", { "key", "skip", "in_bit", "window", "entry", "ends", NULL } },
 	{ "shapes", { "id", "text", NULL } },
 	{ "holders", { "id", "name", NULL } },
 	{ "licenses", { "id", "name", "url", NULL } },

@@ -3,8 +3,9 @@
  * member's offset and size (the bytes at that offset of `gzip -dc` are the
  * file: same md5 as the manifest says), every image's split and category;
  * box and location counts against the JSON; staleness detection (changed
- * archive, older schema, garbage file); safe names; a live index (served
- * between ifs_build_begin and the end of ifs_build_scan).
+ * archive, older schema, garbage file); safe names; where each member's
+ * compressed bytes end; a live index (served between ifs_build_begin and the
+ * end of ifs_build_scan).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,11 +17,15 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "inatfs/gz.h"
 #include "inatfs/index.h"
+#include "inatfs/index_query.h"
 #include "inatfs/names.h"
 #include "inatfs/views.h"
 #include "testutil.h"
+#include "../../src/index/build.h"       /* white-box: the checkpoint writer */
 #include "../../src/index/index_sql.h"   /* white-box: the SQL side */
+#include "../../src/index/schema.h"
 
 static const char *src_dir(void)
 {
@@ -244,6 +249,341 @@ out:
 		fclose(tf);
 }
 
+/* Every block boundary of a tarball, from a scan of its own (the serial one). */
+struct bounds {
+	uint64_t (*b)[2];   /* out, in_end */
+	size_t n, cap;
+};
+
+static int on_bound(void *ctx, uint64_t out, uint64_t in_end)
+{
+	struct bounds *b = ctx;
+	if (b->n == b->cap) {
+		size_t c = b->cap ? 2 * b->cap : 1024;
+		void *p = realloc(b->b, c * sizeof *b->b);
+		if (!p)
+			return -ENOMEM;
+		b->b = p;
+		b->cap = c;
+	}
+	b->b[b->n][0] = out;
+	b->b[b->n++][1] = in_end;
+	return 0;
+}
+
+/*
+ * Where each member's compressed bytes end (ifs_index_in_end, the range a
+ * remote read fetches): the first block boundary at or after its data's end,
+ * for every member, against the boundaries a scan of the tarball reports.
+ * The tiny fixture's images are small: many end in one block, and their
+ * checkpoints' rows hold several ends.
+ */
+static void test_member_ends(const char *dir, const char *idx)
+{
+	char data[4200];
+	snprintf(data, sizeof data, "%s/data", dir);
+	ifs_err err;
+	ifs_err_clear(&err);
+	ifs_index *ix = NULL;
+	CHECK(ifs_index_open(idx, data, &ix, &err) == 0, "open: %s", err.msg);
+	if (!ix)
+		return;
+	struct bounds bd[IFS_ARCHIVE_MAX + 1] = { { 0 } };
+	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
+		ifs_source *src = ifs_index_archive(ix, a);
+		ifs_gz_scan_opts o = { .on_boundary = on_bound, .ctx = &bd[a],
+				       .threads = IFS_GZ_SERIAL };
+		CHECK(src && ifs_gz_scan_source(src, &o, NULL, &err) == 0, "scan %d: %s", a,
+		      err.msg);
+	}
+	ifs_member_iter *it = NULL;
+	ifs_member m;
+	long n = 0, good = 0, shared = 0;
+	uint64_t last[IFS_ARCHIVE_MAX + 1] = { 0 };
+	CHECK(ifs_index_members_open(ix, &it, &err) == 0, "members: %s", err.msg);
+	while (it && ifs_index_members_next(it, &m, &err) == 1) {
+		if (!m.size || m.pending)
+			continue;
+		n++;
+		struct bounds *b = &bd[m.archive];
+		uint64_t end = m.off + m.size, want = 0;
+		for (size_t i = 0; i < b->n; i++)
+			if (b->b[i][0] >= end) {
+				want = b->b[i][1];
+				break;
+			}
+		uint64_t got = ifs_index_in_end(ix, m.archive, end);
+		if (got == want && want)
+			good++;
+		else
+			CHECK(0, "member at %llu+%llu of archive %d: in_end %llu, the scan says %llu",
+			      (unsigned long long)m.off, (unsigned long long)m.size, m.archive,
+			      (unsigned long long)got, (unsigned long long)want);
+		shared += want == last[m.archive];
+		last[m.archive] = want;
+	}
+	ifs_index_members_close(it);
+	CHECK(n > 100 && good == n, "member ends: %ld of %ld right", good, n);
+	CHECK(shared > 10, "members that end in the same block as the one before: %ld", shared);
+	CHECK(ifs_index_in_end(ix, 1, 1ull << 50) == 0 && ifs_index_in_end(ix, 9, 1) == 0,
+	      "no end past the data, none for an archive that is not there");
+	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++)
+		free(bd[a].b);
+	ifs_index_close(ix);
+}
+
+/*
+ * The checkpoint writer (cpwrite.c) fed the way a scan feeds it, on made-up
+ * streams: blocks of many sizes, members from a few bytes to several blocks,
+ * some followed by long runs of headers (so that a row's range holds several
+ * ends), output fed in chunks that straddle boundaries, checkpoints
+ * delivered late. Every member's end is then found (ifs_sql_in_end) at the
+ * first boundary at or after it. A second writer that stops part way and a
+ * third that goes on from what the second stored (as a resumed build does:
+ * the last stored checkpoint before the tar's resume point, the member ends
+ * after it from `nodes`) leave the same rows as one uninterrupted writer.
+ */
+#define SIM_BLOCKS 3000
+#define SIM_MEMBERS 3000
+struct sim {
+	uint64_t bout[SIM_BLOCKS + 1], bin[SIM_BLOCKS + 1];   /* boundaries (0: the start) */
+	size_t nb;
+	uint64_t ms[SIM_MEMBERS], me[SIM_MEMBERS];            /* members' data [ms, me) */
+	size_t nm;
+	ifs_gz_checkpoint cp[SIM_BLOCKS + 1];                 /* what the scan emits */
+	size_t ncp;
+};
+
+static void sim_make(struct sim *m, uint64_t seed)
+{
+	memset(m, 0, sizeof *m);
+	uint64_t r = seed, out = 0, in = 40;
+	for (size_t i = 1; i <= SIM_BLOCKS; i++) {
+		uint64_t k = tu_rand(&r) % 10;
+		out += k == 0 ? 1 + tu_rand(&r) % 300 : k == 1 ? 200000 + tu_rand(&r) % 300000
+			: 20000 + tu_rand(&r) % 20000;
+		in += 1 + tu_rand(&r) % (out - m->bout[i - 1] + 50);
+		m->bout[i] = out;
+		m->bin[i] = in;
+	}
+	m->nb = SIM_BLOCKS + 1;
+	uint64_t pos = 0, total = m->bout[SIM_BLOCKS];
+	while (m->nm < SIM_MEMBERS) {
+		uint64_t k = tu_rand(&r) % 40, size = k < 12 ? tu_rand(&r) % 3000 :
+			k < 38 ? 5000 + tu_rand(&r) % 100000 : k < 39 ? 1000000 + tu_rand(&r) % 2000000 : 0;
+		/* sometimes a long run of headers (folders, pax records) before the data */
+		uint64_t gap = tu_rand(&r) % 8 == 0 ? 512 * (1 + tu_rand(&r) % 200) : 0;
+		uint64_t s = pos + 512 + gap;
+		if (s + size >= total - 1024)
+			break;
+		if (size) {
+			m->ms[m->nm] = s;
+			m->me[m->nm++] = s + size;
+		}
+		pos = (s + size + 511) / 512 * 512;
+	}
+	/* the scan's checkpoints: one at 0, then at each boundary one for the
+	 * wants in the block before it (from = the first of them), and one every
+	 * 4 MiB */
+	m->cp[m->ncp++] = (ifs_gz_checkpoint){ .out = 0, .from = 0, .in_bit = 80 };
+	size_t w = 0;
+	uint64_t last = 0;
+	for (size_t i = 1; i < m->nb; i++) {
+		uint64_t cur = m->bout[i - 1], x = m->bout[i];
+		if (w < m->nm && m->ms[w] < x) {
+			if (m->ms[w] >= cur && cur > last)
+				m->cp[m->ncp++] = (ifs_gz_checkpoint){ .out = cur, .from = m->ms[w],
+					.in_bit = m->bin[i - 1] * 8 + 3 };
+			last = cur;
+			while (w < m->nm && m->ms[w] < x)
+				w++;
+		}
+		if (x - last >= (4u << 20)) {
+			m->cp[m->ncp++] = (ifs_gz_checkpoint){ .out = x, .from = x,
+				.in_bit = m->bin[i] * 8 };
+			last = x;
+		}
+	}
+	for (size_t i = 0; i < m->ncp; i++)
+		m->cp[i].member_out = 0, m->cp[i].members = 1, m->cp[i].crc = (uint32_t)i;
+}
+
+/*
+ * Feeds writer w with m's events in scan order: boundaries, the checkpoints
+ * emitted at them (delivered with a lag), member ends once the output fed
+ * passes them. A resumed scan (rs) starts at rs->out's boundary, after that
+ * checkpoint, and its tar scanner at end_after. Stops after `stop` boundaries
+ * (0: never) without finishing; returns the tar's resume point then (the end
+ * of the last member ended, padded), else 0.
+ */
+static uint64_t sim_feed(const struct sim *m, ifs_cpwriter *w, uint64_t seed,
+			 const ifs_cp_state *rs, uint64_t end_after, size_t stop, int *bad)
+{
+	size_t first_b = 0, e = 0, c = 0, emitted = 0, nb = 0;
+	while (rs && m->bout[first_b] < rs->out)
+		first_b++;
+	uint64_t r = seed, fed = m->bout[first_b], resume = 0;
+	while (rs && e < m->nm && m->me[e] <= end_after)
+		e++;
+	while (rs && c < m->ncp && m->cp[c].out <= rs->out)
+		c++;
+	emitted = c;
+	for (size_t i = first_b + 1; i < m->nb; i++) {
+		while (fed < m->bout[i]) {   /* output in chunks, straddling boundaries */
+			fed += 1 + tu_rand(&r) % 60000;
+			for (; e < m->nm && m->me[e] <= fed; e++) {
+				*bad |= ifs_cpw_member_end(w, m->me[e]) != 0;
+				resume = (m->me[e] + 511) / 512 * 512;
+			}
+		}
+		*bad |= ifs_cpw_boundary(w, m->bout[i], m->bin[i]) != 0;
+		while (emitted < m->ncp && m->cp[emitted].out < m->bout[i])
+			emitted++;
+		if (emitted < m->ncp && m->cp[emitted].out == m->bout[i] &&
+		    m->cp[emitted].from == m->bout[i])
+			emitted++;
+		while (c < emitted && (tu_rand(&r) % 3 || emitted - c > 8))
+			*bad |= ifs_cpw_checkpoint(w, &m->cp[c++]) != 0;
+		if (stop && ++nb == stop)
+			return resume;
+	}
+	for (; e < m->nm; e++)
+		*bad |= ifs_cpw_member_end(w, m->me[e]) != 0;
+	while (c < m->ncp)
+		*bad |= ifs_cpw_checkpoint(w, &m->cp[c++]) != 0;
+	*bad |= ifs_cpw_finish(w) != 0;
+	return 0;
+}
+
+static sqlite3 *sim_db(void)
+{
+	sqlite3 *db = NULL;
+	ifs_err err;
+	ifs_err_clear(&err);
+	if (sqlite3_open(":memory:", &db) != SQLITE_OK || ifs_schema_create(db, &err)) {
+		CHECK(0, "schema: %s", err.msg);
+		sqlite3_close(db);
+		return NULL;
+	}
+	return db;
+}
+
+/* The rows of `checkpoints`, as text. */
+static void sim_rows(sqlite3 *db, ifs_buf *out)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT quote(key), quote(skip), quote(in_bit), quote(window), "
+			       "quote(entry), quote(ends) FROM checkpoints ORDER BY key", -1, &st,
+			       NULL) != SQLITE_OK)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		for (int i = 0; i < 6; i++)
+			ifs_buf_addf(out, "%s%c", (const char *)sqlite3_column_text(st, i),
+				     i == 5 ? '\n' : ' ');
+	sqlite3_finalize(st);
+}
+
+static void test_cp_writer(void)
+{
+	static struct sim m;
+	ifs_err err;
+	ifs_err_clear(&err);
+	sqlite3 *db = sim_db();
+	if (!db)
+		return;
+	int bad = 0;
+	long ends = 0, good = 0, multi = 0;
+	for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
+		sim_make(&m, 1000 + (uint64_t)a);
+		ifs_cpwriter w;
+		bad |= ifs_cpw_init(&w, db, a, &err) != 0;
+		sim_feed(&m, &w, 7 * (uint64_t)a, NULL, 0, 0, &bad);
+		ifs_cpw_free(&w);
+		sqlite3_stmt *st = NULL;
+		sqlite3_prepare_v2(db, ifs_sql_ends, -1, &st, NULL);
+		size_t b = 1, c = 0;
+		for (size_t i = 0; st && i < m.nm; i++) {
+			while (m.bout[b] < m.me[i])
+				b++;
+			uint64_t got = 0;
+			ends++;
+			if (ifs_sql_in_end(st, a, m.me[i], &got) == 1 && got == m.bin[b])
+				good++;
+			else if (ends - good < 5)
+				CHECK(0, "archive %d, member [%llu, %llu): in_end %llu, want %llu", a,
+				      (unsigned long long)m.ms[i], (unsigned long long)m.me[i],
+				      (unsigned long long)got, (unsigned long long)m.bin[b]);
+		}
+		sqlite3_finalize(st);
+		/* rows whose range holds the ends of two members or more in different blocks */
+		for (size_t i = 0, k = 0, j = 1; i < m.ncp; i++) {
+			uint64_t until = i + 1 < m.ncp ? m.cp[i + 1].from : UINT64_MAX;
+			size_t n = 0;
+			uint64_t prev = 0;
+			for (; k < m.nm; k++) {
+				while (m.bout[j] < m.me[k])
+					j++;
+				if (m.bout[j] < m.cp[i].from)
+					continue;
+				if (m.bout[j] >= until)
+					break;
+				n += m.bout[j] != prev;
+				prev = m.bout[j];
+			}
+			multi += n >= 2;
+			c += n;
+		}
+		(void)c;
+	}
+	CHECK(!bad, "writer calls succeed");
+	CHECK(ends > 2000 && good == ends, "made-up streams: %ld of %ld member ends found", good,
+	      ends);
+	CHECK(multi > 20, "rows with several ends: %ld", multi);
+	CHECK(q1(db, "SELECT count(*) FROM checkpoints") > 1000, "checkpoints written");
+	ifs_buf whole = { 0 };
+	sim_rows(db, &whole);
+	sqlite3_close(db);
+
+	/* stopped part way, then resumed as a build goes on */
+	long resumes = 0, same = 0, runs = 0;
+	for (size_t stop = 150; stop < SIM_BLOCKS; stop += 700, runs++) {
+		db = sim_db();
+		if (!db)
+			break;
+		for (int a = 1; a <= IFS_ARCHIVE_MAX; a++) {
+			sim_make(&m, 1000 + (uint64_t)a);
+			ifs_cpwriter w;
+			bad |= ifs_cpw_init(&w, db, a, &err) != 0;
+			uint64_t off = sim_feed(&m, &w, 7 * (uint64_t)a, NULL, 0, stop, &bad);
+			const ifs_cp_state *rs = off ? ifs_cpw_stored(&w, off) : NULL;
+			ifs_cp_state keep = rs ? *rs : (ifs_cp_state){ 0 };
+			ifs_cpw_free(&w);
+			bad |= ifs_cpw_init(&w, db, a, &err) != 0;
+			if (rs) {
+				resumes++;
+				/* rewant: the members that end after the stored checkpoint
+				 * and start before the tar's resume point */
+				for (size_t i = 0; i < m.nm && m.ms[i] < off; i++)
+					if (m.me[i] > keep.out)
+						bad |= ifs_cpw_member_end(&w, m.me[i]) != 0;
+				sim_feed(&m, &w, 11 * (uint64_t)a, &keep, off, 0, &bad);
+			} else {
+				sim_feed(&m, &w, 11 * (uint64_t)a, NULL, 0, 0, &bad);
+			}
+			ifs_cpw_free(&w);
+		}
+		ifs_buf got = { 0 };
+		sim_rows(db, &got);
+		same += got.len == whole.len && got.p && !memcmp(got.p, whole.p, got.len);
+		free(got.p);
+		sqlite3_close(db);
+	}
+	CHECK(!bad, "writer calls succeed (resumed)");
+	CHECK(resumes >= 2 * runs - 2 && same == runs, "resumed writers leave the same rows: "
+	      "%ld of %ld (%ld resumes)", same, runs, resumes);
+	free(whole.p);
+}
+
 static void test_lifecycle(const char *dir, const char *idx)
 {
 	char data[4200], tmp[4300];
@@ -403,6 +743,7 @@ static void test_live(const char *dir)
 int main(void)
 {
 	test_names();
+	test_cp_writer();
 	char *dir = tu_tmpdir("index");
 	if (!dir)
 		return 1;
@@ -417,6 +758,7 @@ int main(void)
 	ifs_err_clear(&err);
 	CHECK(ifs_index_build(data, idx, NULL, &err) == 0, "build: %s", err.msg);
 	test_against_manifest(dir, idx);
+	test_member_ends(dir, idx);
 	test_lifecycle(dir, idx);
 	test_live(dir);
 	tu_sh("rm -rf '%s'", dir);
