@@ -34,6 +34,16 @@ class ScaleCases:
             m.close()
         return out
 
+    def _bench_cp_bytes(self):
+        """Checkpoint bytes per member of the bench fixture's index, for the
+        estimate at real scale when the bench part did not run (--only)."""
+        idx = self.work / "bench-cp-index.sqlite"
+        log("scale: an index of the bench fixture (its checkpoints per member)")
+        run([str(self.inatfs), "index", str(self.bench_dir), "--index", str(idx), "--force"])
+        b = checkpoint_bytes(idx) / self.n_members
+        idx.unlink()
+        return b
+
     def scale(self):
         d = self.scale_dir
         idx = self.work / "scale-index.sqlite"
@@ -184,7 +194,7 @@ class ScaleCases:
         meta_b = isize - cp
         rows.append(["index without checkpoints and member ends (metadata) per image", fmt(meta_b / nimg, "B"),
                      "", "", "bytes", 1])
-        cpm = getattr(self, "cp_bytes_per_member", None)
+        cpm = getattr(self, "cp_bytes_per_member", None) or self._bench_cp_bytes()
         if cpm:
             est = meta_b + cpm * REAL_MEMBERS
             rows.append(["index at real scale, estimated (metadata here + checkpoints and "

@@ -180,8 +180,9 @@ PAIRS = 3   # inatfs 1-reader / 2-reader passes per round of random reads
 
 def checkpoint_bytes(idx):
     """Bytes the positions in the archives take in an index file (dbstat): the
-    checkpoints and the members' compressed ends, both about one per member
-    on JPEG data (on tiny members, one per block)."""
+    checkpoints, with the members' compressed ends in their rows (about one
+    per member on JPEG data; on tiny members, one per block), and the table
+    `ends` of indexes before schema 13, which held those."""
     con = sqlite3.connect(f"file:{idx}?mode=ro", uri=True)
     try:
         return con.execute("SELECT coalesce(sum(pgsize), 0) FROM dbstat "

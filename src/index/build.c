@@ -453,18 +453,16 @@ static int build_scan(ifs_build *b, ifs_err *err)
 	    (r = ifs_sql_exec(db, "DELETE FROM meta WHERE key IN ('scan_progress', 'scan_resume', "
 			      "'boot_id')", "writing meta", err)))
 		return r;
-	/* The tree's indexes grew by inserts in random order (and the scan's
-	 * updates of images.node), which leaves pages part empty. Rebuilt in
-	 * order, they shrink; the file gives the freed pages back (auto_vacuum
-	 * is incremental, see ifs_schema_create). In place, so a live daemon
-	 * reading this file sees one more commit. */
+	/* The tree's table and indexes have pages part empty (ifs_sql_pack).
+	 * Rebuilt in order, they shrink; the file gives the freed pages back
+	 * (auto_vacuum is incremental, see ifs_schema_create). In place, so a
+	 * live daemon reading this file sees one more commit. */
 	progress(b->opts, "packing the index", NULL);
 	ifs_err perr;
 	ifs_err_clear(&perr);
 	if ((r = ifs_sql_exec(db, "SAVEPOINT pack", "packing the index", err)))
 		return r;
-	if (ifs_sql_exec(db, "REINDEX nodes_child; REINDEX images_by_class; "
-			 "PRAGMA incremental_vacuum", "packing the index", &perr)) {
+	if (ifs_sql_exec(db, ifs_sql_pack, "packing the index", &perr)) {
 		/* it needs room for a journal of the indexes: without it, the index
 		 * works the same, a little bigger */
 		if (b->opts->report)

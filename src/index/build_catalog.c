@@ -107,6 +107,12 @@ void ifs_join_free(struct ifs_join *j)
 	free(j);
 }
 
+/* The bytes SQLite stores a positive integer v in. */
+static int int_bytes(int64_t v)
+{
+	return v < 128 ? 1 : v < 32768 ? 2 : v < 8388608 ? 3 : v < 2147483648 ? 4 : 6;
+}
+
 /* Prepends image i to the chain of `key` in map m. */
 static int chain_put(ifs_strmap *m, int32_t *next, const char *key, size_t len, int32_t i)
 {
@@ -390,10 +396,16 @@ int ifs_catalog_insert(sqlite3 *db, const ifs_catalog *c, struct ifs_join **join
 	if ((r = join_new(db, c, join, err)) ||
 	    (r = ifs_view_names(c, &vnames, &renamed, err)))
 		goto out;
+	/* pad: the bytes images.node will take, so that the scan's update of a
+	 * row neither grows nor shrinks it (schema.c): node ids run up to about
+	 * the images, their folders and the members no image names */
+	char sql_img[160];
+	snprintf(sql_img, sizeof sql_img, "INSERT INTO images VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,"
+		 "?10,?11,?12,?13,?14,?15,?16,zeroblob(%d))",
+		 int_bytes(2 * (int64_t)c->nimgs + 65536));
 	if ((r = ifs_sql_prepare(db, "INSERT INTO categories VALUES(?1,?2,?3,?4,?5)", &cat, err)) ||
 	    (r = ifs_sql_prepare(db, "INSERT INTO licenses VALUES(?1,?2,?3)", &lic, err)) ||
-	    (r = ifs_sql_prepare(db, "INSERT INTO images VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
-				 "?11,?12,?13,?14,?15,?16,zeroblob(4))", &img, err)) ||
+	    (r = ifs_sql_prepare(db, sql_img, &img, err)) ||
 	    (r = ifs_sql_prepare(db, "INSERT INTO shapes VALUES(?1, ?2)", &shape, err)) ||
 	    (r = ifs_sql_prepare(db, "INSERT INTO holders VALUES(?1, ?2)", &holder, err)) ||
 	    (r = ifs_sql_prepare(db, "INSERT OR REPLACE INTO annfiles VALUES(?1,?2,?3,?4,?5)", &ann,

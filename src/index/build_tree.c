@@ -51,7 +51,7 @@ int ifs_tree_init(ifs_tree *t, sqlite3 *db, int64_t default_mtime, ifs_err *err)
 		return ifs_err_set(err, ENOMEM, "out of memory");
 	char sql[256];
 	snprintf(sql, sizeof sql, "INSERT INTO nodes VALUES(%d, 0, '', 0, %d, 0, 0, %lld, %d, 0)",
-		 IFS_ROOT_NODE, IFS_NODE_DIR, (long long)default_mtime, 0555);
+		 IFS_ROOT_NODE, IFS_NODE_DIR, (long long)default_mtime, IFS_NODE_MODE(0555));
 	return ifs_sql_exec(db, sql, "creating the root", err);
 }
 

@@ -122,10 +122,10 @@ static int write_held(ifs_cpwriter *w, uint64_t until)
 	if (grow(&w->blob, &w->blob_cap, (k - w->ends_head) * 2 * IFS_VARINT_MAX))
 		return oom(w);
 	size_t n = 0;
-	uint64_t po = cp->from, pi = cp->in_bit >> 3;
+	ifs_cp_ends_at at = { cp->from, cp->out, cp->in_bit >> 3 };
 	for (size_t i = w->ends_head; i < k; i++)
-		if (w->ends[i].out >= po && w->ends[i].in_end >= pi)
-			n += ifs_cp_ends_put(w->blob + n, w->ends[i].out, w->ends[i].in_end, &po, &pi);
+		if (w->ends[i].out >= at.from && w->ends[i].in_end >= at.in)
+			n += ifs_cp_ends_put(w->blob + n, w->ends[i].out, w->ends[i].in_end, &at);
 	w->ends_head = k;
 	sqlite3_stmt *st = w->ins;
 	sqlite3_bind_int64(st, 1, IFS_CP_KEY(w->archive, cp->from));

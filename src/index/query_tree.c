@@ -35,7 +35,7 @@ static void node_row(sqlite3_stmt *st, ifs_node *n)
 	n->off = (uint64_t)sqlite3_column_int64(st, 2);
 	n->size = (uint64_t)sqlite3_column_int64(st, 3);
 	n->mtime = sqlite3_column_int64(st, 4);
-	n->mode = (uint32_t)sqlite3_column_int64(st, 5) & 0777;
+	n->mode = ((uint32_t)sqlite3_column_int64(st, 5) ^ IFS_NODE_MODE_USUAL) & 0777;
 	n->crc = (uint32_t)sqlite3_column_int64(st, 6);
 	n->archive = sqlite3_column_int(st, 7);
 	n->pending = !n->dir && sqlite3_column_type(st, 2) == SQLITE_NULL;

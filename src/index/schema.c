@@ -13,6 +13,15 @@
 #include "inatfs/names.h"
 #include "inatfs/varint.h"
 
+/* off NULL: pending, a path the JSON names that the scan has not reached;
+ * mode and crc: IFS_NODE_MODE, IFS_NODE_CRC (schema.h) */
+#define NODES "(id INTEGER PRIMARY KEY, parent INTEGER NOT NULL, name TEXT NOT NULL," \
+	"  archive INTEGER NOT NULL, type INTEGER NOT NULL, off INTEGER," \
+	"  size INTEGER NOT NULL, mtime INTEGER NOT NULL, mode INTEGER NOT NULL," \
+	"  crc INTEGER NOT NULL)"
+/* type: plain listings of the pristine trees read this index alone */
+#define NODES_CHILD "CREATE UNIQUE INDEX nodes_child ON nodes(parent, name, type)"
+
 static const char *const ddl =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
 	"CREATE TABLE sources(file TEXT PRIMARY KEY, fingerprint TEXT NOT NULL) WITHOUT ROWID;"
@@ -23,11 +32,7 @@ static const char *const ddl =
 	 * ends in the row's range (schema.h), NULL if none */
 	"CREATE TABLE checkpoints(key INTEGER PRIMARY KEY, skip INTEGER NOT NULL,"
 	"  in_bit INTEGER NOT NULL, window BLOB, entry INTEGER, ends BLOB);"
-	/* off NULL: pending, a path the JSON names that the scan has not reached */
-	"CREATE TABLE nodes(id INTEGER PRIMARY KEY, parent INTEGER NOT NULL, name TEXT NOT NULL,"
-	"  archive INTEGER NOT NULL, type INTEGER NOT NULL, off INTEGER,"
-	"  size INTEGER NOT NULL, mtime INTEGER NOT NULL, mode INTEGER NOT NULL,"
-	"  crc INTEGER NOT NULL);"
+	"CREATE TABLE nodes" NODES ";"
 	"CREATE TABLE categories(id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
 	"  supercategory TEXT NOT NULL, dir TEXT NOT NULL, superdir TEXT NOT NULL);"
 	"CREATE TABLE licenses(id INTEGER PRIMARY KEY, name TEXT, url TEXT);"
@@ -36,8 +41,9 @@ static const char *const ddl =
 	"  sidecar_len INTEGER NOT NULL DEFAULT 0,"
 	"  file_name TEXT, width INTEGER, height INTEGER, license INTEGER,"
 	"  rights_holder INTEGER, extra TEXT, boxes BLOB, location BLOB,"
-	/* 4 bytes that the scan's UPDATE of node (<= 4 bytes) gives back: rows do
-	 * not grow, so the pages packed by the bulk insert are not split */
+	/* as many bytes as the scan's UPDATE of node takes (build_catalog.c)
+	 * gives back: rows do not grow, so the pages packed by the bulk insert
+	 * are not split, nor shrink, leaving holes */
 	"  pad BLOB);"
 	"CREATE TABLE shapes(id INTEGER PRIMARY KEY, text BLOB NOT NULL);"
 	"CREATE TABLE holders(id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
@@ -50,8 +56,7 @@ static const char *const ddl =
 	"  images INTEGER NOT NULL);";
 
 static const char *const ddl_indexes =
-	/* type: plain listings of the pristine trees read this index alone */
-	"CREATE UNIQUE INDEX nodes_child ON nodes(parent, name, type);"
+	NODES_CHILD ";"
 	"CREATE INDEX images_by_class ON images(split, category, name, nboxes, node, sidecar_len);"
 	"CREATE INDEX categories_by_dir ON categories(dir);";
 
@@ -104,6 +109,19 @@ int ifs_schema_create_indexes(sqlite3 *db, ifs_err *err)
 	return ifs_sql_exec(db, ddl_indexes, "creating indexes", err);
 }
 
+/* The scan's updates of planted nodes grow their rows, which splits pages
+ * and leaves them part empty: the table is copied in id order, which fills
+ * its pages. The indexes were made by inserts in random order
+ * (and the scan's updates of images.node): rebuilt in order, they shrink. */
+const char ifs_sql_pack[] =
+	"CREATE TABLE nodes_packed" NODES ";"
+	"INSERT INTO nodes_packed SELECT * FROM nodes ORDER BY id;"
+	"DROP TABLE nodes;"
+	"ALTER TABLE nodes_packed RENAME TO nodes;"
+	NODES_CHILD ";"
+	"REINDEX images_by_class;"
+	"PRAGMA incremental_vacuum";
+
 const char ifs_sql_checkpoint[] =
 	"SELECT key, skip, in_bit, window, entry FROM checkpoints WHERE key<=?2 AND key>=?1 "
 	"ORDER BY key DESC LIMIT 1";
@@ -152,30 +170,33 @@ int ifs_sql_checkpoint_row(sqlite3_stmt *st, int archive, uint64_t off, ifs_gz_c
 	return r;
 }
 
-size_t ifs_cp_ends_put(uint8_t *p, uint64_t out, uint64_t in_end, uint64_t *prev_out,
-		       uint64_t *prev_in)
+size_t ifs_cp_ends_put(uint8_t *p, uint64_t out, uint64_t in_end, ifs_cp_ends_at *at)
 {
-	size_t n = ifs_varint_put(p, out - *prev_out);
-	n += ifs_varint_put(p + n, in_end - *prev_in);
-	*prev_out = out;
-	*prev_in = in_end;
+	/* the compressed bytes since the last boundary, less the output since it */
+	int64_t d = (int64_t)((in_end - at->in) - (out - at->out));
+	size_t n = ifs_varint_put(p, out - at->from);
+	n += ifs_varint_put(p + n, (uint64_t)d << 1 ^ (uint64_t)(d >> 63));
+	at->from = at->out = out;
+	at->in = in_end;
 	return n;
 }
 
-/* In a row's ends (b[0, len), the row's from and in_bit): the in_end of the
- * first boundary at or after end. 1 (*in_end set), 0 (none), -EIO. */
-static int ends_find(const uint8_t *b, size_t len, uint64_t from, uint64_t in_bit, uint64_t end,
+/* In a row's ends (b[0, len), starting at `at`): the in_end of the first
+ * boundary at or after end. 1 (*in_end set), 0 (none), -EIO. */
+static int ends_find(const uint8_t *b, size_t len, ifs_cp_ends_at at, uint64_t end,
 		     uint64_t *in_end)
 {
-	uint64_t out = from, in = in_bit >> 3, d_out, d_in;
+	uint64_t d_out, z;
 	for (size_t pos = 0; pos < len;) {
-		if (ifs_varint_get(b, len, &pos, &d_out) || ifs_varint_get(b, len, &pos, &d_in) ||
-		    d_out > UINT64_MAX - out || d_in > UINT64_MAX - in)
+		if (ifs_varint_get(b, len, &pos, &d_out) || ifs_varint_get(b, len, &pos, &z) ||
+		    d_out > UINT64_MAX - at.from)
 			return -EIO;
-		out += d_out;
-		in += d_in;
+		uint64_t out = at.from + d_out;
+		/* modulo 2^64: a wrong value is caught by the caller's range check */
+		at.in += (out - at.out) + (z >> 1 ^ (0 - (z & 1)));
+		at.from = at.out = out;
 		if (out >= end) {
-			*in_end = in;
+			*in_end = at.in;
 			return 1;
 		}
 	}
@@ -183,8 +204,8 @@ static int ends_find(const uint8_t *b, size_t len, uint64_t from, uint64_t in_bi
 }
 
 const char ifs_sql_ends[] =
-	"SELECT key, in_bit, ends FROM checkpoints WHERE key>=coalesce((SELECT max(key) FROM "
-	"checkpoints WHERE key>=?1 AND key<=?2), ?1) AND key<?3 ORDER BY key LIMIT 3";
+	"SELECT key, skip, in_bit, ends FROM checkpoints WHERE key>=coalesce((SELECT max(key) "
+	"FROM checkpoints WHERE key>=?1 AND key<=?2), ?1) AND key<?3 ORDER BY key LIMIT 3";
 
 int ifs_sql_in_end(sqlite3_stmt *st, int archive, uint64_t end, uint64_t *in_end)
 {
@@ -196,13 +217,16 @@ int ifs_sql_in_end(sqlite3_stmt *st, int archive, uint64_t end, uint64_t *in_end
 	sqlite3_bind_int64(st, 3, IFS_CP_KEY(archive + 1, 0));
 	int r = 0, rc = SQLITE_DONE;
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		sqlite3_int64 key = sqlite3_column_int64(st, 0), in_bit = sqlite3_column_int64(st, 1);
-		const uint8_t *b = sqlite3_column_blob(st, 2);
-		int n = sqlite3_column_bytes(st, 2);
-		if (key < k0 || in_bit < 0)
+		sqlite3_int64 key = sqlite3_column_int64(st, 0), skip = sqlite3_column_int64(st, 1);
+		sqlite3_int64 in_bit = sqlite3_column_int64(st, 2);
+		const uint8_t *b = sqlite3_column_blob(st, 3);
+		int n = sqlite3_column_bytes(st, 3);
+		ifs_cp_ends_at at = { (uint64_t)(key - k0), (uint64_t)(key - k0 - skip),
+				      (uint64_t)in_bit >> 3 };
+		if (key < k0 || skip < 0 || skip > key - k0 || in_bit < 0)
 			r = -EIO;
 		else if (b)
-			r = ends_find(b, (size_t)n, (uint64_t)(key - k0), (uint64_t)in_bit, end, in_end);
+			r = ends_find(b, (size_t)n, at, end, in_end);
 	}
 	if (r == 0 && rc != SQLITE_DONE)
 		r = -EIO;

@@ -43,10 +43,13 @@ enum { IFS_NODE_FILE = 0, IFS_NODE_DIR = 1 };
  * (ifs_gz_checkpoint.from) in one rowid, so that "the checkpoint for offset
  * X" is one probe of the table's own B-tree, and rows appended in key order
  * fill their pages (a WITHOUT ROWID table keyed (archive, from) leaves
- * pages part empty and stores the key twice as wide).
+ * pages part empty and stores the key twice as wide). Archive 1's keys are
+ * its offsets, archive 2's start at 1 << 48: a rowid takes a byte less than
+ * with archive << 48.
  */
 #define IFS_CP_OFF_BITS 48
-#define IFS_CP_KEY(archive, off) ((sqlite3_int64)(archive) << IFS_CP_OFF_BITS | (sqlite3_int64)(off))
+#define IFS_CP_KEY(archive, off) \
+	((sqlite3_int64)((archive) - 1) << IFS_CP_OFF_BITS | (sqlite3_int64)(off))
 
 /* checkpoints.entry: where the checkpoint's entry is (entry_bit - in_bit) and
  * its block's header length (hdr_bits < 2^13) in one integer; NULL: none */
@@ -69,19 +72,25 @@ int ifs_sql_checkpoint_row(sqlite3_stmt *st, int archive, uint64_t off, ifs_gz_c
  * the first block boundary at or after its data end (gz.h,
  * ifs_gz_boundary_fn: uncompressed `out`, compressed `in_end`); each such
  * boundary is kept in the row whose range it lies in ([from, the next row's
- * from)), in order, as varint pairs (out - the previous out, in_end - the
- * previous in_end), the first from (from, in_bit >> 3). In the row, not a
- * table of its own: a few bytes per member where a row costs about 19.
+ * from)), in order, as two varints: out - the previous out (at first the
+ * row's from), and, zigzag-coded, the compressed bytes since the previous
+ * boundary (at first the row's: out = from - skip, in = in_bit >> 3) less
+ * the output since it (small for data that deflate does not shrink, as
+ * JPEGs). In the row, not a table of its own: a few bytes per member, not
+ * a row each.
  * The boundary for a member that ends at E lies in the range of the row that
  * serves E or of one of the next two (rows start at a want inside the block
  * before a boundary or at a boundary: at most one starts in (E, boundary),
  * one at it): ifs_sql_in_end reads those three.
  */
-/* Appends the boundary (out, in_end) at p (room for 2 * IFS_VARINT_MAX);
- * *prev_out, *prev_in: the previous one (or the row's from, in_bit >> 3),
- * updated. Returns the bytes written. */
-size_t ifs_cp_ends_put(uint8_t *p, uint64_t out, uint64_t in_end, uint64_t *prev_out,
-		       uint64_t *prev_in);
+typedef struct ifs_cp_ends_at {
+	uint64_t from;   /* the previous boundary's out, at first the row's from */
+	uint64_t out;    /* the previous boundary's out, at first the row's out */
+	uint64_t in;     /* the previous boundary's in_end, at first the row's in_bit >> 3 */
+} ifs_cp_ends_at;
+/* Appends the boundary (out, in_end) at p (room for 2 * IFS_VARINT_MAX) and
+ * moves *at to it. Returns the bytes written. */
+size_t ifs_cp_ends_put(uint8_t *p, uint64_t out, uint64_t in_end, ifs_cp_ends_at *at);
 /* The rows whose ends may hold the boundary for an end (ifs_sql_in_end reads them). */
 extern const char ifs_sql_ends[];
 /*
@@ -90,6 +99,16 @@ extern const char ifs_sql_ends[];
  * in_end; 0: none recorded (yet); -EIO: a row is corrupt or the query failed.
  */
 int ifs_sql_in_end(sqlite3_stmt *st, int archive, uint64_t end, uint64_t *in_end);
+
+/*
+ * nodes.mode: the permission bits XOR the usual file mode, which is so
+ * stored in no bytes (SQLite keeps 0 and 1 in the row's header); nodes.crc:
+ * the CRC-32 as a signed 32-bit integer (4 bytes, where half of them took 6
+ * unsigned). Readers take both back with a cast to uint32_t (and the XOR).
+ */
+#define IFS_NODE_MODE_USUAL 0644
+#define IFS_NODE_MODE(mode) ((int)(((mode) & 07777) ^ IFS_NODE_MODE_USUAL))
+#define IFS_NODE_CRC(crc) ((sqlite3_int64)(int32_t)(uint32_t)(crc))
 
 /* The root of the pristine tree (IFS_ROOT_NODE) has id 1 and parent 0. */
 
@@ -128,6 +147,9 @@ int ifs_records_unpack(const void *in, size_t len, struct ifs_shapes *s, ifs_buf
 int ifs_schema_create(sqlite3 *db, ifs_err *err);
 /* Creates the secondary indexes (after the bulk inserts: faster). */
 int ifs_schema_create_indexes(sqlite3 *db, ifs_err *err);
+/* Packs the tables and indexes that the build filled out of order, once
+ * everything is in (the freed pages go back to the file system). */
+extern const char ifs_sql_pack[];
 
 /*
  * Stored names (names.h): names of nodes and images are written with

@@ -74,7 +74,7 @@ static int insert(ifs_tree *t, int64_t id, int64_t parent, const char *name, int
 		sqlite3_bind_int64(st, 6, 0);
 	sqlite3_bind_int64(st, 7, 0);
 	sqlite3_bind_int64(st, 8, t->default_mtime);
-	sqlite3_bind_int(st, 9, (int)mode);
+	sqlite3_bind_int(st, 9, IFS_NODE_MODE(mode));
 	sqlite3_bind_int64(st, 10, 0);
 	return step(t, st, type == IFS_NODE_DIR ? "adding a folder" : "adding a member", err);
 }
@@ -136,7 +136,7 @@ int ifs_tree_dir_attrs(ifs_tree *t, int64_t id, int64_t mtime, uint32_t mode, if
 	if (!st)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, mtime);
-	sqlite3_bind_int(st, 2, (int)(mode & 07777));
+	sqlite3_bind_int(st, 2, IFS_NODE_MODE(mode));
 	sqlite3_bind_int64(st, 3, id);
 	return step(t, st, "updating a folder", err);
 }
@@ -164,8 +164,8 @@ int ifs_tree_member(ifs_tree *t, int archive, const char *path, size_t len,
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)e->data_off);
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)e->size);
 		sqlite3_bind_int64(st, 4, e->mtime);
-		sqlite3_bind_int(st, 5, (int)(e->mode & 07777));
-		sqlite3_bind_int64(st, 6, e->crc);
+		sqlite3_bind_int(st, 5, IFS_NODE_MODE(e->mode));
+		sqlite3_bind_int64(st, 6, IFS_NODE_CRC(e->crc));
 		sqlite3_bind_int64(st, 7, *id);
 		if ((r = step(t, st, "updating a member", err)))
 			return r;
@@ -185,8 +185,8 @@ int ifs_tree_member(ifs_tree *t, int archive, const char *path, size_t len,
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)e->data_off);
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)e->size);
 	sqlite3_bind_int64(st, 8, e->mtime);
-	sqlite3_bind_int(st, 9, (int)(e->mode & 07777));
-	sqlite3_bind_int64(st, 10, e->crc);
+	sqlite3_bind_int(st, 9, IFS_NODE_MODE(e->mode));
+	sqlite3_bind_int64(st, 10, IFS_NODE_CRC(e->crc));
 	if ((r = step(t, st, "adding a member", err)))
 		return r;
 	if (ifs_strmap_put(t->paths, path, len, *id) < 0)

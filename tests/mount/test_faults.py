@@ -89,9 +89,9 @@ def test_damage_seen_by_fingerprint_rebuilds_and_fails(data, tmp_path):
     old = idx.read_bytes()
     size = (data / TAR).stat().st_size
     con = sqlite3.connect(idx)
-    # checkpoints of archive 1 have keys 1 << 48 | offset (schema.h)
+    # checkpoints of archive 1 have keys below 1 << 48: their offsets (schema.h)
     bit, = con.execute("SELECT in_bit FROM checkpoints WHERE key < ?1 AND in_bit % 8 < 6 "
-                       "ORDER BY abs(in_bit / 8 - ?2) LIMIT 1", (2 << 48, size // 2)).fetchone()
+                       "ORDER BY abs(in_bit / 8 - ?2) LIMIT 1", (1 << 48, size // 2)).fetchone()
     con.close()
     assert 0 < bit // 8 < 1 << 20, bit
     st = os.stat(data / TAR)
