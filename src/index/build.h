@@ -128,6 +128,7 @@ typedef struct ifs_cpwriter {
 	size_t pend_head, npend, pend_cap;
 	ifs_cp_state ring[IFS_CPW_RING];   /* the last ones written */
 	uint64_t nring;
+	ifs_cp_state first;        /* the held first checkpoint, for a record */
 } ifs_cpwriter;
 
 int ifs_cpw_init(ifs_cpwriter *w, sqlite3 *db, int archive, ifs_err *err);
@@ -143,9 +144,17 @@ int ifs_cpw_boundary(ifs_cpwriter *w, uint64_t out, uint64_t in_end);
 int ifs_cpw_checkpoint(ifs_cpwriter *w, const ifs_gz_checkpoint *cp);
 /* The scan is over (whole, or stopped at damage): the one held is written. */
 int ifs_cpw_finish(ifs_cpwriter *w);
-/* The last checkpoint written with out <= off; NULL if none among the
- * recent ones. */
-const ifs_cp_state *ifs_cpw_stored(const ifs_cpwriter *w, uint64_t off);
+/*
+ * Where a scan stopped at tar offset off can go on: the last checkpoint
+ * written with out <= off, else the archive's first one (at offset 0, no
+ * window) while it is held, which the next scan makes again (so that the
+ * start of an archive does not hold commits back); NULL if none.
+ */
+const ifs_cp_state *ifs_cpw_stored(ifs_cpwriter *w, uint64_t off);
+/* A scan that goes on from the stored checkpoint cp (its state from the
+ * record): if that is the archive's first, it is held again, to be written
+ * with the ends in its range (a no-op if its row is there already). */
+int ifs_cpw_resume_first(ifs_cpwriter *w, const ifs_gz_checkpoint *cp);
 
 /* ---- the rows of the pristine trees (tree_nodes.c) ---- */
 

@@ -347,6 +347,8 @@ int ifs_tree_scan_archive(ifs_tree *t, int archive, const char *path,
 		s.prefix = rs->prefix == 1 ? "test2017" : NULL;
 		s.snap_prefix = rs->prefix;
 		if (rs->tar_off) {
+			if ((r = ifs_cpw_resume_first(&s.cpw, &rs->cp)))
+				goto out;
 			go.resume = &rs->cp;
 			go.resume_window = rs->window;
 			ifs_tar_start_at(s.tar, rs->tar_off, rs->tar_count);
@@ -404,7 +406,7 @@ out:
 
 int ifs_tree_resume_record(const ifs_tree *t, char *buf, size_t size)
 {
-	const struct scan *s = t->cur;
+	struct scan *s = t->cur;
 	uint64_t off, count;
 	if (!s || !ifs_tar_resume_point(s->tar, &off, &count))
 		return 0;

@@ -181,7 +181,7 @@ int ifs_cpw_finish(ifs_cpwriter *w)
 	return w->held ? write_held(w, UINT64_MAX) : 0;
 }
 
-const ifs_cp_state *ifs_cpw_stored(const ifs_cpwriter *w, uint64_t off)
+const ifs_cp_state *ifs_cpw_stored(ifs_cpwriter *w, uint64_t off)
 {
 	/* they are written in increasing order: the newest one that fits */
 	uint64_t n = w->nring < IFS_CPW_RING ? w->nring : IFS_CPW_RING;
@@ -190,5 +190,24 @@ const ifs_cp_state *ifs_cpw_stored(const ifs_cpwriter *w, uint64_t off)
 		if (c->out <= off)
 			return c;
 	}
+	/* none yet: the archive's first checkpoint, held, is made again from the
+	 * record by a scan that goes on from it (ifs_cpw_resume_first) */
+	if (w->held && w->cp.out == 0 && !w->cp.window_len && !w->nring) {
+		ifs_cp_state *c = &w->first;
+		c->out = 0;
+		c->in_bit = w->cp.in_bit;
+		c->member_out = w->cp.member_out;
+		c->crc = w->cp.crc;
+		c->members = w->cp.members;
+		return c;
+	}
 	return NULL;
+}
+
+int ifs_cpw_resume_first(ifs_cpwriter *w, const ifs_gz_checkpoint *cp)
+{
+	if (cp->out || cp->member_out)
+		return 0;
+	ifs_gz_checkpoint c = { .in_bit = cp->in_bit, .crc = cp->crc, .members = cp->members };
+	return ifs_cpw_checkpoint(w, &c);
 }

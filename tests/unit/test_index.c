@@ -340,8 +340,9 @@ static void test_member_ends(const char *dir, const char *idx)
  * delivered late. Every member's end is then found (ifs_sql_in_end) at the
  * first boundary at or after it. A second writer that stops part way and a
  * third that goes on from what the second stored (as a resumed build does:
- * the last stored checkpoint before the tar's resume point, the member ends
- * after it from `nodes`) leave the same rows as one uninterrupted writer.
+ * the last stored checkpoint before the tar's resume point, or the archive's
+ * first while it is held; the member ends after it from `nodes`) leave the
+ * same rows as one uninterrupted writer.
  */
 #define SIM_BLOCKS 3000
 #define SIM_MEMBERS 3000
@@ -545,8 +546,10 @@ static void test_cp_writer(void)
 	sqlite3_close(db);
 
 	/* stopped part way, then resumed as a build goes on */
-	long resumes = 0, same = 0, runs = 0;
-	for (size_t stop = 150; stop < SIM_BLOCKS; stop += 700, runs++) {
+	long resumes = 0, same = 0, runs = 0, first = 0;
+	static const size_t stops[] = { 1, 2, 3, 150, 851, 1552, 2253, 2954 };
+	for (size_t si = 0; si < sizeof stops / sizeof stops[0]; si++, runs++) {
+		size_t stop = stops[si];
 		db = sim_db();
 		if (!db)
 			break;
@@ -561,6 +564,13 @@ static void test_cp_writer(void)
 			bad |= ifs_cpw_init(&w, db, a, &err) != 0;
 			if (rs) {
 				resumes++;
+				first += keep.out == 0;
+				/* the build's: the stored checkpoint as the record has it */
+				ifs_gz_checkpoint rc = { .out = keep.out, .from = keep.out,
+							 .in_bit = keep.in_bit, .crc = keep.crc,
+							 .member_out = keep.member_out,
+							 .members = keep.members };
+				bad |= ifs_cpw_resume_first(&w, &rc) != 0;
 				/* rewant: the members that end after the stored checkpoint
 				 * and start before the tar's resume point */
 				for (size_t i = 0; i < m.nm && m.ms[i] < off; i++)
@@ -579,8 +589,10 @@ static void test_cp_writer(void)
 		sqlite3_close(db);
 	}
 	CHECK(!bad, "writer calls succeed (resumed)");
-	CHECK(resumes >= 2 * runs - 2 && same == runs, "resumed writers leave the same rows: "
+	CHECK(resumes >= runs && same == runs, "resumed writers leave the same rows: "
 	      "%ld of %ld (%ld resumes)", same, runs, resumes);
+	CHECK(first >= 2, "resumed from an archive's first checkpoint, held when stopped: %ld",
+	      first);
 	free(whole.p);
 }
 
