@@ -417,7 +417,7 @@ static int build_scan(ifs_build *b, ifs_err *err)
 	if ((r = ifs_sql_exec(db, "UPDATE damage SET images=(SELECT count(*) FROM images i "
 			      "LEFT JOIN nodes n ON n.id=i.node WHERE (CASE WHEN i.split=2 THEN 2 "
 			      "ELSE 1 END)=damage.archive AND (i.node IS NULL OR "
-			      "n.off+n.size>damage.good_out))", "counting damaged images", err)))
+			      "n.off*512+n.size>damage.good_out))", "counting damaged images", err)))
 		return r;
 	int64_t missing = count(db, "SELECT count(*) FROM images WHERE node IS NULL AND (CASE "
 				"WHEN split=2 THEN 2 ELSE 1 END) NOT IN (SELECT archive FROM damage)");

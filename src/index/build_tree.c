@@ -197,7 +197,8 @@ static int rewant(struct scan *s)
 {
 	sqlite3_stmt *st;
 	int r = ifs_sql_prepare(s->t->db, "SELECT off, size FROM nodes WHERE archive=?1 AND type=0 "
-				"AND size>0 AND off<?3 AND off+size>?2 ORDER BY off", &st, s->err);
+				"AND size>0 AND off*512<?3 AND off*512+size>?2 ORDER BY off", &st,
+				s->err);
 	if (r)
 		return r;
 	sqlite3_bind_int(st, 1, s->archive);
@@ -205,7 +206,7 @@ static int rewant(struct scan *s)
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)s->skip_to);
 	int rc = SQLITE_DONE;
 	while (!r && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		uint64_t off = (uint64_t)sqlite3_column_int64(st, 0);
+		uint64_t off = (uint64_t)sqlite3_column_int64(st, 0) << IFS_NODE_OFF_SHIFT;
 		if (off >= s->rewant_from)
 			ifs_gz_want(s->gz, off);
 		r = ifs_cpw_member_end(&s->cpw, off + (uint64_t)sqlite3_column_int64(st, 1));

@@ -78,7 +78,7 @@ static void image_row(sqlite3_stmt *st, ifs_image_row *im)
 	memset(im, 0, sizeof *im);
 	im->rid = sqlite3_column_int64(st, 0);
 	im->pending = sqlite3_column_type(st, 2) == SQLITE_NULL;
-	im->off = (uint64_t)sqlite3_column_int64(st, 2);
+	im->off = (uint64_t)sqlite3_column_int64(st, 2) << IFS_NODE_OFF_SHIFT;
 	im->size = (uint64_t)sqlite3_column_int64(st, 3);
 	im->mtime = sqlite3_column_int64(st, 4);
 	im->crc = (uint32_t)sqlite3_column_int64(st, 5);

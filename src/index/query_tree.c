@@ -32,7 +32,7 @@ static void node_row(sqlite3_stmt *st, ifs_node *n)
 	memset(n, 0, sizeof *n);
 	n->id = sqlite3_column_int64(st, 0);
 	n->dir = sqlite3_column_int(st, 1) == IFS_NODE_DIR;
-	n->off = (uint64_t)sqlite3_column_int64(st, 2);
+	n->off = (uint64_t)sqlite3_column_int64(st, 2) << IFS_NODE_OFF_SHIFT;
 	n->size = (uint64_t)sqlite3_column_int64(st, 3);
 	n->mtime = sqlite3_column_int64(st, 4);
 	n->mode = ((uint32_t)sqlite3_column_int64(st, 5) ^ IFS_NODE_MODE_USUAL) & 0777;
@@ -154,8 +154,10 @@ int ifs_index_member_path(ifs_index *idx, int archive, uint64_t off, char *out, 
 	sqlite3_stmt *st = ifs_index_stmt(idx, q_member_path, NULL);
 	if (!st)
 		return -EIO;
+	if (off & ((1u << IFS_NODE_OFF_SHIFT) - 1))
+		return -ENOENT;
 	sqlite3_bind_int(st, 1, archive);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)off);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)(off >> IFS_NODE_OFF_SHIFT));
 	return path_of(st, out, size);
 }
 
@@ -199,7 +201,7 @@ int ifs_index_members_next(ifs_member_iter *it, ifs_member *m, ifs_err *err)
 		return ifs_index_db_error(it->idx, err);
 	m->id = sqlite3_column_int64(it->st, 0);
 	m->archive = sqlite3_column_int(it->st, 1);
-	m->off = (uint64_t)sqlite3_column_int64(it->st, 2);
+	m->off = (uint64_t)sqlite3_column_int64(it->st, 2) << IFS_NODE_OFF_SHIFT;
 	m->size = (uint64_t)sqlite3_column_int64(it->st, 3);
 	m->crc = (uint32_t)sqlite3_column_int64(it->st, 4);
 	m->pending = sqlite3_column_int(it->st, 5);

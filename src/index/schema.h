@@ -107,6 +107,10 @@ int ifs_sql_in_end(sqlite3_stmt *st, int archive, uint64_t end, uint64_t *in_end
  * unsigned). Readers take both back with a cast to uint32_t (and the XOR).
  */
 #define IFS_NODE_MODE_USUAL 0644
+/* nodes.off: a member's data offset in 512-byte records (tar data starts on
+ * one, tar.c), so that offsets past 2 GB take 4 bytes, not 6; SQL that needs
+ * bytes says off*512 */
+#define IFS_NODE_OFF_SHIFT 9
 #define IFS_NODE_MODE(mode) ((int)(((mode) & 07777) ^ IFS_NODE_MODE_USUAL))
 #define IFS_NODE_CRC(crc) ((sqlite3_int64)(int32_t)(uint32_t)(crc))
 

@@ -151,6 +151,9 @@ int ifs_tree_member(ifs_tree *t, int archive, const char *path, size_t len,
 		return r;
 	if (ifs_strmap_get(t->dirs, path, len, &v) && v)
 		return -EEXIST;   /* a file where a folder is: tar -x fails there too */
+	if (e->data_off & ((1u << IFS_NODE_OFF_SHIFT) - 1))
+		return ifs_err_set(err, EIO, "%s: the data of %s is not on a 512-byte record",
+				   ifs_archive_file(archive), path);
 	*dup = 0;
 	sqlite3_stmt *st;
 	if (ifs_strmap_get(t->paths, path, len, &v) && v) {
@@ -161,7 +164,7 @@ int ifs_tree_member(ifs_tree *t, int archive, const char *path, size_t len,
 		if (!(st = stmt(t, ST_MEMBER, err)))
 			return -EIO;
 		sqlite3_bind_int(st, 1, archive);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)e->data_off);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)(e->data_off >> IFS_NODE_OFF_SHIFT));
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)e->size);
 		sqlite3_bind_int64(st, 4, e->mtime);
 		sqlite3_bind_int(st, 5, IFS_NODE_MODE(e->mode));
@@ -182,7 +185,7 @@ int ifs_tree_member(ifs_tree *t, int archive, const char *path, size_t len,
 	ifs_sql_bind_name(st, 3, name, (int)(len - (size_t)(name - path)));
 	sqlite3_bind_int(st, 4, archive);
 	sqlite3_bind_int(st, 5, IFS_NODE_FILE);
-	sqlite3_bind_int64(st, 6, (sqlite3_int64)e->data_off);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)(e->data_off >> IFS_NODE_OFF_SHIFT));
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)e->size);
 	sqlite3_bind_int64(st, 8, e->mtime);
 	sqlite3_bind_int(st, 9, IFS_NODE_MODE(e->mode));

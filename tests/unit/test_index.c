@@ -160,7 +160,7 @@ static void test_against_manifest(const char *dir, const char *idx)
 	sqlite3_prepare_v2(db,
 		"WITH RECURSIVE p(id, path) AS (SELECT id, nm(name) FROM nodes WHERE parent=1 UNION ALL "
 		"SELECT n.id, p.path || '/' || nm(n.name) FROM nodes n JOIN p ON n.parent=p.id) "
-		"SELECT n.off, n.size, n.id FROM p JOIN nodes n ON n.id=p.id WHERE p.path=?1", -1,
+		"SELECT n.off*512, n.size, n.id FROM p JOIN nodes n ON n.id=p.id WHERE p.path=?1", -1,
 		&node, NULL);
 	sqlite3_prepare_v2(db, "SELECT split, category, node FROM images WHERE id=?1 AND split=?2",
 			   -1, &img, NULL);
