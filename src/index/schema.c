@@ -221,12 +221,13 @@ int ifs_sql_in_end(sqlite3_stmt *st, int archive, uint64_t end, uint64_t *in_end
 		sqlite3_int64 in_bit = sqlite3_column_int64(st, 2);
 		const uint8_t *b = sqlite3_column_blob(st, 3);
 		int n = sqlite3_column_bytes(st, 3);
-		ifs_cp_ends_at at = { (uint64_t)(key - k0), (uint64_t)(key - k0 - skip),
-				      (uint64_t)in_bit >> 3 };
-		if (key < k0 || skip < 0 || skip > key - k0 || in_bit < 0)
+		if (key < k0 || skip < 0 || skip > key - k0 || in_bit < 0) {
 			r = -EIO;
-		else if (b)
+		} else if (b) {
+			ifs_cp_ends_at at = { (uint64_t)(key - k0), (uint64_t)(key - k0 - skip),
+					      (uint64_t)in_bit >> 3 };
 			r = ends_find(b, (size_t)n, at, end, in_end);
+		}
 	}
 	if (r == 0 && rc != SQLITE_DONE)
 		r = -EIO;
