@@ -6,6 +6,8 @@
  */
 #include "inatfs/lockfile.h"
 
+#include "inatfs/machine.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -38,18 +40,8 @@ static double mono(void)
 /* This machine: host name and boot id (either may be empty). */
 static void whoami(char host[256], char boot[64])
 {
-	if (gethostname(host, 256) < 0)
-		host[0] = '\0';
-	host[255] = '\0';
-	host[strcspn(host, "\n")] = '\0';
-	boot[0] = '\0';
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
-	if (!f)
-		return;
-	if (!fgets(boot, 64, f))
-		boot[0] = '\0';
-	boot[strcspn(boot, "\n")] = '\0';
-	fclose(f);
+	ifs_machine_host(host, 256);
+	ifs_machine_boot(boot, 64);
 }
 
 static int write_record(ifs_lockfile *l)

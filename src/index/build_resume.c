@@ -8,6 +8,8 @@
  */
 #include "build.h"
 
+#include "inatfs/machine.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -77,14 +79,7 @@ static void remove_stale_temporaries(const char *path, int (*keep)(void *, const
  */
 void ifs_build_boot_id(char out[64])
 {
-	out[0] = '\0';
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
-	if (!f)
-		return;
-	if (!fgets(out, 64, f))
-		out[0] = '\0';
-	out[strcspn(out, "\n")] = '\0';
-	fclose(f);
+	ifs_machine_boot(out, 64);
 }
 
 struct adopt {

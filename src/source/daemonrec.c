@@ -6,6 +6,8 @@
  */
 #include "inatfs/daemonrec.h"
 
+#include "inatfs/machine.h"
+
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -89,18 +91,6 @@ int ifs_daemonrec_name(const ifs_daemonrec *r, char *out, size_t size)
 
 /* ---- this machine and its processes ---------------------------------------- */
 
-static void read_line(const char *path, char *out, size_t size)
-{
-	out[0] = '\0';
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return;
-	if (!fgets(out, (int)size, f))
-		out[0] = '\0';
-	out[strcspn(out, "\n")] = '\0';
-	fclose(f);
-}
-
 /* The start time of process pid (field 22 of /proc/PID/stat): 0, or -ESRCH
  * when it is not running. The name in parentheses may hold anything: the
  * fields are counted from the last ')'. */
@@ -138,10 +128,8 @@ int ifs_daemonrec_self(ifs_daemonrec *r, ifs_err *err)
 	r->pid = (long)getpid();
 	if (proc_start(r->pid, &r->start) < 0)
 		return ifs_err_set(err, ENOENT, "/proc/self/stat: cannot read this process's start");
-	if (gethostname(r->host, sizeof r->host) < 0)
-		r->host[0] = '\0';
-	r->host[sizeof r->host - 1] = '\0';
-	read_line("/proc/sys/kernel/random/boot_id", r->boot, sizeof r->boot);
+	ifs_machine_host(r->host, sizeof r->host);
+	ifs_machine_boot(r->boot, sizeof r->boot);
 	return 0;
 }
 
@@ -436,11 +424,9 @@ int ifs_daemonrec_list(const char *dir, const char *source, ifs_daemonrec_fn fn,
 		closedir(d);
 		return ifs_err_set(err, ENOMEM, "out of memory");
 	}
-	if (gethostname(l.host, sizeof l.host) < 0)
-		l.host[0] = '\0';
-	l.host[sizeof l.host - 1] = '\0';
+	ifs_machine_host(l.host, sizeof l.host);
 	safe_part(l.host, l.safe_host, sizeof l.safe_host);
-	read_line("/proc/sys/kernel/random/boot_id", l.boot, sizeof l.boot);
+	ifs_machine_boot(l.boot, sizeof l.boot);
 	size_t pl = strlen(prefix);
 	int calls = 0;
 	struct dirent *de;

@@ -325,15 +325,20 @@ def _counts(info_out):
     return sorted(l for l in info_out.splitlines() if l.split(":")[0] in keep)
 
 
-def test_index_build_killed_anywhere(data, tmp_path):
-    ref = tmp_path / "ref.sqlite"
-    # the build's time once warm (the first run pays for cold caches)
+def _warm_build_s(data, ref):
+    """Builds the index at ref three times; the build's time once warm (the
+    first run pays for cold caches)."""
     times = []
     for _ in range(3):
         t0 = time.monotonic()
         assert inatfs("index", data, "--index", ref, "--force").returncode == 0
         times.append(time.monotonic() - t0)
-    build_s = min(times)
+    return min(times)
+
+
+def test_index_build_killed_anywhere(data, tmp_path):
+    ref = tmp_path / "ref.sqlite"
+    build_s = _warm_build_s(data, ref)
     want = _counts(inatfs("info", data, "--index", ref).stdout)
     assert len(want) >= 10, want
 
@@ -376,13 +381,7 @@ def test_index_build_killed_anywhere_goes_on(data, tmp_path):
     one uninterrupted build, row for row."""
     from test_live import tables
     ref = tmp_path / "ref.sqlite"
-    # the build's time once warm (the first run pays for cold caches)
-    times = []
-    for _ in range(3):
-        t0 = time.monotonic()
-        assert inatfs("index", data, "--index", ref, "--force").returncode == 0
-        times.append(time.monotonic() - t0)
-    build_s = min(times)
+    build_s = _warm_build_s(data, ref)
     # kills ever later, in small steps: the stretch in which a killed build
     # leaves something to go on with (past the annotations, before the end)
     # is a few milliseconds on a small fixture, and each attempt after the
