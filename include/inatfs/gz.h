@@ -139,13 +139,16 @@ typedef int (*ifs_gz_data_fn)(void *ctx, ifs_gz_scan *s, const uint8_t *buf,
 typedef int (*ifs_gz_checkpoint_fn)(void *ctx, const ifs_gz_checkpoint *cp);
 
 /*
- * Called at every deflate block boundary and at the end of each gzip
- * member's data, once the output before it has been delivered (on_data):
- * `out` is the uncompressed offset there, `in_end` the compressed offset
- * where the data that outputs the bytes before `out` ends (rounded up to a
- * byte). So the compressed bytes of a range of output end at the in_end of
- * the first call with out >= the range's end. Return 0 or a negative errno
- * to stop.
+ * Called at every deflate block boundary, at the end of each gzip member's
+ * data, and at each end asked for with ifs_gz_want_end (just before the
+ * boundary after it), in increasing `out`, once the output before it has
+ * been delivered (on_data): `out` is the uncompressed offset there,
+ * `in_end` the compressed offset where the data that outputs the bytes
+ * before `out` ends (rounded up to a byte; at a wanted end, the byte after
+ * the symbol that outputs its last byte: a copy across `out` counts whole).
+ * So the compressed bytes of a range of output end at the in_end of the
+ * first call with out >= the range's end. Return 0 or a negative errno to
+ * stop.
  */
 typedef int (*ifs_gz_boundary_fn)(void *ctx, uint64_t out, uint64_t in_end);
 
@@ -251,6 +254,16 @@ int ifs_gz_scan_source(ifs_source *src, const ifs_gz_scan_opts *opts,
  * `from` is the smallest of them.
  */
 void ifs_gz_want(ifs_gz_scan *s, uint64_t off);
+
+/*
+ * From inside on_data: ask for the exact compressed end of the output
+ * before uncompressed offset `end` (a tar member's data end): on_boundary
+ * is called with out = end before the boundary after it. end must be at or
+ * after the data being delivered, and larger than the previous end asked
+ * for. Where the block holding it is not decoded again (longer than 4 MiB,
+ * or the end is a boundary itself) the boundary's call serves.
+ */
+void ifs_gz_want_end(ifs_gz_scan *s, uint64_t end);
 
 /* From inside on_data: compressed bytes consumed so far. */
 uint64_t ifs_gz_scan_in_pos(const ifs_gz_scan *s);

@@ -171,9 +171,10 @@ int ifs_index_checkpoint(ifs_index *idx, int archive, uint64_t off, ifs_gz_check
 
 /*
  * Where the compressed bytes that output archive's data up to uncompressed
- * offset end (a member's data end) stop: the in_end of the first block
- * boundary recorded at or after it (gz.h, ifs_gz_boundary_fn). 0 when the
- * index has none (a live index's scan has not got there yet).
+ * offset end (a member's data end) stop: the in_end of the first point
+ * recorded at or after it (gz.h, ifs_gz_boundary_fn: the member's exact end,
+ * else the block boundary after it). 0 when the index has none (a live
+ * index's scan has not got there yet).
  */
 uint64_t ifs_index_in_end(ifs_index *idx, int archive, uint64_t end);
 

@@ -24,9 +24,10 @@
 
 #define IN_CAP (64u * 1024)     /* per cursor: one is held per file being read */
 #define SCRATCH (32u * 1024)
-/* ISA-L decodes the last symbols before a point only once it holds some
- * bytes after it (it buffers input near its end): read that much past in_end. */
-#define IN_END_PAD 1024u
+/* in_end is the byte after the last symbol a read needs (gz.h, on_boundary);
+ * ISA-L may look a few bits past a symbol before it decodes it (short codes
+ * share table entries), so the one request holds a few bytes more. */
+#define IN_END_PAD 8u
 /* With an entry, the block's header and the bytes from the entry on are hinted
  * as one range when at most this much lies between them. */
 #define GAP_MAX (64u * 1024)

@@ -322,6 +322,14 @@ struct ifs_gz_scan {
 
 	uint64_t hinted;       /* the source has been told of the bytes before this */
 
+	/* wanted member ends (ifs_gz_want_end), in order: [end_head, nend) wait
+	 * for the boundary after them; scan_ends.c decodes their block again */
+	uint64_t *ends;
+	size_t end_head, nend, end_cap;
+	gzi_dec *ed;
+	uint8_t *ein, *eout;
+	size_t ein_cap, eout_cap;
+
 	ifs_gz_scan_result res;
 };
 
@@ -338,6 +346,11 @@ int gzi_scan_feed(ifs_gz_scan *s, const uint8_t *p, size_t n);
 /* A block boundary at the current position, compressed bit `bit` (also a
  * gzip member's first block: member_start). */
 int gzi_scan_boundary(ifs_gz_scan *s, uint64_t bit, int member_start);
+/* Before the boundary at the current position (its bits end before bit
+ * `limit`) is reported: the wanted ends in the block before it, each with
+ * on_boundary (scan_ends.c). */
+int gzi_scan_settle_ends(ifs_gz_scan *s, uint64_t limit);
+void gzi_scan_ends_free(ifs_gz_scan *s);
 /* A gzip member begins at the current position, its first block at bit. */
 int gzi_scan_member_start(ifs_gz_scan *s, uint64_t bit);
 /* The member's trailer (at file offset tpos) says crc, isize: checked (a

@@ -192,6 +192,8 @@ int gzi_scan_boundary(ifs_gz_scan *s, uint64_t bit, int member_start)
 	uint64_t b = s->pos;
 	if (s->emitted_any && b == s->cur && bit == s->cur_bit)
 		return 0;
+	if ((rc = gzi_scan_settle_ends(s, bit)) < 0)
+		return rc;
 	if (s->o->on_boundary && !member_start &&
 	    (rc = s->o->on_boundary(s->o->ctx, b, (bit + 7) >> 3)))
 		return rc;
@@ -304,6 +306,8 @@ const char *ifs_gz_damage_name(int damage)
 int gzi_scan_member_end(ifs_gz_scan *s, uint32_t crc, uint32_t isize, uint64_t tpos)
 {
 	int rc;
+	if ((rc = gzi_scan_settle_ends(s, tpos * 8)) < 0)
+		return rc;
 	if (s->o->on_boundary && (rc = s->o->on_boundary(s->o->ctx, s->pos, tpos)))
 		return rc;
 	if (crc != s->crc)
@@ -433,6 +437,7 @@ out:
 	pthread_mutex_destroy(&s->mu);
 	free(s->jobs);
 	free(s->wants);
+	gzi_scan_ends_free(s);
 	free(s);
 	return rc;
 }

@@ -146,8 +146,10 @@ static int on_end(void *ctx, const ifs_tar_entry *e)
 {
 	struct scan *s = ctx;
 	int r = 0;
-	if (e->type == IFS_TAR_FILE && e->size)
+	if (e->type == IFS_TAR_FILE && e->size) {
+		ifs_gz_want_end(s->gz, e->data_off + e->size);
 		r = ifs_cpw_member_end(&s->cpw, e->data_off + e->size);
+	}
 	if (r == 0)
 		r = member_end(ctx, e);
 	if (r == 0) {
@@ -207,9 +209,11 @@ static int rewant(struct scan *s)
 	int rc = SQLITE_DONE;
 	while (!r && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint64_t off = (uint64_t)sqlite3_column_int64(st, 0) << IFS_NODE_OFF_SHIFT;
+		uint64_t end = off + (uint64_t)sqlite3_column_int64(st, 1);
 		if (off >= s->rewant_from)
 			ifs_gz_want(s->gz, off);
-		r = ifs_cpw_member_end(&s->cpw, off + (uint64_t)sqlite3_column_int64(st, 1));
+		ifs_gz_want_end(s->gz, end);
+		r = ifs_cpw_member_end(&s->cpw, end);
 	}
 	sqlite3_finalize(st);
 	if (r)
@@ -252,8 +256,9 @@ static int on_checkpoint(void *ctx, const ifs_gz_checkpoint *cp)
 	return ifs_cpw_checkpoint(&s->cpw, cp);
 }
 
-/* The first boundary at or after a member's data end: where its compressed
- * bytes end (the reader fetches exactly up to there). */
+/* A member's exact data end (ifs_gz_want_end), or the first boundary at or
+ * after it: where its compressed bytes end (the reader fetches exactly up
+ * to there). */
 static int on_boundary(void *ctx, uint64_t out, uint64_t in_end)
 {
 	struct scan *s = ctx;

@@ -69,9 +69,11 @@ int ifs_sql_checkpoint_row(sqlite3_stmt *st, int archive, uint64_t off, ifs_gz_c
 /*
  * checkpoints.ends: where the compressed bytes of members end, for reads
  * that fetch exactly those (ifs_index_in_end). For every member with data,
- * the first block boundary at or after its data end (gz.h,
- * ifs_gz_boundary_fn: uncompressed `out`, compressed `in_end`); each such
- * boundary is kept in the row whose range it lies in ([from, the next row's
+ * the first point the scan reports at or after its data end (gz.h,
+ * ifs_gz_boundary_fn: uncompressed `out`, compressed `in_end`): the exact
+ * end the build asks for (ifs_gz_want_end), else the block boundary after
+ * it (an index built before, a block too long to decode again); each such
+ * point is kept in the row whose range it lies in ([from, the next row's
  * from)), in order, as two varints: out - the previous out (at first the
  * row's from), and, zigzag-coded, the compressed bytes since the previous
  * boundary (at first the row's: out = from - skip, in = in_bit >> 3) less
