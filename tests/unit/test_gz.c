@@ -46,13 +46,44 @@ static uint32_t entry_price = IFS_GZ_ENTRY_ALWAYS;
 static int scan_threads = IFS_GZ_SERIAL;
 static uint32_t scan_chunk = 0;
 
+/* exact ends asked for (ifs_gz_want_end) every END_EVERY bytes: a prime, so
+ * that they fall anywhere in blocks, at boundaries now and then */
+#define END_EVERY 7919u
+
 typedef struct scanctx {
 	ifs_gz_cplist cps;
-	uint64_t next_want;
+	uint64_t next_want, next_end;
 	uint64_t data_bytes, data_next;
 	uint32_t data_crc;
 	int order_ok, add_ok;
+	uint64_t (*bd)[2];   /* on_boundary's calls: out, in_end */
+	size_t nbd, capbd;
 } scanctx;
+
+/* on_boundary's calls are kept only where a test frees them */
+static int keep_bounds = 0;
+
+static int on_bd(void *ctx, uint64_t out, uint64_t in_end)
+{
+	scanctx *c = ctx;
+	if (!keep_bounds)
+		return 0;
+	if (c->nbd && (out < c->bd[c->nbd - 1][0] || in_end < c->bd[c->nbd - 1][1]))
+		c->order_ok = 0;
+	if (c->nbd == c->capbd) {
+		size_t cap = c->capbd ? 2 * c->capbd : 1024;
+		void *p = realloc(c->bd, cap * sizeof *c->bd);
+		if (!p) {
+			c->add_ok = 0;
+			return 0;
+		}
+		c->bd = p;
+		c->capbd = cap;
+	}
+	c->bd[c->nbd][0] = out;
+	c->bd[c->nbd++][1] = in_end;
+	return 0;
+}
 
 static int on_data(void *ctx, ifs_gz_scan *s, const uint8_t *buf, size_t len, uint64_t off)
 {
@@ -65,6 +96,12 @@ static int on_data(void *ctx, ifs_gz_scan *s, const uint8_t *buf, size_t len, ui
 	while (c->next_want < off + len) {
 		ifs_gz_want(s, c->next_want);
 		c->next_want += WANT_EVERY;
+	}
+	if (c->next_end < off)
+		c->next_end = off / END_EVERY * END_EVERY + END_EVERY;
+	while (c->next_end <= off + len) {
+		ifs_gz_want_end(s, c->next_end);
+		c->next_end += END_EVERY;
 	}
 	return 0;
 }
@@ -97,7 +134,8 @@ static int scan_at(const char *path, const ifs_gz_checkpoint *from, const uint8_
 		c->next_want = (from->out + WANT_EVERY - 1) / WANT_EVERY * WANT_EVERY;
 	}
 	ifs_gz_scan_opts o = {.max_spacing = spacing, .entry_bytes_per_4kib = entry_price,
-			      .on_data = on_data, .on_checkpoint = on_cp, .ctx = c,
+			      .on_data = on_data, .on_checkpoint = on_cp, .on_boundary = on_bd,
+			      .ctx = c,
 			      .resume = from, .resume_window = win, .threads = scan_threads,
 			      .chunk_size = scan_chunk};
 	ifs_source *src = NULL;
@@ -843,6 +881,7 @@ static void test_chunked(const char *dir, const char *name)
 	ifs_gz_scan_result rres, res;
 	ifs_err err;
 	scan_threads = IFS_GZ_SERIAL;
+	keep_bounds = 1;
 	int rc = scan(path, &ref, 300000, &rres, &err);
 	CHECK(rc == 0 && exp && ref.data_bytes == n, "%s: serial scan: %d %s", name, rc, err.msg);
 	uint64_t used = 0, unjoined = 0, copied = 0;
@@ -854,9 +893,14 @@ static void test_chunked(const char *dir, const char *name)
 		      cf[k].chunk, rc, err.msg);
 		if (rc)
 			break;
-		size_t same = 0;
+		size_t same = 0, same_bd = 0;
 		for (size_t i = 0; i < c.cps.n && i < ref.cps.n; i++)
 			same += same_cp(&c.cps.cp[i], &ref.cps.cp[i]);
+		for (size_t i = 0; i < c.nbd && i < ref.nbd; i++)
+			same_bd += c.bd[i][0] == ref.bd[i][0] && c.bd[i][1] == ref.bd[i][1];
+		CHECK(c.nbd == ref.nbd && same_bd == ref.nbd, "%s: chunked (%d threads, chunk %u) = "
+		      "serial: %zu of %zu boundaries and exact ends alike (%zu)", name,
+		      cf[k].threads, cf[k].chunk, same_bd, ref.nbd, c.nbd);
 		CHECK(c.order_ok && c.add_ok && c.data_bytes == ref.data_bytes &&
 		      c.data_crc == ref.data_crc && res.in_size == rres.in_size &&
 		      res.out_size == rres.out_size && res.members == rres.members &&
@@ -871,6 +915,7 @@ static void test_chunked(const char *dir, const char *name)
 		unjoined += res.chunks_unjoined;
 		copied += res.windows_copied;
 		ifs_gz_cplist_free(&c.cps);
+		free(c.bd);
 	}
 	/* the chunks are really decoded apart: on data with dynamic blocks most
 	 * are used; in "falsestart" none can be (its stored blocks hold deflate
@@ -885,7 +930,9 @@ static void test_chunked(const char *dir, const char *name)
 		      (unsigned long long)copied);
 	scan_threads = IFS_GZ_SERIAL;
 	scan_chunk = 0;
+	keep_bounds = 0;
 	ifs_gz_cplist_free(&ref.cps);
+	free(ref.bd);
 	free(exp);
 }
 
