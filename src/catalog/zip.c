@@ -97,6 +97,9 @@ static int zopen(ifs_source *src, const char *what, struct archive **out, struct
 	if (!(*z = calloc(1, sizeof **z)))
 		return ifs_err_set(err, ENOMEM, "%s: out of memory", zip_path);
 	(*z)->src = src;
+	/* libarchive reads 64 KiB at a time, seeking: a remote zip comes in a few
+	 * large requests instead (the read-ahead holds up to IFS_READAHEAD_MAX) */
+	ifs_source_hint(src, 0, ifs_source_size(src));
 	struct archive *a = archive_read_new();
 	if (!a)
 		return ifs_err_set(err, ENOMEM, "%s: out of memory", zip_path);

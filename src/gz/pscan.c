@@ -127,6 +127,11 @@ static int stretch(pscan *p, uint64_t P, uint64_t stop_bit, uint64_t *next)
 	gzi_in *r = &p->r;
 	int rc;
 	gzi_scan_no_copies(s);   /* its checkpoints' windows are made by decoding again */
+	/* its bytes in one read-ahead segment (a remote source), which those
+	 * windows and the members' ends read again behind the decoding */
+	uint64_t first = P >> 3, last = (stop_bit >> 3) + (64u << 10);
+	if (last > first)
+		ifs_source_hint(s->src, first, last - first);
 	if ((rc = seek_to(r, P >> 3, 1024, s->err)) < 0)
 		return rc;
 	if (r->pos >= r->len)
