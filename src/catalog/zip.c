@@ -39,17 +39,31 @@ static const char *aerr(struct archive *a)
 	return s ? s : "unknown libarchive error";
 }
 
-/* libarchive reads the zip through these, from a source */
+/* libarchive reads the zip through these, from a source. A zip up to
+ * ZWHOLE is read whole first: libarchive reads 64 KiB at a time, at the
+ * start, the end, then the start again, and each read of a remote zip would
+ * be a request (the downloads' zips are 27 MB at most). */
 #define ZBUF (1u << 16)
+#define ZWHOLE (64u << 20)
 struct zsrc {
 	ifs_source *src;
 	uint64_t pos;
+	uint8_t *all;   /* the whole zip, or NULL */
+	uint64_t size;
 	uint8_t buf[ZBUF];
 };
 
 static la_ssize_t z_read(struct archive *a, void *ud, const void **buf)
 {
 	struct zsrc *z = ud;
+	if (z->all) {
+		uint64_t n = z->pos < z->size ? z->size - z->pos : 0;
+		if (n > ZBUF)
+			n = ZBUF;
+		*buf = z->all + z->pos;
+		z->pos += n;
+		return (la_ssize_t)n;
+	}
 	ifs_err e;
 	ifs_err_clear(&e);
 	ssize_t n = ifs_source_pread(z->src, z->buf, ZBUF, z->pos, &e);
@@ -87,8 +101,15 @@ static la_int64_t z_skip(struct archive *a, void *ud, la_int64_t n)
 	return (la_int64_t)k;
 }
 
+static void zfree(struct zsrc *z)
+{
+	if (z)
+		free(z->all);
+	free(z);
+}
+
 /* what: the entry looked for, named in messages (may be NULL). *z is freed
- * by the caller, after archive_read_free. */
+ * by the caller (zfree), after archive_read_free. */
 static int zopen(ifs_source *src, const char *what, struct archive **out, struct zsrc **z,
 		 ifs_err *err)
 {
@@ -97,9 +118,20 @@ static int zopen(ifs_source *src, const char *what, struct archive **out, struct
 	if (!(*z = calloc(1, sizeof **z)))
 		return ifs_err_set(err, ENOMEM, "%s: out of memory", zip_path);
 	(*z)->src = src;
-	/* libarchive reads 64 KiB at a time, seeking: a remote zip comes in a few
-	 * large requests instead (the read-ahead holds up to IFS_READAHEAD_MAX) */
-	ifs_source_hint(src, 0, ifs_source_size(src));
+	uint64_t size = ifs_source_size(src);
+	if (size <= ZWHOLE && size > 0) {
+		uint8_t *all = malloc(size);
+		if (!all)
+			return ifs_err_set(err, ENOMEM, "%s: out of memory", zip_path);
+		ssize_t n = ifs_source_pread(src, all, size, 0, err);
+		if (n != (ssize_t)size) {
+			free(all);
+			return n < 0 ? (int)n : ifs_err_set(err, EIO, "%s: shorter than its size",
+							    zip_path);
+		}
+		(*z)->all = all;
+		(*z)->size = size;
+	}
 	struct archive *a = archive_read_new();
 	if (!a)
 		return ifs_err_set(err, ENOMEM, "%s: out of memory", zip_path);
@@ -245,7 +277,7 @@ int ifs_zip_find(const char *zip_path, const char *name, ifs_zblob *out, ifs_err
 out:
 	ifs_zblob_free(&b);
 	archive_read_free(a);
-	free(z);
+	zfree(z);
 	ifs_source_close(src);
 	return r;
 }
@@ -301,6 +333,6 @@ int ifs_zip_read_entry_source(ifs_source *src, const char *entry, uint8_t **buf,
 	r = ifs_err_set(err, ENOENT, "%s: %s: no such entry", zip_path, entry);
 out:
 	archive_read_free(a);
-	free(z);
+	zfree(z);
 	return r;
 }

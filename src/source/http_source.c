@@ -1,7 +1,8 @@
 /*
  * http_source.c - a source that is one object behind an http(s) or s3 URL:
- * its size, ETag and Last-Modified from one request at open, then every
- * pread one ranged GET conditional on them (http.c).
+ * its size, ETag and Last-Modified from one request at open (or from the
+ * origin's memo of a recent open, statmemo.c), then every pread one ranged
+ * GET conditional on them (http.c).
  */
 #include "source_int.h"
 
@@ -34,15 +35,22 @@ static void hs_close(ifs_source *s)
 
 static const struct ifs_source_ops hs_ops = { hs_pread, NULL, hs_close, NULL };
 
-int ifs_http_source_open(ifs_http *http, const char *url, const char *display,
-			 ifs_source **out, ifs_err *err)
+int ifs_http_source_open(ifs_http *http, ifs_statmemo *memo, const char *url,
+			 const char *display, ifs_source **out, ifs_err *err)
 {
 	*out = NULL;
 	struct http_source *h = calloc(1, sizeof *h);
 	if (!h)
 		return ifs_err_set(err, ENOMEM, "out of memory");
 	h->http = http;
-	int r = ifs_http_stat(http, url, display, &h->obj, err);
+	int r = memo ? ifs_statmemo_get(memo, url, display, &h->obj) : 0;
+	if (r == 0) {
+		r = ifs_http_stat(http, url, display, &h->obj, err);
+		if (r == 0 && memo)
+			ifs_statmemo_put(memo, &h->obj);
+	} else {
+		r = r == 1 ? 0 : ifs_err_set(err, ENOMEM, "out of memory");
+	}
 	if (r) {
 		free(h);
 		return r;

@@ -10,8 +10,7 @@
  * lies ahead of every reader (a scan streaming through the file). A pread
  * waits only for a segment another thread is fetching.
  *
- * A segment read to its end (having been read from its start: a zip is
- * read at its end first) is freed, unless it is a scan's (RA_KEEP or
+ * A segment read to its end is freed, unless it is a scan's (RA_KEEP or
  * more: a scan reads block headers again a little behind itself); those are
  * the first to make room: when a new one does not fit, the oldest segments
  * read to their end go, then the oldest finished ones. A segment that could not be fetched is dropped, and the
@@ -39,7 +38,6 @@ struct seg {
 	uint8_t *buf;
 	uint64_t seq;   /* order of queueing: the oldest is reclaimed first */
 	int spent;      /* read to its end: reclaimed before unread ones */
-	int head;       /* its first byte has been read */
 };
 
 struct ra_source {
@@ -160,7 +158,7 @@ static void ra_hint(ifs_source *s, uint64_t off, uint64_t len)
 				stop = ra->seg[i].off;
 		if (!(g = slot(ra, (size_t)(stop - p))))
 			break;
-		*g = (struct seg){ SEG_QUEUED, p, (size_t)(stop - p), NULL, ++ra->seq, 0, 0 };
+		*g = (struct seg){ SEG_QUEUED, p, (size_t)(stop - p), NULL, ++ra->seq, 0 };
 		ra->held += g->len;
 		p = stop;
 		if (ra->nth < RA_THREADS &&
@@ -190,13 +188,11 @@ static ssize_t ra_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_
 			uint64_t gend = g->off + g->len;
 			size_t n = (size_t)((end < gend ? end : gend) - pos);
 			memcpy((uint8_t *)buf + (pos - off), g->buf + (pos - g->off), n);
-			if (pos == g->off)
-				g->head = 1;
 			pos += n;
 			if (pos == gend) {
 				if (g->len >= RA_KEEP)
 					g->spent = 1;
-				else if (g->head)
+				else
 					seg_free(ra, g);
 			}
 			pthread_mutex_unlock(&ra->mu);

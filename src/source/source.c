@@ -191,6 +191,7 @@ struct ifs_origin {
 	ifs_http *http;
 	struct ifs_s3 *s3;
 	ifs_cache *cache;
+	ifs_statmemo *memo;
 	struct ifs_counters counters;
 };
 
@@ -254,6 +255,8 @@ int ifs_origin_open(const char *base, const ifs_source_opts *o, ifs_origin **out
 		if ((r = ifs_s3_origin(g->base, o, &g->counters, &g->s3, &g->http, err)))
 			goto fail;
 	}
+	if (ifs_statmemo_new(&g->memo))
+		goto nomem;
 	if (o->cache_dir) {
 		uint64_t cap = o->cache_size ? o->cache_size : IFS_CACHE_DEFAULT_SIZE;
 		if ((r = ifs_cache_open(o->cache_dir, cap, &g->cache, err)))
@@ -310,7 +313,7 @@ int ifs_origin_source(ifs_origin *g, const char *name, ifs_source **out, ifs_err
 	} else if ((r = ifs_s3_url(g->s3, name, &url, &display, err))) {
 		goto out;
 	}
-	if ((r = ifs_http_source_open(g->http, url, display, &s, err)))
+	if ((r = ifs_http_source_open(g->http, g->memo, url, display, &s, err)))
 		goto out;
 	/* the read-ahead over the cache: what it fetches is kept whole, read or
 	 * not (a cursor's hinted range runs a little past where its member's
@@ -346,6 +349,7 @@ void ifs_origin_close(ifs_origin *g)
 	if (!g)
 		return;
 	ifs_cache_close(g->cache);
+	ifs_statmemo_free(g->memo);
 	ifs_http_free(g->http);
 	ifs_s3_free(g->s3);
 	free(g->base);

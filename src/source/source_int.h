@@ -120,8 +120,20 @@ void ifs_http_obj_free(struct ifs_http_obj *obj);
 int ifs_http_get(ifs_http *h, const struct ifs_http_obj *obj, void *buf, uint64_t off,
 		 size_t len, ifs_err *err);
 
-/* The http(s) source of an object (http_source.c). */
-int ifs_http_source_open(ifs_http *h, const char *url, const char *display,
+/* What an origin's objects were when last opened, for IFS_STATMEMO_S
+ * seconds (statmemo.c: why that is safe). get: 1 and obj filled (a copy,
+ * display the caller's) when url was opened that recently, 0 when not,
+ * -ENOMEM. put: remembers obj (nothing on failure). */
+#define IFS_STATMEMO_S 30u
+typedef struct ifs_statmemo ifs_statmemo;
+int ifs_statmemo_new(ifs_statmemo **out);
+void ifs_statmemo_free(ifs_statmemo *m);
+int ifs_statmemo_get(ifs_statmemo *m, const char *url, const char *display,
+		     struct ifs_http_obj *obj);
+void ifs_statmemo_put(ifs_statmemo *m, const struct ifs_http_obj *obj);
+
+/* The http(s) source of an object (http_source.c); memo may be NULL. */
+int ifs_http_source_open(ifs_http *h, ifs_statmemo *memo, const char *url, const char *display,
 			 ifs_source **out, ifs_err *err);
 
 /* ---- read-ahead (readahead.c) --------------------------------------------- */

@@ -224,18 +224,3 @@ def test_readahead_over_http(proxy, data, probe):
     log = proxy.stats()["log"]
     assert [e["headers"]["range"] for e in log] == [f"bytes=0-{BLOB_SIZE - 1}"], log
 
-
-def test_readahead_kept_for_a_read_at_its_end_first(proxy, data, probe):
-    """libarchive reads a zip's end first, then from its start: a hinted
-    range read at its end before its start is kept for the reads that come
-    back to its start (one request for all of them)."""
-    blob = data / "blob.bin"
-    n = 200_000
-    p = probe(proxy.url, "blob.bin")
-    proxy.reset()
-    assert p.cmd(f"hint 0 {n}") == "ok"
-    reads = [(n - 140, 140), (0, 65536), (65536, 65536), (131072, n - 131072)]
-    for off, ln in reads:
-        assert p.read(off, ln) == crc_of(blob, off, ln)
-    log = proxy.stats()["log"]
-    assert [e["headers"]["range"] for e in log] == [f"bytes=0-{n - 1}"], log
