@@ -375,7 +375,7 @@ static void cnt_close(ifs_source *s)
 	free(c);
 }
 
-static const struct ifs_source_ops cnt_ops = { cnt_pread, NULL, cnt_close, NULL };
+static const struct ifs_source_ops cnt_ops = { cnt_pread, NULL, cnt_close, NULL, NULL };
 
 static struct counting *counting(const char *path)
 {
