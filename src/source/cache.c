@@ -646,7 +646,7 @@ int ifs_cache_read(ifs_cache *c, struct ident *id, uint64_t off, size_t len, uin
 	uint64_t end = off + len;
 	unsigned blocks = 0;
 	struct memo *mo = memo_of(c);
-	uint8_t head[B], tail[B];   /* the runs' bytes before off and past end */
+	uint8_t head[B];   /* the first run's bytes before off */
 	for (uint64_t pos = off; pos < end;) {
 		uint64_t block = pos / B, index = block / NB, c0 = index * NB * (uint64_t)B;
 		unsigned slot = (unsigned)(block % NB);
@@ -690,11 +690,13 @@ int ifs_cache_read(ifs_cache *c, struct ident *id, uint64_t off, size_t len, uin
 		 * every inner block edge), so the runs are one stretch of the file */
 		uint64_t last = block + m - 1;
 		uint64_t a = (block + j0) * B + start[j0], e = last * B + start[m - 1] + rl[m - 1];
-		/* a run that goes on past the read: read into the memo whole, for
+		/* a run that goes on past the read is read into the memo whole, for
 		 * the read that continues it */
 		uint64_t rlast = last * B + start[m - 1];
-		int fill = mo && e > cend;
-		struct piece pc[4];
+		int fill = e > cend;
+		if (fill && !mo)
+			return 0;
+		struct piece pc[3];
 		int np = 0;
 		uint64_t split = fill ? rlast : e;
 		np = add_piece(pc, np, a, pos < split ? pos : split, head);
@@ -703,10 +705,8 @@ int ifs_cache_read(ifs_cache *c, struct ident *id, uint64_t off, size_t len, uin
 		if (fill) {
 			mo->len = 0;
 			np = add_piece(pc, np, rlast, e, mo->run + start[m - 1]);
-		} else {
-			np = add_piece(pc, np, cend, e, tail);
 		}
-		struct iovec iov[4];
+		struct iovec iov[3];
 		for (int i = 0; i < np; i++)
 			iov[i] = (struct iovec){ pc[i].p, (size_t)(pc[i].to - pc[i].from) };
 		char path[4096];

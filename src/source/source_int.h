@@ -150,9 +150,10 @@ unsigned ifs_cache_get(ifs_cache *c, struct ident *id, uint64_t first, unsigned 
 		       const uint32_t *lo, const uint32_t *hi, uint8_t *buf, uint8_t *present);
 /* [off, off + len) of the source into buf when the cache holds every byte
  * of it: 1, each run it touches read whole and checked (one preadv per
- * chunk: the bytes wanted straight into buf, the runs' bytes around them
- * aside); 0 when a block is not held or a run failed its check (forgotten),
- * buf's bytes then undefined. */
+ * chunk: the bytes wanted straight into buf), or taken from the run the
+ * calling thread's last read ended in, as that read checked it; 0 when a
+ * block is not held or a run failed its check (forgotten), buf's bytes then
+ * undefined. */
 int ifs_cache_read(ifs_cache *c, struct ident *id, uint64_t off, size_t len, uint8_t *buf);
 /* Whether the cache holds [lo, hi) of block as far as its table says (not
  * read nor checked: for hints). */
