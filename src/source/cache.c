@@ -54,6 +54,7 @@
 
 struct ident {
 	char hash[17];
+	int dirfd;       /* its folder, opened for a source that reads it; -1 */
 	struct ident *next;
 };
 
@@ -83,9 +84,9 @@ struct ifs_cache {
 
 /*
  * The rest of the run a thread's last read ended in, read from disk and
- * checked with that read: the read that goes on from there (a cursor reads
- * on in steps that end inside a block) takes those bytes from here, so that
- * a pass reads and checks each run once, not once per read that touches it.
+ * checked with that read: a read that goes on from there (a cursor reads on
+ * in steps that end inside a block) takes those bytes from here, so that a
+ * pass reads and checks each run once, not once per read that touches it.
  * Used only while the chunk's table still holds that very run (generation,
  * start, length, CRC-32). One per thread and cache.
  */
@@ -95,7 +96,8 @@ struct memo {
 	struct ident *id;
 	uint64_t block, gen;
 	uint32_t start, len, crc;   /* the run as checked; len 0: none */
-	uint8_t run[B];             /* its bytes at [start, start + len) */
+	uint32_t have;              /* run[] holds its bytes from here to its end */
+	uint8_t run[B];             /* (at their offsets in the block) */
 };
 
 /* A thread's memo, at its end (the key's destructor) or the cache's close. */
@@ -195,6 +197,23 @@ static void chunk_path(const ifs_cache *c, const struct ident *id, uint64_t inde
 		out[0] = '\0';   /* cannot happen: open refuses a longer folder name */
 }
 
+/* A chunk file opened for reading: by its name in the identity's folder
+ * when that is held open (dirfd), else by its path. */
+static int open_chunk(const ifs_cache *c, int dirfd, const struct ident *id, uint64_t index)
+{
+	if (dirfd >= 0) {
+		static const char hex[] = "0123456789abcdef";
+		char name[17];
+		for (int i = 15; i >= 0; i--, index >>= 4)
+			name[i] = hex[index & 15];
+		name[16] = '\0';
+		return openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	}
+	char path[4096];
+	chunk_path(c, id, index, path, sizeof path);
+	return open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+}
+
 static void drop_chunk(ifs_cache *c, struct chunk *k)
 {
 	char path[4096];
@@ -257,6 +276,7 @@ static struct ident *ident_add(ifs_cache *c, const char *hash)
 	if (!i)
 		return NULL;
 	memcpy(i->hash, hash, 17);
+	i->dirfd = -1;
 	i->next = c->idents;
 	c->idents = i;
 	return i;
@@ -413,6 +433,8 @@ void ifs_cache_close(ifs_cache *c)
 	}
 	for (struct ident *i = c->idents, *n; i; i = n) {
 		n = i->next;
+		if (i->dirfd >= 0)
+			close(i->dirfd);
 		free(i);
 	}
 	if (c->has_key) {
@@ -492,9 +514,17 @@ int ifs_cache_ident(ifs_cache *c, const char *identity, struct ident **out)
 	}
 	if (!same)
 		return -EEXIST;   /* two identities with the same hash: not cached */
+	/* its folder held open: a read opens a chunk by its name alone */
+	int dfd = open(sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	pthread_mutex_lock(&c->mu);
 	*out = ident_add(c, hash);
+	if (*out && (*out)->dirfd < 0) {
+		(*out)->dirfd = dfd;
+		dfd = -1;
+	}
 	pthread_mutex_unlock(&c->mu);
+	if (dfd >= 0)
+		close(dfd);
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -567,13 +597,9 @@ unsigned ifs_cache_get(ifs_cache *c, struct ident *id, uint64_t first, unsigned 
 					span = (size_t)j * B + start[j] + len[j];
 			}
 		}
+		int dirfd = id->dirfd;
 		pthread_mutex_unlock(&c->mu);
-		char path[4096];
-		int fd = -1;
-		if (span) {
-			chunk_path(c, id, index, path, sizeof path);
-			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		}
+		int fd = span ? open_chunk(c, dirfd, id, index) : -1;
 		/* one read for the runs wanted from this chunk */
 		ssize_t rd = fd >= 0 ? pread(fd, buf + (size_t)i * B, span, HDR + (off_t)slot * B) : -1;
 		for (unsigned j = 0; rd >= 0 && j < m; j++) {
@@ -672,13 +698,15 @@ int ifs_cache_read(ifs_cache *c, struct ident *id, uint64_t off, size_t len, uin
 			gen = k->gen;
 			lru_front(c, k);
 		}
+		int dirfd = id->dirfd;
 		pthread_mutex_unlock(&c->mu);
 		if (!held)
 			return 0;
 		blocks += m;
 		unsigned j0 = 0;
 		if (mo && mo->len && mo->id == id && mo->block == block && mo->gen == gen &&
-		    mo->start == start[0] && mo->len == rl[0] && mo->crc == crc[0]) {
+		    mo->start == start[0] && mo->len == rl[0] && mo->crc == crc[0] &&
+		    pos - block * B >= mo->have) {
 			/* the run this thread's last read ended in, as it checked it */
 			uint64_t be = (block + 1) * B < cend ? (block + 1) * B : cend;
 			memcpy(buf + (pos - off), mo->run + (pos - block * B), (size_t)(be - pos));
@@ -687,31 +715,24 @@ int ifs_cache_read(ifs_cache *c, struct ident *id, uint64_t off, size_t len, uin
 			j0 = 1;
 		}
 		/* each block's run reaches its neighbour's (the wanted bytes cross
-		 * every inner block edge), so the runs are one stretch of the file */
+		 * every inner block edge), so the runs are one stretch of the file:
+		 * the part before the read aside, the part wanted into buf, the part
+		 * past it (a run that goes on) into the memo */
 		uint64_t last = block + m - 1;
 		uint64_t a = (block + j0) * B + start[j0], e = last * B + start[m - 1] + rl[m - 1];
-		/* a run that goes on past the read is read into the memo whole, for
-		 * the read that continues it */
-		uint64_t rlast = last * B + start[m - 1];
-		int fill = e > cend;
-		if (fill && !mo)
+		if (e > cend && !mo)
 			return 0;
 		struct piece pc[3];
-		int np = 0;
-		uint64_t split = fill ? rlast : e;
-		np = add_piece(pc, np, a, pos < split ? pos : split, head);
-		uint64_t bs = a > pos ? a : pos, bt = cend < split ? cend : split;
-		np = add_piece(pc, np, bs, bt, buf + (bs - off));
-		if (fill) {
+		int np = add_piece(pc, 0, a, pos, head);
+		np = add_piece(pc, np, pos, cend, buf + (pos - off));
+		if (e > cend) {
 			mo->len = 0;
-			np = add_piece(pc, np, rlast, e, mo->run + start[m - 1]);
+			np = add_piece(pc, np, cend, e, mo->run + (cend - last * B));
 		}
 		struct iovec iov[3];
 		for (int i = 0; i < np; i++)
 			iov[i] = (struct iovec){ pc[i].p, (size_t)(pc[i].to - pc[i].from) };
-		char path[4096];
-		chunk_path(c, id, index, path, sizeof path);
-		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		int fd = open_chunk(c, dirfd, id, index);
 		ssize_t rd = fd >= 0 ? preadv(fd, iov, np, HDR + (off_t)(a - c0)) : -1;
 		if (fd >= 0)
 			close(fd);
@@ -726,15 +747,14 @@ int ifs_cache_read(ifs_cache *c, struct ident *id, uint64_t off, size_t len, uin
 		}
 		if (!ok)
 			return 0;
-		if (fill) {
-			uint64_t from = rlast > pos ? rlast : pos;
-			memcpy(buf + (from - off), mo->run + (from - last * B), (size_t)(cend - from));
+		if (e > cend) {
 			mo->id = id;
 			mo->block = last;
 			mo->gen = gen;
 			mo->start = start[m - 1];
 			mo->len = rl[m - 1];
 			mo->crc = crc[m - 1];
+			mo->have = (uint32_t)(cend - last * B);
 		}
 		pos = cend;
 	}
