@@ -13,11 +13,13 @@ through a first mount of the URL (cold); then each round mounts, in the
 order OLD NEW local NEW OLD local, a fresh mount of the URL with that warm
 cache (no request reaches the server) or of DATA itself (NEW's binary, the
 tarball in the page cache), and reads the same images whole, 1 reader, in
-1 MiB reads. Prints images/s per kind (median [min, max] over the passes),
-per-image latency percentiles, and the median of the ratios taken within
-each round: each binary's warm epoch over the round's local mount, and NEW
-over OLD. The indexes (WORK/local.idx, WORK/remote.idx) are built by NEW
-when missing and kept.
+1 MiB reads (each round in its own order). Prints images/s per kind
+(median [min, max] over the passes), per-image latency percentiles, the
+median of the ratios taken within each round (each binary's warm epoch over
+the round's local mount, and NEW over OLD), and the same ratios from each
+image's median latency over all the passes (robust to a pass slowed by other
+work on a shared machine). The indexes (WORK/local.idx, WORK/remote.idx)
+are built by NEW when missing and kept.
 """
 
 import argparse
@@ -86,10 +88,12 @@ def main():
                       f"{len(px.stats()['log'])} requests")
         ips = {k: [] for k in ("old", "new", "local")}
         lat = {k: [] for k in ips}
+        per = {k: [[] for _ in sample] for k in ips}   # each image's latencies
         ratio = {"old/local": [], "new/local": [], "new/old": []}
         for r in range(a.rounds):
-            order = sample[:]
-            random.Random(1000 + r).shuffle(order)
+            idx = list(range(len(sample)))
+            random.Random(1000 + r).shuffle(idx)
+            order = [sample[i] for i in idx]
             procs.warm_file(data / "train_val_images.tar.gz")
             got = {k: [] for k in ips}
             for k in ("old", "new", "local", "new", "old", "local"):
@@ -108,6 +112,8 @@ def main():
                 got[k].append(len(order) / dt)
                 ips[k].append(len(order) / dt)
                 lat[k].extend(x * 1e3 for x in ls)
+                for i, x in zip(idx, ls):
+                    per[k][i].append(x)
                 procs.log(f"round {r + 1}, {k}: {len(order) / dt:.0f} img/s")
             loc = statistics.median(got["local"])
             for b in bins:
@@ -126,8 +132,16 @@ def main():
         print(f"| {name} | {statistics.median(xs):.0f} [{min(xs):.0f}, {max(xs):.0f}] | "
               f"{ls[len(ls) // 2]:.2f} | {ls[int(len(ls) * 0.9)]:.2f} | {len(xs)} |")
     for k, xs in ratio.items():
-        print(f"{k}, within rounds: median {statistics.median(xs):.3f} "
+        print(f"{k}, images/s within rounds: median {statistics.median(xs):.3f} "
               f"[{min(xs):.3f}, {max(xs):.3f}] over {len(xs)}")
+    # each image's median latency over its passes, summed: what a pass costs
+    # with the shared machine's hiccups (one slow pass) left out
+    tot = {k: sum(statistics.median(x) for x in per[k]) for k in per}
+    for k in ("old", "new"):
+        print(f"{k}/local, images/s from each image's median latency: "
+              f"{tot['local'] / tot[k]:.3f} ({tot[k] * 1e3 / len(sample):.3f} ms per image, "
+              f"local {tot['local'] * 1e3 / len(sample):.3f})")
+    print(f"new/old, the same: {tot['old'] / tot['new']:.3f}")
     return 0
 
 
