@@ -43,6 +43,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define B IFS_CACHE_BLOCK
@@ -53,6 +54,7 @@
 
 struct ident {
 	char hash[17];
+	int dirfd;       /* its folder, opened for a source that reads it; -1 */
 	struct ident *next;
 };
 
@@ -75,7 +77,43 @@ struct ifs_cache {
 	size_t ntab;
 	struct chunk *head, *tail;     /* most recently used at head */
 	_Atomic uint64_t hits, misses, bad;
+	pthread_key_t memo_key;        /* each thread's struct memo */
+	int has_key;
+	struct memo *memos;            /* every thread's, freed at close */
 };
+
+/*
+ * The rest of the run a thread's last read ended in, read from disk and
+ * checked with that read: a read that goes on from there (a cursor reads on
+ * in steps that end inside a block) takes those bytes from here, so that a
+ * pass reads and checks each run once, not once per read that touches it.
+ * Used only while the chunk's table still holds that very run (generation,
+ * start, length, CRC-32). One per thread and cache.
+ */
+struct memo {
+	ifs_cache *c;
+	struct memo *prev, *next;
+	struct ident *id;
+	uint64_t block, gen;
+	uint32_t start, len, crc;   /* the run as checked; len 0: none */
+	uint32_t have;              /* run[] holds its bytes from here to its end */
+	uint8_t run[B];             /* (at their offsets in the block) */
+};
+
+/* A thread's memo, at its end (the key's destructor) or the cache's close. */
+static void memo_free(void *p)
+{
+	struct memo *m = p;
+	pthread_mutex_lock(&m->c->mu);
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		m->c->memos = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	pthread_mutex_unlock(&m->c->mu);
+	free(m);
+}
 
 static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> 8 * i); }
 static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> 8 * i); }
@@ -159,6 +197,23 @@ static void chunk_path(const ifs_cache *c, const struct ident *id, uint64_t inde
 		out[0] = '\0';   /* cannot happen: open refuses a longer folder name */
 }
 
+/* A chunk file opened for reading: by its name in the identity's folder
+ * when that is held open (dirfd), else by its path. */
+static int open_chunk(const ifs_cache *c, int dirfd, const struct ident *id, uint64_t index)
+{
+	if (dirfd >= 0) {
+		static const char hex[] = "0123456789abcdef";
+		char name[17];
+		for (int i = 15; i >= 0; i--, index >>= 4)
+			name[i] = hex[index & 15];
+		name[16] = '\0';
+		return openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	}
+	char path[4096];
+	chunk_path(c, id, index, path, sizeof path);
+	return open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+}
+
 static void drop_chunk(ifs_cache *c, struct chunk *k)
 {
 	char path[4096];
@@ -221,6 +276,7 @@ static struct ident *ident_add(ifs_cache *c, const char *hash)
 	if (!i)
 		return NULL;
 	memcpy(i->hash, hash, 17);
+	i->dirfd = -1;
 	i->next = c->idents;
 	c->idents = i;
 	return i;
@@ -328,6 +384,7 @@ int ifs_cache_open(const char *dir, uint64_t cap, ifs_cache **out, ifs_err *err)
 		return ifs_err_set(err, ENAMETOOLONG, "cache=: a folder name of at most 3000 bytes");
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return ifs_err_sys(err, errno, "%s: cannot make the cache folder", dir);
+	int r;
 	ifs_cache *c = calloc(1, sizeof *c);
 	if (!c || !(c->dir = strdup(dir)))
 		goto nomem;
@@ -337,10 +394,14 @@ int ifs_cache_open(const char *dir, uint64_t cap, ifs_cache **out, ifs_err *err)
 	if (!(c->tab = calloc(c->ntab, sizeof *c->tab)))
 		goto nomem;
 	pthread_mutex_init(&c->mu, NULL);
+	if (pthread_key_create(&c->memo_key, memo_free) != 0) {
+		r = ifs_err_set(err, EAGAIN, "%s: cannot make a thread key", dir);
+		goto fail;
+	}
+	c->has_key = 1;
 	char lp[4096];
 	if (snprintf(lp, sizeof lp, "%s/lock", dir) >= (int)sizeof lp)
 		goto nomem;   /* cannot happen: checked above */
-	int r;
 	if ((c->lockfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
 		r = ifs_err_sys(err, errno, "%s", lp);
 		goto fail;
@@ -372,7 +433,16 @@ void ifs_cache_close(ifs_cache *c)
 	}
 	for (struct ident *i = c->idents, *n; i; i = n) {
 		n = i->next;
+		if (i->dirfd >= 0)
+			close(i->dirfd);
 		free(i);
+	}
+	if (c->has_key) {
+		/* no thread reads any more: their memos go, and the key (a thread
+		 * that ends later has no value for it) */
+		while (c->memos)
+			memo_free(c->memos);
+		pthread_key_delete(c->memo_key);
 	}
 	if (c->tab)
 		pthread_mutex_destroy(&c->mu);
@@ -444,9 +514,17 @@ int ifs_cache_ident(ifs_cache *c, const char *identity, struct ident **out)
 	}
 	if (!same)
 		return -EEXIST;   /* two identities with the same hash: not cached */
+	/* its folder held open: a read opens a chunk by its name alone */
+	int dfd = open(sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	pthread_mutex_lock(&c->mu);
 	*out = ident_add(c, hash);
+	if (*out && (*out)->dirfd < 0) {
+		(*out)->dirfd = dfd;
+		dfd = -1;
+	}
 	pthread_mutex_unlock(&c->mu);
+	if (dfd >= 0)
+		close(dfd);
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -519,13 +597,9 @@ unsigned ifs_cache_get(ifs_cache *c, struct ident *id, uint64_t first, unsigned 
 					span = (size_t)j * B + start[j] + len[j];
 			}
 		}
+		int dirfd = id->dirfd;
 		pthread_mutex_unlock(&c->mu);
-		char path[4096];
-		int fd = -1;
-		if (span) {
-			chunk_path(c, id, index, path, sizeof path);
-			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		}
+		int fd = span ? open_chunk(c, dirfd, id, index) : -1;
 		/* one read for the runs wanted from this chunk */
 		ssize_t rd = fd >= 0 ? pread(fd, buf + (size_t)i * B, span, HDR + (off_t)slot * B) : -1;
 		for (unsigned j = 0; rd >= 0 && j < m; j++) {
@@ -547,6 +621,145 @@ unsigned ifs_cache_get(ifs_cache *c, struct ident *id, uint64_t first, unsigned 
 	}
 	atomic_fetch_add(&c->hits, got);
 	return got;
+}
+
+/* A stretch of the file read into memory: the source's bytes [from, to) at p. */
+struct piece {
+	uint64_t from, to;
+	uint8_t *p;
+};
+
+static int add_piece(struct piece *pc, int n, uint64_t from, uint64_t to, uint8_t *p)
+{
+	if (from < to)
+		pc[n++] = (struct piece){ from, to, p };
+	return n;
+}
+
+/* The CRC-32 of the source's bytes [a, e), which the pieces hold. */
+static uint32_t pieces_crc(const struct piece *pc, int n, uint64_t a, uint64_t e)
+{
+	uint32_t crc = 0;
+	for (int i = 0; i < n; i++) {
+		uint64_t x = a > pc[i].from ? a : pc[i].from, y = e < pc[i].to ? e : pc[i].to;
+		if (x < y)
+			crc = ifs_crc32(crc, pc[i].p + (x - pc[i].from), (size_t)(y - x));
+	}
+	return crc;
+}
+
+/* This thread's memo for c (made at its first use; NULL: out of memory). */
+static struct memo *memo_of(ifs_cache *c)
+{
+	struct memo *m = pthread_getspecific(c->memo_key);
+	if (m || !(m = calloc(1, sizeof *m)))
+		return m;
+	m->c = c;
+	pthread_mutex_lock(&c->mu);
+	m->next = c->memos;
+	if (m->next)
+		m->next->prev = m;
+	c->memos = m;
+	pthread_mutex_unlock(&c->mu);
+	if (pthread_setspecific(c->memo_key, m) == 0)
+		return m;
+	memo_free(m);
+	return NULL;
+}
+
+int ifs_cache_read(ifs_cache *c, struct ident *id, uint64_t off, size_t len, uint8_t *buf)
+{
+	uint64_t end = off + len;
+	unsigned blocks = 0;
+	struct memo *mo = memo_of(c);
+	uint8_t head[B];   /* the first run's bytes before off */
+	for (uint64_t pos = off; pos < end;) {
+		uint64_t block = pos / B, index = block / NB, c0 = index * NB * (uint64_t)B;
+		unsigned slot = (unsigned)(block % NB);
+		uint64_t cend = c0 + NB * (uint64_t)B;   /* this chunk's part of the read */
+		if (cend > end)
+			cend = end;
+		unsigned m = (unsigned)((cend - 1) / B - block + 1);
+		uint32_t start[NB], rl[NB], crc[NB];
+		uint64_t gen = 0;
+		pthread_mutex_lock(&c->mu);
+		struct chunk *k = find(c, id, index);
+		int held = k != NULL;
+		for (unsigned j = 0; held && j < m; j++) {
+			uint64_t bo = (block + j) * B;
+			uint32_t lo = j ? 0 : (uint32_t)(pos - bo);
+			uint32_t hi = (uint32_t)(cend - bo < B ? cend - bo : B);
+			held = covers(k, slot + j, lo, hi);
+			start[j] = k->start[slot + j];
+			rl[j] = k->len[slot + j];
+			crc[j] = k->crc[slot + j];
+		}
+		if (held) {
+			gen = k->gen;
+			lru_front(c, k);
+		}
+		int dirfd = id->dirfd;
+		pthread_mutex_unlock(&c->mu);
+		if (!held)
+			return 0;
+		blocks += m;
+		unsigned j0 = 0;
+		if (mo && mo->len && mo->id == id && mo->block == block && mo->gen == gen &&
+		    mo->start == start[0] && mo->len == rl[0] && mo->crc == crc[0] &&
+		    pos - block * B >= mo->have) {
+			/* the run this thread's last read ended in, as it checked it */
+			uint64_t be = (block + 1) * B < cend ? (block + 1) * B : cend;
+			memcpy(buf + (pos - off), mo->run + (pos - block * B), (size_t)(be - pos));
+			if ((pos = be) == cend)
+				continue;
+			j0 = 1;
+		}
+		/* each block's run reaches its neighbour's (the wanted bytes cross
+		 * every inner block edge), so the runs are one stretch of the file:
+		 * the part before the read aside, the part wanted into buf, the part
+		 * past it (a run that goes on) into the memo */
+		uint64_t last = block + m - 1;
+		uint64_t a = (block + j0) * B + start[j0], e = last * B + start[m - 1] + rl[m - 1];
+		if (e > cend && !mo)
+			return 0;
+		struct piece pc[3];
+		int np = add_piece(pc, 0, a, pos, head);
+		np = add_piece(pc, np, pos, cend, buf + (pos - off));
+		if (e > cend) {
+			mo->len = 0;
+			np = add_piece(pc, np, cend, e, mo->run + (cend - last * B));
+		}
+		struct iovec iov[3];
+		for (int i = 0; i < np; i++)
+			iov[i] = (struct iovec){ pc[i].p, (size_t)(pc[i].to - pc[i].from) };
+		int fd = open_chunk(c, dirfd, id, index);
+		ssize_t rd = fd >= 0 ? preadv(fd, iov, np, HDR + (off_t)(a - c0)) : -1;
+		if (fd >= 0)
+			close(fd);
+		int ok = rd >= 0;
+		for (unsigned j = j0; rd >= 0 && j < m; j++) {
+			uint64_t ra = (block + j) * B + start[j], re = ra + rl[j];
+			if (re - a <= (uint64_t)rd && pieces_crc(pc, np, ra, re) == crc[j])
+				continue;
+			/* torn or changed on disk: forget it, fetch it again */
+			forget(c, id, index, gen, slot + j, start[j], rl[j], crc[j]);
+			ok = 0;
+		}
+		if (!ok)
+			return 0;
+		if (e > cend) {
+			mo->id = id;
+			mo->block = last;
+			mo->gen = gen;
+			mo->start = start[m - 1];
+			mo->len = rl[m - 1];
+			mo->crc = crc[m - 1];
+			mo->have = (uint32_t)(cend - last * B);
+		}
+		pos = cend;
+	}
+	atomic_fetch_add(&c->hits, blocks);
+	return 1;
 }
 
 /*

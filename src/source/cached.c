@@ -6,8 +6,10 @@
  * would leave a gap in a block beside the run held there reaches over the
  * gap, so that the two join: a block holds one run, and a cursor that reads
  * a block's header and then its bytes from an entry further on would
- * otherwise keep only one of the two. The hint passes on exactly the range
- * a pread of it would fetch.
+ * otherwise keep only one of the two. A range the cache holds whole is read
+ * straight into the caller's buffer (ifs_cache_read). It takes no hints: it
+ * tells a read-ahead above it which part of a hinted range it would fetch
+ * (to_fetch).
  */
 #include "source_int.h"
 
@@ -58,6 +60,8 @@ static void reach(struct cached_source *cs, uint64_t bf, uint32_t lo, uint64_t b
 static ssize_t cs_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_err *err)
 {
 	struct cached_source *cs = (struct cached_source *)s;
+	if (ifs_cache_read(cs->c, cs->id, off, len, buf))
+		return (ssize_t)len;   /* all held: no buffer, no copy */
 	uint64_t b0 = off / B, b1 = (off + len - 1) / B;
 	size_t n = (size_t)(b1 - b0 + 1);
 	uint8_t *span = malloc(n * B), *present = calloc(n, 1);
@@ -106,29 +110,32 @@ out:
 	return r;
 }
 
-/* The inner source is told of the range a pread of [off, off + len) would
- * fetch (from the first byte the cache misses to the last), so that its
- * read-ahead holds exactly what the misses read; nothing when the cache
- * holds it all. */
-static void cs_hint(ifs_source *s, uint64_t off, uint64_t len)
+/* The range a pread of [*off, *off + *len) would fetch: from the first
+ * byte the cache misses to the last (reaching over a gap beside a held
+ * run); none when the cache holds it all. A read-ahead above fetches only
+ * that ahead, and its reader takes the rest from the cache itself. */
+static void cs_to_fetch(ifs_source *s, uint64_t *off, uint64_t *len)
 {
 	struct cached_source *cs = (struct cached_source *)s;
-	uint64_t b0 = off / B, b1 = (off + len - 1) / B;
+	uint64_t b0 = *off / B, b1 = (*off + *len - 1) / B;
 	uint32_t lo0, hi0, lo1, hi1;
 	for (;; b0++) {
-		if (b0 > b1)
+		if (b0 > b1) {
+			*len = 0;
 			return;
-		want(s, off, len, b0, &lo0, &hi0);
+		}
+		want(s, *off, *len, b0, &lo0, &hi0);
 		if (!ifs_cache_has(cs->c, cs->id, b0, lo0, hi0))
 			break;
 	}
 	for (;; b1--) {
-		want(s, off, len, b1, &lo1, &hi1);
+		want(s, *off, *len, b1, &lo1, &hi1);
 		if (b1 == b0 || !ifs_cache_has(cs->c, cs->id, b1, lo1, hi1))
 			break;
 	}
 	reach(cs, b0, lo0, b1, hi1, &lo0, &hi1);
-	ifs_source_hint(cs->inner, b0 * B + lo0, b1 * B + hi1 - (b0 * B + lo0));
+	*off = b0 * B + lo0;
+	*len = b1 * B + hi1 - *off;
 }
 
 static void cs_close(ifs_source *s)
@@ -144,7 +151,7 @@ static void cs_pass(ifs_source *s)
 	((struct cached_source *)s)->pass = 1;
 }
 
-static const struct ifs_source_ops cs_ops = { cs_pread, cs_hint, cs_close, cs_pass };
+static const struct ifs_source_ops cs_ops = { cs_pread, NULL, cs_close, cs_pass, cs_to_fetch };
 
 int ifs_cache_wrap(ifs_cache *c, ifs_source *inner, ifs_source **out, ifs_err *err)
 {

@@ -33,7 +33,7 @@ static void hs_close(ifs_source *s)
 	free(h);
 }
 
-static const struct ifs_source_ops hs_ops = { hs_pread, NULL, hs_close, NULL };
+static const struct ifs_source_ops hs_ops = { hs_pread, NULL, hs_close, NULL, NULL };
 
 int ifs_http_source_open(ifs_http *http, ifs_statmemo *memo, const char *url,
 			 const char *display, ifs_source **out, ifs_err *err)

@@ -51,7 +51,7 @@ static void local_close(ifs_source *s)
 	free(l);
 }
 
-static const struct ifs_source_ops local_ops = { local_pread, local_hint, local_close, NULL };
+static const struct ifs_source_ops local_ops = { local_pread, local_hint, local_close, NULL, NULL };
 
 /* The source over fd (taken over), a regular file; path names it. */
 static int from_fd(int fd, const char *path, ifs_source **out, ifs_err *err)

@@ -2,7 +2,9 @@
  * readahead.c - a source that fetches hinted ranges ahead of the reader: a
  * hint queues segments of up to RA_SEG bytes (at most IFS_READAHEAD_MAX
  * bytes held per source, in up to RA_SLOTS segments), and a pread copies
- * what it can from them and reads the rest itself.
+ * what it can from them and reads the rest itself. The part of a hinted
+ * range that the inner source has at hand (a cache's held bytes: its
+ * to_fetch) gets no segment: a pread reads it from there.
  *
  * Who fetches a segment: a pread that wants a queued one fetches it on its
  * own thread (many readers, each with its hinted range: as many requests in
@@ -51,6 +53,7 @@ struct ra_source {
 	unsigned nth;
 	int stop;
 	uint64_t seq;
+	uint64_t queued;   /* segments queued since open (ifs_readahead_segments) */
 };
 
 /* Fetches g (the caller set it SEG_FETCHING) with ra->mu held on entry and
@@ -144,6 +147,13 @@ static void ra_hint(ifs_source *s, uint64_t off, uint64_t len)
 	struct ra_source *ra = (struct ra_source *)s;
 	if (len > IFS_READAHEAD_MAX)
 		len = IFS_READAHEAD_MAX;
+	/* what the inner source holds at hand (a cache's held bytes) is read
+	 * from it where it is wanted, on the reader's thread, with no segment
+	 * in between */
+	if (ra->inner->ops->to_fetch)
+		ra->inner->ops->to_fetch(ra->inner, &off, &len);
+	if (len == 0)
+		return;
 	uint64_t end = off + len;
 	pthread_mutex_lock(&ra->mu);
 	for (uint64_t p = off; p < end;) {
@@ -159,6 +169,7 @@ static void ra_hint(ifs_source *s, uint64_t off, uint64_t len)
 		if (!(g = slot(ra, (size_t)(stop - p))))
 			break;
 		*g = (struct seg){ SEG_QUEUED, p, (size_t)(stop - p), NULL, ++ra->seq, 0 };
+		ra->queued++;
 		ra->held += g->len;
 		p = stop;
 		if (ra->nth < RA_THREADS &&
@@ -235,12 +246,21 @@ static void ra_close(ifs_source *s)
 	free(ra);
 }
 
+uint64_t ifs_readahead_segments(ifs_source *s)
+{
+	struct ra_source *ra = (struct ra_source *)s;
+	pthread_mutex_lock(&ra->mu);
+	uint64_t n = ra->queued;
+	pthread_mutex_unlock(&ra->mu);
+	return n;
+}
+
 static void ra_pass(ifs_source *s)
 {
 	ifs_source_pass(((struct ra_source *)s)->inner);
 }
 
-static const struct ifs_source_ops ra_ops = { ra_pread, ra_hint, ra_close, ra_pass };
+static const struct ifs_source_ops ra_ops = { ra_pread, ra_hint, ra_close, ra_pass, NULL };
 
 int ifs_readahead_wrap(ifs_source *inner, ifs_source **out, ifs_err *err)
 {

@@ -21,6 +21,10 @@ struct ifs_source_ops {
 	void (*hint)(ifs_source *s, uint64_t off, uint64_t len);   /* may be NULL */
 	void (*close)(ifs_source *s);
 	void (*pass)(ifs_source *s);   /* ifs_source_pass; NULL: nothing to do */
+	/* Narrows [*off, *off + *len) to the part a pread of it would fetch from
+	 * further away (*len 0: none, it is all at hand), for a read-ahead over
+	 * this source. NULL: all of it. */
+	void (*to_fetch)(ifs_source *s, uint64_t *off, uint64_t *len);
 };
 
 struct ifs_source {
@@ -141,6 +145,8 @@ int ifs_http_source_open(ifs_http *h, ifs_statmemo *memo, const char *url, const
 /* A source that serves inner's hints from memory segments fetched on
  * background threads. Takes ownership of inner. */
 int ifs_readahead_wrap(ifs_source *inner, ifs_source **out, ifs_err *err);
+/* The segments a read-ahead source has queued since it was opened. */
+uint64_t ifs_readahead_segments(ifs_source *ra);
 
 /* ---- the cache's blocks (cache.c), for the cached source (cached.c) ------ */
 
@@ -154,6 +160,13 @@ int ifs_cache_ident(ifs_cache *c, const char *identity, struct ident **out);
  * that fails its check is forgotten. Returns how many were found. */
 unsigned ifs_cache_get(ifs_cache *c, struct ident *id, uint64_t first, unsigned n,
 		       const uint32_t *lo, const uint32_t *hi, uint8_t *buf, uint8_t *present);
+/* [off, off + len) of the source into buf when the cache holds every byte
+ * of it: 1, each run it touches read whole and checked (one preadv per
+ * chunk: the bytes wanted straight into buf), or taken from the run the
+ * calling thread's last read ended in, as that read checked it; 0 when a
+ * block is not held or a run failed its check (forgotten), buf's bytes then
+ * undefined. */
+int ifs_cache_read(ifs_cache *c, struct ident *id, uint64_t off, size_t len, uint8_t *buf);
 /* Whether the cache holds [lo, hi) of block as far as its table says (not
  * read nor checked: for hints). */
 int ifs_cache_has(ifs_cache *c, struct ident *id, uint64_t block, uint32_t lo, uint32_t hi);

@@ -353,17 +353,20 @@ static void test_resp(void)
 	CHECK(strcmp(t, "A??") == 0, "control bytes made printable: %s", t);
 }
 
-/* A source that counts the preads reaching it (for read-ahead). */
+/* A source that counts the preads reaching it and their bytes (for
+ * read-ahead and the cache). */
 struct counting {
 	ifs_source base;
 	ifs_source *inner;
 	int preads;
+	uint64_t bytes;
 };
 
 static ssize_t cnt_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_err *err)
 {
 	struct counting *c = (struct counting *)s;
 	__atomic_add_fetch(&c->preads, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&c->bytes, len, __ATOMIC_SEQ_CST);
 	return ifs_source_pread(c->inner, buf, len, off, err);
 }
 
@@ -375,7 +378,7 @@ static void cnt_close(ifs_source *s)
 	free(c);
 }
 
-static const struct ifs_source_ops cnt_ops = { cnt_pread, NULL, cnt_close, NULL };
+static const struct ifs_source_ops cnt_ops = { cnt_pread, NULL, cnt_close, NULL, NULL };
 
 static struct counting *counting(const char *path)
 {
@@ -557,6 +560,145 @@ static void test_cache(void)
 	free(other);
 	free(opath);
 	free(buf);
+	free(data);
+	free(path);
+	free(dir);
+}
+
+/* The bytes this process's read calls have returned (rchar: page cache or
+ * not), the cache's chunk files' reads among them. */
+static uint64_t rchar(void)
+{
+	unsigned long long v = 0;
+	char line[128];
+	FILE *f = fopen("/proc/self/io", "r");
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "rchar: %llu", &v) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* Reads through the cache in 64 KiB steps that end inside blocks, as a
+ * cursor reads; the number of steps that gave wrong bytes. */
+static int read_steps(ifs_source *s, const uint8_t *data, uint64_t off, uint64_t len)
+{
+	uint8_t *buf = malloc(65536);
+	ifs_err e;
+	int bad = 0;
+	for (uint64_t p = off; p < off + len; p += 65536) {
+		size_t want = off + len - p < 65536 ? (size_t)(off + len - p) : 65536;
+		ifs_err_clear(&e);
+		bad += ifs_source_pread(s, buf, want, p, &e) != (ssize_t)want ||
+		       memcmp(buf, data + p, want) != 0;
+	}
+	free(buf);
+	return bad;
+}
+
+/* Flips the byte at off of a source in the cache's chunk file (the only
+ * identity in dir). */
+static void tamper(const char *dir, uint64_t off)
+{
+	uint64_t block = off / IFS_CACHE_BLOCK;
+	char pat[4200];
+	glob_t g;
+	snprintf(pat, sizeof pat, "%s/*/%016llx", dir,
+		 (unsigned long long)(block / IFS_CACHE_CHUNK_BLOCKS));
+	if (glob(pat, 0, NULL, &g) != 0 || g.gl_pathc != 1)
+		abort();
+	int fd = open(g.gl_pathv[0], O_RDWR);
+	off_t at = 4096 + (off_t)(block % IFS_CACHE_CHUNK_BLOCKS) * IFS_CACHE_BLOCK +
+		   (off_t)(off % IFS_CACHE_BLOCK);
+	uint8_t x;
+	if (fd < 0 || pread(fd, &x, 1, at) != 1)
+		abort();
+	x ^= 0x5a;
+	if (pwrite(fd, &x, 1, at) != 1)
+		abort();
+	close(fd);
+	globfree(&g);
+}
+
+/*
+ * What the cache holds whole is read from it directly: a read-ahead over
+ * it queues no segment for such a hint (only for the part the cache would
+ * fetch), a pass in steps that end inside blocks reads each run from disk
+ * once, and a run is checked whole whatever part of it a read wants.
+ */
+static void test_cache_held(void)
+{
+	uint8_t *data;
+	size_t n = 6u << 20;
+	char *path = write_random("held.bin", n, 11, &data), *dir;
+	if (asprintf(&dir, "%s/heldcache", tmp) < 0)
+		abort();
+	ifs_cache *c;
+	ifs_err e;
+	ifs_err_clear(&e);
+	CHECK(ifs_cache_open(dir, 1ull << 30, &c, &e) == 0, "open: %s", e.msg);
+	struct counting *k;
+	ifs_source *ra, *cs = cached(c, path, &k);
+	CHECK(ifs_readahead_wrap(cs, &ra, &e) == 0, "wrap");
+	uint64_t off = 1000, len = 900000;   /* a segment under 1 MiB: freed once read */
+
+	/* cold: the hinted range is one segment, fetched in one read */
+	ifs_source_hint(ra, off, len);
+	CHECK(ifs_readahead_segments(ra) == 1, "a cold hint: one segment (%llu)",
+	      (unsigned long long)ifs_readahead_segments(ra));
+	CHECK(read_steps(ra, data, off, len) == 0, "a cold range read right");
+	CHECK(k->preads == 1 && k->bytes == len, "fetched in one read, exactly (%d, %llu)",
+	      k->preads, (unsigned long long)k->bytes);
+
+	/* warm: the same hint queues nothing, the reads fetch nothing, and the
+	 * cache's files give up each byte once (not again for every read that
+	 * touches a block another read touched) */
+	uint64_t r0 = rchar();
+	ifs_source_hint(ra, off, len);
+	CHECK(ifs_readahead_segments(ra) == 1, "a hint the cache holds whole: no segment (%llu)",
+	      (unsigned long long)ifs_readahead_segments(ra));
+	CHECK(read_steps(ra, data, off, len) == 0, "a warm range read right");
+	uint64_t got = rchar() - r0;
+	CHECK(k->preads == 1, "nothing fetched (%d)", k->preads);
+	CHECK(got >= len && got <= len + 2 * IFS_CACHE_BLOCK,
+	      "each run read from disk once: %llu bytes for a range of %llu",
+	      (unsigned long long)got, (unsigned long long)len);
+
+	/* half held: the segment is what the cache would fetch, from the first
+	 * block it does not hold whole on */
+	uint64_t h = off + len / 2, from = (off + len) / IFS_CACHE_BLOCK * IFS_CACHE_BLOCK;
+	ifs_source_hint(ra, h, len);
+	CHECK(ifs_readahead_segments(ra) == 2, "a hint held in part: one segment (%llu)",
+	      (unsigned long long)ifs_readahead_segments(ra));
+	CHECK(read_steps(ra, data, h, len) == 0, "a range held in part read right");
+	CHECK(k->preads == 2 && k->bytes == len + (h + len - from),
+	      "only the part not held fetched (%d, %llu)", k->preads,
+	      (unsigned long long)k->bytes);
+
+	/* a byte of a run outside the range wanted (before it, after it) is
+	 * checked all the same: the run is fetched again, the bytes are right */
+	ifs_source_stats st;
+	uint64_t blk = 5 * (uint64_t)IFS_CACHE_BLOCK;
+	uint8_t buf[100];
+	tamper(dir, blk + 10);
+	ssize_t r = ifs_source_pread(ra, buf, sizeof buf, blk + 5000, &e);
+	cache_bytes(c, &st);
+	CHECK(r == sizeof buf && memcmp(buf, data + blk + 5000, sizeof buf) == 0 &&
+	      st.cache_bad == 1 && k->preads == 3,
+	      "a run bad before the range read: fetched again (bad %llu, preads %d)",
+	      (unsigned long long)st.cache_bad, k->preads);
+	blk += 5 * (uint64_t)IFS_CACHE_BLOCK;
+	tamper(dir, blk + 30000);
+	r = ifs_source_pread(ra, buf, sizeof buf, blk + 5000, &e);
+	cache_bytes(c, &st);
+	CHECK(r == sizeof buf && memcmp(buf, data + blk + 5000, sizeof buf) == 0 &&
+	      st.cache_bad == 2 && k->preads == 4,
+	      "a run bad after the range read: fetched again (bad %llu, preads %d)",
+	      (unsigned long long)st.cache_bad, k->preads);
+	CHECK(compare_ranges(ra, data, n, 200, 300000, 12) == 0, "random ranges after");
+	ifs_source_close(ra);
+	ifs_cache_close(c);
 	free(data);
 	free(path);
 	free(dir);
@@ -845,6 +987,7 @@ int main(void)
 	test_resp();
 	test_readahead();
 	test_cache();
+	test_cache_held();
 	test_cache_sigkill();
 	test_daemonrec();
 	tu_sh("rm -rf '%s'", tmp);
