@@ -64,18 +64,20 @@ static int fit(uint8_t **p, size_t *cap, size_t want)
 	return 0;
 }
 
-/*
- * The byte after the symbol of the block at bit `bit` that outputs its
- * n-th byte (n >= 1), the block's bits lying before bit `limit`. 1 and
- * *end, 0 where it cannot be told (the block is too long, or does not
- * decode as the scan decoded it), or a negative errno (the source).
- */
+/* Is the end n bytes into the block at bit `bit` (its bits before `limit`)
+ * left to the boundary? (END_BLOCK_MAX) */
 static int too_long(uint64_t bit, uint64_t n, uint64_t limit)
 {
 	uint64_t first = bit >> 3, last = (limit + 7) >> 3;
 	return last <= first || last - first > END_BLOCK_MAX || n > END_BLOCK_MAX;
 }
 
+/*
+ * The byte after the symbol of the block at bit `bit` that outputs its
+ * n-th byte (n >= 1), the block's bits lying before bit `limit`. 1 and
+ * *end, 0 where it cannot be told (the block is too long, or does not
+ * decode as the scan decoded it), or a negative errno (the source).
+ */
 static int block_prefix_end(ifs_gz_scan *s, uint64_t bit, uint64_t n, uint64_t limit,
 			    uint64_t *end)
 {
