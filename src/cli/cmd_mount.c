@@ -400,6 +400,9 @@ int cmd_mount(int argc, char **argv)
 	/* the loop returns the signal that ended it (libfuse's handlers): an
 	 * unmount by SIGINT, SIGTERM or SIGHUP is a clean end */
 	r = lr == 0 || lr == SIGINT || lr == SIGTERM || lr == SIGHUP ? 0 : EXIT_MOUNT;
+	if (r)
+		cli_error("%s: the FUSE session ended with an error (%s)", co.mountpoint,
+			  lr < 0 ? strerror(-lr) : strsignal(lr));
 	if (scanning) {
 		ifs_build_cancel(build);
 		pthread_join(scan_thread, NULL);

@@ -443,7 +443,7 @@ def test_open_files_hold_bounded_cursor_memory(tiny_dir, tmp_path):
         for fd in fds:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-        assert m.close() == 0
+        assert m.close() == 0, m.stderr()
 
 
 def test_a_generated_file_is_built_once_for_many_opens(data, tmp_path):
