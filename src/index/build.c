@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "inatfs/catalog.h"
+#include "inatfs/machine.h"
 #include "inatfs/names.h"
 #include "inatfs/place.h"
 #include "schema.h"
@@ -347,7 +348,7 @@ int ifs_build_begin(const char *data_dir, const char *path, const ifs_build_opts
 	/* the indexes the views need, before anything is served; from here on a
 	 * build that stops goes on at the next one, without the annotations */
 	char rec[320], boot[64];
-	ifs_build_boot_id(boot);
+	ifs_machine_boot(boot, sizeof boot);   /* a build resumes on its own boot only */
 	if ((r = ifs_schema_create_indexes(b->db, err)) ||
 	    (r = put_meta(b->db, err, "class_width", "%d", b->class_width)) ||
 	    (r = put_meta(b->db, err, "data_dir", "%s", data_dir)))

@@ -136,8 +136,8 @@ void ifs_cpw_free(ifs_cpwriter *w);
 /* A member's data ends at uncompressed offset end (called in increasing
  * order, before the scan reports the boundary at or after it). */
 int ifs_cpw_member_end(ifs_cpwriter *w, uint64_t end);
-/* A block boundary (ifs_gz_boundary_fn): the first at or after a member
- * end is kept. */
+/* A point the scan reports (ifs_gz_boundary_fn: a block boundary, or a
+ * member's exact end): the first at or after each member end is kept. */
 int ifs_cpw_boundary(ifs_cpwriter *w, uint64_t out, uint64_t in_end);
 /* A delivered checkpoint (ifs_gz_checkpoint_fn): the one held is written,
  * this one held. */
@@ -251,10 +251,6 @@ struct ifs_build {
 
 /* The fingerprint of input file f in data_dir, or "absent" (*fp malloc'd). */
 int ifs_build_source_fingerprint(const char *data_dir, const char *f, char **fp, ifs_err *err);
-/* This boot of the machine (/proc/sys/kernel/random/boot_id; "" if unknown):
- * a build is only resumed on the boot it was started on, since its commits
- * are journaled but not fsynced. */
-void ifs_build_boot_id(char out[64]);
 /*
  * Goes on with an interrupted build if there is one for the same inputs
  * (claimed into b->tmp): restores the tree, the links still to make and the

@@ -71,17 +71,6 @@ static void remove_stale_temporaries(const char *path, int (*keep)(void *, const
 	closedir(d);
 }
 
-/*
- * This boot of the machine. The scan's commits are journaled but not
- * fsynced: they survive a killed process, not a crash of the machine, so a
- * build is only resumed on the boot it was started on ("" if unknown: then
- * never).
- */
-void ifs_build_boot_id(char out[64])
-{
-	ifs_machine_boot(out, 64);
-}
-
 struct adopt {
 	ifs_build *b;
 	char **fps;     /* fingerprints of ifs_source_files now */
@@ -124,8 +113,11 @@ static int resumable(const struct adopt *a, const char *file)
 	size_t want = 0;
 	while (ifs_source_files[want])
 		want++;
+	/* the scan's commits are journaled but not fsynced: they survive a
+	 * killed process, not a crash of the machine, so a build is only resumed
+	 * on the boot it was started on ("" if unknown: then never) */
 	char boot[64];
-	ifs_build_boot_id(boot);
+	ifs_machine_boot(boot, sizeof boot);
 	ok = ok && n == want && boot[0] &&
 	     sqlite3_prepare_v2(db, "SELECT (SELECT value FROM meta WHERE key='scan_resume'), "
 				"(SELECT value FROM meta WHERE key='boot_id')", -1, &st,

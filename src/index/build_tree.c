@@ -135,6 +135,15 @@ static int on_entry(void *ctx, const ifs_tar_entry *e)
 
 static int member_end(void *ctx, const ifs_tar_entry *e);
 
+/* A member's data ends at `end`: the scan is asked for its exact compressed
+ * end, and the checkpoint writer keeps the first point reported at or after
+ * it (the exact end, or the boundary where there is none). */
+static int want_end(struct scan *s, uint64_t end)
+{
+	ifs_gz_want_end(s->gz, end);
+	return ifs_cpw_member_end(&s->cpw, end);
+}
+
 static int prefix_state(const struct scan *s)
 {
 	return !s->prefix_decided ? -1 : s->prefix ? 1 : 0;
@@ -146,10 +155,8 @@ static int on_end(void *ctx, const ifs_tar_entry *e)
 {
 	struct scan *s = ctx;
 	int r = 0;
-	if (e->type == IFS_TAR_FILE && e->size) {
-		ifs_gz_want_end(s->gz, e->data_off + e->size);
-		r = ifs_cpw_member_end(&s->cpw, e->data_off + e->size);
-	}
+	if (e->type == IFS_TAR_FILE && e->size)
+		r = want_end(s, e->data_off + e->size);
 	if (r == 0)
 		r = member_end(ctx, e);
 	if (r == 0) {
@@ -212,8 +219,7 @@ static int rewant(struct scan *s)
 		uint64_t end = off + (uint64_t)sqlite3_column_int64(st, 1);
 		if (off >= s->rewant_from)
 			ifs_gz_want(s->gz, off);
-		ifs_gz_want_end(s->gz, end);
-		r = ifs_cpw_member_end(&s->cpw, end);
+		r = want_end(s, end);
 	}
 	sqlite3_finalize(st);
 	if (r)

@@ -3,10 +3,10 @@
  * checkpoint with the member ends that lie in its range (schema.h,
  * checkpoints.ends).
  *
- * The scan reports a block boundary (or a member's exact end, gz.h) once
- * the output before it has been delivered, and a checkpoint only after the boundary it was emitted at
- * (gz.h): when a checkpoint arrives, every boundary before its `from` has
- * been seen, so the row before it is complete. Each checkpoint is held until
+ * The scan reports a block boundary (or a member's exact end) once the
+ * output before it has been delivered, and a checkpoint only after the
+ * boundary it was emitted at (gz.h): when a checkpoint arrives, every such
+ * point before its `from` has been seen, so the row before it is complete. Each checkpoint is held until
  * the next one arrives (the last one until the scan ends), and rows are
  * appended in key order, as before.
  */
