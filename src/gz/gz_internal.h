@@ -339,6 +339,10 @@ struct ifs_gz_scan {
  * source fetches them meanwhile).
  */
 #define GZI_HINT_AHEAD (16u << 20)
+/* The chunked scan keeps at least this much hinted past the chunk a worker
+ * takes, whatever the number of workers: what must be in flight to hide a
+ * round trip depends on the network, not on how many threads decode. */
+#define GZI_SCAN_AHEAD (32u << 20)
 void gzi_scan_hint(ifs_gz_scan *s, uint64_t at);
 
 /* Data delivered in order: the member's CRC-32, on_data, progress. */

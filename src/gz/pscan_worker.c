@@ -304,10 +304,13 @@ void *gzi_pscan_worker(void *arg)
 		}
 		pthread_mutex_unlock(&s->mu);
 		/* its bytes and the block it ends in, and the chunks the others will
-		 * take next: a remote source has them in flight while this one
-		 * decodes (a hint for what is already fetched or on its way is a
-		 * no-op) */
-		ifs_source_hint(s->src, c->index * p->csize, p->look * p->csize + CHUNK_PAST);
+		 * take next, at least GZI_SCAN_AHEAD: a remote source has them in
+		 * flight while this one decodes (a hint for what is already fetched
+		 * or on its way is a no-op) */
+		uint64_t ahead = p->look * p->csize;
+		if (ahead < GZI_SCAN_AHEAD)
+			ahead = GZI_SCAN_AHEAD;
+		ifs_source_hint(s->src, c->index * p->csize, ahead + CHUNK_PAST);
 		decode_chunk(p, c, d, &r);
 		pthread_mutex_lock(&s->mu);
 		c->state = c->index < p->want_from ? C_FREE : C_DONE;

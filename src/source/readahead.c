@@ -28,7 +28,7 @@
 
 #define RA_SEG (8u << 20)
 #define RA_SLOTS 64
-#define RA_THREADS 4
+#define RA_THREADS 8
 #define RA_KEEP (1u << 20)   /* a segment this long is kept once read */
 
 enum seg_state { SEG_FREE, SEG_QUEUED, SEG_FETCHING, SEG_DONE, SEG_FAILED };

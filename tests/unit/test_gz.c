@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #include "testutil.h"
 /* the window encoder is internal to the gz module; its format is public */
 #include "../../src/gz/gz_internal.h"
+#include "../../src/source/source_int.h"
 
 /* checkpoints are wanted every want_every bytes: 50 KB, and 2 MB for "long",
  * whose 6 MB block of zeros then gets its first want more than 1 MiB after
@@ -1151,6 +1153,88 @@ static void test_window(uint64_t *seed)
 	CHECK(clean == 20000, "window: 20000 random blobs decode or fail cleanly (%zu)", clean);
 }
 
+/* A file source that records how far ahead of each read the reader had
+ * hinted: reads from `from` on that found less than `want` bytes (or the
+ * rest of the file) hinted beyond them are counted as short. */
+struct hintrec {
+	ifs_source base;
+	ifs_source *inner;
+	pthread_mutex_t mu;
+	uint64_t hinted;   /* the furthest end hinted so far */
+	uint64_t from, want;
+	uint64_t reads, short_reads;
+};
+
+static ssize_t hr_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_err *err)
+{
+	struct hintrec *h = (struct hintrec *)s;
+	pthread_mutex_lock(&h->mu);
+	if (off >= h->from && off < s->size) {
+		uint64_t rest = s->size - off, need = rest < h->want ? rest : h->want;
+		h->reads++;
+		h->short_reads += h->hinted < off + need;
+	}
+	pthread_mutex_unlock(&h->mu);
+	return ifs_source_pread(h->inner, buf, len, off, err);
+}
+
+static void hr_hint(ifs_source *s, uint64_t off, uint64_t len)
+{
+	struct hintrec *h = (struct hintrec *)s;
+	pthread_mutex_lock(&h->mu);
+	if (off + len > h->hinted)
+		h->hinted = off + len;
+	pthread_mutex_unlock(&h->mu);
+}
+
+static void hr_close(ifs_source *s)
+{
+	ifs_source_fini(s);
+}
+
+static const struct ifs_source_ops hr_ops = { hr_pread, hr_hint, hr_close, NULL, NULL };
+
+/* The chunked scan keeps GZI_SCAN_AHEAD hinted past the chunk a worker
+ * takes, however few workers there are (what a remote source must have in
+ * flight depends on the network, not on the threads): past its first
+ * chunks, every read finds half of that, or the rest of the file, hinted
+ * beyond it. */
+static void test_scan_hints_ahead(const char *dir)
+{
+	const uint32_t chunk = 20000;
+	char path[4096];
+	size_t n = 0;
+	uint8_t *exp = load_case(dir, "gzip6", path, &n);
+	for (int threads = 1; threads <= 2; threads++) {
+		ifs_err err;
+		ifs_err_clear(&err);
+		struct hintrec h = { .from = 2 * chunk + (64u << 10), .want = GZI_SCAN_AHEAD / 2 };
+		pthread_mutex_init(&h.mu, NULL);
+		h.inner = src_open(path);
+		int rc = h.inner ? ifs_source_init(&h.base, &hr_ops, h.inner->size, "hintrec",
+						   "hintrec", &err) : -ENOENT;
+		if (rc == 0) {
+			ifs_gz_cplist l = {0};
+			ifs_gz_scan_opts o = {.on_checkpoint = on_cp_list, .ctx = &l,
+					      .threads = threads, .chunk_size = chunk};
+			ifs_gz_scan_result res;
+			rc = ifs_gz_scan_source(&h.base, &o, &res, &err);
+			ifs_gz_cplist_free(&l);
+			ifs_source_fini(&h.base);
+		}
+		CHECK(rc == 0 && h.reads > 0 && h.short_reads == 0,
+		      "gzip6 (%llu bytes), chunked scan, %d worker(s): %llu of %llu reads past its "
+		      "first chunks found less than %u MiB (or the rest of the file) hinted beyond "
+		      "them (%d %s)",
+		      (unsigned long long)(h.inner ? h.inner->size : 0), threads,
+		      (unsigned long long)h.short_reads, (unsigned long long)h.reads,
+		      GZI_SCAN_AHEAD >> 21, rc, err.msg);
+		ifs_source_close(h.inner);
+		pthread_mutex_destroy(&h.mu);
+	}
+	free(exp);
+}
+
 int main(void)
 {
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
@@ -1185,6 +1269,7 @@ int main(void)
 		test_chunked(dir, "emptyrun");
 		test_chunked(dir, "oneblock");
 		test_emptyrun(dir);
+		test_scan_hints_ahead(dir);
 		test_wants_bounded(dir);
 		test_corrupt(dir);
 		test_damage(dir);
