@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,38 +157,67 @@ int cli_source_setup(const char *data)
 }
 
 
+struct probe {
+	char url[PATH_MAX];
+	int r;   /* ifs_place_exists's answer */
+	ifs_err err;
+	pthread_t th;
+	int started;
+};
+
+static void *probe_one(void *arg)
+{
+	struct probe *p = arg;
+	p->r = ifs_place_exists(p->url, &p->err);
+	return NULL;
+}
+
 int cli_check_remote(const char *data)
 {
 	static const char *const need[] = { "train_val_images.tar.gz", "train_val2017.zip" };
-	ifs_err err;
-	for (size_t i = 0; i < 2; i++) {
-		char url[PATH_MAX];
-		snprintf(url, sizeof url, "%s/%s", data, need[i]);
-		ifs_source *s;
-		ifs_err_clear(&err);
-		int r = ifs_place_open(url, &s, &err);
-		if (r == -ENOENT) {
-			cli_error("%s: missing (the train/val tarball and train_val2017.zip are the "
-				  "minimum inatfs needs)", url);
-			return EXIT_INPUT;
-		}
-		if (r) {
-			cli_error("%s", err.msg);
-			return EXIT_INPUT;
-		}
-		ifs_source_close(s);
+	size_t n = 0;
+	while (ifs_source_files[n])
+		n++;
+	struct probe *pr = calloc(n, sizeof *pr);
+	if (!pr) {
+		cli_error("out of memory");
+		return EXIT_INPUT;
 	}
-	/* the others may be absent; anything else (a refusal) is said now */
-	for (const char *const *f = ifs_source_files; *f; f++) {
-		char url[PATH_MAX];
-		snprintf(url, sizeof url, "%s/%s", data, *f);
-		ifs_err_clear(&err);
-		if (ifs_place_exists(url, &err) < 0) {
-			cli_error("%s", err.msg);
-			return EXIT_INPUT;
-		}
+	/* every download asked about at once: one round trip, not one each (the
+	 * answers are remembered for the opens that follow) */
+	for (size_t i = 0; i < n; i++) {
+		snprintf(pr[i].url, sizeof pr[i].url, "%s/%s", data, ifs_source_files[i]);
+		ifs_err_clear(&pr[i].err);
+		pr[i].started = pthread_create(&pr[i].th, NULL, probe_one, &pr[i]) == 0;
 	}
-	return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (pr[i].started)
+			pthread_join(pr[i].th, NULL);
+		else
+			probe_one(&pr[i]);
+	}
+	/* said in a fixed order: the two it needs first, then any refusal */
+	int rc = 0;
+	for (size_t k = 0; k < 2 && !rc; k++)
+		for (size_t i = 0; i < n && !rc; i++) {
+			if (strcmp(ifs_source_files[i], need[k]) != 0)
+				continue;
+			if (pr[i].r == 0) {
+				cli_error("%s: missing (the train/val tarball and train_val2017.zip are "
+					  "the minimum inatfs needs)", pr[i].url);
+				rc = EXIT_INPUT;
+			} else if (pr[i].r < 0) {
+				cli_error("%s", pr[i].err.msg);
+				rc = EXIT_INPUT;
+			}
+		}
+	for (size_t i = 0; i < n && !rc; i++)
+		if (pr[i].r < 0) {
+			cli_error("%s", pr[i].err.msg);
+			rc = EXIT_INPUT;
+		}
+	free(pr);
+	return rc;
 }
 
 const char *cli_source_cache_dir(void) { return sopts.cache_dir; }

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,20 +112,76 @@ int ifs_build_source_fingerprint(const char *data_dir, const char *f, char **fp,
 	return 0;
 }
 
+struct fpjob {
+	const char *data_dir, *file;
+	char *fp;
+	int r;
+	ifs_err err;
+	pthread_t th;
+	int started;
+};
+
+static void *fp_one(void *arg)
+{
+	struct fpjob *j = arg;
+	ifs_err_clear(&j->err);
+	j->r = ifs_build_source_fingerprint(j->data_dir, j->file, &j->fp, &j->err);
+	return NULL;
+}
+
+int ifs_build_source_fingerprints(const char *data_dir, char **fps, ifs_err *err)
+{
+	size_t n = 0;
+	while (ifs_source_files[n])
+		n++;
+	struct fpjob *j = calloc(n, sizeof *j);
+	if (!j)
+		return ifs_err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		j[i].data_dir = data_dir;
+		j[i].file = ifs_source_files[i];
+		j[i].started = pthread_create(&j[i].th, NULL, fp_one, &j[i]) == 0;
+	}
+	int r = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (j[i].started)
+			pthread_join(j[i].th, NULL);
+		else
+			fp_one(&j[i]);
+	}
+	for (size_t i = 0; i < n && !r; i++)
+		if ((r = j[i].r))
+			*err = j[i].err;
+	for (size_t i = 0; i < n; i++) {
+		fps[i] = r ? NULL : j[i].fp;
+		if (r)
+			free(j[i].fp);
+	}
+	free(j);
+	return r;
+}
+
 static int record_sources(sqlite3 *db, const char *data_dir, ifs_err *err)
 {
-	sqlite3_stmt *st;
-	int r = ifs_sql_prepare(db, "INSERT INTO sources VALUES(?1, ?2)", &st, err);
-	for (const char *const *f = ifs_source_files; *f && !r; f++) {
-		char *fp;
-		if ((r = ifs_build_source_fingerprint(data_dir, *f, &fp, err)))
-			break;
-		sqlite3_bind_text(st, 1, *f, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, fp, -1, SQLITE_TRANSIENT);
-		free(fp);
+	size_t n = 0;
+	while (ifs_source_files[n])
+		n++;
+	char **fps = calloc(n, sizeof *fps);
+	if (!fps)
+		return ifs_err_set(err, ENOMEM, "out of memory");
+	int r = ifs_build_source_fingerprints(data_dir, fps, err);
+	sqlite3_stmt *st = NULL;
+	if (!r)
+		r = ifs_sql_prepare(db, "INSERT INTO sources VALUES(?1, ?2)", &st, err);
+	for (size_t i = 0; i < n && !r; i++) {
+		sqlite3_bind_text(st, 1, ifs_source_files[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, fps[i], -1, SQLITE_TRANSIENT);
 		r = ifs_sql_step_done(db, st, "recording a source", err);
 	}
 	sqlite3_finalize(st);
+	for (size_t i = 0; i < n; i++)
+		free(fps[i]);
+	free(fps);
 	return r;
 }
 

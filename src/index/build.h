@@ -251,6 +251,10 @@ struct ifs_build {
 
 /* The fingerprint of input file f in data_dir, or "absent" (*fp malloc'd). */
 int ifs_build_source_fingerprint(const char *data_dir, const char *f, char **fp, ifs_err *err);
+/* The same for every file of ifs_source_files, all at once (fps[i] for
+ * the i-th; a remote place pays one round trip, not one per file). On an
+ * error, the first file's in that order is in err and fps holds nothing. */
+int ifs_build_source_fingerprints(const char *data_dir, char **fps, ifs_err *err);
 /*
  * Goes on with an interrupted build if there is one for the same inputs
  * (claimed into b->tmp): restores the tree, the links still to make and the

@@ -216,9 +216,7 @@ int ifs_build_adopt(ifs_build *b, const char *data_dir, int64_t default_mtime, i
 	a.fps = calloc(n, sizeof *a.fps);
 	if (!a.fps)
 		return ifs_err_set(err, ENOMEM, "out of memory");
-	int r = 0;
-	for (size_t i = 0; i < n && !r; i++)
-		r = ifs_build_source_fingerprint(data_dir, ifs_source_files[i], &a.fps[i], err);
+	int r = ifs_build_source_fingerprints(data_dir, a.fps, err);
 	if (!r)
 		remove_stale_temporaries(b->path, b->opts->fresh ? NULL : consider, &a);
 	for (size_t i = 0; i < n; i++)

@@ -80,6 +80,8 @@ int ifs_source_fingerprint(ifs_source *src, char **out, ifs_err *err)
 	(void)ifs_source_mtime(src, &mt);   /* unknown: 0 */
 	const size_t mib = 1 << 20;
 	uLong head = crc32(0, NULL, 0), tail = crc32(0, NULL, 0);
+	if (size > mib)   /* a remote source fetches it while the head is hashed */
+		ifs_source_hint(src, size - mib, mib);
 	int r = hash_range(src, 0, mib, &head, err);
 	if (r == 0 && size > mib)
 		r = hash_range(src, size - mib, mib, &tail, err);

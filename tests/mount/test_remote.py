@@ -217,7 +217,9 @@ def test_a_build_opens_each_download_with_one_request(tiny_dir, cache_home, tmp_
     the fingerprints); only the first asks the server what the object is
     (a GET of byte 0), and a zip is fetched whole at once, not 64 KiB at a
     time as libarchive reads it (the annotations zip is made larger here,
-    with a member no view reads)."""
+    with a member no view reads). The probes go out at once, and so do the
+    reads that fingerprint the zips: with 100 ms added to every request,
+    each is still in flight when the others start."""
     import random
     import zipfile
     d = tmp_path / "data"
@@ -228,10 +230,23 @@ def test_a_build_opens_each_download_with_one_request(tiny_dir, cache_home, tmp_
     n = servers.Nginx(d, tmp_path / "nginx")
     proxy = servers.Proxy(n.http_port, tmp_path)
     try:
+        proxy.config(latency=0.1)
         proxy.reset()
         r = inatfs("index", proxy.url, "-o", "nocache")
         assert r.returncode == 0, r.stderr
         log = gets(proxy)
+
+        def at_once(what, entries):
+            assert len(entries) >= 2, (what, entries)
+            assert max(e["t0"] for e in entries) < min(e["t1"] for e in entries), \
+                (what, [(e["path"], e["t0"], e["t1"]) for e in entries])
+
+        at_once("the probes", [e for e in log if e["headers"].get("range") == "bytes=0-0"])
+        # a zip is hashed whole: its first read past the probe
+        zips = [next(e for e in log if e["path"] == "/" + z.name
+                     and e["headers"].get("range") != "bytes=0-0")
+                for z in sorted(d.glob("*.zip"))]
+        at_once("the zips' fingerprints", zips)
         names = {e["path"] for e in log}
         assert {"/train_val_images.tar.gz", "/train_val2017.zip"} <= names, names
         for name in names:
