@@ -133,6 +133,45 @@ static int check_mountpoint(const char *mp)
  * least 4. More idle threads cost time: the kernel hands each request to
  * the thread that has waited longest, whose CPU and caches are the coldest.
  */
+/* 1 if mp (an absolute path) is still a FUSE mount point in this process's
+ * mount table (/proc/self/mountinfo: the fifth field, octal escapes for
+ * space, tab, newline and backslash; the type after " - "). */
+static int fuse_mounted_at(const char *mp)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return 1;   /* unknown: taken as still there */
+	char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+	while (!found && getline(&line, &cap, f) > 0) {
+		char *p = line;
+		for (int i = 0; i < 4 && p; i++)
+			if ((p = strchr(p, ' ')))
+				p++;
+		const char *sep = p ? strstr(p, " - ") : NULL;
+		if (!sep || strncmp(sep + 3, "fuse", 4) != 0)
+			continue;
+		const char *m = mp;
+		while (*p && *p != ' ' && *m) {
+			int c = (unsigned char)*p;
+			if (c == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+			    p[3] >= '0' && p[3] <= '7') {
+				c = (p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0');
+				p += 3;
+			}
+			if (c != (unsigned char)*m)
+				break;
+			p++;
+			m++;
+		}
+		found = !*m && (*p == ' ' || !*p);
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
 static unsigned default_threads(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -398,7 +437,13 @@ int cmd_mount(int argc, char **argv)
 	ifs_fuse_release_all(&fs);
 	fuse_remove_signal_handlers(se);
 	/* the loop returns the signal that ended it (libfuse's handlers): an
-	 * unmount by SIGINT, SIGTERM or SIGHUP is a clean end */
+	 * unmount by SIGINT, SIGTERM or SIGHUP is a clean end. So is an unmount
+	 * that catches a thread taking a request (a file's release, sent after
+	 * its close): the kernel ends the connection as the last reference goes,
+	 * and that thread's read fails with ECONNABORTED (libfuse prints it).
+	 * An abort with the file system still mounted stays an error. */
+	if (lr == -ECONNABORTED && !fuse_mounted_at(co.mountpoint))
+		lr = 0;
 	r = lr == 0 || lr == SIGINT || lr == SIGTERM || lr == SIGHUP ? 0 : EXIT_MOUNT;
 	if (r)
 		cli_error("%s: the FUSE session ended with an error (%s)", co.mountpoint,
