@@ -282,6 +282,10 @@ class Handler(socketserver.BaseRequestHandler):
 class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # as nginx's 511: socketserver's 5 drops the SYNs of a client that opens
+    # many connections at once, and each dropped one waits out the 1 s SYN
+    # retransmission
+    request_queue_size = 511
 
 
 def main():
