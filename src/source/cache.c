@@ -543,6 +543,21 @@ int ifs_cache_has(ifs_cache *c, struct ident *id, uint64_t block, uint32_t lo, u
 	return has;
 }
 
+int ifs_cache_holds_any(ifs_cache *c, struct ident *id, uint64_t first, uint64_t n)
+{
+	int any = 0;
+	pthread_mutex_lock(&c->mu);
+	for (uint64_t b = first; b < first + n && !any;) {
+		struct chunk *k = find(c, id, b / NB);
+		uint64_t next = (b / NB + 1) * NB;   /* the next chunk's first block */
+		for (; k && b < next && b < first + n && !any; b++)
+			any = k->len[b % NB] != 0;
+		b = next;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return any;
+}
+
 int ifs_cache_run(ifs_cache *c, struct ident *id, uint64_t block, uint32_t *start,
 		  uint32_t *len)
 {

@@ -57,6 +57,29 @@ static void reach(struct cached_source *cs, uint64_t bf, uint32_t lo, uint64_t b
 		*to = s;
 }
 
+/* A pread of a range none of whose blocks holds anything: fetched straight
+ * into buf (no run beside it to reach to), then kept from there. */
+static ssize_t fetch_direct(struct cached_source *cs, void *buf, size_t len, uint64_t off,
+			    ifs_err *err)
+{
+	ifs_source *s = &cs->base;
+	ssize_t got = ifs_source_pread(cs->inner, buf, len, off, err);
+	if (got < 0)
+		return got;
+	if ((size_t)got != len)
+		return ifs_err_set(err, EIO, "%s: %zd bytes at %llu where %zu were expected "
+				   "(did it shrink?)", s->name, got, (unsigned long long)off, len);
+	uint64_t b0 = off / B, b1 = (off + len - 1) / B;
+	ifs_cache_count_miss(cs->c, (unsigned)(b1 - b0 + 1));
+	for (uint64_t b = b0; b <= b1 && !cs->pass; b++) {
+		uint32_t lo, hi;
+		want(s, off, len, b, &lo, &hi);
+		ifs_cache_put(cs->c, cs->id, b, lo, (const uint8_t *)buf + (b * B + lo - off),
+			      hi - lo);
+	}
+	return (ssize_t)len;
+}
+
 static ssize_t cs_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_err *err)
 {
 	struct cached_source *cs = (struct cached_source *)s;
@@ -64,6 +87,8 @@ static ssize_t cs_pread(ifs_source *s, void *buf, size_t len, uint64_t off, ifs_
 		return (ssize_t)len;   /* all held: no buffer, no copy */
 	uint64_t b0 = off / B, b1 = (off + len - 1) / B;
 	size_t n = (size_t)(b1 - b0 + 1);
+	if (!ifs_cache_holds_any(cs->c, cs->id, b0, n))
+		return fetch_direct(cs, buf, len, off, err);
 	uint8_t *span = malloc(n * B), *present = calloc(n, 1);
 	uint32_t *lo = calloc(n, sizeof *lo), *hi = calloc(n, sizeof *hi);
 	ssize_t r = (ssize_t)len;

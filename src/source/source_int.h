@@ -170,6 +170,9 @@ int ifs_cache_read(ifs_cache *c, struct ident *id, uint64_t off, size_t len, uin
 /* Whether the cache holds [lo, hi) of block as far as its table says (not
  * read nor checked: for hints). */
 int ifs_cache_has(ifs_cache *c, struct ident *id, uint64_t block, uint32_t lo, uint32_t hi);
+/* Whether any of blocks first .. first + n - 1 holds a run, as far as the
+ * table says. */
+int ifs_cache_holds_any(ifs_cache *c, struct ident *id, uint64_t first, uint64_t n);
 /* The run of block held, as far as the table says: 1 and *start, *len, or 0. */
 int ifs_cache_run(ifs_cache *c, struct ident *id, uint64_t block, uint32_t *start,
 		  uint32_t *len);
