@@ -128,11 +128,6 @@ static int check_mountpoint(const char *mp)
 	return 0;
 }
 
-/*
- * Threads serving requests, unless -o max_threads says: two per CPU, at
- * least 4. More idle threads cost time: the kernel hands each request to
- * the thread that has waited longest, whose CPU and caches are the coldest.
- */
 /* 1 if mp (an absolute path) is still a FUSE mount point in this process's
  * mount table (/proc/self/mountinfo: the fifth field, octal escapes for
  * space, tab, newline and backslash; the type after " - "). */
@@ -172,6 +167,11 @@ static int fuse_mounted_at(const char *mp)
 	return found;
 }
 
+/*
+ * Threads serving requests, unless -o max_threads says: two per CPU, at
+ * least 4. More idle threads cost time: the kernel hands each request to
+ * the thread that has waited longest, whose CPU and caches are the coldest.
+ */
 static unsigned default_threads(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
