@@ -441,11 +441,18 @@ int cmd_mount(int argc, char **argv)
 	 * that catches a thread taking a request (a file's release, sent after
 	 * its close): the kernel ends the connection as the last reference goes,
 	 * and that thread's read fails with ECONNABORTED (libfuse prints it).
-	 * An abort with the file system still mounted stays an error. */
-	if (lr == -ECONNABORTED && !fuse_mounted_at(co.mountpoint))
+	 * A connection aborted (/sys/fs/fuse/connections/N/abort) ends the loop
+	 * the same ways but leaves the mount point in the table, dead, and
+	 * libfuse leaves it so (it cannot know the mount there is still its
+	 * own): an error, said. */
+	int aborted = (lr == 0 || lr == -ECONNABORTED) && fuse_mounted_at(co.mountpoint);
+	if (lr == -ECONNABORTED && !aborted)
 		lr = 0;
-	r = lr == 0 || lr == SIGINT || lr == SIGTERM || lr == SIGHUP ? 0 : EXIT_MOUNT;
-	if (r)
+	r = !aborted && (lr == 0 || lr == SIGINT || lr == SIGTERM || lr == SIGHUP) ? 0 : EXIT_MOUNT;
+	if (aborted)
+		cli_error("%s: the FUSE connection was aborted; the mount point is left dead "
+			  "until fusermount3 -u %s", co.mountpoint, co.mountpoint);
+	else if (r)
 		cli_error("%s: the FUSE session ended with an error (%s)", co.mountpoint,
 			  lr < 0 ? strerror(-lr) : strsignal(lr));
 	if (scanning) {

@@ -43,3 +43,36 @@ def test_signal_unmounts_with_files_open(big_dir, tmp_path, sig):
     assert rc == 0, m.stderr()
     assert not is_mounted(m.mnt)
     assert "Sanitizer" not in m.stderr(), m.stderr()
+
+
+def test_an_aborted_connection_is_said_and_exits_4(tiny_dir, tmp_path):
+    """A connection aborted through /sys/fs/fuse/connections/N/abort (what
+    an administrator does to a hung mount) leaves the mount point in place,
+    dead: the daemon says so, naming it and how to clear it, and exits 4,
+    where a plain unmount exits 0."""
+    import subprocess
+    ctl = "/sys/fs/fuse/connections"
+    if not os.path.ismount(ctl):
+        r = subprocess.run(["mount", "-t", "fusectl", "none", ctl], capture_output=True,
+                           text=True)
+        assert r.returncode == 0, f"cannot mount fusectl on {ctl}: {r.stderr}"
+    idx = tmp_path / "i.sqlite"
+    assert inatfs("index", tiny_dir, "--index", idx).returncode == 0
+    m = Mount(tiny_dir, tmp_path / "mnt", index=idx)
+    try:
+        assert sorted(os.listdir(m.mnt))   # serving
+        minor = os.minor(os.stat(m.mnt).st_dev)   # the connection's number
+        assert os.path.exists(f"{ctl}/{minor}/abort"), (minor, os.listdir(ctl))
+        with open(f"{ctl}/{minor}/abort", "w") as f:
+            f.write("1")
+        rc = m.proc.wait(timeout=30)
+        err = m.stderr()
+        assert rc == 4, err
+        mp = os.path.realpath(m.mnt)
+        assert f"{mp}: the FUSE connection was aborted" in err, err
+        assert f"fusermount3 -u {mp}" in err, err
+        assert is_mounted(m.mnt)   # left dead, as libfuse leaves it
+    finally:
+        subprocess.run(["fusermount3", "-u", str(m.mnt)], capture_output=True)
+        m.close()
+    assert not is_mounted(m.mnt)
