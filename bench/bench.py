@@ -65,7 +65,7 @@ class Bench(BuildCases, ReadCases, ScaleCases, RemoteCases):
         self.md5 = {r["path"]: r["md5"] for r in imgs}
         rs = random.Random(42)
         self.sample = [(r["path"], r["size"]) for r in rs.sample(imgs, min(self.nsample, len(imgs)))]
-        # 32 readers run through a sample of 300 in half a second, most of it
+        # 32 readers run through a sample of 300 in half a second, much of it
         # opening connections and starting threads: their rate is taken over more
         self.sample_many = [(r["path"], r["size"])
                             for r in random.Random(43).sample(imgs, min(4 * self.nsample,

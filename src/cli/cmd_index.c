@@ -163,8 +163,9 @@ static int locate_and_check(const char *data_dir, const char *explicit_index, in
 			biggest = (uint64_t)st.st_size;
 		}
 	}
-	/* a URL's scan holds its read-ahead's segments besides, and the
-	 * allocator keeps about as much of what the fetching threads freed */
+	/* a URL's scan holds its read-ahead's segments besides (up to
+	 * IFS_READAHEAD_MAX); a remote build of the bench fixture peaks at
+	 * about twice that above a local one */
 	uint64_t ahead = ifs_place_is_url(data_dir) ? 2 * (IFS_READAHEAD_MAX >> 20) : 0;
 	fprintf(stderr, "inatfs: the build needs about %llu MB of memory; serving needs far "
 		"less\n", (unsigned long long)((biggest * 20 >> 20) + 64 + ahead));

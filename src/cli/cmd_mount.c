@@ -135,7 +135,7 @@ static int fuse_mounted_at(const char *mp)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
-		return 1;   /* unknown: taken as still there */
+		return 0;   /* unknown: taken as gone (an unmount usually ends the loop) */
 	char *line = NULL;
 	size_t cap = 0;
 	int found = 0;

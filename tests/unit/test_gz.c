@@ -1203,8 +1203,7 @@ static void test_scan_hints_ahead(const char *dir)
 {
 	const uint32_t chunk = 20000;
 	char path[4096];
-	size_t n = 0;
-	uint8_t *exp = load_case(dir, "gzip6", path, &n);
+	snprintf(path, sizeof path, "%s/gzip6.gz", dir);
 	for (int threads = 1; threads <= 2; threads++) {
 		ifs_err err;
 		ifs_err_clear(&err);
@@ -1232,7 +1231,6 @@ static void test_scan_hints_ahead(const char *dir)
 		ifs_source_close(h.inner);
 		pthread_mutex_destroy(&h.mu);
 	}
-	free(exp);
 }
 
 int main(void)
